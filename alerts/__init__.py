@@ -1,0 +1,1 @@
+"""Alerting: fingerprint -> decide (pure) -> render (pure) -> deliver -> record."""

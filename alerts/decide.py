@@ -1,0 +1,118 @@
+"""The dedup decision: a pure function of (notification records, this run's findings, who ran, now)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Mapping, Sequence
+
+from canary.config import RepeatIntervals
+from canary.model import AlertState, Decision, Finding, Reason, Silence
+
+
+@dataclass(frozen=True)
+class Decisions:
+    notify: list[Decision]
+    silenced: dict[str, str] = field(default_factory=dict)
+    """fingerprint -> silence id, for findings whose first/repeat notice a silence muted."""
+
+
+def _silence_for(finding: Finding, silences: Sequence[Silence], now: datetime) -> Silence | None:
+    return next((s for s in silences if s.matches(monitor=finding.monitor, key=finding.key, now=now)), None)
+
+
+def decide(
+    *,
+    previous: Mapping[str, AlertState],
+    findings: Sequence[Finding],
+    succeeded: set[str],
+    repeat_after: RepeatIntervals,
+    now: datetime,
+    silences: Sequence[Silence] = (),
+) -> Decisions:
+    """Give each fingerprint its reason to notify now, or none.
+
+    - first: firing and not currently notified (new, or fired again after it resolved);
+    - repeat: still firing and its severity's repeat interval has passed since the last notice;
+    - resolved: notified and firing before, absent now, and the monitor that owns it ran cleanly;
+    - nothing: an errored or unselected monitor neither repeats nor resolves what it owns.
+    """
+    notify: list[Decision] = []
+    silenced: dict[str, str] = {}
+    firing_now: set[str] = set()
+    for finding in findings:
+        fingerprint = finding.fingerprint
+        if fingerprint in firing_now:
+            continue  # the same finding twice in one run notifies once
+        firing_now.add(fingerprint)
+        state = previous.get(fingerprint)
+        if state is None or state.status != "firing":
+            reason: Reason | None = Reason.FIRST
+        elif now - state.last_notified >= repeat_after.for_severity(finding.severity):
+            reason = Reason.REPEAT
+        else:
+            reason = None
+        if reason is None:
+            continue
+        silence = _silence_for(finding, silences, now)
+        if silence is not None:
+            silenced[fingerprint] = silence.id
+            continue
+        notify.append(Decision(fingerprint=fingerprint, reason=reason, finding=finding, previous=state))
+    for fingerprint, state in previous.items():
+        if fingerprint in firing_now or state.status != "firing":
+            continue
+        if state.resolves_with in succeeded:
+            # Sent even when silenced: whoever saw the alert must see it end.
+            notify.append(Decision(fingerprint=fingerprint, reason=Reason.RESOLVED, previous=state))
+    return Decisions(notify=notify, silenced=silenced)
+
+
+def next_state(
+    decision: Decision,
+    *,
+    now: datetime,
+    retention: timedelta,
+    channel: str | None,
+    thread_ts: str | None,
+) -> AlertState:
+    """The notification record to write after `decision` was delivered."""
+    previous = decision.previous
+    if decision.reason is Reason.RESOLVED:
+        assert previous is not None
+        return previous.model_copy(
+            update={
+                "status": "resolved",
+                "resolved_at": now,
+                "last_notified": now,
+                "notify_count": previous.notify_count + 1,
+                "expire_at": now + retention,
+            }
+        )
+    finding = decision.finding
+    assert finding is not None
+    if decision.reason is Reason.REPEAT and previous is not None:
+        return previous.model_copy(
+            update={
+                "severity": finding.severity,
+                "summary": finding.summary,
+                "last_seen": now,
+                "last_notified": now,
+                "notify_count": previous.notify_count + 1,
+            }
+        )
+    return AlertState(
+        fingerprint=finding.fingerprint,
+        monitor=finding.monitor,
+        key=finding.key,
+        severity=finding.severity,
+        summary=finding.summary,
+        status="firing",
+        first_seen=now,
+        last_seen=now,
+        last_notified=now,
+        notify_count=1,
+        channel=channel,
+        thread_ts=thread_ts,
+        version=previous.version if previous else 0,
+    )

@@ -1,0 +1,49 @@
+"""The local Notifier: every notification appended to notifications.jsonl and printed readably."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import TextIO
+
+from alerts.message import AlertMessage
+from alerts.notifier import DeliveryError, Receipt, ThreadRef
+from alerts.render_text import render_text
+
+LOCAL_CHANNEL = "local"
+
+
+class LocalNotifier:
+    def __init__(self, *, path: Path, console: TextIO | None) -> None:
+        self.path = path
+        self.console = console
+        self._lock = threading.Lock()
+
+    def send(self, message: AlertMessage, *, thread: ThreadRef | None) -> Receipt:
+        text = render_text(message)
+        entry = {
+            "fingerprint": message.fingerprint,
+            "reason": message.reason.value,
+            "severity": message.severity.value,
+            "monitor": message.monitor,
+            "title": message.title,
+            "where": dict(message.where),
+            "thread": thread.ts if thread else None,
+            "text": text,
+        }
+        with self._lock:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as out:
+                    offset = out.tell()
+                    out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            except OSError as error:
+                raise DeliveryError(f"cannot append to {self.path}: {error.strerror}") from None
+            if self.console is not None:
+                print(text + "\n", file=self.console, flush=True)
+        # The line's byte offset stands in for Slack's message ts: unique, and names the parent of a thread.
+        return Receipt(channel=LOCAL_CHANNEL, ts=thread.ts if thread else str(offset))
+
+    def mark_resolved(self, message: AlertMessage, *, thread: ThreadRef) -> None:
+        return None  # a file line is not edited; the resolved notice is its own line

@@ -1,0 +1,130 @@
+"""The local StateStore: one SQLite file; BEGIN IMMEDIATE serialises claims across processes."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from alerts.state import StateError
+from canary.model import AlertState, Silence
+
+SOURCE = "sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+  fingerprint TEXT PRIMARY KEY,
+  status TEXT,
+  record TEXT,
+  version INTEGER NOT NULL DEFAULT 0,
+  claim_owner TEXT,
+  claim_expires TEXT
+);
+CREATE TABLE IF NOT EXISTS silences (
+  id TEXT PRIMARY KEY,
+  record TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+);
+"""
+
+
+class SqliteStateStore:
+    source = SOURCE
+
+    def __init__(self, *, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are explicit, so a claim's read and write are one unit.
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except (sqlite3.Error, OSError) as error:
+            raise StateError(f"{SOURCE}: cannot open {self.path}: {error}") from None
+        try:
+            connection.executescript(SCHEMA)
+            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            yield connection
+            connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise StateError(f"{SOURCE}: {self.path}: {error}") from None
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        finally:
+            connection.close()
+
+    def load(self, *, fingerprints: Iterable[str]) -> dict[str, AlertState]:
+        wanted = sorted(set(fingerprints))
+        with self._connect(write=False) as db:
+            rows = db.execute("SELECT record FROM alerts WHERE record IS NOT NULL AND status = 'firing'").fetchall()
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows += db.execute(
+                    f"SELECT record FROM alerts WHERE record IS NOT NULL AND fingerprint IN ({marks})", chunk
+                ).fetchall()
+        states = (AlertState.model_validate_json(row[0]) for row in rows)
+        return {state.fingerprint: state for state in states}
+
+    def claim(self, *, fingerprint: str, expected_version: int, owner: str, now: datetime, lease: timedelta) -> bool:
+        with self._connect(write=True) as db:
+            row = db.execute(
+                "SELECT version, claim_owner, claim_expires FROM alerts WHERE fingerprint = ?", (fingerprint,)
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO alerts (fingerprint, version, claim_owner, claim_expires) VALUES (?, 0, ?, ?)",
+                    (fingerprint, owner, (now + lease).isoformat()),
+                )
+                return expected_version == 0
+            version, claim_owner, claim_expires = row
+            if version != expected_version:
+                return False  # another run recorded a notice since this one read the state
+            if claim_owner and claim_owner != owner and datetime.fromisoformat(claim_expires) > now:
+                return False  # another run is sending it now
+            db.execute(
+                "UPDATE alerts SET claim_owner = ?, claim_expires = ? WHERE fingerprint = ?",
+                (owner, (now + lease).isoformat(), fingerprint),
+            )
+            return True
+
+    def record(self, *, state: AlertState, owner: str) -> None:
+        with self._connect(write=True) as db:
+            row = db.execute("SELECT version FROM alerts WHERE fingerprint = ?", (state.fingerprint,)).fetchone()
+            version = (row[0] if row else 0) + 1
+            stored = state.model_copy(update={"version": version}).model_dump_json()
+            db.execute(
+                "INSERT INTO alerts (fingerprint, status, record, version) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(fingerprint) DO UPDATE SET status = excluded.status, record = excluded.record, "
+                "version = excluded.version, "
+                "claim_owner = CASE WHEN claim_owner = ? THEN NULL ELSE claim_owner END, "
+                "claim_expires = CASE WHEN claim_owner = ? THEN NULL ELSE claim_expires END",
+                (state.fingerprint, state.status, stored, version, owner, owner),
+            )
+
+    def release(self, *, fingerprint: str, owner: str) -> None:
+        with self._connect(write=True) as db:
+            db.execute(
+                "UPDATE alerts SET claim_owner = NULL, claim_expires = NULL WHERE fingerprint = ? AND claim_owner = ?",
+                (fingerprint, owner),
+            )
+
+    def add_silence(self, silence: Silence) -> None:
+        with self._connect(write=True) as db:
+            db.execute(
+                "INSERT INTO silences (id, record, expires_at) VALUES (?, ?, ?)",
+                (silence.id, silence.model_dump_json(), silence.expires_at.isoformat()),
+            )
+
+    def silences(self, *, now: datetime, include_expired: bool = False) -> list[Silence]:
+        with self._connect(write=False) as db:
+            rows = db.execute("SELECT record FROM silences ORDER BY expires_at").fetchall()
+        found = [Silence.model_validate_json(row[0]) for row in rows]
+        return found if include_expired else [s for s in found if s.expires_at > now]

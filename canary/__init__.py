@@ -1,0 +1,1 @@
+"""The run core of pipeline-canary: configuration, models, the runner and the run itself."""

@@ -1,0 +1,179 @@
+"""The data every stage passes on: findings, monitor results, alert state, the run report."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts.fingerprint import fingerprint_of
+
+CANARY_MONITOR = "canary"
+"""The pseudo-monitor that owns "canary degraded" findings (a monitor that errored)."""
+
+
+class Severity(str, enum.Enum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Outcome(str, enum.Enum):
+    OK = "ok"
+    FIRING = "firing"
+    NO_DATA = "no_data"
+    ERROR = "error"
+
+
+class Reason(str, enum.Enum):
+    FIRST = "first"
+    REPEAT = "repeat"
+    RESOLVED = "resolved"
+
+
+class Finding(BaseModel):
+    """One thing that is wrong, as a monitor saw it in this run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    monitor: str
+    severity: Severity
+    key: dict[str, str]
+    summary: str
+    details: dict[str, Any] = Field(default_factory=dict)
+    since: datetime | None = None
+    """When the condition began (a stall's deadline, a due time), when the monitor can tell."""
+    fix: str | None = None
+    """What the reader should do, e.g. the exact gcloud command."""
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_of(self.monitor, self.key)
+
+    @property
+    def resolves_with(self) -> str:
+        """The monitor whose successful run can resolve this finding."""
+        return resolving_monitor(self.monitor, self.key)
+
+
+def resolving_monitor(monitor: str, key: dict[str, str]) -> str:
+    # A "canary degraded" finding is about another monitor: only that monitor's clean run clears it.
+    if monitor == CANARY_MONITOR:
+        return key.get("monitor", CANARY_MONITOR)
+    return monitor
+
+
+class CheckResult(BaseModel):
+    """What a monitor returns: its findings, or that it had nothing to judge."""
+
+    findings: list[Finding] = Field(default_factory=list)
+    no_data: bool = False
+    no_data_reason: str | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.findings:
+            return Outcome.FIRING
+        return Outcome.NO_DATA if self.no_data else Outcome.OK
+
+
+class MonitorResult(BaseModel):
+    name: str
+    outcome: Outcome
+    duration_ms: float
+    error: str | None = None
+    source: str | None = None
+    """The source that failed, for an ERROR outcome (bigquery, cloud_run, duckdb, iam_file...)."""
+    findings: list[Finding] = Field(default_factory=list, exclude=True)
+
+
+class AlertState(BaseModel):
+    """The notification record of one fingerprint: what was sent, never what is true."""
+
+    fingerprint: str
+    monitor: str
+    key: dict[str, str]
+    severity: Severity
+    summary: str
+    status: str = "firing"
+    """'firing' while notified and not resolved; 'resolved' after the resolved notice was sent."""
+    first_seen: datetime
+    last_seen: datetime
+    last_notified: datetime
+    notify_count: int = 1
+    channel: str | None = None
+    thread_ts: str | None = None
+    resolved_at: datetime | None = None
+    expire_at: datetime | None = None
+    version: int = 0
+
+    @property
+    def resolves_with(self) -> str:
+        return resolving_monitor(self.monitor, self.key)
+
+
+class Silence(BaseModel):
+    id: str
+    matchers: dict[str, str]
+    author: str
+    reason: str
+    created_at: datetime
+    expires_at: datetime
+
+    def matches(self, *, monitor: str, key: dict[str, str], now: datetime) -> bool:
+        if now >= self.expires_at:
+            return False
+        labels = {"monitor": monitor, **key}
+        return all(labels.get(name) == value for name, value in self.matchers.items())
+
+
+class Decision(BaseModel):
+    """Why one fingerprint notifies in this run (decide's answer)."""
+
+    fingerprint: str
+    reason: Reason
+    finding: Finding | None = None
+    previous: AlertState | None = None
+
+
+class NotificationReport(BaseModel):
+    fingerprint: str
+    reason: Reason
+    delivered: bool
+    error: str | None = None
+    skipped: str | None = None
+    """Why a due notification was not sent by this run (e.g. another run claimed it first)."""
+
+
+class FindingReport(BaseModel):
+    fingerprint: str
+    monitor: str
+    severity: Severity
+    key: dict[str, str]
+    summary: str
+    details: dict[str, Any]
+    since: datetime | None = None
+    fix: str | None = None
+    silenced_by: str | None = None
+
+    @classmethod
+    def of(cls, finding: Finding, *, silenced_by: str | None = None) -> FindingReport:
+        return cls(fingerprint=finding.fingerprint, silenced_by=silenced_by, **finding.model_dump())
+
+
+class RunReport(BaseModel):
+    run_id: str
+    now: datetime
+    today: date
+    dry_run: bool
+    monitors: list[MonitorResult]
+    findings: list[FindingReport]
+    notifications: list[NotificationReport]
+    state_error: str | None = None
+    """The alert state could not be read: nothing was decided or sent, and the run counts as failed."""
+
+    @property
+    def delivery_failed(self) -> bool:
+        return self.state_error is not None or any(n.error is not None for n in self.notifications)

@@ -1,0 +1,92 @@
+"""Run the selected monitors concurrently, each with a timeout; a failure is that monitor's ERROR only."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+from datetime import timedelta
+from typing import Any
+
+from canary.model import CANARY_MONITOR, Finding, MonitorResult, Outcome, Severity
+from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
+from sources.errors import SourceError
+
+
+def _timed_check(spec: MonitorSpec[Any], config: MonitorConfig, sources: Sources, ctx: CheckContext) -> MonitorResult:
+    started = time.perf_counter()
+    try:
+        result = spec.check(config, sources, ctx)
+    except SourceError as error:
+        return MonitorResult(
+            name=spec.name, outcome=Outcome.ERROR, duration_ms=_ms_since(started), error=str(error), source=error.source
+        )
+    except Exception as error:  # a monitor's bug or a malformed answer must not abort the run
+        return MonitorResult(
+            name=spec.name,
+            outcome=Outcome.ERROR,
+            duration_ms=_ms_since(started),
+            error=f"{type(error).__name__}: {error}",
+            source=_source_name(sources, spec),
+        )
+    return MonitorResult(
+        name=spec.name, outcome=result.outcome, duration_ms=_ms_since(started), findings=result.findings,
+        error=None,
+    )
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def _source_name(sources: Sources, spec: MonitorSpec[Any]) -> str:
+    return getattr(getattr(sources, spec.reads), "source", spec.reads)
+
+
+def run_monitors(
+    *,
+    specs: list[MonitorSpec[Any]],
+    configs: dict[str, MonitorConfig],
+    sources: Sources,
+    ctx: CheckContext,
+    timeout: timedelta,
+) -> list[MonitorResult]:
+    """One MonitorResult per spec, in the order given."""
+    if not specs:
+        return []
+    pool = ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="monitor")
+    started = time.perf_counter()
+    futures = [pool.submit(_timed_check, spec, configs[spec.name], sources, ctx) for spec in specs]
+    results = []
+    for spec, future in zip(specs, futures):
+        remaining = max(0.0, timeout.total_seconds() - (time.perf_counter() - started))
+        try:
+            results.append(future.result(timeout=remaining))
+        except FutureTimeout:
+            results.append(
+                MonitorResult(
+                    name=spec.name,
+                    outcome=Outcome.ERROR,
+                    duration_ms=_ms_since(started),
+                    error=f"timed out after {timeout.total_seconds():g}s",
+                    source=_source_name(sources, spec),
+                )
+            )
+    # A timed-out check cannot be killed; let its thread finish in the background instead of waiting.
+    pool.shutdown(wait=False, cancel_futures=True)
+    return results
+
+
+def degraded_finding(result: MonitorResult) -> Finding:
+    """The "canary degraded" finding for a monitor that errored: it names the monitor and the source."""
+    return Finding(
+        monitor=CANARY_MONITOR,
+        severity=Severity.WARNING,
+        key={"monitor": result.name, "problem": "error"},
+        summary=f"Canary degraded: monitor {result.name} could not read {result.source or 'its source'}",
+        details={"monitor": result.name, "source": result.source, "error": result.error},
+        fix=(
+            f"Until this clears, {result.name} neither fires nor resolves its alerts. Check that the canary's "
+            f"service account can read {result.source or 'the source'} and that it answers; "
+            f"run `python main.py run --monitors {result.name}` to retry."
+        ),
+    )

@@ -1,0 +1,1 @@
+"""Monitors: one module each, registered by name in monitors.registry."""

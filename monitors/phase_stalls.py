@@ -1,0 +1,195 @@
+"""phase_stalls: a phase finished for a game date, and the next phase never started after it.
+
+Reads only BigQuery phase_completions, the pipeline's record of what actually ran; never the
+Firestore `_triggered` flag whose staleness cost seven sessions of false "orchestrator stuck" alarms.
+One query covers every transition and date, so the cost is one job whatever the configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from pydantic import ConfigDict, Field, model_validator
+
+from canary.config import Duration, StrictModel
+from canary.model import CheckResult, Finding, Severity
+from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
+from sources.warehouse import Row
+
+NAME = "phase_stalls"
+
+# Every processor's first and last success per game date; failures are counted as evidence only.
+QUERY = """
+SELECT
+  game_date AS game_date,
+  phase AS phase,
+  processor_name AS processor_name,
+  MIN(IF(status = 'success', completed_at, NULL)) AS first_success_at,
+  MAX(IF(status = 'success', completed_at, NULL)) AS last_success_at,
+  COUNTIF(status = 'success') AS successes,
+  COUNTIF(status != 'success') AS failures
+FROM nba_orchestration.phase_completions
+WHERE game_date BETWEEN @start_date AND @end_date
+  AND phase IN UNNEST(@phases)
+  AND completed_at <= @now
+GROUP BY game_date, phase, processor_name
+"""
+
+
+class Transition(StrictModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_phase: str = Field(alias="from")
+    to_phase: str = Field(alias="to")
+    min_processors: int | None = Field(default=None, ge=1)
+    required_processors: list[str] | None = None
+    max_delay: Duration
+    next_step: str | None = None
+    """What to run by hand to push the downstream phase (shown in the alert's fix)."""
+
+    @model_validator(mode="after")
+    def _one_completeness_rule(self) -> Transition:
+        if (self.min_processors is None) == (not self.required_processors):
+            raise ValueError("give exactly one of min_processors or required_processors")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.from_phase}->{self.to_phase}"
+
+
+def _default_transitions() -> list[Transition]:
+    return [
+        Transition.model_validate(t)
+        for t in (
+            {"from": "phase_2_raw", "to": "phase_3_analytics", "min_processors": 6, "max_delay": "30m",
+             "next_step": "gcloud scheduler jobs run same-day-phase3 --location=us-west2 --project=nba-props-platform"},
+            {"from": "phase_3_analytics", "to": "phase_4_precompute", "min_processors": 5, "max_delay": "60m",
+             "next_step": "gcloud scheduler jobs run same-day-phase4 --location=us-west2 --project=nba-props-platform"},
+            {"from": "phase_4_precompute", "to": "phase_5_predictions", "min_processors": 5, "max_delay": "60m"},
+            {"from": "phase_5_predictions", "to": "phase_6_publishing", "min_processors": 1, "max_delay": "60m"},
+        )
+    ]
+
+
+class Config(MonitorConfig):
+    lookback_days: int = Field(default=1, ge=0, le=14)
+    """Game dates checked: today and this many days before it."""
+    transitions: list[Transition] = Field(default_factory=_default_transitions)
+
+
+@dataclass(frozen=True)
+class ProcessorRun:
+    processor: str
+    first_success_at: datetime | None
+    last_success_at: datetime | None
+    successes: int
+    failures: int
+
+
+def completion_moment(transition: Transition, runs: list[ProcessorRun]) -> datetime | None:
+    """When the upstream phase became complete: its N-th distinct processor's (or last required one's) first success."""
+    firsts = {r.processor: r.first_success_at for r in runs if r.first_success_at is not None}
+    if transition.required_processors:
+        if not all(name in firsts for name in transition.required_processors):
+            return None
+        return max(firsts[name] for name in transition.required_processors)
+    assert transition.min_processors is not None
+    ordered = sorted(firsts.values())
+    if len(ordered) < transition.min_processors:
+        return None
+    return ordered[transition.min_processors - 1]
+
+
+def judge_transition(
+    transition: Transition, game_date: date, upstream: list[ProcessorRun], downstream: list[ProcessorRun], now: datetime
+) -> Finding | None:
+    complete_at = completion_moment(transition, upstream)
+    if complete_at is None:
+        return None  # a phase that is not complete is never a stall
+    deadline = complete_at + transition.max_delay
+    if now <= deadline:
+        return None
+    latest_downstream = max((r.last_success_at for r in downstream if r.last_success_at), default=None)
+    if latest_downstream is not None and latest_downstream >= complete_at:
+        return None
+    overdue = now - deadline
+    succeeded = sorted(r.processor for r in upstream if r.first_success_at is not None)
+    details = {
+        "transition": transition.label,
+        "game_date": game_date.isoformat(),
+        "upstream_complete_at": complete_at.isoformat(),
+        "upstream_processors_succeeded": len(succeeded),
+        "upstream_processors": succeeded,
+        "max_delay_minutes": round(transition.max_delay.total_seconds() / 60),
+        "overdue_minutes": round(overdue.total_seconds() / 60),
+        "downstream_failed_runs": sum(r.failures for r in downstream),
+        "downstream_last_success_at": latest_downstream.isoformat() if latest_downstream else None,
+        "evidence": (
+            f"{transition.from_phase} complete at {complete_at:%Y-%m-%d %H:%M} UTC "
+            f"({len(succeeded)} processors succeeded); no {transition.to_phase} success since"
+        ),
+    }
+    fix = (
+        f"Check why {transition.to_phase} did not start for {game_date} "
+        f"(its Pub/Sub trigger, its orchestrator's invoker binding, its logs)"
+    )
+    if transition.next_step:
+        fix += f", then start it by hand: {transition.next_step}"
+    return Finding(
+        monitor=NAME,
+        severity=Severity.CRITICAL,
+        key={"transition": transition.label, "game_date": game_date.isoformat(), "problem": "stalled"},
+        summary=(
+            f"{transition.to_phase} has not started for {game_date}: "
+            f"{round((now - complete_at).total_seconds() / 60)} min after {transition.from_phase} completed"
+        ),
+        details=details,
+        since=deadline,
+        fix=fix,
+    )
+
+
+def _runs(rows: list[Row]) -> dict[tuple[date, str], list[ProcessorRun]]:
+    grouped: dict[tuple[date, str], list[ProcessorRun]] = {}
+    for row in rows:
+        grouped.setdefault((row["game_date"], row["phase"]), []).append(
+            ProcessorRun(
+                processor=row["processor_name"],
+                first_success_at=row["first_success_at"],
+                last_success_at=row["last_success_at"],
+                successes=int(row["successes"] or 0),
+                failures=int(row["failures"] or 0),
+            )
+        )
+    return grouped
+
+
+def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
+    end = ctx.target_date
+    start = end - timedelta(days=config.lookback_days)
+    phases = sorted({p for t in config.transitions for p in (t.from_phase, t.to_phase)})
+    rows = sources.warehouse.query(
+        QUERY, {"start_date": start, "end_date": end, "phases": phases, "now": ctx.now}
+    )
+    if not rows:
+        return CheckResult(no_data=True, no_data_reason=f"no phase completions for {start}..{end}")
+    runs = _runs(rows)
+    findings = []
+    for offset in range((end - start).days + 1):
+        game_date = start + timedelta(days=offset)
+        for transition in config.transitions:
+            finding = judge_transition(
+                transition,
+                game_date,
+                runs.get((game_date, transition.from_phase), []),
+                runs.get((game_date, transition.to_phase), []),
+                ctx.now,
+            )
+            if finding:
+                findings.append(finding)
+    return CheckResult(findings=findings)
+
+
+SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="warehouse")

@@ -1,0 +1,37 @@
+"""Every monitor, registered by name. Adding a monitor = a module with a SPEC + one line here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from monitors import missing_predictions, orchestrator_iam, phase_stalls
+from monitors.base import MonitorConfig, MonitorSpec
+
+MONITORS: dict[str, MonitorSpec[Any]] = {
+    spec.name: spec for spec in (orchestrator_iam.SPEC, phase_stalls.SPEC, missing_predictions.SPEC)
+}
+
+
+def known_names() -> str:
+    return ", ".join(MONITORS)
+
+
+def validate_monitor_tables(tables: dict[str, Any]) -> dict[str, MonitorConfig]:
+    """Validate each [monitors.NAME] table with its monitor's Config; absent tables take the defaults."""
+    from canary.config import ConfigError, describe_validation_error
+
+    unknown = sorted(set(tables) - set(MONITORS))
+    if unknown:
+        raise ConfigError(f"monitors.{unknown[0]}: unknown monitor (known: {known_names()})")
+    configs: dict[str, MonitorConfig] = {}
+    for name, spec in MONITORS.items():
+        table = tables.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"monitors.{name}: expected a table")
+        try:
+            configs[name] = spec.config_model.model_validate(table)
+        except ValidationError as error:
+            raise ConfigError(describe_validation_error(error, prefix=f"monitors.{name}")) from None
+    return configs

@@ -1,0 +1,1 @@
+"""Ports to what the canary reads (warehouse, IAM policies) and their adapters."""
