@@ -1,0 +1,49 @@
+"""Shared fixtures: an isolated environment and a local canary folder per test."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import main
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No CANARY_* or emulator variable leaks in from the machine; every test gets its own local folder."""
+    for name in list(os.environ):
+        if name.startswith("CANARY_") or name in ("FIRESTORE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"):
+            monkeypatch.delenv(name, raising=False)
+    local_dir = tmp_path / "canary"
+    monkeypatch.setenv("CANARY_LOCAL_DIR", str(local_dir))
+    return local_dir
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return json.loads(self.stdout)
+
+
+def run_cli(*args: str) -> CliResult:
+    out, err = io.StringIO(), io.StringIO()
+    code = main.cli(list(args), stdout=out, stderr=err)
+    return CliResult(code=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+@pytest.fixture
+def local_dir(isolated_env: Path) -> Path:
+    return isolated_env
