@@ -1,0 +1,240 @@
+"""The CLI as an operator runs it: reports, dedup across runs, dry runs, exit codes, bad input, broken sources."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from canary.demo import PUSH_MEMBER, invoker_policy
+from tests.conftest import run_cli
+from tests.scenario import Scenario, local
+
+D = date(2026, 11, 21)
+T0 = "2026-11-21T23:30:00Z"
+
+
+def broken_iam() -> Scenario:
+    return Scenario().policy("phase4-to-phase5-orchestrator", {"bindings": []})
+
+
+def stalled_day() -> Scenario:
+    return broken_iam().phase_complete(D, "phase_2_raw", local(D, "07:00"))
+
+
+def notices(report: dict) -> list[tuple[str, bool]]:
+    return sorted((n["reason"], n["delivered"]) for n in report["notifications"])
+
+
+def jsonl(local_dir: Path) -> list[dict]:
+    path = local_dir / "notifications.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_demo_raises_exactly_the_three_alerts_of_its_story(local_dir):
+    result = run_cli("demo", "--json")
+    assert result.code == 0, result.stderr
+    report = result.report
+    assert sorted((f["monitor"], f["key"]["problem"]) for f in report["findings"]) == [
+        ("missing_predictions", "none"),
+        ("orchestrator_iam", "missing_invoker"),
+        ("phase_stalls", "stalled"),
+    ]
+    assert notices(report) == [("first", True)] * 3
+    assert len(jsonl(local_dir)) == 3
+    assert "FIRING [CRITICAL] orchestrator_iam" in result.stderr  # printed readably, on stderr under --json
+    again = run_cli("run", "--json", "--now", report["now"])
+    assert again.code == 0 and again.report["notifications"] == []
+
+
+def test_json_prints_exactly_one_object_with_the_report_contract(local_dir):
+    stalled_day().write_local(local_dir)
+    result = run_cli("run", "--json", "--now", T0)
+    assert result.code == 0
+    assert len(result.stdout.strip().splitlines()) == 1
+    report = json.loads(result.stdout)
+    assert set(report) >= {"run_id", "now", "today", "dry_run", "monitors", "findings", "notifications"}
+    assert (report["now"], report["today"], report["dry_run"]) == ("2026-11-21T23:30:00Z", "2026-11-21", False)
+    assert [m["name"] for m in report["monitors"]] == ["orchestrator_iam", "phase_stalls", "missing_predictions"]
+    for monitor in report["monitors"]:
+        assert set(monitor) >= {"name", "outcome", "duration_ms", "error"}
+    for finding in report["findings"]:
+        assert set(finding) >= {"fingerprint", "monitor", "severity", "key", "summary", "details"}
+    log_line = json.loads(result.stderr.strip().splitlines()[-1])
+    assert (log_line["severity"], log_line["run_id"], log_line["findings"]) == ("INFO", report["run_id"], 2)
+
+
+def test_dry_run_lists_what_would_be_sent_and_writes_nothing(local_dir):
+    stalled_day().write_local(local_dir)
+    result = run_cli("run", "--json", "--dry-run", "--now", T0)
+    assert result.code == 0
+    assert notices(result.report) == [("first", False), ("first", False)]
+    assert jsonl(local_dir) == []
+    state = local_dir / "state.sqlite3"
+    if state.exists():
+        assert sqlite3.connect(state).execute("SELECT COUNT(*) FROM alerts").fetchone() == (0,)
+    real = run_cli("run", "--json", "--now", T0)
+    assert notices(real.report) == [("first", True), ("first", True)]
+
+
+def test_a_firing_alert_repeats_on_its_interval_and_resolves_when_fixed(local_dir):
+    scenario = broken_iam()
+    scenario.write_local(local_dir)
+    timeline = []
+    for now in ("2026-11-21T20:00:00Z", "2026-11-21T21:00:00Z", "2026-11-21T22:00:00Z", "2026-11-21T22:30:00Z"):
+        timeline.append(notices(run_cli("run", "--json", "--monitors", "orchestrator_iam", "--now", now).report))
+    scenario.policy("phase4-to-phase5-orchestrator", invoker_policy(PUSH_MEMBER)).write_local(local_dir)
+    for now in ("2026-11-21T23:00:00Z", "2026-11-21T23:30:00Z"):
+        timeline.append(notices(run_cli("run", "--json", "--monitors", "orchestrator_iam", "--now", now).report))
+    assert timeline == [[("first", True)], [], [("repeat", True)], [], [("resolved", True)], []]
+    lines = jsonl(local_dir)
+    assert [line["reason"] for line in lines] == ["first", "repeat", "resolved"]
+    assert lines[1]["thread"] == lines[2]["thread"] is not None  # repeat and resolved reply in the first's thread
+
+
+def test_a_failed_delivery_exits_1_and_the_next_run_sends_it(local_dir):
+    broken_iam().write_local(local_dir)
+    (local_dir / "notifications.jsonl").mkdir()  # appending fails
+    failed = run_cli("run", "--json", "--monitors", "orchestrator_iam", "--now", T0)
+    assert failed.code == 1
+    [notice] = failed.report["notifications"]
+    assert notice["delivered"] is False and "notifications.jsonl" in notice["error"]
+    (local_dir / "notifications.jsonl").rmdir()
+    retried = run_cli("run", "--json", "--monitors", "orchestrator_iam", "--now", "2026-11-21T23:35:00Z")
+    assert retried.code == 0
+    assert notices(retried.report) == [("first", True)]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("run", "--monitors", "orchestrator_iam,nope"), "unknown monitor 'nope' (known: orchestrator_iam, phase_stalls, missing_predictions)"),
+        (("run", "--now", "21/11/2026"), "--now: not an ISO 8601 time"),
+        (("run", "--now", "2026-11-21T23:30"), "--now: give a UTC offset"),
+        (("run", "--date", "tomorrow"), "--date: not a date YYYY-MM-DD"),
+        (("run", "--monitors", ","), "--monitors: give at least one monitor name"),
+        (("run", "--bogus"), "unrecognized arguments: --bogus"),
+        (("launch",), "invalid choice: 'launch'"),
+        (("silence", "--match", "service", "--for", "4h", "--reason", "r"), "--match: expected LABEL=VALUE"),
+        (("silence", "--match", "service=x", "--for", "forever", "--reason", "r"), "--for: expected a duration"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line(local_dir, args, message):
+    result = run_cli(*args)
+    assert result.code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        ("timezone = \n", "not valid TOML"),
+        ('timezone = "Mars/Olympus"\n', "timezone: unknown time zone 'Mars/Olympus'"),
+        ('[alerts]\nrepeat_after = { critical = "soon" }\n', "alerts.repeat_after.critical: expected a duration such as '30m'"),
+        ("[alerts]\ngroup_afterr = 3\n", "alerts.group_afterr: unknown key"),
+        ('[monitors.phase_stalls]\n[[monitors.phase_stalls.transitions]]\nfrom = "a"\nto = "b"\nmax_delay = "1h"\n',
+         "monitors.phase_stalls.transitions[0]: Value error, give exactly one of min_processors or required_processors"),
+        ('[monitors.phase_stalls]\n[[monitors.phase_stalls.transitions]]\nfrom = "a"\nto = "b"\nmin_processors = 0\nmax_delay = "1h"\n',
+         "monitors.phase_stalls.transitions[0].min_processors: Input should be greater than or equal to 1"),
+        ("[monitors.stall_detector]\n", "monitors.stall_detector: unknown monitor (known: orchestrator_iam"),
+        ('[monitors.orchestrator_iam]\nservices = "phase3-to-phase4-orchestrator"\n', "monitors.orchestrator_iam.services: Input should be a valid list"),
+    ],
+)
+def test_a_bad_config_file_names_the_file_the_key_and_what_was_expected(local_dir, tmp_path, monkeypatch, toml, message):
+    config = tmp_path / "bad.toml"
+    config.write_text(toml)
+    monkeypatch.setenv("CANARY_CONFIG", str(config))
+    result = run_cli("run")
+    assert result.code == 2
+    assert result.stderr.startswith(f"error: {config}: ")
+    assert message.replace("Value error, ", "") in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_backend_setting_is_bad_input(local_dir, monkeypatch):
+    monkeypatch.setenv("CANARY_BACKEND", "aws")
+    result = run_cli("run")
+    assert result.code == 2 and "CANARY.backend" in result.stderr
+
+
+def test_a_missing_table_errors_the_warehouse_monitors_only(local_dir):
+    broken_iam().write_local(local_dir)
+    (local_dir / "warehouse.duckdb").unlink()
+    duckdb.connect(str(local_dir / "warehouse.duckdb")).close()  # a warehouse without the tables
+    result = run_cli("run", "--json", "--now", T0)
+    assert result.code == 0
+    report = result.report
+    outcomes = {m["name"]: (m["outcome"], m["source"]) for m in report["monitors"]}
+    assert outcomes == {"orchestrator_iam": ("firing", None), "phase_stalls": ("error", "duckdb"), "missing_predictions": ("error", "duckdb")}
+    assert "nba_orchestration.phase_completions" in next(m["error"] for m in report["monitors"] if m["name"] == "phase_stalls")
+    degraded = sorted(f["key"]["monitor"] for f in report["findings"] if f["monitor"] == "canary")
+    assert degraded == ["missing_predictions", "phase_stalls"]
+    assert {f["details"]["source"] for f in report["findings"] if f["monitor"] == "canary"} == {"duckdb"}
+    assert any(f["key"]["problem"] == "missing_invoker" for f in report["findings"])
+
+
+def test_an_unreadable_iam_file_errors_only_orchestrator_iam(local_dir):
+    stalled_day().write_local(local_dir)
+    (local_dir / "iam_policies.json").write_text("{not json")
+    report = run_cli("run", "--json", "--now", T0).report
+    outcomes = {m["name"]: m["outcome"] for m in report["monitors"]}
+    assert outcomes == {"orchestrator_iam": "error", "phase_stalls": "firing", "missing_predictions": "no_data"}
+    assert "is not valid JSON" in report["monitors"][0]["error"]
+
+
+def test_an_error_neither_resolves_nor_repeats_the_monitors_own_alert(local_dir):
+    scenario = stalled_day()
+    scenario.write_local(local_dir)
+    first = run_cli("run", "--json", "--monitors", "phase_stalls", "--now", "2026-11-21T18:00:00Z").report
+    assert notices(first) == [("first", True)]
+    (local_dir / "warehouse.duckdb").write_bytes(b"not a database")
+    broken = run_cli("run", "--json", "--monitors", "phase_stalls", "--now", "2026-11-21T21:00:00Z").report  # repeat would be due
+    assert [(n["reason"], n["fingerprint"]) for n in broken["notifications"]] == [("first", broken["findings"][0]["fingerprint"])]
+    assert broken["findings"][0]["monitor"] == "canary"
+    scenario.write_local(local_dir)
+    healed = run_cli("run", "--json", "--monitors", "phase_stalls", "--now", "2026-11-21T21:30:00Z").report
+    reasons = {n["fingerprint"]: n["reason"] for n in healed["notifications"]}
+    stall = next(f["fingerprint"] for f in healed["findings"] if f["monitor"] == "phase_stalls")
+    canary = broken["findings"][0]["fingerprint"]
+    assert reasons == {stall: "repeat", canary: "resolved"}
+
+
+def test_a_monitor_past_its_timeout_is_an_error_and_the_run_goes_on(local_dir, tmp_path, monkeypatch):
+    config = tmp_path / "canary.toml"
+    config.write_text('monitor_timeout = "0.0001s"\n')
+    monkeypatch.setenv("CANARY_CONFIG", str(config))
+    stalled_day().write_local(local_dir)
+    result = run_cli("run", "--json", "--monitors", "phase_stalls", "--now", T0)
+    assert result.code == 0
+    [monitor] = result.report["monitors"]
+    assert (monitor["outcome"], monitor["error"]) == ("error", "timed out after 0.0001s")
+
+
+def test_an_unselected_monitor_neither_fires_nor_resolves(local_dir):
+    stalled_day().write_local(local_dir)
+    run_cli("run", "--json", "--now", T0)
+    Scenario().write_local(local_dir)  # everything healthy now
+    only_iam = run_cli("run", "--json", "--monitors", "orchestrator_iam", "--now", "2026-11-21T23:45:00Z").report
+    assert notices(only_iam) == [("resolved", True)]  # the IAM alert; the stall waits for phase_stalls to run
+    both = run_cli("run", "--json", "--monitors", "phase_stalls", "--now", "2026-11-22T00:00:00Z").report
+    assert notices(both) == [("resolved", True)]
+
+
+def test_silence_mutes_new_notices_and_is_listed(local_dir):
+    broken_iam().write_local(local_dir)
+    created = run_cli("silence", "--match", "service=phase4-to-phase5-orchestrator", "--for", "100d", "--reason", "redeploying")
+    assert created.code == 2 and "--for: give a duration from 1m to 30d" in created.stderr
+    created = run_cli("silence", "--match", "service=phase4-to-phase5-orchestrator", "--for", "30d", "--reason", "redeploying", "--author", "ana")
+    assert created.code == 0, created.stderr
+    listed = run_cli("silences")
+    assert "service=phase4-to-phase5-orchestrator" in listed.stdout and "by ana: redeploying" in listed.stdout
+    # Silences are created at the real time: run at it too.
+    report = run_cli("run", "--json", "--now", datetime.now(timezone.utc).isoformat()).report
+    assert report["notifications"] == []
+    assert [f["silenced_by"] is not None for f in report["findings"]] == [True]

@@ -1,0 +1,90 @@
+"""decide is a pure function: every branch, table-driven, one line per case."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from alerts.decide import decide, next_state
+from canary.config import RepeatIntervals
+from canary.model import AlertState, Decision, Finding, Reason, Severity, Silence
+from tests.scenario import utc
+
+NOW = utc("2026-11-21T23:30")
+REPEATS = RepeatIntervals()
+
+
+def finding(monitor: str = "phase_stalls", severity: Severity = Severity.CRITICAL, **key: str) -> Finding:
+    return Finding(monitor=monitor, severity=severity, key=key or {"transition": "a->b", "game_date": "2026-11-21", "problem": "stalled"}, summary="s")
+
+
+def state(f: Finding, *, status: str = "firing", notified_ago: timedelta = timedelta(minutes=30)) -> AlertState:
+    return AlertState(
+        fingerprint=f.fingerprint, monitor=f.monitor, key=f.key, severity=f.severity, summary=f.summary,
+        status=status, first_seen=NOW - timedelta(hours=5), last_seen=NOW - notified_ago,
+        last_notified=NOW - notified_ago, notify_count=2, version=3,
+    )
+
+
+CRIT = finding()
+WARN = finding(monitor="orchestrator_iam", severity=Severity.WARNING, service="s1", problem="public_invoker")
+DEGRADED = Finding(monitor="canary", severity=Severity.WARNING, key={"monitor": "phase_stalls", "problem": "error"}, summary="d")
+
+CASES = [
+    # (case, previous states, findings, succeeded monitors, expected {fingerprint: reason})
+    ("new finding is first", [], [CRIT], {"phase_stalls"}, {CRIT.fingerprint: Reason.FIRST}),
+    ("still firing inside the interval stays quiet", [state(CRIT)], [CRIT], {"phase_stalls"}, {}),
+    ("critical repeats after 2 h", [state(CRIT, notified_ago=timedelta(hours=2))], [CRIT], {"phase_stalls"}, {CRIT.fingerprint: Reason.REPEAT}),
+    ("critical at 1 h 59 min does not repeat", [state(CRIT, notified_ago=timedelta(hours=1, minutes=59))], [CRIT], {"phase_stalls"}, {}),
+    ("warning does not repeat after 2 h", [state(WARN, notified_ago=timedelta(hours=2))], [WARN], {"orchestrator_iam"}, {}),
+    ("warning repeats after 12 h", [state(WARN, notified_ago=timedelta(hours=12))], [WARN], {"orchestrator_iam"}, {WARN.fingerprint: Reason.REPEAT}),
+    ("absent after a clean run resolves", [state(CRIT)], [], {"phase_stalls"}, {CRIT.fingerprint: Reason.RESOLVED}),
+    ("absent while its monitor errored stays open", [state(CRIT)], [DEGRADED], set(), {DEGRADED.fingerprint: Reason.FIRST}),
+    ("absent while its monitor was not selected stays open", [state(CRIT)], [], {"orchestrator_iam"}, {}),
+    ("already resolved and still absent is quiet", [state(CRIT, status="resolved")], [], {"phase_stalls"}, {}),
+    ("firing again after resolving is a new first", [state(CRIT, status="resolved", notified_ago=timedelta(minutes=1))], [CRIT], {"phase_stalls"}, {CRIT.fingerprint: Reason.FIRST}),
+    ("degraded resolves when its monitor runs cleanly", [state(DEGRADED)], [], {"phase_stalls"}, {DEGRADED.fingerprint: Reason.RESOLVED}),
+    ("degraded stays open when another monitor succeeds", [state(DEGRADED)], [], {"orchestrator_iam"}, {}),
+    ("the same finding twice notifies once", [], [CRIT, CRIT], {"phase_stalls"}, {CRIT.fingerprint: Reason.FIRST}),
+]
+
+
+@pytest.mark.parametrize("case, previous, findings, succeeded, expected", CASES, ids=[c[0] for c in CASES])
+def test_decide(case, previous, findings, succeeded, expected):
+    decisions = decide(
+        previous={s.fingerprint: s for s in previous}, findings=findings, succeeded=succeeded, repeat_after=REPEATS, now=NOW
+    )
+    assert {d.fingerprint: d.reason for d in decisions.notify} == expected
+
+
+def _silence(**matchers: str) -> Silence:
+    return Silence(id="s1", matchers=matchers, author="ops", reason="deploy", created_at=NOW - timedelta(hours=1), expires_at=NOW + timedelta(hours=1))
+
+
+def test_silence_mutes_first_and_repeat_but_not_resolved():
+    other = finding(transition="c->d", game_date="2026-11-21", problem="stalled")
+    previous = {CRIT.fingerprint: state(CRIT, notified_ago=timedelta(hours=3))}
+    silences = [_silence(monitor="phase_stalls")]
+    muted = decide(previous=previous, findings=[CRIT, other], succeeded={"phase_stalls"}, repeat_after=REPEATS, now=NOW, silences=silences)
+    assert muted.notify == []
+    assert muted.silenced == {CRIT.fingerprint: "s1", other.fingerprint: "s1"}
+    resolved = decide(previous=previous, findings=[], succeeded={"phase_stalls"}, repeat_after=REPEATS, now=NOW, silences=silences)
+    assert [(d.fingerprint, d.reason) for d in resolved.notify] == [(CRIT.fingerprint, Reason.RESOLVED)]
+
+
+def test_silence_matches_only_equal_labels_and_expires():
+    silence = _silence(service="s1")
+    assert silence.matches(monitor="orchestrator_iam", key={"service": "s1", "problem": "x"}, now=NOW)
+    assert not silence.matches(monitor="orchestrator_iam", key={"service": "s2", "problem": "x"}, now=NOW)
+    assert not silence.matches(monitor="orchestrator_iam", key={"service": "s1"}, now=NOW + timedelta(hours=1))
+
+
+def test_next_state_counts_and_keeps_the_thread():
+    first = next_state(Decision(fingerprint=CRIT.fingerprint, reason=Reason.FIRST, finding=CRIT), now=NOW, retention=timedelta(days=30), channel="#c", thread_ts="1.0")
+    assert (first.status, first.notify_count, first.first_seen, first.thread_ts) == ("firing", 1, NOW, "1.0")
+    later = NOW + timedelta(hours=2)
+    repeat = next_state(Decision(fingerprint=CRIT.fingerprint, reason=Reason.REPEAT, finding=CRIT, previous=first), now=later, retention=timedelta(days=30), channel="#c", thread_ts="2.0")
+    assert (repeat.notify_count, repeat.first_seen, repeat.last_notified, repeat.thread_ts) == (2, NOW, later, "1.0")
+    resolved = next_state(Decision(fingerprint=CRIT.fingerprint, reason=Reason.RESOLVED, previous=repeat), now=later, retention=timedelta(days=30), channel="#c", thread_ts="3.0")
+    assert (resolved.status, resolved.resolved_at, resolved.expire_at) == ("resolved", later, later + timedelta(days=30))

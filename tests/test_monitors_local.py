@@ -1,0 +1,259 @@
+"""Each monitor rule, driven through the CLI on generated DuckDB data and IAM files (the local backend)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from canary.demo import PUSH_MEMBER, invoker_policy
+from tests.conftest import run_cli
+from tests.scenario import Scenario, local, utc
+
+D = date(2026, 11, 21)
+EVENING = "2026-11-21T23:30:00Z"  # 18:30 in New York on D
+
+
+def run(local_dir: Path, scenario: Scenario, now: str = EVENING, *extra: str) -> dict:
+    scenario.write_local(local_dir)
+    result = run_cli("run", "--json", "--now", now, *extra)
+    assert result.code == 0, result.stderr
+    return result.report
+
+
+def keys(report: dict, monitor: str) -> list[dict]:
+    return sorted((f["key"] for f in report["findings"] if f["monitor"] == monitor), key=lambda k: sorted(k.items()))
+
+
+def outcome(report: dict, monitor: str) -> str:
+    return next(m["outcome"] for m in report["monitors"] if m["name"] == monitor)
+
+
+# --- orchestrator_iam -------------------------------------------------------------------------
+
+
+def test_healthy_policies_give_no_iam_finding(local_dir):
+    report = run(local_dir, Scenario(), EVENING, "--monitors", "orchestrator_iam")
+    assert outcome(report, "orchestrator_iam") == "ok"
+    assert report["findings"] == []
+
+
+def test_policy_without_any_binding_is_missing_invoker_with_the_exact_fix(local_dir):
+    scenario = Scenario().policy("phase4-to-phase5-orchestrator", {"etag": "BwY="})
+    report = run(local_dir, scenario, EVENING, "--monitors", "orchestrator_iam")
+    [found] = report["findings"]
+    assert found["key"] == {"service": "phase4-to-phase5-orchestrator", "problem": "missing_invoker"}
+    assert found["severity"] == "critical"
+    assert found["fix"] == (
+        "gcloud run services add-iam-policy-binding phase4-to-phase5-orchestrator --region=us-west2 "
+        "--member=serviceAccount:756957797294-compute@developer.gserviceaccount.com --role=roles/run.invoker "
+        "--project=nba-props-platform"
+    )
+
+
+def test_member_holding_another_role_is_still_missing_invoker(local_dir):
+    policy = {"bindings": [{"role": "roles/run.viewer", "members": [PUSH_MEMBER]},
+                           {"role": "roles/run.invoker", "members": ["serviceAccount:other@x.iam.gserviceaccount.com"]}]}
+    report = run(local_dir, Scenario().policy("phase3-to-phase4-orchestrator", policy), EVENING, "--monitors", "orchestrator_iam")
+    assert keys(report, "orchestrator_iam") == [{"service": "phase3-to-phase4-orchestrator", "problem": "missing_invoker"}]
+
+
+def test_member_named_in_a_string_is_not_a_binding(local_dir):
+    # A grep for "roles/run.invoker" would pass this policy: the role appears only in a condition's text.
+    policy = {"bindings": [{"role": "roles/run.developer", "members": [PUSH_MEMBER],
+                            "condition": {"title": "roles/run.invoker", "expression": "true"}}]}
+    report = run(local_dir, Scenario().policy("phase3-to-phase4-orchestrator", policy), EVENING, "--monitors", "orchestrator_iam")
+    assert keys(report, "orchestrator_iam") == [{"service": "phase3-to-phase4-orchestrator", "problem": "missing_invoker"}]
+
+
+def test_only_a_conditional_invoker_binding_is_a_warning(local_dir):
+    policy = {"bindings": [{"role": "roles/run.invoker", "members": [PUSH_MEMBER],
+                            "condition": {"title": "business hours", "expression": "request.time.getHours('America/New_York') < 18"}}]}
+    report = run(local_dir, Scenario().policy("phase5-to-phase6-orchestrator", policy), EVENING, "--monitors", "orchestrator_iam")
+    [found] = report["findings"]
+    assert found["key"] == {"service": "phase5-to-phase6-orchestrator", "problem": "conditional_invoker"}
+    assert found["severity"] == "warning"
+    assert found["details"]["condition_title"] == "business hours"
+
+
+def test_conditional_beside_an_unconditional_binding_is_fine(local_dir):
+    policy = {"bindings": [{"role": "roles/run.invoker", "members": [PUSH_MEMBER], "condition": {"title": "t", "expression": "false"}},
+                           {"role": "roles/run.invoker", "members": [PUSH_MEMBER]}]}
+    report = run(local_dir, Scenario().policy("phase5-to-phase6-orchestrator", policy), EVENING, "--monitors", "orchestrator_iam")
+    assert report["findings"] == []
+
+
+def test_public_invoker_is_a_warning_even_when_the_member_is_bound(local_dir):
+    scenario = Scenario().policy("phase3-to-phase4-orchestrator", invoker_policy(PUSH_MEMBER, "allUsers"))
+    report = run(local_dir, scenario, EVENING, "--monitors", "orchestrator_iam")
+    [found] = report["findings"]
+    assert (found["key"]["problem"], found["severity"]) == ("public_invoker", "warning")
+    assert found["details"]["public_members"] == ["allUsers"]
+
+
+def test_absent_service_is_not_found_and_the_removed_orchestrator_is_not_checked(local_dir):
+    scenario = Scenario().policy("phase5-to-phase6-orchestrator", None)
+    scenario.policies.pop("phase2-to-phase3-orchestrator", None)
+    report = run(local_dir, scenario, EVENING, "--monitors", "orchestrator_iam")
+    assert keys(report, "orchestrator_iam") == [{"service": "phase5-to-phase6-orchestrator", "problem": "not_found"}]
+
+
+# --- phase_stalls -----------------------------------------------------------------------------
+
+
+def test_complete_phase_without_downstream_after_the_delay_is_stalled(local_dir):
+    scenario = Scenario().phase_complete(D, "phase_2_raw", local(D, "07:00"))
+    report = run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")
+    [found] = report["findings"]
+    assert found["key"] == {"transition": "phase_2_raw->phase_3_analytics", "game_date": "2026-11-21", "problem": "stalled"}
+    assert found["details"]["upstream_processors_succeeded"] == 6
+    assert found["since"] == "2026-11-21T12:30:00Z"  # complete at 07:00 ET = 12:00 UTC, + 30 min
+    assert "same-day-phase3" in found["fix"]
+
+
+def test_within_the_delay_is_not_a_stall_yet(local_dir):
+    scenario = Scenario().phase_complete(D, "phase_2_raw", utc("2026-11-21T23:05"))
+    assert run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")["findings"] == []
+
+
+def test_an_incomplete_phase_is_never_a_stall(local_dir):
+    scenario = Scenario().phase_complete(D, "phase_2_raw", local(D, "07:00"), count=5)
+    assert run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")["findings"] == []
+
+
+def test_failed_rows_never_count_toward_completion(local_dir):
+    scenario = Scenario().phase_complete(D, "phase_2_raw", local(D, "07:00"), count=5)
+    scenario.completion(D, "phase_2_raw", "phase_2_raw_proc_5", local(D, "07:10"), status="failed")
+    scenario.completion(D, "phase_2_raw", "phase_2_raw_proc_6", local(D, "07:20"), status="running")
+    assert run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")["findings"] == []
+
+
+def test_phase_3_running_several_times_a_day_does_not_move_its_completion(local_dir):
+    scenario = Scenario().phase_complete(D, "phase_3_analytics", local(D, "09:00"))
+    # Reruns later in the day: completion stays at the first success of the 5th processor.
+    for hours in (4, 7):
+        scenario.phase_complete(D, "phase_3_analytics", local(D, "09:00") + timedelta(hours=hours))
+    scenario.phase_complete(D, "phase_4_precompute", local(D, "10:30"))
+    scenario.phase_complete(D, "phase_5_predictions", local(D, "12:00"), count=1)
+    scenario.phase_complete(D, "phase_6_publishing", local(D, "12:40"), count=1)
+    assert run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")["findings"] == []
+
+
+def test_downstream_success_only_before_completion_does_not_count(local_dir):
+    scenario = Scenario().phase_complete(D, "phase_4_precompute", local(D, "10:30"))
+    scenario.phase_complete(D, "phase_5_predictions", local(D, "08:00"), count=1)  # an early run, before phase 4 finished
+    scenario.phase_complete(D, "phase_6_publishing", local(D, "08:30"), count=1)
+    report = run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")
+    assert keys(report, "phase_stalls") == [{"transition": "phase_4_precompute->phase_5_predictions", "game_date": "2026-11-21", "problem": "stalled"}]
+    assert report["findings"][0]["details"]["downstream_last_success_at"] is not None
+
+
+def test_downstream_failures_are_evidence_not_success(local_dir):
+    scenario = Scenario().phase_complete(D, "phase_4_precompute", local(D, "10:30"))
+    scenario.completion(D, "phase_5_predictions", "PredictionCoordinator", local(D, "11:00"), status="failed")
+    report = run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")
+    [found] = report["findings"]
+    assert found["details"]["downstream_failed_runs"] == 1
+
+
+def test_required_processors_rule(local_dir, tmp_path):
+    config = tmp_path / "canary.toml"
+    config.write_text(
+        '[monitors.phase_stalls]\n[[monitors.phase_stalls.transitions]]\nfrom = "phase_2_raw"\nto = "phase_3_analytics"\n'
+        'required_processors = ["NbacGamebookProcessor", "NbacScheduleProcessor"]\nmax_delay = "30m"\n'
+    )
+    scenario = Scenario()
+    scenario.completion(D, "phase_2_raw", "NbacGamebookProcessor", local(D, "07:00"))
+    for index in range(8):
+        scenario.completion(D, "phase_2_raw", f"Other{index}", local(D, "07:00"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CANARY_CONFIG", str(config))
+        assert run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")["findings"] == []
+        scenario.completion(D, "phase_2_raw", "NbacScheduleProcessor", local(D, "08:00"))
+        report = run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")
+    [found] = report["findings"]
+    assert found["details"]["upstream_complete_at"] == local(D, "08:00").isoformat()
+
+
+def test_near_midnight_eastern_today_is_the_league_date_not_utc(local_dir):
+    # 04:30 UTC on the 22nd is 23:30 on the 21st in New York: "yesterday" is the 20th, which UTC would skip.
+    day_before = D - timedelta(days=1)
+    scenario = Scenario().phase_complete(day_before, "phase_2_raw", local(day_before, "07:00"))
+    report = run(local_dir, scenario, "2026-11-22T04:30:00Z", "--monitors", "phase_stalls")
+    assert report["today"] == "2026-11-21"
+    assert keys(report, "phase_stalls") == [{"transition": "phase_2_raw->phase_3_analytics", "game_date": "2026-11-20", "problem": "stalled"}]
+
+
+def test_rows_after_now_are_not_seen(local_dir):
+    scenario = Scenario().phase_complete(D, "phase_2_raw", local(D, "07:00"))
+    scenario.phase_complete(D, "phase_3_analytics", local(D, "20:00"))  # after the run's clock (18:30)
+    report = run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")
+    assert keys(report, "phase_stalls")[0]["transition"] == "phase_2_raw->phase_3_analytics"
+
+
+def test_no_completions_at_all_is_no_data(local_dir):
+    report = run(local_dir, Scenario(), EVENING, "--monitors", "phase_stalls")
+    assert outcome(report, "phase_stalls") == "no_data"
+    assert report["findings"] == []
+
+
+# --- missing_predictions ----------------------------------------------------------------------
+
+
+def games(scenario: Scenario, *ids: str, start: str | None = "19:00") -> Scenario:
+    for game_id in ids:
+        scenario.game(D, game_id, start=local(D, start) if start else None)
+    return scenario
+
+
+def test_a_day_without_games_is_no_data(local_dir):
+    report = run(local_dir, Scenario(), EVENING, "--monitors", "missing_predictions")
+    assert outcome(report, "missing_predictions") == "no_data"
+
+
+def test_not_yet_due_is_quiet(local_dir):
+    scenario = games(Scenario(), "g1", "g2")
+    report = run(local_dir, scenario, "2026-11-21T20:59:00Z", "--monitors", "missing_predictions")  # 15:59 ET, due 16:00
+    assert (outcome(report, "missing_predictions"), report["findings"]) == ("ok", [])
+
+
+def test_due_without_any_active_prediction_is_none(local_dir):
+    scenario = games(Scenario(), "g1", "g2")
+    scenario.predictions(D, "g1", created_at=local(D, "12:00"), system_id="ensemble_v1")  # another system
+    scenario.predictions(D, "g2", created_at=local(D, "12:00"), is_active=False)  # inactive
+    report = run(local_dir, scenario, "2026-11-21T21:00:00Z", "--monitors", "missing_predictions")
+    [found] = report["findings"]
+    assert found["key"] == {"game_date": "2026-11-21", "system_id": "catboost_v9", "problem": "none"}
+    assert (found["severity"], found["details"]["games_scheduled"]) == ("critical", 2)
+
+
+def test_some_games_without_predictions_is_partial_listing_them(local_dir):
+    scenario = games(Scenario(), "g1", "g2", "g3")
+    scenario.predictions(D, "g1", created_at=local(D, "12:00"), is_active=None)  # NULL is active
+    report = run(local_dir, scenario, EVENING, "--monitors", "missing_predictions")
+    [found] = report["findings"]
+    assert (found["key"]["problem"], found["severity"]) == ("partial", "warning")
+    assert found["details"]["missing_games"] == ["g2", "g3"]
+
+
+def test_postponed_and_cancelled_games_owe_nothing(local_dir):
+    scenario = games(Scenario(), "g1")
+    scenario.game(D, "g2", start=local(D, "19:00"), status="postponed").game(D, "g3", start=None, status="cancelled")
+    scenario.predictions(D, "g1", created_at=local(D, "12:00"))
+    report = run(local_dir, scenario, EVENING, "--monitors", "missing_predictions")
+    assert report["findings"] == []
+
+
+def test_without_start_times_predictions_are_due_at_13_local(local_dir):
+    scenario = games(Scenario(), "g1", start=None)
+    assert run(local_dir, scenario, "2026-11-21T17:59:00Z", "--monitors", "missing_predictions")["findings"] == []
+    report = run(local_dir, scenario, "2026-11-21T18:00:00Z", "--monitors", "missing_predictions")
+    assert report["findings"][0]["details"]["due_at"] == "2026-11-21T13:00:00-05:00"
+
+
+def test_predictions_created_after_now_do_not_count(local_dir):
+    scenario = games(Scenario(), "g1")
+    scenario.predictions(D, "g1", created_at=local(D, "18:45"))
+    report = run(local_dir, scenario, EVENING, "--monitors", "missing_predictions")
+    assert keys(report, "missing_predictions")[0]["problem"] == "none"
