@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from canary.model import Decision, Reason, Severity
@@ -50,9 +50,21 @@ def _facts(details: dict[str, Any]) -> list[tuple[str, str]]:
     for name, value in details.items():
         if name in _NOT_FACTS or value is None or value == [] or value == "":
             continue
-        text = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        text = ", ".join(str(v) for v in value) if isinstance(value, list) else _readable(value)
         shown.append((name.replace("_", " "), text))
     return shown
+
+
+def _readable(value: Any) -> str:
+    """An ISO timestamp as 'YYYY-MM-DD HH:MM UTC'; anything else as it is."""
+    if isinstance(value, str) and len(value) >= 16 and value[4] == "-" and value[10] == "T":
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if moment.tzinfo is not None:
+            return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    return str(value)
 
 
 def build_message(decision: Decision, *, now: datetime) -> AlertMessage:
