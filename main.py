@@ -16,6 +16,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn, Sequence, TextIO
 
+import functions_framework
+
 from canary.config import CanaryConfig, ConfigError, Settings, load_config, load_settings, parse_duration
 from canary.model import RunReport
 from canary.run import Canary, RequestError, RunRequest, execute
@@ -276,6 +278,35 @@ def cli_demo(*, settings: Settings, config: CanaryConfig, args: argparse.Namespa
         return EXIT_OK
     request = RunRequest(run_id=new_run_id(), now=now)
     return cli_run(settings=settings, config=config, request=request, as_json=args.json, stdout=stdout, stderr=stderr)
+
+
+# --- the HTTP function (Cloud Functions gen2) --------------------------------------------------
+# Declared at cold start, built on the first request of an instance: importing this module reads no
+# network and builds no client, and every later request of the instance reuses the same objects.
+_instance_lock = threading.Lock()
+_instance: Any = None
+
+
+def http_instance() -> Any:
+    global _instance
+    from canary.http_entry import Instance
+
+    with _instance_lock:
+        if _instance is None:
+            settings, config = load_all()
+            _instance = Instance(settings=settings, config=config, canary=build_canary(settings, config, console=None))
+        return _instance
+
+
+@functions_framework.http
+def run_canary(request: Any) -> Any:
+    """Cloud Scheduler (every 30 minutes) and people: a run, /health, or action=test_alert; JSON back."""
+    from canary.http_entry import handle
+
+    return handle(
+        request, instance=http_instance, now=datetime.now(timezone.utc), run_id=new_run_id(),
+        log_record=run_log_record, emit=emit_log,
+    )
 
 
 def main() -> NoReturn:
