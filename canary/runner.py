@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -51,29 +51,32 @@ def run_monitors(
     timeout: timedelta,
 ) -> list[MonitorResult]:
     """One MonitorResult per spec, in the order given."""
-    if not specs:
-        return []
-    pool = ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="monitor")
     started = time.perf_counter()
-    futures = [pool.submit(_timed_check, spec, configs[spec.name], sources, ctx) for spec in specs]
-    results = []
-    for spec, future in zip(specs, futures):
-        remaining = max(0.0, timeout.total_seconds() - (time.perf_counter() - started))
-        try:
-            results.append(future.result(timeout=remaining))
-        except FutureTimeout:
-            results.append(
-                MonitorResult(
-                    name=spec.name,
-                    outcome=Outcome.ERROR,
-                    duration_ms=_ms_since(started),
-                    error=f"timed out after {timeout.total_seconds():g}s",
-                    source=_source_name(sources, spec),
-                )
+    results: dict[str, MonitorResult] = {}
+
+    def work(spec: MonitorSpec[Any]) -> None:
+        results[spec.name] = _timed_check(spec, configs[spec.name], sources, ctx)
+
+    # Daemon threads, not a pool: a check stuck past its timeout cannot be killed, and it must not
+    # keep the process (a CLI run, a function instance) waiting for it at exit.
+    threads = [threading.Thread(target=work, args=(spec,), name=f"monitor-{spec.name}", daemon=True) for spec in specs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, timeout.total_seconds() - (time.perf_counter() - started)))
+    ordered = []
+    for spec in specs:
+        result = results.get(spec.name)
+        if result is None:
+            result = MonitorResult(
+                name=spec.name,
+                outcome=Outcome.ERROR,
+                duration_ms=_ms_since(started),
+                error=f"timed out after {timeout.total_seconds():g}s",
+                source=_source_name(sources, spec),
             )
-    # A timed-out check cannot be killed; let its thread finish in the background instead of waiting.
-    pool.shutdown(wait=False, cancel_futures=True)
-    return results
+        ordered.append(result)
+    return ordered
 
 
 def degraded_finding(result: MonitorResult) -> Finding:
