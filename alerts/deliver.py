@@ -1,14 +1,21 @@
-"""Deliver each due notice: claim (compare-and-set) -> send -> record; a failure leaves it due."""
+"""Deliver each due notice: claim (compare-and-set) -> send -> record; a failure leaves it due.
+
+Notices of one reason bound for one place (a channel for new incidents, a thread for replies) that
+number more than `alerts.group_after` go out as one summary: each is claimed first, and only those this
+run claimed are listed. A summary of new incidents becomes their shared thread; each one's details
+follow there as a reply, and its later repeats and resolution land in that thread too.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Protocol, runtime_checkable
 
 from alerts.decide import next_state
+from alerts.group import SEVERITY_RANK, AlertGroup
 from alerts.message import AlertMessage, build_message
-from alerts.notifier import DeliveryError, Notifier, ThreadRef
+from alerts.notifier import DeliveryError, Notifier, Receipt, ThreadRef
 from alerts.state import StateError, StateStore
 from canary.config import AlertsConfig
 from canary.model import Decision, NotificationReport, Reason, Severity
@@ -22,6 +29,24 @@ class DeliveryPlan:
     message: AlertMessage
 
 
+@runtime_checkable
+class GroupNotifier(Protocol):
+    """A Notifier that can also send one summary of many notices (Slack, the local file)."""
+
+    def send_group(self, group: AlertGroup, *, thread: ThreadRef | None) -> Receipt: ...
+
+    def mark_group_resolved(self, group: AlertGroup, *, thread: ThreadRef) -> None: ...
+
+
+@dataclass
+class Batch:
+    """Due notices of one reason bound for one place: a channel (new incidents) or a thread (replies)."""
+
+    reason: Reason
+    thread: ThreadRef | None
+    plans: list[DeliveryPlan] = field(default_factory=list)
+
+
 def plan(decisions: list[Decision], *, now: datetime) -> list[DeliveryPlan]:
     return [DeliveryPlan(decision=d, message=build_message(d, now=now)) for d in decisions]
 
@@ -31,6 +56,125 @@ def _thread_of(decision: Decision) -> ThreadRef | None:
     if decision.reason is Reason.FIRST or previous is None or not previous.thread_ts or not previous.channel:
         return None
     return ThreadRef(channel=previous.channel, ts=previous.thread_ts)
+
+
+def batches(plans: list[DeliveryPlan], *, channel_for: Callable[[Severity], str | None]) -> list[Batch]:
+    """The plans split by reason and destination, in the order they first appear."""
+    found: dict[tuple[Reason, str | None, str | None], Batch] = {}
+    for item in plans:
+        thread = _thread_of(item.decision)
+        place = (thread.channel, thread.ts) if thread else (channel_for(item.message.severity), None)
+        found.setdefault((item.decision.reason, *place), Batch(reason=item.decision.reason, thread=thread)).plans.append(item)
+    return list(found.values())
+
+
+@dataclass
+class _Delivery:
+    """One deliver() call's collaborators and what it has learned so far."""
+
+    store: StateStore
+    notifier: Notifier
+    owner: str
+    now: datetime
+    alerts: AlertsConfig
+    channel_for: Callable[[Severity], str | None]
+    reports: dict[str, NotificationReport] = field(default_factory=dict)
+    resolved: dict[tuple[str, str], list[AlertMessage]] = field(default_factory=dict)
+    """Delivered resolved notices by the thread whose parent may now be edited."""
+
+    def claim(self, decision: Decision) -> bool:
+        expected = decision.previous.version if decision.previous else 0
+        try:
+            claimed = self.store.claim(
+                fingerprint=decision.fingerprint, expected_version=expected, owner=self.owner, now=self.now, lease=self.alerts.claim_lease
+            )
+        except StateError as error:
+            self.report(decision, delivered=False, error=f"state store: {error}")
+            return False
+        if not claimed:
+            self.report(decision, delivered=False, skipped=ANOTHER_RUN)
+        return claimed
+
+    def failed(self, decisions: list[Decision], error: DeliveryError) -> None:
+        for decision in decisions:
+            try:
+                self.store.release(fingerprint=decision.fingerprint, owner=self.owner)
+            except StateError:
+                pass  # the claim's lease expires on its own
+            self.report(decision, delivered=False, error=str(error))
+
+    def record(self, item: DeliveryPlan, receipt: Receipt) -> None:
+        decision, message = item.decision, item.message
+        state = next_state(
+            decision,
+            now=self.now,
+            retention=self.alerts.resolved_retention,
+            channel=receipt.channel or self.channel_for(message.severity),
+            thread_ts=receipt.ts,
+        )
+        thread = _thread_of(decision)
+        if decision.reason is Reason.RESOLVED and thread is not None:
+            self.resolved.setdefault((thread.channel, thread.ts), []).append(message)
+        try:
+            self.store.record(state=state, owner=self.owner)
+        except StateError as error:
+            # Sent but not recorded: the next run sends it again (a duplicate, never a lost alert).
+            self.report(decision, delivered=True, error=f"sent, but not recorded: {error}")
+            return
+        self.report(decision, delivered=True)
+
+    def report(self, decision: Decision, *, delivered: bool, error: str | None = None, skipped: str | None = None) -> None:
+        self.reports[decision.fingerprint] = NotificationReport(
+            fingerprint=decision.fingerprint, reason=decision.reason, delivered=delivered, error=error, skipped=skipped
+        )
+
+    def one(self, item: DeliveryPlan) -> None:
+        try:
+            receipt = self.notifier.send(item.message, thread=_thread_of(item.decision))
+        except DeliveryError as error:
+            self.failed([item.decision], error)
+            return
+        self.record(item, receipt)
+
+    def group(self, batch: Batch, claimed: list[DeliveryPlan], notifier: GroupNotifier) -> None:
+        group = AlertGroup(reason=batch.reason, members=tuple(i.message for i in claimed), limit=self.alerts.group_after)
+        try:
+            receipt = notifier.send_group(group, thread=batch.thread)
+        except DeliveryError as error:
+            self.failed([i.decision for i in claimed], error)
+            return
+        for item in claimed:
+            self.record(item, receipt)
+        if batch.reason is Reason.FIRST and receipt.ts:
+            summary = ThreadRef(channel=receipt.channel or str(self.channel_for(group.severity)), ts=receipt.ts)
+            for item in sorted(claimed, key=lambda i: SEVERITY_RANK[i.message.severity]):
+                try:
+                    self.notifier.send(item.message, thread=summary)
+                except DeliveryError:
+                    pass  # the summary (already recorded) names it; its details are a courtesy
+
+    def edit_resolved_parents(self) -> None:
+        """Show a parent as resolved once nothing in its thread is still firing (cosmetic: failures pass)."""
+        if not self.resolved:
+            return
+        try:
+            firing = self.store.load(fingerprints=[])
+        except StateError:
+            return
+        busy = {(s.channel, s.thread_ts) for s in firing.values() if s.status == "firing"}
+        for (channel, ts), messages in self.resolved.items():
+            if (channel, ts) in busy:
+                continue  # a summary's thread with members still firing keeps its parent as it is
+            thread = ThreadRef(channel=channel, ts=ts)
+            try:
+                if len(messages) > 1 and isinstance(self.notifier, GroupNotifier):
+                    self.notifier.mark_group_resolved(
+                        AlertGroup(reason=Reason.RESOLVED, members=tuple(messages), limit=self.alerts.group_after), thread=thread
+                    )
+                else:
+                    self.notifier.mark_resolved(messages[-1], thread=thread)
+            except DeliveryError:
+                pass  # the resolved reply is in the thread; the parent's edit is cosmetic
 
 
 def deliver(
@@ -43,57 +187,14 @@ def deliver(
     alerts: AlertsConfig,
     channel_for: Callable[[Severity], str | None],
 ) -> list[NotificationReport]:
-    reports = []
-    for item in plans:
-        decision, message = item.decision, item.message
-        expected = decision.previous.version if decision.previous else 0
-        try:
-            claimed = store.claim(
-                fingerprint=decision.fingerprint, expected_version=expected, owner=owner, now=now, lease=alerts.claim_lease
-            )
-        except StateError as error:
-            reports.append(_report(decision, delivered=False, error=f"state store: {error}"))
-            continue
-        if not claimed:
-            reports.append(_report(decision, delivered=False, skipped=ANOTHER_RUN))
-            continue
-        thread = _thread_of(decision)
-        try:
-            receipt = notifier.send(message, thread=thread)
-        except DeliveryError as error:
-            _release_quietly(store, decision.fingerprint, owner)
-            reports.append(_report(decision, delivered=False, error=str(error)))
-            continue
-        if decision.reason is Reason.RESOLVED and thread is not None:
-            try:
-                notifier.mark_resolved(message, thread=thread)
-            except DeliveryError:
-                pass  # the resolved reply is in the thread; the parent's edit is cosmetic
-        state = next_state(
-            decision,
-            now=now,
-            retention=alerts.resolved_retention,
-            channel=receipt.channel or channel_for(message.severity),
-            thread_ts=receipt.ts,
-        )
-        try:
-            store.record(state=state, owner=owner)
-        except StateError as error:
-            # Sent but not recorded: the next run sends it again (a duplicate, never a lost alert).
-            reports.append(_report(decision, delivered=True, error=f"sent, but not recorded: {error}"))
-            continue
-        reports.append(_report(decision, delivered=True))
-    return reports
-
-
-def _release_quietly(store: StateStore, fingerprint: str, owner: str) -> None:
-    try:
-        store.release(fingerprint=fingerprint, owner=owner)
-    except StateError:
-        pass  # the claim's lease expires on its own
-
-
-def _report(decision: Decision, *, delivered: bool, error: str | None = None, skipped: str | None = None) -> NotificationReport:
-    return NotificationReport(
-        fingerprint=decision.fingerprint, reason=decision.reason, delivered=delivered, error=error, skipped=skipped
-    )
+    """One report per plan, in the plans' order."""
+    run = _Delivery(store=store, notifier=notifier, owner=owner, now=now, alerts=alerts, channel_for=channel_for)
+    for batch in batches(plans, channel_for=channel_for):
+        claimed = [item for item in batch.plans if run.claim(item.decision)]
+        if len(batch.plans) > alerts.group_after and len(claimed) > 1 and isinstance(notifier, GroupNotifier):
+            run.group(batch, claimed, notifier)
+        else:
+            for item in claimed:
+                run.one(item)
+    run.edit_resolved_parents()
+    return [run.reports[item.decision.fingerprint] for item in plans]

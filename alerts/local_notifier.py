@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from alerts.group import AlertGroup, group_title, render_group_text
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
 from alerts.render_text import render_text
@@ -21,7 +22,6 @@ class LocalNotifier:
         self._lock = threading.Lock()
 
     def send(self, message: AlertMessage, *, thread: ThreadRef | None) -> Receipt:
-        text = render_text(message)
         entry = {
             "fingerprint": message.fingerprint,
             "reason": message.reason.value,
@@ -29,9 +29,21 @@ class LocalNotifier:
             "monitor": message.monitor,
             "title": message.title,
             "where": dict(message.where),
-            "thread": thread.ts if thread else None,
-            "text": text,
         }
+        return self._append(entry, text=render_text(message), thread=thread)
+
+    def send_group(self, group: AlertGroup, *, thread: ThreadRef | None) -> Receipt:
+        """One summary line for many notices; its offset becomes their shared thread."""
+        entry = {
+            "group": [m.fingerprint for m in group.ordered],
+            "reason": group.reason.value,
+            "severity": group.severity.value,
+            "title": group_title(group),
+        }
+        return self._append(entry, text=render_group_text(group), thread=thread)
+
+    def _append(self, entry: dict[str, Any], *, text: str, thread: ThreadRef | None) -> Receipt:
+        entry = {**entry, "thread": thread.ts if thread else None, "text": text}
         with self._lock:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,3 +59,6 @@ class LocalNotifier:
 
     def mark_resolved(self, message: AlertMessage, *, thread: ThreadRef) -> None:
         return None  # a file line is not edited; the resolved notice is its own line
+
+    def mark_group_resolved(self, group: AlertGroup, *, thread: ThreadRef) -> None:
+        return None

@@ -1,0 +1,80 @@
+"""What a summary says when many notices of one reason go out together (pure: no I/O, no clock)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alerts.message import AlertMessage
+from alerts.render_text import REASON_MARK, SEVERITY_MARK
+from canary.model import Reason, Severity
+
+SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+_REASON_WORDS = {Reason.FIRST: "newly firing", Reason.REPEAT: "still firing", Reason.RESOLVED: "resolved"}
+
+
+@dataclass(frozen=True)
+class AlertGroup:
+    """Several notices of one reason, sent as one message (a parent, or one reply in a shared thread)."""
+
+    reason: Reason
+    members: tuple[AlertMessage, ...]
+    limit: int
+    """The configured group_after that this many notices exceeded."""
+
+    @property
+    def severity(self) -> Severity:
+        return min((m.severity for m in self.members), key=SEVERITY_RANK.__getitem__)
+
+    @property
+    def synthetic(self) -> bool:
+        return all(m.synthetic for m in self.members)
+
+    @property
+    def ordered(self) -> list[AlertMessage]:
+        """Most severe first, then by monitor and title, so a reader meets the worst at the top."""
+        return sorted(self.members, key=lambda m: (SEVERITY_RANK[m.severity], m.monitor, m.title))
+
+    @property
+    def counts(self) -> str:
+        """'2 critical, 10 warning'."""
+        tally = [(s, sum(1 for m in self.members if m.severity is s)) for s in SEVERITY_RANK]
+        return ", ".join(f"{n} {s.value}" for s, n in tally if n)
+
+    @property
+    def monitors(self) -> list[str]:
+        return sorted({m.monitor for m in self.members})
+
+
+def group_title(group: AlertGroup) -> str:
+    return f"{len(group.members)} alerts {_REASON_WORDS[group.reason]} ({group.counts}) from {', '.join(group.monitors)}"
+
+
+def group_headline(group: AlertGroup) -> str:
+    test = "[TEST] " if group.synthetic else ""
+    return f"{test}{REASON_MARK[group.reason]} {SEVERITY_MARK[group.severity.value]} {group_title(group)}"
+
+
+def group_why_now(group: AlertGroup) -> str:
+    limit = group.limit
+    if group.reason is Reason.FIRST:
+        return (
+            f"more than {limit} alerts fired in one run, so they are grouped here; "
+            "each one's details follow in this thread, and its repeats and resolution land here too"
+        )
+    if group.reason is Reason.REPEAT:
+        return f"more than {limit} alerts of this thread are still firing after their repeat interval"
+    return f"more than {limit} alerts of this thread resolved in one run"
+
+
+def member_line(message: AlertMessage) -> str:
+    """One line per grouped alert: severity, monitor, title and where."""
+    where = ", ".join(f"{name}={value}" for name, value in message.where)
+    return f"{SEVERITY_MARK[message.severity.value]} {message.monitor}: {message.title} ({where})"
+
+
+def render_group_text(group: AlertGroup) -> str:
+    lines = [group_headline(group)]
+    lines += [f"  - {member_line(m)}" for m in group.ordered]
+    lines.append(f"  why now: {group_why_now(group)}")
+    return "\n".join(lines)
+

@@ -1,0 +1,202 @@
+"""A local fake of the Slack Web API (chat.postMessage, chat.update) for the real slack_sdk WebClient.
+
+It listens on 127.0.0.1 (a free port), checks the bearer token, keeps the channel's messages, records
+every request it received, and fails on demand: 429 with Retry-After, 500, an error code, a dropped
+connection. Tests point SlackNotifier (or CANARY_SLACK_BASE_URL) at `fake.base_url`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+from urllib.parse import parse_qsl
+
+import pytest
+
+TOKEN = "xoxb-fake-0000-SECRET-do-not-print"
+CHANNEL_IDS = {"#nba-pipeline-alerts": "C0ALERTS", "#nba-pipeline-warnings": "C0WARN", "#canary-tests": "C0TESTS"}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One programmed failure: an HTTP status (with headers and body), a Slack error code, or a dropped connection."""
+
+    status: int = 200
+    error: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
+
+    @classmethod
+    def rate_limited(cls, retry_after: int = 0) -> Fault:
+        return cls(status=429, error="ratelimited", headers={"Retry-After": str(retry_after)})
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> Fault:
+        return cls(status=status)
+
+    @classmethod
+    def slack_error(cls, code: str) -> Fault:
+        return cls(error=code)
+
+    @classmethod
+    def dropped(cls) -> Fault:
+        return cls(drop=True)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    """The API method, e.g. chat.postMessage."""
+    authorization: str | None
+    content_type: str
+    body: dict[str, Any]
+    answered: str
+    """'ok', an error code, 'http 500', 'dropped'."""
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None
+    edits: int = 0
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.messages: dict[str, Message] = {}
+        self._faults: dict[str, list[Fault]] = {}
+        self._lock = threading.Lock()
+        self._next_ts = 1_700_000_000_000_100
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
+
+    # --- control ---
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/api/"
+
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def fail_next(self, method: str, *faults: Fault) -> None:
+        """The next calls of `method` answer with these faults, in order; later calls succeed."""
+        with self._lock:
+            self._faults.setdefault(method, []).extend(faults)
+
+    def calls(self, method: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.method == method]
+
+    def posted(self) -> list[Message]:
+        """Accepted chat.postMessage messages, oldest first."""
+        with self._lock:
+            return sorted(self.messages.values(), key=lambda m: m.ts)
+
+    def parents(self) -> list[Message]:
+        return [m for m in self.posted() if m.thread_ts is None]
+
+    def replies(self, thread_ts: str) -> list[Message]:
+        return [m for m in self.posted() if m.thread_ts == thread_ts]
+
+    # --- serving ---
+
+    def _answer(self, method: str, authorization: str | None, content_type: str, body: dict[str, Any]) -> tuple[Fault | None, dict[str, Any]]:
+        with self._lock:
+            queue = self._faults.get(method) or []
+            fault = queue.pop(0) if queue else None
+            if fault is not None and (fault.drop or fault.status != 200 or fault.error):
+                answered = "dropped" if fault.drop else (f"http {fault.status}" if fault.status != 200 else fault.error)
+                self.requests.append(Request(method, authorization, content_type, body, str(answered)))
+                return fault, {"ok": False, "error": fault.error or "internal_error"}
+            result = self._handle(method, authorization, body)
+            self.requests.append(Request(method, authorization, content_type, body, result.get("error", "ok")))
+            return None, result
+
+    def _handle(self, method: str, authorization: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        if authorization is None:
+            return {"ok": False, "error": "not_authed"}
+        if authorization != f"Bearer {TOKEN}":
+            return {"ok": False, "error": "invalid_auth"}
+        channel = CHANNEL_IDS.get(str(body.get("channel")), str(body.get("channel")))
+        if channel not in CHANNEL_IDS.values():
+            return {"ok": False, "error": "channel_not_found"}
+        blocks = body.get("blocks") or []
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        if method == "chat.postMessage":
+            if not body.get("text") and not blocks:
+                return {"ok": False, "error": "no_text"}
+            thread_ts = body.get("thread_ts")
+            if thread_ts is not None and thread_ts not in self.messages:
+                return {"ok": False, "error": "thread_not_found"}
+            self._next_ts += 100
+            ts = f"{self._next_ts // 1_000_000}.{self._next_ts % 1_000_000:06d}"
+            self.messages[ts] = Message(channel, ts, str(body.get("text", "")), blocks, thread_ts)
+            return {"ok": True, "channel": channel, "ts": ts, "message": {"text": body.get("text"), "ts": ts}}
+        if method == "chat.update":
+            message = self.messages.get(str(body.get("ts")))
+            if message is None or message.channel != channel:
+                return {"ok": False, "error": "message_not_found"}
+            message.text, message.blocks = str(body.get("text", "")), blocks
+            message.edits += 1
+            return {"ok": True, "channel": channel, "ts": message.ts, "text": message.text}
+        return {"ok": False, "error": "unknown_method"}
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None  # quiet: the test asserts on fake.requests
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode("utf-8")
+                content_type = self.headers.get("Content-Type", "")
+                if content_type.startswith("application/json"):
+                    body = json.loads(raw or "{}")
+                else:
+                    body = dict(parse_qsl(raw))
+                method = self.path.rsplit("/", 1)[-1].split("?", 1)[0]
+                fault, answer = fake._answer(method, self.headers.get("Authorization"), content_type, body)
+                if fault is not None and fault.drop:
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                status = fault.status if fault is not None else 200
+                payload = json.dumps(answer).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in (fault.headers.items() if fault is not None else ()):
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+        return Handler
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
