@@ -1,0 +1,112 @@
+"""A marked synthetic alert sent through the real delivery path (decide -> deliver), then resolved."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TextIO
+
+from alerts.decide import decide
+from alerts.deliver import deliver, plan
+from alerts.render_text import render_text
+from alerts.state import StateError
+from canary.model import Finding, NotificationReport, Severity
+
+if TYPE_CHECKING:
+    from canary.run import Canary
+
+TEST_MONITOR = "test_alert"
+EXIT_OK, EXIT_DELIVERY_FAILED = 0, 1
+
+
+def synthetic_finding(*, run_id: str, now: datetime) -> Finding:
+    """The test alert: its own incident per run, marked synthetic so every rendering says [TEST]."""
+    return Finding(
+        monitor=TEST_MONITOR,
+        severity=Severity.INFO,
+        key={"run_id": run_id, "problem": "synthetic"},
+        summary="pipeline-canary test alert: alerts reach this channel",
+        details={
+            "synthetic": True,
+            "evidence": f"sent on request by run {run_id} at {now:%Y-%m-%d %H:%M} UTC; nothing is wrong",
+        },
+        since=now,
+        fix="Nothing to fix. A resolved reply follows in this thread when delivery works end to end.",
+    )
+
+
+def send_test_alert(canary: Canary, *, run_id: str, now: datetime) -> dict[str, Any]:
+    """Send the test alert and its resolution through the canary's store and notifier; say what happened."""
+    finding = synthetic_finding(run_id=run_id, now=now)
+    config = canary.config
+    result: dict[str, Any] = {
+        "run_id": run_id,
+        "now": now.isoformat(),
+        "fingerprint": finding.fingerprint,
+        "monitor": TEST_MONITOR,
+        "notifications": [],
+        "sent": [],
+        "channel": None,
+        "thread_ts": None,
+        "error": None,
+    }
+    for findings in ([finding], []):
+        try:
+            previous = canary.store.load(fingerprints=[finding.fingerprint])
+        except StateError as error:
+            result["error"] = f"alert state unavailable: {error}"
+            break
+        # Only test incidents take part: a leftover of an earlier failed test resolves here too.
+        decisions = decide(
+            previous={fp: s for fp, s in previous.items() if s.monitor == TEST_MONITOR},
+            findings=findings,
+            succeeded={TEST_MONITOR},
+            repeat_after=config.alerts.repeat_after,
+            now=now,
+        )
+        # A resolved notice is built from the stored record, which does not say "synthetic": mark it here.
+        plans = [replace(p, message=replace(p.message, synthetic=True)) for p in plan(decisions.notify, now=now)]
+        reports: list[NotificationReport] = deliver(
+            plans,
+            store=canary.store,
+            notifier=canary.notifier,
+            owner=run_id,
+            now=now,
+            alerts=config.alerts,
+            channel_for=config.slack.channel_for,
+        )
+        result["notifications"] += [r.model_dump(mode="json") for r in reports]
+        result["sent"] += [
+            {"reason": p.decision.reason.value, "text": render_text(p.message)} for p, r in zip(plans, reports) if r.delivered
+        ]
+        failed = next((r for r in reports if not r.delivered or r.error), None)
+        if failed is not None:
+            result["error"] = failed.error or failed.skipped or "not delivered"
+            break
+    if result["error"] is None:
+        try:
+            state = canary.store.load(fingerprints=[finding.fingerprint]).get(finding.fingerprint)
+        except StateError:
+            state = None  # delivered and recorded; only the echo of where it went is missing
+        if state is not None:
+            result["channel"], result["thread_ts"] = state.channel, state.thread_ts
+    own = {n["reason"] for n in result["notifications"] if n["fingerprint"] == finding.fingerprint and n["delivered"]}
+    result["delivered"] = result["error"] is None and own == {"first", "resolved"}
+    return result
+
+
+def cli_test_alert(*, canary: Canary, run_id: str, now: datetime, as_json: bool, stdout: TextIO) -> int:
+    """`main.py test-alert`: exit 0 when the alert and its resolution were delivered, 1 otherwise."""
+    result = send_test_alert(canary, run_id=run_id, now=now)
+    if as_json:
+        print(json.dumps(result), file=stdout)
+    elif result["delivered"]:
+        print(
+            f"test alert {result['fingerprint']} sent and resolved"
+            f" (channel {result['channel']}, thread {result['thread_ts']})",
+            file=stdout,
+        )
+    else:
+        print(f"test alert FAILED: {result['error']}", file=stdout)
+    return EXIT_OK if result["delivered"] else EXIT_DELIVERY_FAILED
