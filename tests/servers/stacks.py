@@ -1,0 +1,147 @@
+"""The two backends a test can run the canary on, built the way production builds them.
+
+- local: main.build_canary with CANARY_BACKEND=local (DuckDB file, IAM JSON file, SQLite, JSONL notifier).
+- gcp: the production source adapters over real HTTP to local stand-ins: BigQueryWarehouse ->
+  bqemulator (CANARY_BIGQUERY_ENDPOINT), CloudRunIamPolicies -> the Cloud Run fake
+  (CANARY_RUN_ENDPOINT). Alert state and delivery stay SQLite + JSONL until the Firestore store and
+  the Slack notifier land; then this variant switches to main.build_canary(backend=gcp).
+
+A Stack keeps its state store across runs, so a test can run twice and see what the second run sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+from canary.config import DEFAULT_CONFIG_PATH, CanaryConfig, Settings, load_config
+from canary.model import RunReport
+from canary.run import Canary, RunRequest, execute
+from tests.scenario import Scenario
+
+BACKENDS = ("local", "gcp")
+
+
+def default_config(**overrides: Any) -> CanaryConfig:
+    """canary.toml's production values; `monitors={name: {...}}` replaces a monitor's table."""
+    config = load_config(DEFAULT_CONFIG_PATH)
+    monitor_tables = overrides.pop("monitors", None)
+    if monitor_tables:
+        from monitors.registry import MONITORS
+
+        monitors = dict(config.monitors)
+        for name, table in monitor_tables.items():
+            monitors[name] = MONITORS[name].config_model.model_validate(table)
+        overrides["monitors"] = monitors
+    if "monitor_timeout" in overrides and not isinstance(overrides["monitor_timeout"], timedelta):
+        overrides["monitor_timeout"] = timedelta(seconds=float(overrides["monitor_timeout"]))
+    return config.model_copy(update=overrides)
+
+
+@dataclass
+class Stack:
+    backend: str
+    workdir: Path
+    config: CanaryConfig
+    canary: Canary
+    load: Callable[[Scenario], None]
+    runs: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def run(
+        self,
+        now: datetime,
+        *,
+        monitors: tuple[str, ...] | None = None,
+        game_date: date | None = None,
+        dry_run: bool = False,
+    ) -> RunReport:
+        self.runs += 1
+        request = RunRequest(
+            run_id=f"{self.backend}-run-{self.runs}", now=now, monitors=monitors, dry_run=dry_run, game_date=game_date
+        )
+        return execute(self.canary, request)
+
+    @property
+    def notifications_file(self) -> Path:
+        return self.workdir / "notifications.jsonl"
+
+
+def local_stack(workdir: Path, config: CanaryConfig | None = None) -> Stack:
+    import main
+
+    config = config or default_config()
+    workdir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(backend="local", local_dir=workdir)
+    canary = main.build_canary(settings, config, console=None)
+    return Stack(backend="local", workdir=workdir, config=config, canary=canary, load=lambda s: s.write_local(workdir))
+
+
+def gcp_stack(
+    workdir: Path,
+    *,
+    bigquery_endpoint: str,
+    run_endpoint: str,
+    load_warehouse: Callable[[str, Scenario], None],
+    set_policies: Callable[[dict[str, Any]], None],
+    project: str,
+    config: CanaryConfig | None = None,
+) -> Stack:
+    """The production source adapters over real HTTP; `project` is this test's BigQuery project."""
+    from alerts.local_notifier import LocalNotifier
+    from alerts.sqlite_state import SqliteStateStore
+    from monitors.base import Sources
+    from sources.bigquery_warehouse import BigQueryWarehouse
+    from sources.cloud_run_iam import CloudRunIamPolicies
+
+    config = config or default_config()
+    workdir.mkdir(parents=True, exist_ok=True)
+    timeout = config.monitor_timeout.total_seconds()
+    canary = Canary(
+        config=config,
+        sources=Sources(
+            warehouse=BigQueryWarehouse(project=project, endpoint=bigquery_endpoint, timeout_seconds=timeout),
+            iam=CloudRunIamPolicies(endpoint=run_endpoint, timeout_seconds=timeout),
+        ),
+        store=SqliteStateStore(path=workdir / "state.sqlite3"),
+        notifier=LocalNotifier(path=workdir / "notifications.jsonl", console=None),
+    )
+
+    def load(scenario: Scenario) -> None:
+        load_warehouse(project, scenario)
+        set_policies(scenario.policies)
+
+    return Stack(backend="gcp", workdir=workdir, config=config, canary=canary, load=load)
+
+
+def comparable(report: RunReport) -> dict[str, Any]:
+    """What both backends must agree on: outcomes, findings (all but timings) and notification reasons."""
+    findings = sorted(
+        (
+            {
+                "monitor": f.monitor,
+                "severity": f.severity.value,
+                "key": dict(sorted(f.key.items())),
+                "summary": f.summary,
+                "details": f.details,
+                "since": f.since,
+                "fix": f.fix,
+            }
+            for f in report.findings
+            if f.monitor != "canary"
+        ),
+        key=lambda f: (f["monitor"], sorted(f["key"].items())),
+    )
+    return {
+        "today": report.today,
+        "outcomes": {m.name: m.outcome.value for m in report.monitors},
+        "findings": findings,
+        "notifications": sorted((n.fingerprint, n.reason.value, n.delivered) for n in report.notifications),
+    }
+
+
+def finding_keys(report: RunReport) -> set[tuple[str, tuple[tuple[str, str], ...], str]]:
+    """(monitor, sorted key items, severity) of every finding: the identity a test asserts on."""
+    return {(f.monitor, tuple(sorted(f.key.items())), f.severity.value) for f in report.findings}

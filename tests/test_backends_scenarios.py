@@ -1,0 +1,411 @@
+"""One scenario suite, run on both backends: the local one (DuckDB + JSON file) and the production
+adapters over real HTTP (google-cloud-bigquery -> bqemulator, google-cloud-run REST -> Cloud Run fake).
+
+Each case states the findings the monitors' rules call for; both backends must produce exactly those,
+and `test_backends_agree` checks that they also agree on every detail (evidence, since, fix, outcomes,
+notifications).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from canary.demo import PHASE_PROCESSORS, PUSH_MEMBER, invoker_policy
+from tests.scenario import Scenario, local, utc
+from tests.servers.bqemulator import BqEmulator, bqemulator  # noqa: F401  (session fixture)
+from tests.servers.fake_cloud_run import FakeCloudRun, fake_cloud_run  # noqa: F401  (fixture)
+from tests.servers.stacks import BACKENDS, Stack, comparable, default_config, finding_keys, gcp_stack, local_stack
+
+pytestmark = pytest.mark.servers
+
+DAY = date(2026, 11, 21)  # a Saturday in EST (UTC-5)
+P2, P3, P4, P5, P6 = "phase_2_raw", "phase_3_analytics", "phase_4_precompute", "phase_5_predictions", "phase_6_publishing"
+T34 = f"{P3}->{P4}"
+T45 = f"{P4}->{P5}"
+T56 = f"{P5}->{P6}"
+GAMES = ("20261121_BOS_NYK", "20261121_LAL_DEN", "20261121_GSW_POR")
+
+
+# --- building blocks ------------------------------------------------------------------------
+
+
+def pipeline(day: date = DAY, *, through: str = P6, games: bool = True, predictions: bool = True) -> Scenario:
+    """A healthy game day up to `through`: every phase's processors succeed on time, games tonight."""
+    s = Scenario()
+    times = {P2: "06:30", P3: "08:30", P4: "10:30", P5: "11:45", P6: "12:45"}
+    for phase in (P2, P3, P4, P5, P6):
+        s.phase_complete(day, phase, local(day, times[phase]))
+        if phase == through:
+            break
+    if games:
+        for game_id, start in zip(GAMES, ("19:00", "19:30", "22:00")):
+            s.game(day, game_id, start=local(day, start))
+            if predictions:
+                s.predictions(day, game_id, created_at=local(day, "12:00"))
+    return s
+
+
+def key(monitor: str, severity: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    return (monitor, tuple(sorted(labels.items())), severity)
+
+
+def iam(service: str, problem: str, severity: str) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    return key("orchestrator_iam", severity, service=service, problem=problem)
+
+
+def stall(transition: str, game_date: date = DAY) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    return key("phase_stalls", "critical", transition=transition, game_date=game_date.isoformat(), problem="stalled")
+
+
+def preds(problem: str, game_date: date = DAY) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    severity = "critical" if problem == "none" else "warning"
+    return key("missing_predictions", severity, game_date=game_date.isoformat(), system_id="catboost_v9", problem=problem)
+
+
+@dataclass
+class Case:
+    scenario: Scenario
+    now: datetime
+    expected: set[Any]
+    outcomes: dict[str, str] = field(default_factory=dict)
+    """Monitor outcomes to check besides the findings (e.g. no_data)."""
+    config: dict[str, Any] = field(default_factory=dict)
+    game_date: date | None = None
+
+
+EVENING = local(DAY, "18:30")
+NOON = local(DAY, "12:00")
+MEMBER_POLICY = invoker_policy(PUSH_MEMBER)
+
+
+def _healthy() -> Case:
+    return Case(pipeline(), EVENING, set(), outcomes={"orchestrator_iam": "ok", "phase_stalls": "ok", "missing_predictions": "ok"})
+
+
+# IAM rules
+def _iam_missing_invoker() -> Case:
+    s = pipeline().policy("phase4-to-phase5-orchestrator", invoker_policy("serviceAccount:other@example.iam.gserviceaccount.com"))
+    return Case(s, EVENING, {iam("phase4-to-phase5-orchestrator", "missing_invoker", "critical")})
+
+
+def _iam_no_bindings() -> Case:
+    s = pipeline().policy("phase5-to-phase6-orchestrator", {"etag": "BwYAAAAAAAA="})
+    s.policy("phase3-to-phase4-orchestrator", invoker_policy())  # only a developer binding
+    return Case(
+        s, EVENING,
+        {iam("phase5-to-phase6-orchestrator", "missing_invoker", "critical"),
+         iam("phase3-to-phase4-orchestrator", "missing_invoker", "critical")},
+    )
+
+
+def _iam_conditional() -> Case:
+    policy = {
+        "version": 3,
+        "bindings": [
+            {
+                "role": "roles/run.invoker",
+                "members": [PUSH_MEMBER],
+                "condition": {"title": "until-2026", "expression": "request.time < timestamp('2026-01-01T00:00:00Z')"},
+            }
+        ],
+    }
+    return Case(pipeline().policy("phase4-to-phase5-orchestrator", policy), EVENING,
+                {iam("phase4-to-phase5-orchestrator", "conditional_invoker", "warning")})
+
+
+def _iam_public() -> Case:
+    s = pipeline().policy("phase3-to-phase4-orchestrator", invoker_policy(PUSH_MEMBER, "allUsers"))
+    s.policy("phase5-to-phase6-orchestrator", invoker_policy("allAuthenticatedUsers"))
+    return Case(
+        s, EVENING,
+        {iam("phase3-to-phase4-orchestrator", "public_invoker", "warning"),
+         iam("phase5-to-phase6-orchestrator", "public_invoker", "warning"),
+         iam("phase5-to-phase6-orchestrator", "missing_invoker", "critical")},
+    )
+
+
+def _iam_not_found() -> Case:
+    s = pipeline().policy("phase5-to-phase6-orchestrator", None)
+    s.policy("phase2-to-phase3-orchestrator", None)  # removed on purpose; not configured, not checked
+    return Case(s, EVENING, {iam("phase5-to-phase6-orchestrator", "not_found", "critical")})
+
+
+# phase_stalls rules (at noon predictions are not due yet: only the stall rules speak)
+def _stalled() -> Case:
+    return Case(pipeline(through=P4, predictions=False), NOON, {stall(T45)})
+
+
+def _stall_deadline_not_passed() -> Case:
+    # Phase 4 complete at 10:30, max delay 60 min: at 11:30 exactly it is not late yet.
+    return Case(pipeline(through=P4, predictions=False), local(DAY, "11:30"), set())
+
+
+def _stall_deadline_passed() -> Case:
+    return Case(pipeline(through=P4, predictions=False), local(DAY, "11:31"), {stall(T45)})
+
+
+def _not_complete() -> Case:
+    s = pipeline(through=P3, predictions=False)
+    for index, name in enumerate(PHASE_PROCESSORS[P4][:4]):  # 4 of 5 processors: not complete, never a stall
+        s.completion(DAY, P4, name, local(DAY, f"10:{10 + index:02d}"))
+    return Case(s, local(DAY, "14:00"), set())
+
+
+def _downstream_success() -> Case:
+    return Case(pipeline(through=P5, predictions=False), local(DAY, "12:30"), set())
+
+
+def _downstream_success_before_completion() -> Case:
+    # A phase 5 success from before phase 4 completed does not count as phase 5 starting after it.
+    s = pipeline(through=P4, predictions=False).completion(DAY, P5, "PredictionCoordinator", local(DAY, "09:00"))
+    return Case(s, NOON, {stall(T45), stall(T56)})
+
+
+def _downstream_only_failed() -> Case:
+    s = pipeline(through=P4, predictions=False)
+    s.completion(DAY, P5, "PredictionCoordinator", local(DAY, "11:00"), status="failed")
+    return Case(s, NOON, {stall(T45)})
+
+
+def _phase3_reruns() -> Case:
+    # Phase 3 runs again at 12:30 and 15:30: its completion is its first, not its last, success.
+    s = pipeline()
+    for name in PHASE_PROCESSORS[P3]:
+        for at in ("12:30", "15:30"):
+            s.completion(DAY, P3, name, local(DAY, at))
+    return Case(s, EVENING, set())
+
+
+def four_of_five_then_failed() -> Scenario:
+    """Phase 4: four processors succeed 10:10-10:13, the fifth fails at 10:30."""
+    s = pipeline(through=P3, predictions=False)
+    names = PHASE_PROCESSORS[P4]
+    for index, name in enumerate(names[:4]):
+        s.completion(DAY, P4, name, local(DAY, f"10:{10 + index:02d}"))
+    return s.completion(DAY, P4, names[4], local(DAY, "10:30"), status="failed")
+
+
+def _failed_row_never_completes() -> Case:
+    return Case(four_of_five_then_failed(), local(DAY, "14:00"), set())
+
+
+def _failed_then_retried() -> Case:
+    # The 5th processor failed at 10:30 and succeeded at 10:40: complete at 10:40, late only after 11:40.
+    s = four_of_five_then_failed().completion(DAY, P4, PHASE_PROCESSORS[P4][4], local(DAY, "10:40"))
+    return Case(s, local(DAY, "11:35"), set())
+
+
+REQUIRED = {
+    "transitions": [
+        {"from": P4, "to": P5, "required_processors": ["MlFeatureStoreProcessor", "PlayerDailyCacheProcessor"],
+         "max_delay": "60m"},
+    ]
+}
+
+
+def _required_processors_complete() -> Case:
+    # Only the two required processors succeeded (min_processors=5 would call this incomplete).
+    s = pipeline(through=P3, predictions=False)
+    s.completion(DAY, P4, "PlayerDailyCacheProcessor", local(DAY, "10:00"))
+    s.completion(DAY, P4, "MlFeatureStoreProcessor", local(DAY, "10:20"))
+    return Case(s, local(DAY, "11:21"), {stall(T45)}, config={"monitors": {"phase_stalls": REQUIRED}})
+
+
+def _required_processors_missing_one() -> Case:
+    # Five processors succeeded, but not MlFeatureStoreProcessor: not complete under required_processors.
+    s = pipeline(through=P3, predictions=False)
+    for index, name in enumerate([n for n in PHASE_PROCESSORS[P4] if n != "MlFeatureStoreProcessor"] + ["ExtraProcessor"]):
+        s.completion(DAY, P4, name, local(DAY, f"10:{index:02d}"))
+    return Case(s, local(DAY, "14:00"), set(), config={"monitors": {"phase_stalls": REQUIRED}})
+
+
+# the league-local calendar
+def _late_evening_eastern() -> Case:
+    # 23:30 in New York is 04:30 UTC the next day: "today" is still Nov 21, never UTC's date.
+    s = pipeline(through=P4, predictions=False)
+    s.game(DAY + timedelta(days=1), "20261122_MIA_CHI", start=local(DAY + timedelta(days=1), "19:00"))
+    return Case(s, utc("2026-11-22T04:30"), {stall(T45), preds("none")})
+
+
+def _just_after_midnight_eastern() -> Case:
+    # 00:30 Nov 22 in New York: Nov 21 is yesterday (still checked for stalls); Nov 22's games not due.
+    s = pipeline(through=P4, predictions=False)
+    tomorrow = DAY + timedelta(days=1)
+    s.game(tomorrow, "20261122_MIA_CHI", start=local(tomorrow, "19:00"))
+    return Case(s, utc("2026-11-22T05:30"), {stall(T45)})
+
+
+def _explicit_date() -> Case:
+    # --date checks one game date: Nov 20's missing predictions, run on Nov 21 evening.
+    s = pipeline()
+    before = DAY - timedelta(days=1)
+    s.game(before, "20261120_BOS_NYK", start=local(before, "19:00"))
+    return Case(s, EVENING, {preds("none", before)}, game_date=before)
+
+
+# missing_predictions rules
+def _no_games() -> Case:
+    return Case(pipeline(games=False), EVENING, set(), outcomes={"missing_predictions": "no_data"})
+
+
+def _predictions_none() -> Case:
+    return Case(pipeline(predictions=False), EVENING, {preds("none")}, outcomes={"missing_predictions": "firing"})
+
+
+def _predictions_partial() -> Case:
+    s = pipeline(predictions=False)
+    s.predictions(DAY, GAMES[0], created_at=local(DAY, "12:00"))
+    return Case(s, EVENING, {preds("partial")})
+
+
+def _predictions_not_due() -> Case:
+    # First tip-off 19:00, lead time 3 h: due at 16:00; at 15:59 nothing is owed yet.
+    return Case(pipeline(predictions=False), local(DAY, "15:59"), set())
+
+
+def _predictions_due_now() -> Case:
+    return Case(pipeline(predictions=False), local(DAY, "16:01"), {preds("none")})
+
+
+def _predictions_postponed() -> Case:
+    s = pipeline()
+    s.game(DAY, "20261121_MIA_CHI", start=local(DAY, "19:00"), status="postponed")
+    s.game(DAY, "20261121_PHX_SAC", start=None, status="cancelled")
+    return Case(s, EVENING, set())
+
+
+def _predictions_inactive_or_other_system() -> Case:
+    s = pipeline(predictions=False)
+    s.predictions(DAY, GAMES[0], created_at=local(DAY, "12:00"), is_active=False)
+    s.predictions(DAY, GAMES[1], created_at=local(DAY, "12:00"), system_id="ensemble_v1")
+    s.predictions(DAY, GAMES[2], created_at=local(DAY, "12:00"), is_active=True)
+    return Case(s, EVENING, {preds("partial")})
+
+
+def _predictions_created_after_now() -> Case:
+    s = pipeline(predictions=False)
+    for game_id in GAMES:
+        s.predictions(DAY, game_id, created_at=local(DAY, "19:00"))
+    return Case(s, EVENING, {preds("none")})
+
+
+def _predictions_fallback_due() -> Case:
+    # No start times known: due at 13:00 New York time.
+    s = pipeline(games=False)
+    for game_id in GAMES:
+        s.game(DAY, game_id, start=None)
+    return Case(s, local(DAY, "13:05"), {preds("none")})
+
+
+def _demo_like_incident() -> Case:
+    # The seeds' outage: invoker dropped, phase 5 never started, no predictions tonight.
+    s = pipeline(through=P4, predictions=False).policy("phase4-to-phase5-orchestrator", invoker_policy())
+    yesterday = DAY - timedelta(days=1)
+    for phase, at in ((P2, "06:30"), (P3, "08:30"), (P4, "10:30"), (P5, "11:45"), (P6, "12:45")):
+        s.phase_complete(yesterday, phase, local(yesterday, at))
+    return Case(
+        s, EVENING,
+        {iam("phase4-to-phase5-orchestrator", "missing_invoker", "critical"), stall(T45), preds("none")},
+    )
+
+
+CASES: dict[str, Callable[[], Case]] = {
+    name.removeprefix("_"): builder
+    for name, builder in list(globals().items())
+    if name.startswith("_") and callable(builder) and getattr(builder, "__annotations__", {}).get("return") == "Case"
+}
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_stack(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., Stack]]:
+    """make_stack(backend, config=None) -> a Stack; the gcp one gets its own BigQuery project."""
+    made: list[FakeCloudRun] = []
+
+    def make(backend: str, config: Any = None) -> Stack:
+        if backend == "local":
+            return local_stack(tmp_path / "local", config)
+        emulator: BqEmulator = request.getfixturevalue("bqemulator")
+        fake: FakeCloudRun = request.getfixturevalue("fake_cloud_run")
+        made.append(fake)
+        return gcp_stack(
+            tmp_path / "gcp",
+            bigquery_endpoint=emulator.endpoint,
+            run_endpoint=fake.endpoint,
+            load_warehouse=lambda project, scenario: emulator.load(project, scenario.rows_by_table),
+            set_policies=fake.set_policies,
+            project=emulator.new_project(),
+            config=config,
+        )
+
+    yield make
+
+
+def run_case(make_stack: Callable[..., Stack], backend: str, case: Case) -> Any:
+    stack = make_stack(backend, default_config(**case.config) if case.config else None)
+    stack.load(case.scenario)
+    return stack.run(case.now, game_date=case.game_date)
+
+
+# --- the suite --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case_name", sorted(CASES))
+def test_scenario(case_name: str, backend: str, make_stack: Callable[..., Stack]) -> None:
+    case = CASES[case_name]()
+    report = run_case(make_stack, backend, case)
+    errors = {m.name: m.error for m in report.monitors if m.outcome.value == "error"}
+    assert not errors, errors
+    assert finding_keys(report) == case.expected
+    outcomes = {m.name: m.outcome.value for m in report.monitors}
+    for name, outcome in case.outcomes.items():
+        assert outcomes[name] == outcome, (name, outcomes)
+    # Every finding is new on a first run: exactly one `first` notice each, all delivered.
+    assert sorted(n.reason.value for n in report.notifications) == ["first"] * len(case.expected)
+    assert all(n.delivered for n in report.notifications), report.notifications
+
+
+@pytest.mark.parametrize(
+    "case_name",
+    ["demo_like_incident", "iam_conditional", "predictions_partial", "downstream_only_failed", "late_evening_eastern",
+     "no_games"],
+)
+def test_backends_agree(case_name: str, make_stack: Callable[..., Stack]) -> None:
+    """Not only the same keys: the same evidence, since, fix, outcomes and notifications, field by field."""
+    case = CASES[case_name]()
+    local_view = comparable(run_case(make_stack, "local", case))
+    gcp_view = comparable(run_case(make_stack, "gcp", case))
+    assert gcp_view == local_view
+
+
+def test_notification_lifecycle(backend: str, make_stack: Callable[..., Stack]) -> None:
+    """first -> quiet while unchanged -> repeat after 2 h (critical) -> resolved once fixed."""
+    stack = make_stack(backend)
+    broken = pipeline().policy("phase4-to-phase5-orchestrator", invoker_policy())
+    stack.load(broken)
+    first = stack.run(EVENING)
+    assert [n.reason.value for n in first.notifications] == ["first"]
+    quiet = stack.run(EVENING + timedelta(minutes=30))
+    assert quiet.notifications == []
+    repeat = stack.run(EVENING + timedelta(hours=2))
+    assert [n.reason.value for n in repeat.notifications] == ["repeat"]
+    stack.load(pipeline())
+    resolved = stack.run(EVENING + timedelta(hours=2, minutes=30))
+    assert [(n.reason.value, n.delivered) for n in resolved.notifications] == [("resolved", True)]
+    assert resolved.findings == []
+    again = stack.run(EVENING + timedelta(hours=3))
+    assert again.notifications == []
