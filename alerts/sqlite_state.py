@@ -6,12 +6,16 @@ import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from alerts.state import StateError
+from canary.config import describe_validation_error
 from canary.model import AlertState, Silence
 
 SOURCE = "sqlite"
+Model = TypeVar("Model", bound=BaseModel)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -60,17 +64,28 @@ class SqliteStateStore:
         finally:
             connection.close()
 
+    def _parse(self, model: type[Model], table: str, key: str, record: str) -> Model:
+        """A stored JSON record as `model`, or a StateError naming the row: a corrupt record never crashes a run."""
+        try:
+            return model.model_validate_json(record)
+        except ValidationError as error:
+            raise StateError(
+                f"{SOURCE}: {self.path}: corrupt {table} record {key} ({describe_validation_error(error)}); fix or delete it"
+            ) from None
+
     def load(self, *, fingerprints: Iterable[str]) -> dict[str, AlertState]:
         wanted = sorted(set(fingerprints))
         with self._connect(write=False) as db:
-            rows = db.execute("SELECT record FROM alerts WHERE record IS NOT NULL AND status = 'firing'").fetchall()
+            rows = db.execute(
+                "SELECT fingerprint, record FROM alerts WHERE record IS NOT NULL AND status = 'firing'"
+            ).fetchall()
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows += db.execute(
-                    f"SELECT record FROM alerts WHERE record IS NOT NULL AND fingerprint IN ({marks})", chunk
+                    f"SELECT fingerprint, record FROM alerts WHERE record IS NOT NULL AND fingerprint IN ({marks})", chunk
                 ).fetchall()
-        states = (AlertState.model_validate_json(row[0]) for row in rows)
+        states = (self._parse(AlertState, "alerts", fingerprint, record) for fingerprint, record in rows)
         return {state.fingerprint: state for state in states}
 
     def claim(self, *, fingerprint: str, expected_version: int, owner: str, now: datetime, lease: timedelta) -> bool:
@@ -79,21 +94,29 @@ class SqliteStateStore:
                 "SELECT version, claim_owner, claim_expires FROM alerts WHERE fingerprint = ?", (fingerprint,)
             ).fetchone()
             if row is None:
+                if expected_version != 0:
+                    return False  # the record was deleted since this run read it
                 db.execute(
                     "INSERT INTO alerts (fingerprint, version, claim_owner, claim_expires) VALUES (?, 0, ?, ?)",
                     (fingerprint, owner, (now + lease).isoformat()),
                 )
-                return expected_version == 0
+                return True
             version, claim_owner, claim_expires = row
             if version != expected_version:
                 return False  # another run recorded a notice since this one read the state
-            if claim_owner and claim_owner != owner and datetime.fromisoformat(claim_expires) > now:
+            if claim_owner and claim_owner != owner and claim_expires and self._expiry(fingerprint, claim_expires) > now:
                 return False  # another run is sending it now
             db.execute(
                 "UPDATE alerts SET claim_owner = ?, claim_expires = ? WHERE fingerprint = ?",
                 (owner, (now + lease).isoformat(), fingerprint),
             )
             return True
+
+    def _expiry(self, fingerprint: str, text: str) -> datetime:
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            raise StateError(f"{SOURCE}: {self.path}: corrupt claim_expires {text!r} of alert {fingerprint}") from None
 
     def record(self, *, state: AlertState, owner: str) -> None:
         with self._connect(write=True) as db:
@@ -125,6 +148,6 @@ class SqliteStateStore:
 
     def silences(self, *, now: datetime, include_expired: bool = False) -> list[Silence]:
         with self._connect(write=False) as db:
-            rows = db.execute("SELECT record FROM silences ORDER BY expires_at").fetchall()
-        found = [Silence.model_validate_json(row[0]) for row in rows]
+            rows = db.execute("SELECT id, record FROM silences ORDER BY expires_at").fetchall()
+        found = [self._parse(Silence, "silences", silence_id, record) for silence_id, record in rows]
         return found if include_expired else [s for s in found if s.expires_at > now]

@@ -1,0 +1,345 @@
+"""One contract for every StateStore: the local SQLite file and Firestore (on the official emulator).
+
+The contract is alerts/state.py's: load returns the asked records (any status) and everything still
+firing; claim is a compare-and-set that loses to a newer version or to another run's live claim and
+takes over an expired one; record bumps the version and clears the owner's claim; release gives a
+claim back; silences are listed until they expire; a corrupt record is a StateError, never a crash.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from alerts.firestore_state import FirestoreStateStore
+from alerts.sqlite_state import SqliteStateStore
+from alerts.state import StateError, StateStore
+from canary.config import FirestoreConfig
+from canary.model import AlertState, Severity, Silence
+from tests.servers.firestore_emulator import FirestoreEmulator, firestore_emulator, firestore_env
+from tests.servers.processes import free_port
+
+__all__ = ["firestore_emulator", "firestore_env"]  # fixtures imported for pytest
+
+NOW = datetime(2026, 11, 21, 23, 30, tzinfo=timezone.utc)
+LEASE = timedelta(minutes=5)
+CONTENDERS = 12
+
+
+@dataclass
+class Backend:
+    """A store under test, plus what only a test may do to it: write a corrupt record."""
+
+    name: str
+    new_store: Callable[[], StateStore]
+    corrupt_alert: Callable[[str], None]
+    corrupt_silence: Callable[[str], None]
+    unavailable: Callable[[], StateStore]
+
+
+def sqlite_backend(tmp_path: Path) -> Backend:
+    path = tmp_path / "state.sqlite3"
+
+    def write(sql: str, params: tuple[Any, ...]) -> None:
+        SqliteStateStore(path=path).silences(now=NOW)  # creates the schema
+        with sqlite3.connect(path) as db:
+            db.execute(sql, params)
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    return Backend(
+        name="sqlite",
+        new_store=lambda: SqliteStateStore(path=path),
+        corrupt_alert=lambda fp: write(
+            "INSERT INTO alerts (fingerprint, status, record, version) VALUES (?, 'firing', ?, 1)",
+            (fp, '{"fingerprint": "%s", "severity": "catastrophic"}' % fp),
+        ),
+        corrupt_silence=lambda sid: write(
+            "INSERT INTO silences (id, record, expires_at) VALUES (?, ?, ?)", (sid, "{not json", "2099-01-01")
+        ),
+        unavailable=lambda: SqliteStateStore(path=blocker / "state.sqlite3"),
+    )
+
+
+def firestore_backend(emulator: FirestoreEmulator, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    config = FirestoreConfig()
+
+    def write(collection: str, doc_id: str, data: dict[str, Any]) -> None:
+        from google.cloud import firestore
+
+        firestore.Client(project=emulator.project).collection(collection).document(doc_id).set(data)
+
+    def unavailable() -> StateStore:
+        monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")  # nothing listens there
+        return FirestoreStateStore(project=emulator.project, config=config, timeout_seconds=1.5)
+
+    return Backend(
+        name="firestore",
+        new_store=lambda: FirestoreStateStore(project=emulator.project, config=config),
+        corrupt_alert=lambda fp: write(
+            config.alerts_collection, fp, {"status": "firing", "severity": "catastrophic", "version": 1}
+        ),
+        corrupt_silence=lambda sid: write(config.silences_collection, sid, {"expires_at": datetime(2099, 1, 1, tzinfo=timezone.utc)}),
+        unavailable=unavailable,
+    )
+
+
+@pytest.fixture(params=["sqlite", "firestore"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    if request.param == "sqlite":
+        return sqlite_backend(tmp_path)
+    return firestore_backend(request.getfixturevalue("firestore_env"), monkeypatch)
+
+
+@pytest.fixture
+def store(backend: Backend) -> StateStore:
+    return backend.new_store()
+
+
+def alert(fingerprint: str, *, status: str = "firing", at: datetime = NOW, **changes: Any) -> AlertState:
+    fields: dict[str, Any] = dict(
+        fingerprint=fingerprint,
+        monitor="orchestrator_iam",
+        key={"service": f"svc-{fingerprint}", "problem": "missing_invoker"},
+        severity=Severity.CRITICAL,
+        summary=f"{fingerprint} has no invoker",
+        status=status,
+        first_seen=at,
+        last_seen=at,
+        last_notified=at,
+    )
+    return AlertState(**{**fields, **changes})
+
+
+def claim(store: StateStore, fingerprint: str, *, version: int = 0, owner: str = "run-a", now: datetime = NOW) -> bool:
+    return store.claim(fingerprint=fingerprint, expected_version=version, owner=owner, now=now, lease=LEASE)
+
+
+def notify(store: StateStore, state: AlertState, *, owner: str = "run-a", now: datetime = NOW) -> AlertState:
+    """What a delivering run does: claim, (send), record; returns the record as stored."""
+    assert claim(store, state.fingerprint, version=state.version, owner=owner, now=now)
+    store.record(state=state, owner=owner)
+    return store.load(fingerprints=[state.fingerprint])[state.fingerprint]
+
+
+# --- load -----------------------------------------------------------------------------------------
+
+
+def test_an_empty_store_loads_nothing(store: StateStore) -> None:
+    assert store.load(fingerprints=["aaaa", "bbbb"]) == {}
+    assert store.load(fingerprints=[]) == {}
+
+
+def test_load_returns_the_asked_records_of_any_status_and_every_firing_one(store: StateStore) -> None:
+    notify(store, alert("firing1"))
+    notify(store, alert("firing2"))
+    notify(store, alert("gone", status="resolved", resolved_at=NOW, expire_at=NOW + timedelta(days=30)))
+    notify(store, alert("old", status="resolved", resolved_at=NOW))
+
+    loaded = store.load(fingerprints=["gone", "never-seen"])
+
+    assert sorted(loaded) == ["firing1", "firing2", "gone"]
+    assert loaded["gone"].status == "resolved"
+    assert all(fp == state.fingerprint for fp, state in loaded.items())
+
+
+def test_a_record_round_trips_every_field(store: StateStore) -> None:
+    state = alert(
+        "full",
+        status="resolved",
+        channel="#nba-pipeline-alerts",
+        thread_ts="1732231800.000100",
+        notify_count=3,
+        first_seen=NOW - timedelta(hours=5),
+        last_seen=NOW - timedelta(hours=1),
+        resolved_at=NOW,
+        expire_at=NOW + timedelta(days=30),
+        severity=Severity.WARNING,
+        key={"transition": "phase_4_precompute->phase_5_predictions", "game_date": "2026-11-21", "problem": "stalled"},
+    )
+
+    stored = notify(store, state)
+
+    assert stored == state.model_copy(update={"version": 1})
+
+
+def test_a_claim_without_a_record_is_not_loaded(store: StateStore) -> None:
+    assert claim(store, "claimed-only")
+
+    assert store.load(fingerprints=["claimed-only"]) == {}
+
+
+# --- claim: compare-and-set --------------------------------------------------------------------
+
+
+def test_the_first_claim_of_a_new_fingerprint_wins_and_another_run_loses(store: StateStore) -> None:
+    assert claim(store, "new", owner="run-a")
+    assert not claim(store, "new", owner="run-b")  # another worker got there first
+
+
+def test_a_run_may_claim_again_what_it_holds(store: StateStore) -> None:
+    assert claim(store, "mine", owner="run-a")
+    assert claim(store, "mine", owner="run-a")
+
+
+def test_a_claim_on_a_stale_version_loses(store: StateStore) -> None:
+    stored = notify(store, alert("fp"))
+    assert stored.version == 1
+
+    assert not claim(store, "fp", version=0, owner="run-b")  # read before the notice was recorded
+    assert claim(store, "fp", version=1, owner="run-b")
+
+
+def test_a_claim_expecting_a_record_that_no_longer_exists_loses(store: StateStore) -> None:
+    assert not claim(store, "deleted", version=3)
+    assert claim(store, "deleted", version=0, owner="run-b")  # and it leaves nothing in the way
+
+
+def test_a_live_claim_of_another_run_wins_until_its_lease_expires(store: StateStore) -> None:
+    assert claim(store, "fp", owner="run-a", now=NOW)
+
+    assert not claim(store, "fp", owner="run-b", now=NOW + LEASE - timedelta(seconds=1))
+    # run-a died while sending: after the lease, its claim is taken over so the alert is not lost.
+    assert claim(store, "fp", owner="run-b", now=NOW + LEASE + timedelta(seconds=1))
+    assert not claim(store, "fp", owner="run-a", now=NOW + LEASE + timedelta(seconds=2))
+
+
+# --- record and release ---------------------------------------------------------------------------
+
+
+def test_record_bumps_the_version_and_clears_the_claim(store: StateStore) -> None:
+    first = notify(store, alert("fp"), owner="run-a")
+    assert first.version == 1
+    # The claim is gone: another run may claim the next notice at once, without waiting for a lease.
+    assert claim(store, "fp", version=1, owner="run-b")
+    store.record(state=first.model_copy(update={"notify_count": 2, "last_notified": NOW + timedelta(hours=2)}), owner="run-b")
+
+    second = store.load(fingerprints=["fp"])["fp"]
+    assert (second.version, second.notify_count) == (2, 2)
+    assert claim(store, "fp", version=2, owner="run-c")
+
+
+def test_release_gives_the_claim_back_to_the_next_run(store: StateStore) -> None:
+    assert claim(store, "fp", owner="run-a")
+    store.release(fingerprint="fp", owner="run-b")  # not its claim: nothing changes
+    assert not claim(store, "fp", owner="run-c")
+
+    store.release(fingerprint="fp", owner="run-a")
+
+    assert claim(store, "fp", owner="run-c")
+    assert store.load(fingerprints=["fp"]) == {}
+
+
+def test_release_of_an_unknown_fingerprint_is_harmless(store: StateStore) -> None:
+    store.release(fingerprint="nothing", owner="run-a")
+    assert claim(store, "nothing", owner="run-b")
+
+
+# --- silences -----------------------------------------------------------------------------------
+
+
+def silence(sid: str, *, hours: float, **matchers: str) -> Silence:
+    return Silence(
+        id=sid,
+        matchers=matchers or {"service": "phase4-to-phase5-orchestrator"},
+        author="oncall",
+        reason="redeploying",
+        created_at=NOW,
+        expires_at=NOW + timedelta(hours=hours),
+    )
+
+
+def test_silences_are_listed_by_expiry_until_they_expire(store: StateStore) -> None:
+    later, sooner = silence("later", hours=4), silence("sooner", hours=1, monitor="phase_stalls")
+    store.add_silence(later)
+    store.add_silence(sooner)
+
+    assert store.silences(now=NOW) == [sooner, later]
+    assert store.silences(now=NOW + timedelta(hours=1)) == [later]  # expires_at is the first muted-no-more moment
+    assert store.silences(now=NOW + timedelta(hours=5)) == []
+    assert store.silences(now=NOW + timedelta(hours=5), include_expired=True) == [sooner, later]
+
+
+def test_a_silence_id_is_never_reused(store: StateStore) -> None:
+    store.add_silence(silence("same", hours=1))
+
+    with pytest.raises(StateError):
+        store.add_silence(silence("same", hours=2))
+    assert store.silences(now=NOW) == [silence("same", hours=1)]
+
+
+# --- failures -------------------------------------------------------------------------------------
+
+
+def test_a_corrupt_alert_record_is_a_state_error_naming_it(backend: Backend, store: StateStore) -> None:
+    notify(store, alert("healthy"))
+    backend.corrupt_alert("broken")
+
+    with pytest.raises(StateError, match=f"{backend.name}.*corrupt.*broken"):
+        store.load(fingerprints=["healthy"])
+
+
+def test_a_corrupt_silence_is_a_state_error_naming_it(backend: Backend, store: StateStore) -> None:
+    store.add_silence(silence("good", hours=1))
+    backend.corrupt_silence("bad")
+
+    with pytest.raises(StateError, match=f"{backend.name}.*corrupt.*bad"):
+        store.silences(now=NOW)
+
+
+def test_an_unreachable_store_is_a_state_error_not_a_traceback(backend: Backend) -> None:
+    down = backend.unavailable()
+
+    for action in (
+        lambda: down.load(fingerprints=["fp"]),
+        lambda: claim(down, "fp"),
+        lambda: down.silences(now=NOW),
+    ):
+        with pytest.raises(StateError, match=f"^{backend.name}: ") as raised:
+            action()
+        assert raised.value.__cause__ is None and raised.value.__suppress_context__
+        assert "\n" not in str(raised.value)
+
+
+# --- concurrency ----------------------------------------------------------------------------------
+
+
+def race(backend: Backend, fingerprint: str, *, version: int) -> list[object]:
+    """CONTENDERS runs, each with its own store (its own client or connection), claim at the same moment."""
+    stores = [backend.new_store() for _ in range(CONTENDERS)]
+    start = threading.Barrier(CONTENDERS)
+    results: list[object] = [None] * CONTENDERS
+
+    def contend(index: int) -> None:
+        start.wait()
+        try:
+            results[index] = claim(stores[index], fingerprint, version=version, owner=f"run-{index}")
+        except Exception as error:  # recorded, so the assertion shows it
+            results[index] = error
+
+    threads = [threading.Thread(target=contend, args=(i,)) for i in range(CONTENDERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_many_runs_claiming_a_new_fingerprint_at_once_exactly_one_wins(backend: Backend) -> None:
+    results = race(backend, "contended", version=0)
+
+    assert sorted(map(repr, results)) == ["False"] * (CONTENDERS - 1) + ["True"]
+
+
+def test_many_runs_claiming_the_next_notice_at_once_exactly_one_wins(backend: Backend, store: StateStore) -> None:
+    notify(store, alert("repeat-due"))
+
+    results = race(backend, "repeat-due", version=1)
+
+    assert sorted(map(repr, results)) == ["False"] * (CONTENDERS - 1) + ["True"]
