@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlo
 
 from alerts.group import AlertGroup, group_headline, group_why_now, member_line, render_group_text
 from alerts.message import AlertMessage
-from alerts.render_text import headline, render_text
+from alerts.render_text import REASON_MARK, SEVERITY_MARK, headline, render_text
 from canary.model import Reason
 
 MAX_BLOCKS = 50
@@ -64,7 +64,9 @@ def _section(mrkdwn: str) -> SectionBlock:
 
 
 def _header(text: str) -> HeaderBlock:
-    return HeaderBlock(text=PlainTextObject(text=clip(text, MAX_HEADER_TEXT), emoji=True))
+    # Plain text is not parsed for mentions; look-alike angle quotes make sure no client ever does.
+    plain = text.replace("<", "\u2039").replace(">", "\u203a")
+    return HeaderBlock(text=PlainTextObject(text=clip(plain, MAX_HEADER_TEXT), emoji=True))
 
 
 def _context(mrkdwn: str) -> ContextBlock:
@@ -85,8 +87,10 @@ def _where_line(message: AlertMessage) -> str:
 
 
 def _title(message: AlertMessage) -> str:
+    """The header: reason, severity and monitor; the finding's own title follows in bold below it."""
     emoji = _REASON_EMOJI[message.reason] if message.reason is Reason.RESOLVED else _SEVERITY_EMOJI[message.severity.value]
-    return f"{emoji} {headline(message)}"
+    test = "[TEST] " if message.synthetic else ""
+    return f"{emoji} {test}{REASON_MARK[message.reason]} {SEVERITY_MARK[message.severity.value]} {message.monitor}"
 
 
 def _footer(message: AlertMessage) -> ContextBlock:

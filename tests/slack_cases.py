@@ -1,0 +1,119 @@
+"""Realistic alert messages for the Slack tests: every monitor's finding kinds, built by the monitors' own rules."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from alerts.message import AlertMessage, build_message
+from canary.demo import PUSH_MEMBER, invoker_policy
+from canary.model import AlertState, Decision, Finding, Reason, Severity
+from canary.runner import degraded_finding
+from canary.model import MonitorResult, Outcome
+from monitors import missing_predictions, orchestrator_iam, phase_stalls
+from tests.scenario import NEW_YORK
+
+NOW = datetime(2026, 11, 21, 23, 30, tzinfo=timezone.utc)
+TODAY = date(2026, 11, 21)
+FIRST_SEEN = NOW - timedelta(hours=3, minutes=20)
+
+
+def iam_findings() -> dict[str, Finding]:
+    config = orchestrator_iam.Config()
+    service = "phase4-to-phase5-orchestrator"
+    conditional = {
+        "bindings": [
+            {"role": "roles/run.invoker", "members": [PUSH_MEMBER], "condition": {"title": "weekdays", "expression": "request.time < timestamp('2026-01-01T00:00:00Z')"}}
+        ]
+    }
+    public = invoker_policy(PUSH_MEMBER, "allUsers")
+    return {
+        "missing_invoker": orchestrator_iam.judge_policy(config, service, invoker_policy())[0],
+        "conditional_invoker": orchestrator_iam.judge_policy(config, service, conditional)[0],
+        "public_invoker": orchestrator_iam.judge_policy(config, service, public)[0],
+        "not_found": orchestrator_iam.judge_policy(config, service, None)[0],
+    }
+
+
+def stall_finding(game_date: date = TODAY, *, processor: str = "ml_feature_store") -> Finding:
+    transition = phase_stalls.Config().transitions[2]
+    complete = NOW - timedelta(hours=2)
+    upstream = [
+        phase_stalls.ProcessorRun(f"{processor}_{i}" if i else processor, complete - timedelta(minutes=4 - i), complete, 1, 0)
+        for i in range(5)
+    ]
+    finding = phase_stalls.judge_transition(transition, game_date, upstream, [], NOW)
+    assert finding is not None
+    return finding
+
+
+def prediction_findings() -> dict[str, Finding]:
+    config = missing_predictions.Config()
+    start = NOW + timedelta(hours=1)
+    rows = [
+        {"game_id": "0022600301", "game_start_utc": start, "prediction_count": 0, "player_count": 0},
+        {"game_id": "0022600302", "game_start_utc": start, "prediction_count": 0, "player_count": 0},
+    ]
+    partial = [dict(rows[0]), {**rows[1], "prediction_count": 84, "player_count": 28}]
+    none = missing_predictions.judge_games(config, TODAY, rows, NOW, NEW_YORK).findings[0]
+    some = missing_predictions.judge_games(config, TODAY, partial, NOW, NEW_YORK).findings[0]
+    return {"none": none, "partial": some}
+
+
+def degraded() -> Finding:
+    result = MonitorResult(
+        name="phase_stalls", outcome=Outcome.ERROR, duration_ms=60000.0, error="timed out after 60s", source="bigquery"
+    )
+    return degraded_finding(result)
+
+
+def all_findings() -> dict[str, Finding]:
+    """Every finding kind, named `<monitor>-<problem>`."""
+    found = {f"orchestrator_iam-{kind}": f for kind, f in iam_findings().items()}
+    found["phase_stalls-stalled"] = stall_finding()
+    found |= {f"missing_predictions-{kind}": f for kind, f in prediction_findings().items()}
+    found["canary-error"] = degraded()
+    return found
+
+
+def state_of(finding: Finding, *, first_seen: datetime = FIRST_SEEN, notify_count: int = 1) -> AlertState:
+    return AlertState(
+        fingerprint=finding.fingerprint,
+        monitor=finding.monitor,
+        key=finding.key,
+        severity=finding.severity,
+        summary=finding.summary,
+        first_seen=first_seen,
+        last_seen=first_seen,
+        last_notified=first_seen,
+        notify_count=notify_count,
+        channel="C0ALERTS",
+        thread_ts="1700000000.000200",
+        version=1,
+    )
+
+
+def message(finding: Finding, reason: Reason, *, now: datetime = NOW) -> AlertMessage:
+    """The message of `finding` for `reason`, as if first notified at FIRST_SEEN."""
+    previous = None if reason is Reason.FIRST else state_of(finding)
+    decision = Decision(
+        fingerprint=finding.fingerprint,
+        reason=reason,
+        finding=None if reason is Reason.RESOLVED else finding,
+        previous=previous,
+    )
+    return build_message(decision, now=now)
+
+
+def hostile_finding() -> Finding:
+    """Data that tries to mention, link and break formatting."""
+    return Finding(
+        monitor="phase_stalls",
+        severity=Severity.CRITICAL,
+        key={"transition": "phase_2_raw->phase_3_analytics", "game_date": "2026-11-21", "problem": "stalled"},
+        summary="<!channel> processor <@U123|boss> & <https://evil.example|click> stalled",
+        details={
+            "evidence": "processor named <!here> wrote 5 > 3 rows & then <!subteam^S1>",
+            "upstream_processors": ["<!channel>", "a&b"],
+        },
+        fix="gcloud run jobs execute '<!everyone>' --region=us-west2 # ```",
+    )

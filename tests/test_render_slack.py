@@ -1,0 +1,171 @@
+"""The Block Kit renderer: golden files for every finding kind and reason, escaping, and Slack's limits.
+
+Set CANARY_UPDATE_GOLDEN=1 to rewrite tests/golden/*.json after an intended change; review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import date
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerts.group import AlertGroup
+from alerts.render_slack import (
+    MAX_BLOCKS,
+    MAX_FALLBACK_TEXT,
+    MAX_HEADER_TEXT,
+    MAX_SECTION_TEXT,
+    TRUNCATED,
+    clip,
+    escape,
+    render_alert,
+    render_group,
+    render_resolved_parent,
+)
+from alerts.render_text import render_text
+from canary.model import Reason
+from tests.slack_cases import all_findings, hostile_finding, message, stall_finding
+
+GOLDEN = Path(__file__).parent / "golden"
+FINDINGS = all_findings()
+UPDATE_GOLDEN = os.environ.get("CANARY_UPDATE_GOLDEN") == "1"
+"""Read at import: the autouse isolated_env fixture clears CANARY_* variables before each test."""
+
+
+def check_golden(name: str, payload: dict[str, Any]) -> None:
+    path = GOLDEN / f"{name}.json"
+    text = json.dumps(payload, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    if UPDATE_GOLDEN:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"{path} missing: run with CANARY_UPDATE_GOLDEN=1 to create it"
+    assert json.loads(path.read_text(encoding="utf-8")) == payload, f"{path.name} differs (CANARY_UPDATE_GOLDEN=1 rewrites)"
+
+
+def texts(payload: dict[str, Any]) -> list[str]:
+    """Every string Slack will render: the fallback and every text in every block."""
+    found = [payload["text"]]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("text"), str):
+                found.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(payload["blocks"])
+    return found
+
+
+@pytest.mark.parametrize("reason", list(Reason), ids=lambda r: r.value)
+@pytest.mark.parametrize("kind", sorted(FINDINGS))
+def test_every_finding_kind_and_reason_renders_as_its_golden_file(kind: str, reason: Reason) -> None:
+    check_golden(f"{kind}-{reason.value}", render_alert(message(FINDINGS[kind], reason)).to_dict())
+
+
+def test_the_resolved_parent_edit_matches_its_golden_file_and_says_how_long_it_lasted() -> None:
+    payload = render_resolved_parent(message(FINDINGS["orchestrator_iam-missing_invoker"], Reason.RESOLVED)).to_dict()
+    check_golden("resolved-parent", payload)
+    assert "it lasted 3 h 20 min" in payload["text"]
+    assert any("it lasted 3 h 20 min" in t for t in texts(payload)[1:])
+
+
+def test_a_group_summary_matches_its_golden_file_worst_first() -> None:
+    members = [message(stall_finding(date(2026, 11, day)), Reason.FIRST) for day in range(10, 22)]
+    members.append(message(FINDINGS["orchestrator_iam-missing_invoker"], Reason.FIRST))
+    members.append(message(FINDINGS["missing_predictions-partial"], Reason.FIRST))
+    payload = render_group(AlertGroup(reason=Reason.FIRST, members=tuple(members), limit=5)).to_dict()
+    check_golden("group-first", payload)
+    assert payload["blocks"][0]["text"]["text"].startswith(":red_circle: FIRING [CRITICAL] 14 alerts newly firing (13 critical, 1 warning)")
+    listing = "\n".join(b["text"]["text"] for b in payload["blocks"] if b["type"] == "section")
+    assert listing.count("• ") == 14
+    assert listing.index("orchestrator_iam") < listing.index("2026-11-21") < listing.index("[WARNING]"), "worst first"
+
+
+def test_a_group_resolved_parent_edit_matches_its_golden_file() -> None:
+    members = [message(stall_finding(date(2026, 11, day)), Reason.RESOLVED) for day in range(14, 21)]
+    payload = render_group(AlertGroup(reason=Reason.RESOLVED, members=tuple(members), limit=5), parent_edit=True).to_dict()
+    check_golden("group-resolved-parent", payload)
+    assert "every alert listed here resolved" in json.dumps(payload)
+
+
+def test_a_synthetic_alert_is_marked_test_everywhere() -> None:
+    first = replace(message(FINDINGS["phase_stalls-stalled"], Reason.FIRST), synthetic=True)
+    payload = render_alert(first).to_dict()
+    check_golden("synthetic-first", payload)
+    assert payload["text"].startswith("[TEST] ")
+    assert "[TEST]" in payload["blocks"][0]["text"]["text"]
+    assert "nothing is wrong" in payload["blocks"][-1]["elements"][0]["text"]
+
+
+def test_warehouse_and_api_data_cannot_mention_or_link_anyone() -> None:
+    finding = hostile_finding()
+    for reason in Reason:
+        rendered = render_alert(message(finding, reason)).to_dict()
+        for text in texts(rendered):
+            assert "<" not in text and ">" not in text, text
+        dumped = json.dumps(rendered)
+        assert "<!channel>" not in dumped and "<!here>" not in dumped and "<@U123" not in dumped
+    first = json.dumps(render_alert(message(finding, Reason.FIRST)).to_dict())
+    assert "&lt;!channel&gt;" in first and "a&amp;b" in first and "&lt;!here&gt;" in first
+    group = render_group(AlertGroup(reason=Reason.FIRST, members=(message(finding, Reason.FIRST),) * 2, limit=1)).to_dict()
+    assert "<!channel>" not in json.dumps(group) and "&lt;!channel&gt;" in json.dumps(group)
+
+
+def test_the_arrow_in_a_transition_is_escaped_too() -> None:
+    rendered = render_alert(message(stall_finding(), Reason.FIRST)).to_dict()
+    section = rendered["blocks"][1]["text"]["text"]
+    assert "phase_4_precompute-&gt;phase_5_predictions" in section
+
+
+def test_the_text_fallback_is_the_plain_rendering_escaped() -> None:
+    alert = message(hostile_finding(), Reason.FIRST)
+    assert render_alert(alert).text == escape(render_text(alert))
+
+
+def test_long_data_is_cut_to_slacks_limits_with_a_visible_note() -> None:
+    finding = stall_finding()
+    huge = finding.model_copy(
+        update={"summary": "S" * 400, "details": {**finding.details, "evidence": "& " * 4000}, "fix": "gcloud " + "x" * 5000}
+    )
+    rendered = render_alert(message(huge, Reason.FIRST))
+    payload = rendered.to_dict()  # slack_sdk validates every block's limits here
+    assert len(payload["blocks"][0]["text"]["text"]) <= MAX_HEADER_TEXT
+    sections = [b["text"]["text"] for b in payload["blocks"] if b["type"] == "section"]
+    assert all(len(s) <= MAX_SECTION_TEXT for s in sections)
+    evidence = next(s for s in sections if s.startswith("*Evidence*"))
+    assert evidence.endswith(TRUNCATED) and re.search(r"&(?!amp;)", evidence) is None, "no entity cut in half"
+    assert len(payload["text"]) <= MAX_FALLBACK_TEXT and payload["text"].endswith(TRUNCATED)
+
+
+def test_a_huge_group_stays_within_50_blocks_and_counts_what_it_left_out() -> None:
+    members = tuple(
+        message(stall_finding().model_copy(update={"summary": f"stall {i:04d} " + "p" * 250, "key": {"n": str(i)}}), Reason.FIRST)
+        for i in range(600)
+    )
+    payload = render_group(AlertGroup(reason=Reason.FIRST, members=members, limit=5)).to_dict()
+    assert len(payload["blocks"]) <= MAX_BLOCKS
+    listed = sum(t.count("• ") for t in texts(payload)[1:])
+    note = next(t for t in texts(payload) if "more, listed in the run report" in t)
+    assert int(re.search(r"…and (\d+) more", note).group(1)) == 600 - listed  # type: ignore[union-attr]
+    assert 0 < listed < 600
+
+
+def test_a_long_group_header_is_cut_to_150_characters() -> None:
+    members = tuple(message(f.model_copy(update={"monitor": "m" * 60 + k}), Reason.FIRST) for k, f in FINDINGS.items())
+    header = render_group(AlertGroup(reason=Reason.FIRST, members=members, limit=5)).to_dict()["blocks"][0]["text"]["text"]
+    assert len(header) == MAX_HEADER_TEXT and header.endswith(TRUNCATED)
+
+
+@pytest.mark.parametrize("text,limit,expected", [("abc", 3, "abc"), ("a" * 20, 15, "aa… (truncated)"), ("x&amp;yyyyyyyyyyyyy", 16, "x… (truncated)")])
+def test_clip_keeps_short_text_and_never_splits_an_entity(text: str, limit: int, expected: str) -> None:
+    assert clip(text, limit) == expected
