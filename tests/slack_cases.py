@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+from alerts.decide import next_state
 from alerts.message import AlertMessage, build_message
 from canary.demo import PUSH_MEMBER, invoker_policy
 from canary.model import AlertState, Decision, Finding, Reason, Severity
@@ -75,21 +76,11 @@ def all_findings() -> dict[str, Finding]:
     return found
 
 
-def state_of(finding: Finding, *, first_seen: datetime = FIRST_SEEN, notify_count: int = 1) -> AlertState:
-    return AlertState(
-        fingerprint=finding.fingerprint,
-        monitor=finding.monitor,
-        key=finding.key,
-        severity=finding.severity,
-        summary=finding.summary,
-        first_seen=first_seen,
-        last_seen=first_seen,
-        last_notified=first_seen,
-        notify_count=notify_count,
-        channel="C0ALERTS",
-        thread_ts="1700000000.000200",
-        version=1,
-    )
+def state_of(finding: Finding, *, first_seen: datetime = FIRST_SEEN) -> AlertState:
+    """The record a delivered first notice of `finding` left at `first_seen`."""
+    first = Decision(fingerprint=finding.fingerprint, reason=Reason.FIRST, finding=finding)
+    state = next_state(first, now=first_seen, retention=timedelta(days=30), channel="C0ALERTS", thread_ts="1700000000.000200")
+    return state.model_copy(update={"version": 1})
 
 
 def message(finding: Finding, reason: Reason, *, now: datetime = NOW) -> AlertMessage:
