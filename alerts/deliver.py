@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Callable, Protocol, runtime_checkable
 
 from alerts.decide import next_state
-from alerts.group import SEVERITY_RANK, AlertGroup
+from alerts.group import AlertGroup
 from alerts.message import AlertMessage, build_message
 from alerts.notifier import DeliveryError, Notifier, Receipt, ThreadRef
 from alerts.state import StateError, StateStore
@@ -147,9 +147,9 @@ class _Delivery:
             self.record(item, receipt)
         if batch.reason is Reason.FIRST and receipt.ts:
             summary = ThreadRef(channel=receipt.channel or str(self.channel_for(group.severity)), ts=receipt.ts)
-            for item in sorted(claimed, key=lambda i: SEVERITY_RANK[i.message.severity]):
+            for member in group.ordered:  # in the summary's order
                 try:
-                    self.notifier.send(item.message, thread=summary)
+                    self.notifier.send(member, thread=summary)
                 except DeliveryError:
                     pass  # the summary (already recorded) names it; its details are a courtesy
 

@@ -75,7 +75,7 @@ class FakeSlack:
         self._lock = threading.Lock()
         self._next_ts = 1_700_000_000_000_100
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-slack", daemon=True)
 
     # --- control ---
 
