@@ -1,0 +1,317 @@
+"""Whole runs at once, and runs whose delivery broke: every due notice is posted exactly once.
+
+A Scheduler retry beside a manual call is two runs of the same instant. Here twelve runs of the real
+canary.run.execute (DuckDB + IAM file sources, Firestore on the official emulator, notices appended to
+one JSONL file) start together and must post each due notice once; separate `main.py run` processes on
+one SQLite file must do the same. A run whose delivery fails part-way, or whose process dies
+holding a claim, leaves the rest for the next run, which sends exactly that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from alerts.deliver import ANOTHER_RUN
+from alerts.firestore_state import FirestoreStateStore
+from alerts.local_notifier import LocalNotifier
+from alerts.message import AlertMessage
+from alerts.notifier import DeliveryError, Receipt, ThreadRef
+from alerts.sqlite_state import SqliteStateStore
+from alerts.state import StateStore
+from canary.config import DEFAULT_CONFIG_PATH, CanaryConfig, load_config
+from canary.demo import ORCHESTRATORS, build_demo, demo_now, invoker_policy, write_demo, PUSH_MEMBER
+from canary.model import RunReport
+from canary.run import Canary, RunRequest, execute
+from monitors.base import Sources
+from sources.duckdb_warehouse import DuckDbWarehouse
+from sources.iam_file import IamPolicyFile
+from tests.conftest import PROJECT_ROOT
+from tests.servers.firestore_emulator import firestore_emulator, firestore_env
+
+__all__ = ["firestore_emulator", "firestore_env"]  # fixtures imported for pytest
+
+RUNS = 12
+PROCESSES = 10
+NOW = demo_now(datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc), load_config(DEFAULT_CONFIG_PATH).zone)
+"""18:30 New York on 2026-11-21: the demo's broken evening."""
+LEASE = timedelta(minutes=5)
+SLACK_LATENCY_S = 0.1
+"""A send takes as long as a chat.postMessage round trip, so a claim is held while another run decides."""
+
+
+def no_grouping(config: CanaryConfig) -> CanaryConfig:
+    """Every notice its own message, so a line of the JSONL file is one notice (grouping is tested elsewhere)."""
+    return config.model_copy(update={"alerts": config.alerts.model_copy(update={"group_after": 100})})
+
+
+CONFIG = no_grouping(load_config(DEFAULT_CONFIG_PATH))
+
+
+def write_outage(local_dir: Path) -> None:
+    """The demo's broken day, with every orchestrator's invoker binding gone: five critical findings."""
+    pipeline = build_demo(now=NOW, zone=CONFIG.zone, history_days=2)
+    pipeline.policies = {name: invoker_policy() for name in ORCHESTRATORS}
+    write_demo(pipeline, local_dir)
+
+
+def restore_invokers(local_dir: Path) -> None:
+    policies = {name: invoker_policy(PUSH_MEMBER) for name in ORCHESTRATORS}
+    (local_dir / "iam_policies.json").write_text(json.dumps(policies), encoding="utf-8")
+
+
+def posted(local_dir: Path) -> list[dict[str, Any]]:
+    """The notices in the JSONL file, each with `ts`: its byte offset, the LocalNotifier's message ts."""
+    path = local_dir / "notifications.jsonl"
+    entries, offset = [], 0
+    for line in path.read_bytes().splitlines(keepends=True) if path.exists() else []:
+        entries.append({**json.loads(line), "ts": str(offset)})
+        offset += len(line)
+    return entries
+
+
+def posts_by_notice(local_dir: Path) -> Counter[tuple[str, str]]:
+    return Counter((entry["fingerprint"], entry["reason"]) for entry in posted(local_dir))
+
+
+class SlackLatency(LocalNotifier):
+    """The local file notifier, as slow as a chat.postMessage round trip."""
+
+    def send(self, message: AlertMessage, *, thread: ThreadRef | None) -> Receipt:
+        time.sleep(SLACK_LATENCY_S)
+        return super().send(message, thread=thread)
+
+
+def canary_with(local_dir: Path, store: StateStore, notifier: Any = None) -> Canary:
+    return Canary(
+        config=CONFIG,
+        sources=Sources(
+            warehouse=DuckDbWarehouse(path=local_dir / "warehouse.duckdb"),
+            iam=IamPolicyFile(path=local_dir / "iam_policies.json"),
+        ),
+        store=store,
+        notifier=notifier or LocalNotifier(path=local_dir / "notifications.jsonl", console=None),
+    )
+
+
+def run_at_once(canaries: list[Canary], *, now: datetime, monitors: tuple[str, ...] | None = None) -> list[RunReport]:
+    """Every canary runs execute() at the same moment (a barrier), each in its own thread."""
+    start = threading.Barrier(len(canaries))
+    reports: list[Any] = [None] * len(canaries)
+
+    def one(index: int) -> None:
+        start.wait()
+        try:
+            reports[index] = execute(canaries[index], RunRequest(run_id=f"run-{index}", now=now, monitors=monitors))
+        except Exception as error:  # kept, so the assertion names it
+            reports[index] = error
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(canaries))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert all(isinstance(r, RunReport) for r in reports), reports
+    return reports
+
+
+def assert_exactly_once(reports: list[Any], *, local_dir: Path, reason: str, expected: set[str]) -> None:
+    """Each expected notice delivered by one run and posted once; every other run left it to that run."""
+    delivered = Counter(n["fingerprint"] for r in reports for n in r["notifications"] if n["delivered"])
+    assert delivered == Counter(expected), delivered
+    for report in reports:
+        assert report["state_error"] is None
+        for notice in report["notifications"]:
+            assert notice["reason"] == reason
+            assert notice["error"] is None, notice
+            assert notice["delivered"] or notice["skipped"] == ANOTHER_RUN, notice
+    lines = Counter(fp for (fp, why) in posts_by_notice(local_dir) if why == reason)
+    assert lines == Counter(expected)
+
+
+def contention(reports: list[Any]) -> int:
+    """How many runs found a notice due that another run delivered: proof the runs overlapped."""
+    return sum(1 for r in reports for n in r["notifications"] if n["skipped"] == ANOTHER_RUN)
+
+
+def as_json(reports: list[RunReport]) -> list[dict[str, Any]]:
+    return [r.model_dump(mode="json") for r in reports]
+
+
+# --- many runs at once ------------------------------------------------------------------------------
+
+
+@pytest.mark.servers
+def test_twelve_runs_at_once_on_firestore_post_each_notice_once(firestore_env: Any, local_dir: Path) -> None:
+    write_outage(local_dir)
+
+    def canaries() -> list[Canary]:
+        notifier = SlackLatency(path=local_dir / "notifications.jsonl", console=None)
+        store = lambda: FirestoreStateStore(project=firestore_env.project, config=CONFIG.firestore)  # noqa: E731
+        return [canary_with(local_dir, store(), notifier) for _ in range(RUNS)]
+
+    first = as_json(run_at_once(canaries(), now=NOW))
+    firing = {f["fingerprint"] for f in first[0]["findings"]}
+    assert len(firing) == 5 and all(len(r["findings"]) == 5 for r in first)
+    assert_exactly_once(first, local_dir=local_dir, reason="first", expected=firing)
+    assert contention(first) > 0
+
+    # Past the critical repeat interval (2 h): one repeat each, in the incident's thread.
+    repeat = as_json(run_at_once(canaries(), now=NOW + timedelta(hours=2, minutes=1)))
+    assert_exactly_once(repeat, local_dir=local_dir, reason="repeat", expected=firing)
+    parents = {e["fingerprint"]: e["ts"] for e in posted(local_dir) if e["reason"] == "first"}
+    assert {e["fingerprint"]: e["thread"] for e in posted(local_dir) if e["reason"] == "repeat"} == parents
+
+    # The invokers are back and only the IAM monitor runs: its three incidents resolve once each,
+    # and the stall and missing predictions (their monitors did not run) neither repeat nor resolve.
+    restore_invokers(local_dir)
+    resolved = as_json(run_at_once(canaries(), now=NOW + timedelta(hours=2, minutes=30), monitors=("orchestrator_iam",)))
+    iam = {f["fingerprint"] for f in first[0]["findings"] if f["monitor"] == "orchestrator_iam"}
+    assert len(iam) == 3
+    assert_exactly_once(resolved, local_dir=local_dir, reason="resolved", expected=iam)
+    store = FirestoreStateStore(project=firestore_env.project, config=CONFIG.firestore)
+    states = store.load(fingerprints=firing)
+    assert {fp: s.status for fp, s in states.items()} == {fp: "resolved" if fp in iam else "firing" for fp in firing}
+    assert all(states[fp].version == (3 if fp in iam else 2) for fp in firing)
+    assert all(states[fp].thread_ts == parents[fp] for fp in firing)
+
+
+GATED_RUN = f"""
+import os, sys, time
+sys.argv = ["main.py", "run", "--now", sys.argv[1], "--json"]
+import main, alerts.local_notifier, alerts.sqlite_state, sources.duckdb_warehouse, sources.iam_file, monitors.registry
+send = alerts.local_notifier.LocalNotifier.send
+def slow_send(self, message, *, thread):
+    time.sleep({SLACK_LATENCY_S})
+    return send(self, message, thread=thread)
+alerts.local_notifier.LocalNotifier.send = slow_send
+while not os.path.exists(os.environ["GATE"]):
+    time.sleep(0.002)
+main.main()
+"""
+
+
+def test_ten_cli_processes_at_once_on_one_sqlite_file_post_each_first_notice_once(local_dir: Path, tmp_path: Path) -> None:
+    """Separate `main.py run --json` processes; each imports everything, then waits at a gate so they overlap."""
+    write_outage(local_dir)
+    config = tmp_path / "canary.toml"
+    text, replaced = re.subn(r"(?m)^group_after = \d+", "group_after = 100", DEFAULT_CONFIG_PATH.read_text())
+    assert replaced == 1
+    config.write_text(text)
+    gate = tmp_path / "gate"
+    env = {**os.environ, "CANARY_LOCAL_DIR": str(local_dir), "CANARY_CONFIG": str(config), "GATE": str(gate)}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", GATED_RUN, NOW.isoformat()],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(PROCESSES)
+    ]
+    gate.touch()
+    outputs = [process.communicate(timeout=120) for process in processes]
+
+    assert [p.returncode for p in processes] == [0] * PROCESSES, [err[-2000:] for _, err in outputs]
+    reports = [json.loads(out) for out, _ in outputs]
+    firing = {f["fingerprint"] for f in reports[0]["findings"]}
+    assert len(firing) == 5
+    assert_exactly_once(reports, local_dir=local_dir, reason="first", expected=firing)
+    assert contention(reports) > 0
+
+
+# --- delivery that fails part-way ---------------------------------------------------------------------
+
+
+class BreaksAfter:
+    """A notifier that delivers `sends` notices, then fails every one: Slack went down mid-run."""
+
+    def __init__(self, inner: LocalNotifier, *, sends: int, failure: Callable[[], Exception]) -> None:
+        self.inner, self.left, self.failure = inner, sends, failure
+
+    def send(self, message: AlertMessage, *, thread: ThreadRef | None) -> Receipt:
+        if self.left == 0:
+            raise self.failure()
+        self.left -= 1
+        return self.inner.send(message, thread=thread)
+
+    def mark_resolved(self, message: AlertMessage, *, thread: ThreadRef) -> None:
+        self.inner.mark_resolved(message, thread=thread)
+
+
+@pytest.fixture(params=["sqlite", "firestore"])
+def new_store(request: pytest.FixtureRequest, local_dir: Path) -> Callable[[], StateStore]:
+    if request.param == "sqlite":
+        return lambda: SqliteStateStore(path=local_dir / "state.sqlite3")
+    emulator = request.getfixturevalue("firestore_env")
+    return lambda: FirestoreStateStore(project=emulator.project, config=CONFIG.firestore)
+
+
+def run_once(local_dir: Path, store: StateStore, *, now: datetime, notifier: Any = None, run_id: str = "run") -> dict[str, Any]:
+    return execute(canary_with(local_dir, store, notifier), RunRequest(run_id=run_id, now=now)).model_dump(mode="json")
+
+
+def test_a_delivery_failure_mid_run_is_sent_by_the_next_run_and_nothing_twice(
+    new_store: Callable[[], StateStore], local_dir: Path
+) -> None:
+    write_outage(local_dir)
+    local = LocalNotifier(path=local_dir / "notifications.jsonl", console=None)
+    slack_down = BreaksAfter(local, sends=2, failure=lambda: DeliveryError("Slack chat.postMessage: HTTP 503 after 3 retries"))
+
+    broken = run_once(local_dir, new_store(), now=NOW, notifier=slack_down, run_id="run-1")
+
+    sent = {n["fingerprint"] for n in broken["notifications"] if n["delivered"]}
+    failed = {n["fingerprint"] for n in broken["notifications"] if n["error"]}
+    assert (len(sent), len(failed)) == (2, 3)
+    assert all("HTTP 503" in n["error"] for n in broken["notifications"] if n["error"])
+
+    # Half an hour later (the next Scheduler tick): exactly the three that failed, nothing twice.
+    retry = run_once(local_dir, new_store(), now=NOW + timedelta(minutes=30), run_id="run-2")
+
+    assert {n["fingerprint"] for n in retry["notifications"] if n["delivered"]} == failed
+    assert all(n["error"] is None and n["reason"] == "first" for n in retry["notifications"])
+    assert posts_by_notice(local_dir) == Counter({(fp, "first"): 1 for fp in sent | failed})
+    # And the one after that has nothing left to say.
+    assert run_once(local_dir, new_store(), now=NOW + timedelta(minutes=60), run_id="run-3")["notifications"] == []
+
+
+class ProcessDied(BaseException):
+    """The instance was killed mid-send: nothing below the entry point handles this."""
+
+
+def test_a_run_that_dies_holding_a_claim_leaves_that_notice_to_the_run_after_its_lease(
+    new_store: Callable[[], StateStore], local_dir: Path
+) -> None:
+    write_outage(local_dir)
+    local = LocalNotifier(path=local_dir / "notifications.jsonl", console=None)
+    dying = BreaksAfter(local, sends=2, failure=ProcessDied)
+
+    with pytest.raises(ProcessDied):
+        run_once(local_dir, new_store(), now=NOW, notifier=dying, run_id="dead-run")
+    assert len(posted(local_dir)) == 2
+
+    # A minute later the dead run's claims (it claims a batch before sending it) are still live: the
+    # three it never sent wait, because it might still be sending them.
+    soon = run_once(local_dir, new_store(), now=NOW + timedelta(minutes=1), run_id="run-2")
+    waiting = {n["fingerprint"] for n in soon["notifications"] if n["skipped"] == ANOTHER_RUN}
+    assert len(waiting) == 3 and not any(n["delivered"] for n in soon["notifications"])
+
+    # After the lease, the claims of the sender that died are taken over: no alert is lost.
+    later = run_once(local_dir, new_store(), now=NOW + LEASE + timedelta(minutes=2), run_id="run-3")
+    assert {n["fingerprint"] for n in later["notifications"] if n["delivered"]} == waiting
+    assert all(n["error"] is None for n in later["notifications"])
+    assert posts_by_notice(local_dir) == Counter({(e["fingerprint"], "first"): 1 for e in posted(local_dir)})
+    assert len(posted(local_dir)) == 5
