@@ -343,3 +343,63 @@ def test_many_runs_claiming_the_next_notice_at_once_exactly_one_wins(backend: Ba
     results = race(backend, "repeat-due", version=1)
 
     assert sorted(map(repr, results)) == ["False"] * (CONTENDERS - 1) + ["True"]
+
+
+# --- Firestore only: the document layout an operator (and the TTL policy) sees -------------------
+
+
+def raw_document(emulator: FirestoreEmulator, fingerprint: str) -> dict[str, Any]:
+    from google.cloud import firestore
+
+    snapshot = firestore.Client(project=emulator.project).collection(FirestoreConfig().alerts_collection).document(fingerprint).get()
+    assert snapshot.exists
+    return snapshot.to_dict() or {}
+
+
+def test_firestore_keeps_one_readable_document_per_fingerprint(firestore_env: FirestoreEmulator) -> None:
+    store = FirestoreStateStore(project=firestore_env.project, config=FirestoreConfig())
+    assert claim(store, "fp", owner="run-a")
+    placeholder = raw_document(firestore_env, "fp")
+    assert placeholder == {"version": 0, "claim_owner": "run-a", "claim_expires": NOW + LEASE}  # no status: not loaded
+
+    store.record(state=alert("fp", status="resolved", resolved_at=NOW, expire_at=NOW + timedelta(days=30)), owner="run-a")
+
+    document = raw_document(firestore_env, "fp")
+    assert set(document) == {
+        "status", "severity", "monitor", "key", "summary", "first_seen", "last_seen", "last_notified", "notify_count",
+        "channel", "thread_ts", "resolved_at", "expire_at", "version", "claim_owner", "claim_expires",
+    }
+    assert (document["status"], document["severity"], document["version"]) == ("resolved", "critical", 1)
+    assert document["key"] == {"service": "svc-fp", "problem": "missing_invoker"}
+    # A Firestore timestamp, as a TTL policy on expire_at requires (a string would never expire).
+    assert isinstance(document["expire_at"], datetime) and document["expire_at"] == NOW + timedelta(days=30)
+    assert document["claim_owner"] is None and document["claim_expires"] is None
+
+
+def test_firestore_claim_on_a_document_with_corrupt_claim_fields_is_a_state_error(firestore_env: FirestoreEmulator) -> None:
+    store = FirestoreStateStore(project=firestore_env.project, config=FirestoreConfig())
+    notify(store, alert("fp"))
+    from google.cloud import firestore
+
+    firestore.Client(project=firestore_env.project).collection("canary_alerts").document("fp").update({"version": "two"})
+
+    with pytest.raises(StateError, match="firestore: corrupt document canary_alerts/fp .*version"):
+        claim(store, "fp", version=1, owner="run-b")
+
+
+def test_the_cli_manages_silences_in_firestore_with_the_gcp_backend(
+    firestore_env: FirestoreEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import run_cli
+
+    monkeypatch.setenv("CANARY_BACKEND", "gcp")
+    monkeypatch.setenv("CANARY_GCP_PROJECT", firestore_env.project)
+
+    created = run_cli("silence", "--match", "service=phase4-to-phase5-orchestrator", "--for", "4h", "--reason", "redeploying")
+    listed = run_cli("silences")
+
+    assert (created.code, listed.code) == (0, 0), created.stderr + listed.stderr
+    silence_id = created.stdout.split()[1]
+    assert listed.stdout.startswith(f"{silence_id}  service=phase4-to-phase5-orchestrator  until ")
+    stored = FirestoreStateStore(project=firestore_env.project, config=FirestoreConfig()).silences(now=NOW, include_expired=True)
+    assert [(s.id, s.reason) for s in stored] == [(silence_id, "redeploying")]
