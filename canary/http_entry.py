@@ -149,7 +149,10 @@ def read_params(request: flask.Request) -> RunParams:
         values[name] = given[0]
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise HttpError(413, f"request body too large: {request.content_length} bytes (limit {MAX_BODY_BYTES})")
-    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    try:
+        raw = request.stream.read(MAX_BODY_BYTES + 1)
+    except Exception as error:  # the server's body reader: bad chunked framing, a client gone mid-body
+        raise HttpError(400, f"cannot read the request body ({type(error).__name__})") from None
     if len(raw) > MAX_BODY_BYTES:
         raise HttpError(413, f"request body too large (limit {MAX_BODY_BYTES} bytes)")
     if raw.strip():
@@ -313,11 +316,11 @@ def _run(call: Call, built: Instance, params: RunParams) -> flask.Response:
     except RequestError as error:
         raise HttpError(400, f"bad parameter: {error}") from None
     except Exception:
-        pings["finish"] = heartbeat.finish(ok=False, body=f"run {call.run_id}: internal error")
+        heartbeat.finish(ok=False, body=f"run {call.run_id}: internal error")
         raise
     record = call.log_record(report, duration_ms=call.duration_ms())
     healthy = not report.delivery_failed and not record["errored_monitors"]
-    pings["finish"] = heartbeat.finish(ok=healthy, body=json.dumps(scrub(record, call.secrets()), default=str))
+    pings["success" if healthy else "fail"] = heartbeat.finish(ok=healthy, body=json.dumps(scrub(record, call.secrets()), default=str))
     if heartbeat.enabled or heartbeat.problem:
         record["heartbeat"] = pings
     call.log(record)

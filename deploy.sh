@@ -1,0 +1,401 @@
+#!/usr/bin/env bash
+# Deploy pipeline-canary: its least-privilege service account, the gen2 Cloud Function, the Cloud
+# Scheduler job's invoker binding (VERIFIED after the deploy), the job itself, the Firestore TTL of
+# the alert records, and the Cloud Monitoring alert that fires when the canary stops running.
+#
+# Idempotent: every step creates what is missing and updates what exists. `--plan` prints every
+# command and runs none. The orchestrators of this pipeline went silent for 7 days because a redeploy
+# dropped roles/run.invoker and nothing checked (seeds/session-205); deploys used --set-env-vars,
+# which wipes every other variable (seeds/session-207). This script verifies the binding by parsing
+# the policy as JSON and fails loudly without it, and only ever uses --update-env-vars.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: ./deploy.sh [--plan] [--smoke] [options]
+
+  --plan                         print every command, run none
+  --smoke                        after deploying, POST {"dry_run": true} with your identity token
+  --project ID                   DEPLOY_PROJECT            (nba-props-platform)
+  --region REGION                DEPLOY_REGION             (us-west2)
+  --function NAME                DEPLOY_FUNCTION           (pipeline-canary)
+  --service-account EMAIL        DEPLOY_SERVICE_ACCOUNT    (pipeline-canary@PROJECT.iam.gserviceaccount.com)
+  --scheduler-service-account E  DEPLOY_SCHEDULER_SA       (pipeline-canary-scheduler@PROJECT.iam.gserviceaccount.com)
+  --slack-secret NAME            DEPLOY_SLACK_SECRET       (pipeline-canary-slack-bot-token)
+  --heartbeat-secret NAME        DEPLOY_HEARTBEAT_SECRET   (none: a secret holding CANARY_HEARTBEAT_URL)
+  --alert-channel NAME           DEPLOY_ALERT_CHANNEL      (none: projects/P/notificationChannels/ID for the absence alert)
+  --job NAME                     DEPLOY_JOB                (pipeline-canary)
+  --schedule CRON                DEPLOY_SCHEDULE           (*/30 * * * *)
+  --source DIR                   DEPLOY_SOURCE             (this script's folder)
+
+Environment only: DEPLOY_WORK_DIR (where the alert policy file is written; default a temporary
+folder), DEPLOY_VERIFY_ATTEMPTS (3) and DEPLOY_VERIFY_DELAY (5 seconds) for the IAM verification.
+The Slack channel is configuration, not deployment: [slack] channel in canary.toml.
+EOF
+}
+
+PLAN=0
+SMOKE=0
+PROJECT="${DEPLOY_PROJECT:-nba-props-platform}"
+REGION="${DEPLOY_REGION:-us-west2}"
+FUNCTION="${DEPLOY_FUNCTION:-pipeline-canary}"
+SERVICE_ACCOUNT="${DEPLOY_SERVICE_ACCOUNT:-}"
+SCHEDULER_SA="${DEPLOY_SCHEDULER_SA:-}"
+SLACK_SECRET="${DEPLOY_SLACK_SECRET:-pipeline-canary-slack-bot-token}"
+HEARTBEAT_SECRET="${DEPLOY_HEARTBEAT_SECRET:-}"
+ALERT_CHANNEL="${DEPLOY_ALERT_CHANNEL:-}"
+JOB="${DEPLOY_JOB:-pipeline-canary}"
+SCHEDULE="${DEPLOY_SCHEDULE:-*/30 * * * *}"
+SOURCE_DIR="${DEPLOY_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
+VERIFY_ATTEMPTS="${DEPLOY_VERIFY_ATTEMPTS:-3}"
+VERIFY_DELAY="${DEPLOY_VERIFY_DELAY:-5}"
+
+DATASETS=(nba_orchestration nba_reference nba_predictions)
+PROJECT_ROLES=(
+  roles/bigquery.jobUser # run query jobs (billed to the project)
+  roles/run.viewer       # read the orchestrators' IAM policies (run.services.getIamPolicy)
+  roles/datastore.user   # the alert records in Firestore
+)
+TIME_ZONE="Etc/UTC"
+# What Cloud Scheduler POSTs; tests/test_http.py sends exactly this body to a real server.
+SCHEDULER_BODY='{"action": "run"}'
+METRIC="pipeline-canary-runs"
+ABSENCE_MINUTES=90
+
+die() {
+  printf 'deploy.sh: %s\n' "$*" >&2
+  exit 2
+}
+
+need_value() {
+  [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"
+}
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --plan) PLAN=1 ;;
+    --smoke) SMOKE=1 ;;
+    -h | --help) usage; exit 0 ;;
+    --*=*)
+      set -- "${1%%=*}" "${1#*=}" "${@:2}"
+      continue
+      ;;
+    --project) need_value "$@"; PROJECT="$2"; shift ;;
+    --region) need_value "$@"; REGION="$2"; shift ;;
+    --function) need_value "$@"; FUNCTION="$2"; shift ;;
+    --service-account) need_value "$@"; SERVICE_ACCOUNT="$2"; shift ;;
+    --scheduler-service-account) need_value "$@"; SCHEDULER_SA="$2"; shift ;;
+    --slack-secret) need_value "$@"; SLACK_SECRET="$2"; shift ;;
+    --heartbeat-secret) need_value "$@"; HEARTBEAT_SECRET="$2"; shift ;;
+    --alert-channel) need_value "$@"; ALERT_CHANNEL="$2"; shift ;;
+    --job) need_value "$@"; JOB="$2"; shift ;;
+    --schedule) need_value "$@"; SCHEDULE="$2"; shift ;;
+    --source) need_value "$@"; SOURCE_DIR="$2"; shift ;;
+    *) die "unknown argument: $1 (see --help)" ;;
+  esac
+  shift
+done
+
+SERVICE_ACCOUNT="${SERVICE_ACCOUNT:-pipeline-canary@${PROJECT}.iam.gserviceaccount.com}"
+SCHEDULER_SA="${SCHEDULER_SA:-pipeline-canary-scheduler@${PROJECT}.iam.gserviceaccount.com}"
+[[ "$SERVICE_ACCOUNT" == *@*.iam.gserviceaccount.com ]] || die "--service-account: expected NAME@PROJECT.iam.gserviceaccount.com"
+[[ "$SCHEDULER_SA" == *@*.gserviceaccount.com ]] || die "--scheduler-service-account: expected a service account email"
+[[ "$VERIFY_ATTEMPTS" =~ ^[1-9][0-9]*$ ]] || die "DEPLOY_VERIFY_ATTEMPTS: expected a positive integer"
+[[ "$VERIFY_DELAY" =~ ^[0-9]+$ ]] || die "DEPLOY_VERIFY_DELAY: expected seconds"
+SCHEDULER_MEMBER="serviceAccount:${SCHEDULER_SA}"
+CANARY_MEMBER="serviceAccount:${SERVICE_ACCOUNT}"
+
+export CLOUDSDK_CORE_DISABLE_PROMPTS=1
+exec 3>&1 # the plan (and only the plan) goes to the original stdout, also from inside $(...)
+
+# --- running, or only printing, commands ----------------------------------------------------------
+
+quoted() {
+  local out="" arg
+  for arg in "$@"; do
+    if [[ "$arg" =~ ^[A-Za-z0-9_./:=@,+%-]+$ ]]; then
+      out+="$arg "
+    else
+      out+="'${arg//\'/\'\\\'\'}' "
+    fi
+  done
+  printf '%s' "${out% }"
+}
+
+show() {
+  if ((PLAN)); then
+    printf '+ %s\n' "$(quoted "$@")" >&3
+  else
+    printf '+ %s\n' "$(quoted "$@")" >&2
+  fi
+}
+
+note() {
+  if ((PLAN)); then printf '# %s\n' "$*" >&3; else printf '== %s\n' "$*" >&2; fi
+}
+
+run() {
+  show "$@"
+  ((PLAN)) || "$@"
+}
+
+# value PLACEHOLDER CMD...: the output of a read-only command later steps need (PLACEHOLDER under --plan).
+value() {
+  local placeholder="$1"
+  shift
+  show "$@"
+  if ((PLAN)); then printf '%s' "$placeholder"; else "$@"; fi
+}
+
+# present CMD...: 0 when a describe command finds the resource, 1 when not, 2 under --plan (both branches shown).
+present() {
+  show "$@"
+  ((PLAN)) && return 2
+  "$@" >/dev/null 2>&1 || return 1
+}
+
+# --- 0. APIs and service accounts -----------------------------------------------------------------
+
+note "APIs the function, its trigger and its sources need"
+run gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com \
+  artifactregistry.googleapis.com cloudscheduler.googleapis.com secretmanager.googleapis.com \
+  firestore.googleapis.com bigquery.googleapis.com logging.googleapis.com monitoring.googleapis.com \
+  --project="$PROJECT"
+
+ensure_service_account() {
+  local email="$1" title="$2" state=0
+  present gcloud iam service-accounts describe "$email" --project="$PROJECT" || state=$?
+  if ((state != 0)); then
+    ((state == 2)) && note "only if it does not exist yet:"
+    run gcloud iam service-accounts create "${email%%@*}" --display-name="$title" --project="$PROJECT"
+  fi
+}
+
+note "service accounts: the canary's own (least privilege) and the one Cloud Scheduler calls it as"
+ensure_service_account "$SERVICE_ACCOUNT" "pipeline-canary function"
+ensure_service_account "$SCHEDULER_SA" "pipeline-canary Cloud Scheduler invoker"
+
+# --- 1. least privilege for the canary ------------------------------------------------------------
+
+note "least privilege: query jobs, read three datasets, read Cloud Run IAM policies, Firestore, one secret"
+for role in "${PROJECT_ROLES[@]}"; do
+  run gcloud projects add-iam-policy-binding "$PROJECT" --member="$CANARY_MEMBER" --role="$role" \
+    --condition=None --quiet
+done
+for dataset in "${DATASETS[@]}"; do
+  run bq add-iam-policy-binding --dataset --member="$CANARY_MEMBER" --role=roles/bigquery.dataViewer \
+    "${PROJECT}:${dataset}"
+done
+SECRETS="CANARY_SLACK_BOT_TOKEN=${SLACK_SECRET}:latest"
+run gcloud secrets add-iam-policy-binding "$SLACK_SECRET" --member="$CANARY_MEMBER" \
+  --role=roles/secretmanager.secretAccessor --project="$PROJECT"
+if [[ -n "$HEARTBEAT_SECRET" ]]; then
+  SECRETS+=",CANARY_HEARTBEAT_URL=${HEARTBEAT_SECRET}:latest"
+  run gcloud secrets add-iam-policy-binding "$HEARTBEAT_SECRET" --member="$CANARY_MEMBER" \
+    --role=roles/secretmanager.secretAccessor --project="$PROJECT"
+fi
+
+# --- 2. the function ------------------------------------------------------------------------------
+
+note "the function: private (no unauthenticated calls), env vars UPDATED (never --set-env-vars)"
+run gcloud functions deploy "$FUNCTION" --gen2 --project="$PROJECT" --region="$REGION" \
+  --runtime=python312 --source="$SOURCE_DIR" --entry-point=run_canary --trigger-http \
+  --no-allow-unauthenticated --service-account="$SERVICE_ACCOUNT" \
+  --memory=512Mi --timeout=300s --max-instances=2 \
+  --update-env-vars="CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=${PROJECT}" \
+  --set-secrets="$SECRETS"
+
+SERVICE_PATH="$(value "projects/${PROJECT}/locations/${REGION}/services/${FUNCTION}" \
+  gcloud functions describe "$FUNCTION" --gen2 --region="$REGION" --project="$PROJECT" \
+  --format='value(serviceConfig.service)')"
+SERVICE="${SERVICE_PATH##*/}"
+URL="$(value "https://${FUNCTION}-PLAN.a.run.app" \
+  gcloud functions describe "$FUNCTION" --gen2 --region="$REGION" --project="$PROJECT" \
+  --format='value(serviceConfig.uri)')"
+[[ -n "$SERVICE" && "$URL" == https://* ]] || die "could not read the function's Cloud Run service and URL"
+
+# --- 3. the invoker binding, then VERIFY it ---------------------------------------------------------
+
+note "Cloud Scheduler's service account may invoke the function's Cloud Run service"
+run gcloud run services add-iam-policy-binding "$SERVICE" --region="$REGION" --project="$PROJECT" \
+  --member="$SCHEDULER_MEMBER" --role=roles/run.invoker
+
+# Exit status: 0 bound; 1 missing (or only under a condition); 3 not JSON; 4 public.
+VERIFY_PY='
+import json, sys
+member = sys.argv[1]
+try:
+    policy = json.load(sys.stdin)
+except ValueError as error:
+    print(f"the policy is not JSON ({error})", file=sys.stderr)
+    sys.exit(3)
+bindings = policy.get("bindings", []) if isinstance(policy, dict) else []
+invokers = [b for b in bindings if isinstance(b, dict) and b.get("role") == "roles/run.invoker"]
+public = sorted({m for b in invokers for m in b.get("members", []) if m in ("allUsers", "allAuthenticatedUsers")})
+if public:
+    print(f"roles/run.invoker is granted to {public}: the canary must not be public", file=sys.stderr)
+    sys.exit(4)
+held = [b for b in invokers if member in b.get("members", [])]
+if not [b for b in held if not b.get("condition")]:
+    how = "only under a condition" if held else "not at all"
+    print(f"{member} holds roles/run.invoker {how}", file=sys.stderr)
+    sys.exit(1)
+print(f"verified: {member} holds roles/run.invoker")
+'
+
+verify_invoker() {
+  local attempt policy status
+  for ((attempt = 1; attempt <= VERIFY_ATTEMPTS; attempt++)); do
+    policy="$(gcloud run services get-iam-policy "$SERVICE" --region="$REGION" --project="$PROJECT" --format=json)"
+    status=0
+    python3 -c "$VERIFY_PY" "$SCHEDULER_MEMBER" <<<"$policy" || status=$?
+    ((status == 0)) && return 0
+    ((status == 1 && attempt < VERIFY_ATTEMPTS)) || break
+    note "binding not visible yet (IAM propagates in seconds); checking again in ${VERIFY_DELAY}s"
+    sleep "$VERIFY_DELAY"
+  done
+  cat >&2 <<EOF
+
+!!! DEPLOY FAILED: IAM VERIFICATION !!!
+Cloud Run service '${SERVICE}' (${REGION}, ${PROJECT}) does not let
+  ${SCHEDULER_MEMBER}
+invoke it unconditionally (or is public). Cloud Scheduler's calls would be rejected and the canary
+would go silent -- the same failure that stopped the orchestrators for 7 days (session 205).
+The Cloud Scheduler job was NOT created or updated. Fix, then run ./deploy.sh again:
+  gcloud run services add-iam-policy-binding ${SERVICE} --region=${REGION} --project=${PROJECT} \\
+    --member=${SCHEDULER_MEMBER} --role=roles/run.invoker
+EOF
+  exit 1
+}
+
+note "verify the binding by parsing the service's IAM policy as JSON (fails the deploy if missing)"
+show gcloud run services get-iam-policy "$SERVICE" --region="$REGION" --project="$PROJECT" --format=json
+((PLAN)) && note "(parsed with python3: ${SCHEDULER_MEMBER} must hold roles/run.invoker without a condition; no allUsers)"
+((PLAN)) || verify_invoker
+
+# --- 4. the schedule ----------------------------------------------------------------------------
+
+SCHEDULER_COMMON=(
+  --location="$REGION" --project="$PROJECT"
+  --schedule="$SCHEDULE" --time-zone="$TIME_ZONE"
+  --uri="$URL" --http-method=POST --message-body="$SCHEDULER_BODY"
+  --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL"
+  --attempt-deadline=300s
+  # 503 (a failed delivery) is retried; dedup makes that safe. Retries end well before the next run.
+  --max-retry-attempts=3 --min-backoff=30s --max-backoff=300s --max-doublings=2 --max-retry-duration=1200s
+  --description="pipeline-canary: checks the NBA props pipeline every 30 minutes (deploy.sh)"
+)
+note "the Cloud Scheduler job: POST every 30 minutes with an OIDC token for the function's URL"
+state=0
+present gcloud scheduler jobs describe "$JOB" --location="$REGION" --project="$PROJECT" || state=$?
+if ((state != 1)); then
+  ((state == 2)) && note "if the job exists:"
+  run gcloud scheduler jobs update http "$JOB" "${SCHEDULER_COMMON[@]}" --update-headers=Content-Type=application/json
+fi
+if ((state != 0)); then
+  ((state == 2)) && note "otherwise:"
+  run gcloud scheduler jobs create http "$JOB" "${SCHEDULER_COMMON[@]}" --headers=Content-Type=application/json
+fi
+
+# --- 5. Firestore TTL: resolved alert records expire ------------------------------------------------
+
+note "Firestore TTL on canary_alerts.expire_at (resolved incidents' records expire)"
+run gcloud firestore fields ttls update expire_at --collection-group=canary_alerts --enable-ttl \
+  --project="$PROJECT" --async
+
+# --- 6. watching the watcher: an alert when the run log line stops ----------------------------------
+
+LOG_FILTER="resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${SERVICE}\" AND jsonPayload.event=\"canary_run\" AND jsonPayload.dry_run=false"
+note "a log-based metric counting the per-run log line (dry runs excluded)"
+state=0
+present gcloud logging metrics describe "$METRIC" --project="$PROJECT" || state=$?
+if ((state != 1)); then
+  ((state == 2)) && note "if the metric exists:"
+  run gcloud logging metrics update "$METRIC" --project="$PROJECT" --log-filter="$LOG_FILTER" \
+    --description="pipeline-canary runs (one canary_run log line per run)"
+fi
+if ((state != 0)); then
+  ((state == 2)) && note "otherwise:"
+  run gcloud logging metrics create "$METRIC" --project="$PROJECT" --log-filter="$LOG_FILTER" \
+    --description="pipeline-canary runs (one canary_run log line per run)"
+fi
+
+WORK_DIR="${DEPLOY_WORK_DIR:-}"
+if [[ -z "$WORK_DIR" ]]; then
+  WORK_DIR="$(mktemp -d)"
+  trap 'rm -rf "$WORK_DIR"' EXIT
+fi
+POLICY_FILE="${WORK_DIR}/pipeline-canary-absence-policy.json"
+POLICY_NAME="pipeline-canary: no run for ${ABSENCE_MINUTES} minutes"
+python3 - "$POLICY_FILE" "$POLICY_NAME" "$METRIC" "$((ABSENCE_MINUTES * 60))" "$ALERT_CHANNEL" <<'EOF'
+import json, sys
+path, name, metric, seconds, channel = sys.argv[1:6]
+policy = {
+    "displayName": name,
+    "documentation": {
+        "mimeType": "text/markdown",
+        "content": "pipeline-canary logged no completed run (`jsonPayload.event=\"canary_run\"`) for "
+        f"{int(seconds) // 60} minutes: the watcher is not watching. See README.md, Operations: "
+        "'The canary itself is silent'.",
+    },
+    "combiner": "OR",
+    "conditions": [{
+        "displayName": f"no canary_run log line for {int(seconds) // 60} min",
+        "conditionAbsent": {
+            "filter": f'metric.type="logging.googleapis.com/user/{metric}" AND resource.type="cloud_run_revision"',
+            "duration": f"{seconds}s",
+            "aggregations": [{"alignmentPeriod": "600s", "perSeriesAligner": "ALIGN_SUM", "crossSeriesReducer": "REDUCE_SUM"}],
+            "trigger": {"count": 1},
+        },
+    }],
+    "alertStrategy": {"autoClose": "86400s"},
+    "notificationChannels": [channel] if channel else [],
+    "enabled": True,
+}
+with open(path, "w", encoding="utf-8") as out:
+    json.dump(policy, out, indent=2)
+    out.write("\n")
+EOF
+note "an alert policy on the ABSENCE of that metric for ${ABSENCE_MINUTES} minutes, from ${POLICY_FILE}:"
+if ((PLAN)); then sed 's/^/#   /' "$POLICY_FILE" >&3; fi
+[[ -n "$ALERT_CHANNEL" ]] || note "WARNING: no --alert-channel: the absence alert opens incidents but notifies nobody"
+EXISTING_POLICY="$(value "" gcloud alpha monitoring policies list --project="$PROJECT" \
+  --filter="displayName=\"${POLICY_NAME}\"" --format='value(name)' --limit=1)"
+if ((PLAN)); then
+  note "if a policy with that display name exists (its name from the list above):"
+  run gcloud alpha monitoring policies update "projects/${PROJECT}/alertPolicies/POLICY_ID" \
+    --policy-from-file="$POLICY_FILE" --project="$PROJECT"
+  note "otherwise:"
+fi
+if [[ -n "$EXISTING_POLICY" ]]; then
+  run gcloud alpha monitoring policies update "$EXISTING_POLICY" --policy-from-file="$POLICY_FILE" --project="$PROJECT"
+else
+  run gcloud alpha monitoring policies create --policy-from-file="$POLICY_FILE" --project="$PROJECT"
+fi
+
+# --- 7. optional smoke call -----------------------------------------------------------------------
+
+if ((SMOKE)); then
+  note "smoke: a dry run through the real URL with your identity token (sends nothing, writes no state)"
+  TOKEN="$(value "IDENTITY_TOKEN" gcloud auth print-identity-token)"
+  # The token itself is never printed: the plan shows how to get one instead.
+  # shellcheck disable=SC2016  # the $(...) is text for the reader, not to expand
+  show curl -fsS --max-time 300 -X POST -H 'Authorization: Bearer $(gcloud auth print-identity-token)' \
+    -H 'Content-Type: application/json' -d '{"dry_run": true}' "$URL"
+  if ((!PLAN)); then
+    curl -fsS --max-time 300 -X POST -H "Authorization: Bearer ${TOKEN}" -H 'Content-Type: application/json' \
+      -d '{"dry_run": true}' "$URL" | python3 -c '
+import json, sys
+report = json.load(sys.stdin)
+print("smoke run", report["run_id"], {m["name"]: m["outcome"] for m in report["monitors"]})
+errors = [m["name"] for m in report["monitors"] if m["outcome"] == "error"]
+sys.exit(f"smoke: monitors errored: {errors}" if errors else 0)
+'
+  fi
+fi
+
+if ((PLAN)); then
+  note "plan only: nothing was run"
+else
+  note "deployed ${FUNCTION} (${URL}); Cloud Scheduler job ${JOB} calls it as ${SCHEDULER_SA}"
+fi

@@ -1,0 +1,338 @@
+"""deploy.sh against a recording stand-in for gcloud/bq/curl, and its plan against the REAL gcloud parser."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+DEPLOY = PROJECT_ROOT / "deploy.sh"
+URL = "https://pipeline-canary-x7k2-wl.a.run.app"
+SCHEDULER_SA = "pipeline-canary-scheduler@nba-props-platform.iam.gserviceaccount.com"
+SCHEDULER_MEMBER = f"serviceAccount:{SCHEDULER_SA}"
+CANARY_MEMBER = "serviceAccount:pipeline-canary@nba-props-platform.iam.gserviceaccount.com"
+IDENTITY_TOKEN = "eyJhbGciOiJSUzI1NiJ9.identity-token-of-the-deployer.sig"
+
+# The stand-in: logs its argv, answers describe/get-iam-policy/list from a state file the test writes.
+FAKE = r'''
+import json, os, sys
+from pathlib import Path
+state_dir = Path(os.environ["FAKE_STATE_DIR"])
+tool = Path(sys.argv[0]).name
+args = sys.argv[1:]
+with (state_dir / "calls.jsonl").open("a") as log:
+    log.write(json.dumps([tool, *args]) + "\n")
+state = json.loads((state_dir / "state.json").read_text())
+line = " ".join(args)
+if tool == "curl":
+    print(json.dumps({"run_id": "smoke1", "monitors": [{"name": "orchestrator_iam", "outcome": "ok"}]}))
+elif line.startswith(("iam service-accounts describe", "scheduler jobs describe", "logging metrics describe")):
+    sys.exit(0 if state["exists"] else 1)
+elif line.startswith("functions describe"):
+    print(f"projects/p/locations/r/services/{state['service']}" if "serviceConfig.service" in line else state["url"])
+elif line.startswith("run services get-iam-policy"):
+    policy = state["policy"]
+    print(policy if isinstance(policy, str) else json.dumps(policy, indent=2))
+elif line.startswith("alpha monitoring policies list"):
+    print("projects/nba-props-platform/alertPolicies/123" if state["exists"] else "")
+elif line.startswith("auth print-identity-token"):
+    print(state["token"])
+'''
+
+
+def invoker_policy(*members: str, condition: dict[str, str] | None = None) -> dict[str, Any]:
+    binding: dict[str, Any] = {"role": "roles/run.invoker", "members": list(members)}
+    if condition:
+        binding["condition"] = condition
+    return {"version": 3, "etag": "BwYx", "bindings": [{"role": "roles/run.viewer", "members": [SCHEDULER_MEMBER]}, binding]}
+
+
+@dataclass
+class Deploy:
+    code: int
+    stdout: str
+    stderr: str
+    calls: list[list[str]]
+
+    def index(self, *prefix: str) -> int:
+        """Position of the first call whose argv starts with `prefix` (-1 when none)."""
+        for i, call in enumerate(self.calls):
+            if call[: len(prefix)] == list(prefix):
+                return i
+        return -1
+
+    def find(self, *prefix: str) -> list[list[str]]:
+        return [call for call in self.calls if call[: len(prefix)] == list(prefix)]
+
+    def one(self, *prefix: str) -> list[str]:
+        [call] = self.find(*prefix)
+        return call
+
+
+def make_runner(tmp_path: Path) -> Any:
+    bin_dir, state_dir = tmp_path / "bin", tmp_path / "state"
+    bin_dir.mkdir()
+    state_dir.mkdir()
+    for tool in ("gcloud", "bq", "curl"):
+        script = bin_dir / tool
+        script.write_text(f"#!{sys.executable} -SE\n{FAKE}", encoding="utf-8")
+        script.chmod(script.stat().st_mode | stat.S_IEXEC)
+
+    def run(*args: str, exists: bool = False, policy: Any = None, env: dict[str, str] | None = None) -> Deploy:
+        state = {"exists": exists, "service": "pipeline-canary", "url": URL, "token": IDENTITY_TOKEN,
+                 "policy": invoker_policy(SCHEDULER_MEMBER) if policy is None else policy}
+        (state_dir / "state.json").write_text(json.dumps(state), encoding="utf-8")
+        (state_dir / "calls.jsonl").write_text("", encoding="utf-8")
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOY_")}
+        full_env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_STATE_DIR=str(state_dir), DEPLOY_VERIFY_DELAY="0",
+                        **(env or {}))
+        done = subprocess.run(["bash", str(DEPLOY), *args], capture_output=True, text=True, env=full_env, timeout=60)
+        calls = [json.loads(line) for line in (state_dir / "calls.jsonl").read_text().splitlines()]
+        return Deploy(code=done.returncode, stdout=done.stdout, stderr=done.stderr, calls=calls)
+
+    return run
+
+
+@pytest.fixture
+def deploy(tmp_path: Path) -> Any:
+    return make_runner(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> Deploy:
+    """One recorded first deploy into an empty project, shared by the tests that only read it."""
+    return make_runner(tmp_path_factory.mktemp("fresh"))()
+
+
+def flag(call: list[str], name: str) -> str | None:
+    values = [arg.split("=", 1)[1] for arg in call if arg.startswith(f"--{name}=")]
+    return values[-1] if values else None
+
+
+# --- the recorded deploy ----------------------------------------------------------------------------
+
+
+def test_a_fresh_deploy_binds_after_deploying_verifies_after_binding_then_schedules(fresh):
+    result = fresh
+    assert result.code == 0, result.stderr
+    deployed = result.index("gcloud", "functions", "deploy")
+    bound = result.index("gcloud", "run", "services", "add-iam-policy-binding")
+    verified = result.index("gcloud", "run", "services", "get-iam-policy")
+    scheduled = result.index("gcloud", "scheduler", "jobs", "create", "http")
+    assert -1 < deployed < bound < verified < scheduled
+    assert result.index("gcloud", "firestore", "fields", "ttls", "update") > scheduled
+    assert result.index("gcloud", "alpha", "monitoring", "policies", "create") > scheduled
+    assert result.find("gcloud", "scheduler", "jobs", "update") == []
+    assert len(result.find("gcloud", "iam", "service-accounts", "create")) == 2
+
+
+def test_the_function_is_private_updates_env_vars_and_takes_the_token_from_secret_manager(fresh):
+    result = fresh
+    call = result.one("gcloud", "functions", "deploy")
+    assert {"--gen2", "--trigger-http", "--no-allow-unauthenticated"} <= set(call)
+    assert "--allow-unauthenticated" not in call
+    assert flag(call, "runtime") == "python312" and flag(call, "entry-point") == "run_canary"
+    assert flag(call, "update-env-vars") == "CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=nba-props-platform"
+    assert flag(call, "set-secrets") == "CANARY_SLACK_BOT_TOKEN=pipeline-canary-slack-bot-token:latest"
+    assert flag(call, "service-account") == "pipeline-canary@nba-props-platform.iam.gserviceaccount.com"
+    assert not any(arg.startswith(("--set-env-vars", "--env-vars-file", "--clear-env-vars")) for c in result.calls for arg in c)
+
+
+def test_the_scheduler_job_posts_every_30_minutes_with_an_oidc_token_for_the_function_url(fresh):
+    call = fresh.one("gcloud", "scheduler", "jobs", "create", "http")
+    assert call[5] == "pipeline-canary"
+    assert flag(call, "schedule") == "*/30 * * * *" and flag(call, "http-method") == "POST"
+    assert flag(call, "uri") == URL and flag(call, "oidc-token-audience") == URL
+    assert flag(call, "oidc-service-account-email") == SCHEDULER_SA
+    assert flag(call, "headers") == "Content-Type=application/json"
+    assert json.loads(flag(call, "message-body") or "") == {"action": "run"}
+    assert flag(call, "max-retry-attempts") == "3" and flag(call, "max-retry-duration") == "1200s"
+
+
+def test_the_invoker_binding_is_for_the_scheduler_account_on_the_functions_run_service(fresh):
+    call = fresh.one("gcloud", "run", "services", "add-iam-policy-binding")
+    assert call[4] == "pipeline-canary"
+    assert flag(call, "member") == SCHEDULER_MEMBER and flag(call, "role") == "roles/run.invoker"
+    assert flag(call, "region") == "us-west2" and flag(call, "project") == "nba-props-platform"
+
+
+def test_the_canary_account_gets_least_privilege_and_nothing_else(fresh):
+    result = fresh
+    project_roles = sorted(flag(c, "role") or "" for c in result.find("gcloud", "projects", "add-iam-policy-binding"))
+    assert project_roles == ["roles/bigquery.jobUser", "roles/datastore.user", "roles/run.viewer"]
+    assert all(flag(c, "member") == CANARY_MEMBER for c in result.find("gcloud", "projects", "add-iam-policy-binding"))
+    datasets = result.find("bq", "add-iam-policy-binding")
+    assert sorted(c[-1] for c in datasets) == [
+        "nba-props-platform:nba_orchestration", "nba-props-platform:nba_predictions", "nba-props-platform:nba_reference"]
+    assert {(flag(c, "role"), flag(c, "member")) for c in datasets} == {("roles/bigquery.dataViewer", CANARY_MEMBER)}
+    [secret] = result.find("gcloud", "secrets", "add-iam-policy-binding")
+    assert secret[3] == "pipeline-canary-slack-bot-token" and flag(secret, "role") == "roles/secretmanager.secretAccessor"
+
+
+def test_a_second_deploy_updates_what_exists_and_creates_nothing(deploy):
+    result = deploy(exists=True)
+    assert result.code == 0, result.stderr
+    assert [c for c in result.calls if "create" in c] == []
+    update = result.one("gcloud", "scheduler", "jobs", "update", "http")
+    assert flag(update, "update-headers") == "Content-Type=application/json" and flag(update, "uri") == URL
+    assert result.one("gcloud", "logging", "metrics", "update")[4] == "pipeline-canary-runs"
+    assert result.one("gcloud", "alpha", "monitoring", "policies", "update")[5] == "projects/nba-props-platform/alertPolicies/123"
+
+
+@pytest.mark.parametrize(
+    ("policy", "why"),
+    [
+        (invoker_policy(), "holds roles/run.invoker not at all"),
+        (invoker_policy("serviceAccount:756957797294-compute@developer.gserviceaccount.com"), "not at all"),
+        (invoker_policy(SCHEDULER_MEMBER, condition={"title": "until", "expression": "request.time < timestamp('2027-01-01T00:00:00Z')"}),
+         "only under a condition"),
+        (invoker_policy(SCHEDULER_MEMBER, "allUsers"), "must not be public"),
+        ({"etag": "BwYx"}, "not at all"),
+        ("ERROR: something else", "not JSON"),
+    ],
+)
+def test_a_missing_binding_fails_the_deploy_loudly_and_schedules_nothing(deploy, policy, why):
+    result = deploy(policy=policy, env={"DEPLOY_VERIFY_ATTEMPTS": "2"})
+    assert result.code == 1
+    assert "DEPLOY FAILED: IAM VERIFICATION" in result.stderr and why in result.stderr
+    assert "gcloud run services add-iam-policy-binding pipeline-canary" in result.stderr  # the fix
+    assert result.find("gcloud", "scheduler", "jobs", "create") == [] and result.find("gcloud", "scheduler", "jobs", "update") == []
+    attempts = len(result.find("gcloud", "run", "services", "get-iam-policy"))
+    # Missing or conditional may be IAM propagation: checked again; public or unreadable: no point.
+    assert attempts == (1 if why in ("must not be public", "not JSON") else 2)
+
+
+def test_every_value_comes_from_flags_or_environment(deploy):
+    sched = "sched@staging-proj.iam.gserviceaccount.com"
+    result = deploy(
+        "--project", "staging-proj", "--region=europe-west1", "--function", "canary-test", "--slack-secret=slack-staging",
+        policy=invoker_policy(f"serviceAccount:{sched}"),
+        env={"DEPLOY_JOB": "canary-test-job", "DEPLOY_SCHEDULE": "*/5 * * * *", "DEPLOY_SCHEDULER_SA": sched},
+    )
+    assert result.code == 0, result.stderr
+    for call in result.calls:
+        text = " ".join(call)
+        assert "nba-props-platform" not in text and "us-west2" not in text, text
+    job = result.one("gcloud", "scheduler", "jobs", "create", "http")
+    assert job[5] == "canary-test-job" and flag(job, "schedule") == "*/5 * * * *" and flag(job, "location") == "europe-west1"
+    assert flag(job, "oidc-service-account-email") == sched
+    deployed = result.one("gcloud", "functions", "deploy")
+    assert deployed[3] == "canary-test" and flag(deployed, "set-secrets") == "CANARY_SLACK_BOT_TOKEN=slack-staging:latest"
+    assert flag(deployed, "service-account") == "pipeline-canary@staging-proj.iam.gserviceaccount.com"
+
+
+def test_a_heartbeat_secret_and_an_alert_channel_are_wired_when_given(deploy, tmp_path):
+    result = deploy("--heartbeat-secret", "canary-heartbeat-url", "--alert-channel", "projects/p/notificationChannels/42",
+                    env={"DEPLOY_WORK_DIR": str(tmp_path)})
+    assert result.code == 0, result.stderr
+    assert flag(result.one("gcloud", "functions", "deploy"), "set-secrets") == (
+        "CANARY_SLACK_BOT_TOKEN=pipeline-canary-slack-bot-token:latest,CANARY_HEARTBEAT_URL=canary-heartbeat-url:latest")
+    assert [c[3] for c in result.find("gcloud", "secrets", "add-iam-policy-binding")] == [
+        "pipeline-canary-slack-bot-token", "canary-heartbeat-url"]
+    policy = json.loads((tmp_path / "pipeline-canary-absence-policy.json").read_text())
+    assert policy["notificationChannels"] == ["projects/p/notificationChannels/42"]
+    absent = policy["conditions"][0]["conditionAbsent"]
+    assert absent["duration"] == "5400s" and "logging.googleapis.com/user/pipeline-canary-runs" in absent["filter"]
+    metric = result.one("gcloud", "logging", "metrics", "create")
+    assert 'jsonPayload.event="canary_run"' in (flag(metric, "log-filter") or "")
+    assert 'resource.labels.service_name="pipeline-canary"' in (flag(metric, "log-filter") or "")
+
+
+def test_the_smoke_call_posts_a_dry_run_with_an_identity_token_it_never_prints(deploy):
+    result = deploy("--smoke")
+    assert result.code == 0, result.stderr
+    [curl] = result.find("curl")
+    assert curl[-1] == URL and f"Authorization: Bearer {IDENTITY_TOKEN}" in curl
+    assert json.loads(curl[curl.index("-d") + 1]) == {"dry_run": True}
+    assert IDENTITY_TOKEN not in result.stdout + result.stderr and "smoke run smoke1" in result.stdout
+
+
+def test_plan_prints_every_command_and_runs_none(deploy):
+    result = deploy("--plan", "--smoke")
+    assert result.code == 0, result.stderr
+    assert result.calls == []
+    commands = [line for line in result.stdout.splitlines() if line.startswith("+ ")]
+    for needed in ("gcloud functions deploy", "gcloud run services add-iam-policy-binding", "gcloud run services get-iam-policy",
+                   "gcloud scheduler jobs create http", "gcloud scheduler jobs update http", "bq add-iam-policy-binding",
+                   "gcloud firestore fields ttls update", "gcloud alpha monitoring policies create", "curl "):
+        assert any(line.startswith("+ " + needed) for line in commands), needed
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["--project"], ["--project="], ["--service-account", "not-an-email"]])
+def test_bad_arguments_exit_2_before_running_anything(deploy, args):
+    result = deploy(*args)
+    assert result.code == 2 and result.calls == [] and "deploy.sh:" in result.stderr
+
+
+def test_deploy_sh_is_shellcheck_clean():
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    done = subprocess.run([shellcheck, "--severity=style", str(DEPLOY)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout
+    head = DEPLOY.read_text().splitlines()[:12]
+    assert head[0] == "#!/usr/bin/env bash" and "set -euo pipefail" in head
+
+
+# --- the plan through the REAL gcloud argument parser -----------------------------------------------------
+
+
+def test_every_gcloud_command_of_the_plan_is_accepted_by_the_real_gcloud_parser(tmp_path):
+    gcloud = shutil.which("gcloud", path="/usr/bin:/usr/local/bin:" + os.environ.get("PATH", ""))
+    if gcloud is None:
+        pytest.skip("the gcloud CLI is not installed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOY_", "CLOUDSDK_", "GOOGLE_"))}
+    plan = subprocess.run(
+        ["bash", str(DEPLOY), "--plan", "--smoke", "--heartbeat-secret", "hb-url", "--alert-channel",
+         "projects/nba-props-platform/notificationChannels/1"],
+        capture_output=True, text=True, timeout=30, env={**env, "DEPLOY_WORK_DIR": str(tmp_path)},
+    )
+    assert plan.returncode == 0, plan.stderr
+    commands = [shlex.split(line[2:]) for line in plan.stdout.splitlines() if line.startswith("+ gcloud ")]
+    assert len(commands) >= 20
+    config = tmp_path / "gcloud-config"
+    config.mkdir()
+    # An empty configuration: no account, no project. A well-formed command stops at "no active account"
+    # (exit 1) without reaching Google; a flag gcloud does not know or a malformed value exits 2.
+    parser_env = {**env, "CLOUDSDK_CONFIG": str(config), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+                  "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "1"}
+
+    def check(argv: list[str]) -> tuple[list[str], int, str]:
+        done = subprocess.run([gcloud, *argv[1:]], capture_output=True, text=True, timeout=120, env=parser_env,
+                              stdin=subprocess.DEVNULL)
+        return argv, done.returncode, done.stderr
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(check, commands))
+    rejected = [(" ".join(argv), err.strip()[:400]) for argv, code, err in results if code == 2]
+    assert rejected == [], rejected
+    for argv, code, err in results:
+        assert code == 1 and "You do not currently have an active account selected" in err, (argv, code, err[:400])
+    print(f"{len(commands)} gcloud commands parsed in {time.monotonic() - started:.1f} s")
+
+
+def test_the_real_gcloud_parser_does_reject_a_bad_flag(tmp_path):
+    """The check above can fail: the same parser, the same empty configuration, one flag misspelt."""
+    gcloud = shutil.which("gcloud", path="/usr/bin:/usr/local/bin:" + os.environ.get("PATH", ""))
+    if gcloud is None:
+        pytest.skip("the gcloud CLI is not installed")
+    done = subprocess.run(
+        [gcloud, "functions", "deploy", "pipeline-canary", "--gen2", "--region=us-west2", "--set-env-varz=A=1"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env={**os.environ, "CLOUDSDK_CONFIG": str(tmp_path), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"},
+    )
+    assert done.returncode == 2 and "unrecognized arguments" in done.stderr
