@@ -210,7 +210,12 @@ def cli_run(
 ) -> int:
     started = time.perf_counter()
     canary = build_canary(settings, config, console=stderr if as_json else stdout)
+    from canary.heartbeat import Heartbeat, run_ok
+
+    heartbeat = Heartbeat(None if request.dry_run else settings.heartbeat_url)  # best effort, never fails the run
+    heartbeat.start()
     report = execute(canary, request)
+    heartbeat.finish(ok=run_ok(report))
     if as_json:
         emit_log(run_log_record(report, duration_ms=(time.perf_counter() - started) * 1000), stream=stderr)
         print(json.dumps(report.model_dump(mode="json"), indent=None), file=stdout)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from canary.model import RunReport
 
 DEFAULT_TIMEOUT_SECONDS = 3.0
 MAX_BODY_BYTES = 10_000
@@ -64,6 +67,11 @@ class Heartbeat:
         except Exception as error:  # a heartbeat must never fail the run
             return f"failed: {type(error).__name__}"
         return "ok"
+
+
+def run_ok(report: RunReport) -> bool:
+    """Success ping or /fail: every due notice delivered and no monitor errored."""
+    return not report.delivery_failed and not any(m.outcome.value == "error" for m in report.monitors)
 
 
 def _reason(reason: Any) -> str:

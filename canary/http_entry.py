@@ -21,7 +21,7 @@ import flask
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from canary.config import CanaryConfig, ConfigError, Settings
-from canary.heartbeat import Heartbeat
+from canary.heartbeat import Heartbeat, run_ok
 from canary.model import RunReport
 from canary.run import Canary, RequestError, RunRequest, execute, select_monitors
 
@@ -319,7 +319,7 @@ def _run(call: Call, built: Instance, params: RunParams) -> flask.Response:
         heartbeat.finish(ok=False, body=f"run {call.run_id}: internal error")
         raise
     record = call.log_record(report, duration_ms=call.duration_ms())
-    healthy = not report.delivery_failed and not record["errored_monitors"]
+    healthy = run_ok(report)
     pings["success" if healthy else "fail"] = heartbeat.finish(ok=healthy, body=json.dumps(scrub(record, call.secrets()), default=str))
     if heartbeat.enabled or heartbeat.problem:
         record["heartbeat"] = pings
