@@ -22,6 +22,7 @@ usage: ./deploy.sh [--plan] [--smoke] [options]
   --service-account EMAIL        DEPLOY_SERVICE_ACCOUNT    (pipeline-canary@PROJECT.iam.gserviceaccount.com)
   --scheduler-service-account E  DEPLOY_SCHEDULER_SA       (pipeline-canary-scheduler@PROJECT.iam.gserviceaccount.com)
   --slack-secret NAME            DEPLOY_SLACK_SECRET       (pipeline-canary-slack-bot-token)
+  --slack-channel NAME           DEPLOY_SLACK_CHANNEL      (#nba-pipeline-alerts; set as CANARY_SLACK_CHANNEL)
   --heartbeat-secret NAME        DEPLOY_HEARTBEAT_SECRET   (none: a secret holding CANARY_HEARTBEAT_URL)
   --alert-channel NAME           DEPLOY_ALERT_CHANNEL      (none: projects/P/notificationChannels/ID for the absence alert)
   --job NAME                     DEPLOY_JOB                (pipeline-canary)
@@ -30,7 +31,7 @@ usage: ./deploy.sh [--plan] [--smoke] [options]
 
 Environment only: DEPLOY_WORK_DIR (where the alert policy file is written; default a temporary
 folder), DEPLOY_VERIFY_ATTEMPTS (3) and DEPLOY_VERIFY_DELAY (5 seconds) for the IAM verification.
-The Slack channel is configuration, not deployment: [slack] channel in canary.toml.
+The Slack channel given here overrides [slack] channel of canary.toml (per-severity routing stays there).
 EOF
 }
 
@@ -42,6 +43,7 @@ FUNCTION="${DEPLOY_FUNCTION:-pipeline-canary}"
 SERVICE_ACCOUNT="${DEPLOY_SERVICE_ACCOUNT:-}"
 SCHEDULER_SA="${DEPLOY_SCHEDULER_SA:-}"
 SLACK_SECRET="${DEPLOY_SLACK_SECRET:-pipeline-canary-slack-bot-token}"
+SLACK_CHANNEL="${DEPLOY_SLACK_CHANNEL:-#nba-pipeline-alerts}"
 HEARTBEAT_SECRET="${DEPLOY_HEARTBEAT_SECRET:-}"
 ALERT_CHANNEL="${DEPLOY_ALERT_CHANNEL:-}"
 JOB="${DEPLOY_JOB:-pipeline-canary}"
@@ -86,6 +88,7 @@ while [[ $# -gt 0 ]]; do
     --service-account) need_value "$@"; SERVICE_ACCOUNT="$2"; shift ;;
     --scheduler-service-account) need_value "$@"; SCHEDULER_SA="$2"; shift ;;
     --slack-secret) need_value "$@"; SLACK_SECRET="$2"; shift ;;
+    --slack-channel) need_value "$@"; SLACK_CHANNEL="$2"; shift ;;
     --heartbeat-secret) need_value "$@"; HEARTBEAT_SECRET="$2"; shift ;;
     --alert-channel) need_value "$@"; ALERT_CHANNEL="$2"; shift ;;
     --job) need_value "$@"; JOB="$2"; shift ;;
@@ -100,6 +103,7 @@ SERVICE_ACCOUNT="${SERVICE_ACCOUNT:-pipeline-canary@${PROJECT}.iam.gserviceaccou
 SCHEDULER_SA="${SCHEDULER_SA:-pipeline-canary-scheduler@${PROJECT}.iam.gserviceaccount.com}"
 [[ "$SERVICE_ACCOUNT" == *@*.iam.gserviceaccount.com ]] || die "--service-account: expected NAME@PROJECT.iam.gserviceaccount.com"
 [[ "$SCHEDULER_SA" == *@*.gserviceaccount.com ]] || die "--scheduler-service-account: expected a service account email"
+[[ "$SLACK_CHANNEL" != *,* ]] || die "--slack-channel: a channel name or id has no comma"
 [[ "$VERIFY_ATTEMPTS" =~ ^[1-9][0-9]*$ ]] || die "DEPLOY_VERIFY_ATTEMPTS: expected a positive integer"
 [[ "$VERIFY_DELAY" =~ ^[0-9]+$ ]] || die "DEPLOY_VERIFY_DELAY: expected seconds"
 SCHEDULER_MEMBER="serviceAccount:${SCHEDULER_SA}"
@@ -202,7 +206,7 @@ run gcloud functions deploy "$FUNCTION" --gen2 --project="$PROJECT" --region="$R
   --runtime=python312 --source="$SOURCE_DIR" --entry-point=run_canary --trigger-http \
   --no-allow-unauthenticated --service-account="$SERVICE_ACCOUNT" \
   --memory=512Mi --timeout=300s --max-instances=2 \
-  --update-env-vars="CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=${PROJECT}" \
+  --update-env-vars="CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=${PROJECT},CANARY_SLACK_CHANNEL=${SLACK_CHANNEL}" \
   --set-secrets="$SECRETS"
 
 SERVICE_PATH="$(value "projects/${PROJECT}/locations/${REGION}/services/${FUNCTION}" \

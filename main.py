@@ -18,7 +18,7 @@ from typing import Any, NoReturn, Sequence, TextIO
 
 import functions_framework
 
-from canary.config import CanaryConfig, ConfigError, Settings, load_config, load_settings, parse_duration
+from canary.config import CanaryConfig, ConfigError, Settings, apply_settings, load_config, load_settings
 from canary.model import RunReport
 from canary.run import Canary, RequestError, RunRequest, execute
 
@@ -70,7 +70,7 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
 
 def load_all() -> tuple[Settings, CanaryConfig]:
     settings = load_settings()
-    return settings, load_config(settings.config)
+    return settings, apply_settings(load_config(settings.config), settings)
 
 
 # --- one run ----------------------------------------------------------------------------------

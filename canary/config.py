@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     local_dir: Path = Path(".canary")
     gcp_project: str = "nba-props-platform"
     slack_bot_token: SecretStr | None = None
+    slack_channel: str | None = None
+    """Overrides [slack] channel of the configuration file (deploy.sh sets it)."""
     bigquery_endpoint: str | None = None
     run_endpoint: str | None = None
     slack_base_url: str | None = None
@@ -141,6 +143,13 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         raise ConfigError(f"environment: {describe_validation_error(error, prefix='CANARY')}") from None
+
+
+def apply_settings(config: CanaryConfig, settings: Settings) -> CanaryConfig:
+    """The environment's overrides of the file's values."""
+    if settings.slack_channel:
+        config = config.model_copy(update={"slack": config.slack.model_copy(update={"channel": settings.slack_channel})})
+    return config
 
 
 def load_config(path: Path) -> CanaryConfig:

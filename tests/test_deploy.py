@@ -145,7 +145,9 @@ def test_the_function_is_private_updates_env_vars_and_takes_the_token_from_secre
     assert {"--gen2", "--trigger-http", "--no-allow-unauthenticated"} <= set(call)
     assert "--allow-unauthenticated" not in call
     assert flag(call, "runtime") == "python312" and flag(call, "entry-point") == "run_canary"
-    assert flag(call, "update-env-vars") == "CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=nba-props-platform"
+    assert flag(call, "update-env-vars") == (
+        "CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=nba-props-platform,CANARY_SLACK_CHANNEL=#nba-pipeline-alerts"
+    )
     assert flag(call, "set-secrets") == "CANARY_SLACK_BOT_TOKEN=pipeline-canary-slack-bot-token:latest"
     assert flag(call, "service-account") == "pipeline-canary@nba-props-platform.iam.gserviceaccount.com"
     assert not any(arg.startswith(("--set-env-vars", "--env-vars-file", "--clear-env-vars")) for c in result.calls for arg in c)
