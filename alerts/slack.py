@@ -223,6 +223,9 @@ class SlackNotifier:
             raise DeliveryError(
                 self._scrub(f"Slack {method} to {channel}: cannot reach {host} after {self.max_retries} retries ({type(error).__name__}: {reason})")
             ) from None
+        except ValueError as error:  # an answer that is not JSON (a proxy's error page, a truncated body)
+            host = urlsplit(self.base_url).netloc
+            raise DeliveryError(self._scrub(f"Slack {method} to {channel}: unreadable answer from {host} ({type(error).__name__})")) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     def _describe(self, method: str, channel: str, response: Any) -> str:

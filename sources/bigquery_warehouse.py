@@ -9,6 +9,7 @@ from typing import Any
 from google.api_core import exceptions as api_exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
+from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
 from sources.errors import SourceError
 from sources.warehouse import ParamValue, Row
@@ -65,8 +66,14 @@ class BigQueryWarehouse:
             job_config = bigquery.QueryJobConfig(
                 query_parameters=[query_parameter(name, value) for name, value in params.items()]
             )
-            job = client.query(sql, job_config=job_config, timeout=self.timeout_seconds)
-            rows = job.result(timeout=self.timeout_seconds)
+            # Retries stay within the query's budget. The library's defaults retry for 10 min (jobs.insert,
+            # also wrapped in a 10-min insert retry unless job_retry is None) and 40 min (the job), which would
+            # keep a timed-out monitor's thread hammering a sick API long after the run reported the error.
+            retry = DEFAULT_RETRY.with_timeout(self.timeout_seconds)
+            job = client.query(sql, job_config=job_config, timeout=self.timeout_seconds, retry=retry, job_retry=None)
+            rows = job.result(
+                timeout=self.timeout_seconds, retry=retry, job_retry=DEFAULT_JOB_RETRY.with_timeout(self.timeout_seconds)
+            )
             return [dict(row.items()) for row in rows]
         except api_exceptions.GoogleAPICallError as error:
             raise SourceError(SOURCE, f"{error.code or ''} {type(error).__name__}: {error.message}".strip()) from None

@@ -409,3 +409,19 @@ def test_notification_lifecycle(backend: str, make_stack: Callable[..., Stack]) 
     assert resolved.findings == []
     again = stack.run(EVENING + timedelta(hours=3))
     assert again.notifications == []
+
+
+@pytest.mark.parametrize("fault", ["forbidden", "server_error", "malformed", "slow"])
+def test_cloud_run_fake_faults_reach_the_real_client(
+    fault: str, make_stack: Callable[..., Stack], fake_cloud_run: FakeCloudRun  # noqa: F811
+) -> None:
+    """The fake's own faults, read by google-cloud-run's REST transport: orchestrator_iam errors, naming cloud_run."""
+    stack = make_stack("gcp", default_config(monitor_timeout=1))
+    stack.load(pipeline())
+    fake_cloud_run.fault, fake_cloud_run.slow_seconds = fault, 3
+    report = stack.run(EVENING)
+    outcomes = {m.name: (m.outcome.value, m.source) for m in report.monitors}
+    assert outcomes == {
+        "orchestrator_iam": ("error", "cloud_run"), "phase_stalls": ("ok", None), "missing_predictions": ("ok", None)
+    }
+    assert {m for m, _ in fake_cloud_run.requests} == {"GET"}  # what run_v2's REST getIamPolicy really sends

@@ -60,10 +60,12 @@ run_forever(Settings(rest_host="127.0.0.1", rest_port=int(sys.argv[1]), grpc_hos
 def say(config: pytest.Config, line: str) -> None:
     """A line in the test output whatever the capture mode (-s or not)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
-    else:
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
         print(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
 
 
 def free_port() -> int:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 
 import pytest
+
+from tests.servers.local_http import LocalHttpServer
 
 PATH = re.compile(r"^/v2/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/services/(?P<service>[^/:]+):getIamPolicy$")
 FAULTS = ("forbidden", "server_error", "malformed", "slow")
@@ -30,7 +31,7 @@ def _status_body(code: int, status: str, message: str) -> bytes:
 
 
 @dataclass
-class FakeCloudRun:
+class FakeCloudRun(LocalHttpServer):
     project: str = "nba-props-platform"
     region: str = "us-west2"
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -41,15 +42,6 @@ class FakeCloudRun:
     slow_seconds: float = 30.0
     """How long a `slow` fault holds the answer (longer than any client timeout in the tests)."""
     requests: list[tuple[str, str]] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
-    _release: threading.Event = field(default_factory=threading.Event, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def endpoint(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def set_policies(self, policies: dict[str, Any]) -> None:
         with self._lock:
@@ -60,7 +52,7 @@ class FakeCloudRun:
             self.requests.append((method, path))
             fault, policies = self.fault, self.policies
         if self.delay_seconds:
-            self._release.wait(self.delay_seconds)
+            self.hold(self.delay_seconds)
         match = PATH.match(path.split("?", 1)[0])
         if method != "GET" or match is None:
             return 404, _status_body(404, "NOT_FOUND", f"no route {method} {path}")
@@ -74,13 +66,13 @@ class FakeCloudRun:
         if fault == "malformed":
             return 200, b'{"bindings": [{"role": "roles/run.invoker", "members": ['
         if fault == "slow":
-            self._release.wait(self.slow_seconds)
+            self.hold(self.slow_seconds)
             return 503, _status_body(503, "UNAVAILABLE", "the fake was stopped while holding this answer")
         if (match["project"], match["region"]) != (self.project, self.region) or match["service"] not in policies:
             return 404, _status_body(404, "NOT_FOUND", f"Resource '{match['service']}' of kind 'SERVICE' was not found.")
         return 200, json.dumps(policies[match["service"]]).encode()
 
-    def start(self) -> FakeCloudRun:
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -105,22 +97,7 @@ class FakeCloudRun:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-        self._release.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-cloud-run", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._release.set()  # let held (slow) answers finish
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        return Handler
 
 
 @pytest.fixture

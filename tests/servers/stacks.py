@@ -88,8 +88,15 @@ def gcp_stack(
     set_policies: Callable[[dict[str, Any]], None],
     project: str,
     config: CanaryConfig | None = None,
+    slack_base_url: str | None = None,
+    slack_timeout_seconds: int = 10,
+    slack_retries: int = 3,
 ) -> Stack:
-    """The production source adapters over real HTTP; `project` is this test's BigQuery project."""
+    """The production source adapters over real HTTP; `project` is this test's BigQuery project.
+
+    With `slack_base_url` notices go through the production SlackNotifier (slack_sdk WebClient) to
+    that server; without it, to the JSONL notifier.
+    """
     from alerts.local_notifier import LocalNotifier
     from alerts.sqlite_state import SqliteStateStore
     from monitors.base import Sources
@@ -108,6 +115,20 @@ def gcp_stack(
         store=SqliteStateStore(path=workdir / "state.sqlite3"),
         notifier=LocalNotifier(path=workdir / "notifications.jsonl", console=None),
     )
+    if slack_base_url:
+        from pydantic import SecretStr
+
+        from alerts.slack import SlackNotifier
+        from tests.servers.fake_slack import TOKEN
+
+        canary.notifier = SlackNotifier(
+            token=SecretStr(TOKEN),
+            base_url=slack_base_url,
+            channel_for=config.slack.channel_for,
+            timeout_seconds=slack_timeout_seconds,
+            max_retries=slack_retries,
+            sleep=lambda seconds: None,  # retries still go over HTTP; only the pauses between them are skipped
+        )
 
     def load(scenario: Scenario) -> None:
         load_warehouse(project, scenario)
