@@ -1,5 +1,7 @@
-"""One scenario suite, run on both backends: the local one (DuckDB + JSON file) and the production
-adapters over real HTTP (google-cloud-bigquery -> bqemulator, google-cloud-run REST -> Cloud Run fake).
+"""One scenario suite, run on both backends: the local one (DuckDB + JSON file, SQLite, JSONL) and the
+production adapters over real HTTP (google-cloud-bigquery -> bqemulator, google-cloud-run REST -> Cloud
+Run fake, google-cloud-firestore -> the Firestore emulator, slack_sdk -> fake Slack), built by
+main.build_canary from CANARY_BACKEND=gcp and the endpoint variables, as production builds it.
 
 Each case states the findings the monitors' rules call for; both backends must produce exactly those,
 and `test_backends_agree` checks that they also agree on every detail (evidence, since, fix, outcomes,
@@ -19,7 +21,9 @@ from canary.demo import PHASE_PROCESSORS, PUSH_MEMBER, invoker_policy
 from tests.scenario import Scenario, local, utc
 from tests.servers.bqemulator import BqEmulator, bqemulator  # noqa: F401  (session fixture)
 from tests.servers.fake_cloud_run import FakeCloudRun, fake_cloud_run  # noqa: F401  (fixture)
-from tests.servers.stacks import BACKENDS, Stack, comparable, default_config, finding_keys, gcp_stack, local_stack
+from tests.servers.fake_slack import FakeSlack, fake_slack  # noqa: F401  (fixture)
+from tests.servers.firestore_emulator import firestore_emulator, firestore_env  # noqa: F401  (fixtures)
+from tests.servers.stacks import BACKENDS, Stack, comparable, default_config, finding_keys, local_stack, production_stack
 
 pytestmark = pytest.mark.servers
 
@@ -341,16 +345,30 @@ def make_stack(
             return local_stack(tmp_path / "local", config)
         emulator: BqEmulator = request.getfixturevalue("bqemulator")
         fake: FakeCloudRun = request.getfixturevalue("fake_cloud_run")
+        slack: FakeSlack = request.getfixturevalue("fake_slack")
         made.append(fake)
-        return gcp_stack(
+        from tests.servers.fake_slack import TOKEN
+
+        firestore = request.getfixturevalue("firestore_env")  # FIRESTORE_EMULATOR_HOST set, database emptied
+        stack = production_stack(
             tmp_path / "gcp",
-            bigquery_endpoint=emulator.endpoint,
-            run_endpoint=fake.endpoint,
+            env={
+                "CANARY_GCP_PROJECT": emulator.new_project(),
+                "CANARY_BIGQUERY_ENDPOINT": emulator.endpoint,
+                "CANARY_RUN_ENDPOINT": fake.endpoint,
+                "CANARY_SLACK_BASE_URL": slack.base_url,
+                "CANARY_SLACK_BOT_TOKEN": TOKEN,
+                "FIRESTORE_EMULATOR_HOST": firestore.host,
+            },
+            monkeypatch=request.getfixturevalue("monkeypatch"),
             load_warehouse=lambda project, scenario: emulator.load(project, scenario.rows_by_table),
             set_policies=fake.set_policies,
-            project=emulator.new_project(),
             config=config,
         )
+        assert {type(stack.canary.store).__name__, type(stack.canary.notifier).__name__} == {
+            "FirestoreStateStore", "SlackNotifier"
+        }
+        return stack
 
     yield make
 
@@ -365,7 +383,9 @@ def run_case(make_stack: Callable[..., Stack], backend: str, case: Case) -> Any:
 
 
 @pytest.mark.parametrize("case_name", sorted(CASES))
-def test_scenario(case_name: str, backend: str, make_stack: Callable[..., Stack]) -> None:
+def test_scenario(
+    case_name: str, backend: str, make_stack: Callable[..., Stack], request: pytest.FixtureRequest
+) -> None:
     case = CASES[case_name]()
     report = run_case(make_stack, backend, case)
     errors = {m.name: m.error for m in report.monitors if m.outcome.value == "error"}
@@ -377,6 +397,8 @@ def test_scenario(case_name: str, backend: str, make_stack: Callable[..., Stack]
     # Every finding is new on a first run: exactly one `first` notice each, all delivered.
     assert sorted(n.reason.value for n in report.notifications) == ["first"] * len(case.expected)
     assert all(n.delivered for n in report.notifications), report.notifications
+    if backend == "gcp":  # through slack_sdk to the fake Slack: one parent message per notice
+        assert len(request.getfixturevalue("fake_slack").posted()) == len(case.expected)
 
 
 @pytest.mark.parametrize(

@@ -166,3 +166,31 @@ def comparable(report: RunReport) -> dict[str, Any]:
 def finding_keys(report: RunReport) -> set[tuple[str, tuple[tuple[str, str], ...], str]]:
     """(monitor, sorted key items, severity) of every finding: the identity a test asserts on."""
     return {(f.monitor, tuple(sorted(f.key.items())), f.severity.value) for f in report.findings}
+
+
+def production_stack(
+    workdir: Path,
+    *,
+    env: dict[str, str],
+    monkeypatch: Any,
+    load_warehouse: Callable[[str, Scenario], None],
+    set_policies: Callable[[dict[str, Any]], None],
+    config: CanaryConfig | None = None,
+) -> Stack:
+    """The whole gcp backend as production builds it: CANARY_BACKEND=gcp and the endpoint variables set
+    (`env`), then main.build_canary: BigQuery, Cloud Run, Firestore (FIRESTORE_EMULATOR_HOST), Slack."""
+    import main
+    from canary.config import load_settings
+
+    for name, value in {"CANARY_BACKEND": "gcp", **env}.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    config = config or default_config()
+    canary = main.build_canary(settings, config, console=None)
+    project = settings.gcp_project
+
+    def load(scenario: Scenario) -> None:
+        load_warehouse(project, scenario)
+        set_policies(scenario.policies)
+
+    return Stack(backend="gcp", workdir=workdir, config=config, canary=canary, load=load)
