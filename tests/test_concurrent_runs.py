@@ -196,6 +196,7 @@ def slow_send(self, message, *, thread):
     time.sleep({SLACK_LATENCY_S})
     return send(self, message, thread=thread)
 alerts.local_notifier.LocalNotifier.send = slow_send
+open(os.path.join(os.environ["READY"], str(os.getpid())), "w").close()
 while not os.path.exists(os.environ["GATE"]):
     time.sleep(0.002)
 main.main()
@@ -209,8 +210,9 @@ def test_ten_cli_processes_at_once_on_one_sqlite_file_post_each_first_notice_onc
     text, replaced = re.subn(r"(?m)^group_after = \d+", "group_after = 100", DEFAULT_CONFIG_PATH.read_text())
     assert replaced == 1
     config.write_text(text)
-    gate = tmp_path / "gate"
-    env = {**os.environ, "CANARY_LOCAL_DIR": str(local_dir), "CANARY_CONFIG": str(config), "GATE": str(gate)}
+    gate, ready = tmp_path / "gate", tmp_path / "ready"
+    ready.mkdir()
+    env = {**os.environ, "CANARY_LOCAL_DIR": str(local_dir), "CANARY_CONFIG": str(config), "GATE": str(gate), "READY": str(ready)}
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", GATED_RUN, NOW.isoformat()],
@@ -222,6 +224,12 @@ def test_ten_cli_processes_at_once_on_one_sqlite_file_post_each_first_notice_onc
         )
         for _ in range(PROCESSES)
     ]
+    # Open the gate only when every process has imported everything: then their runs really overlap.
+    deadline = time.monotonic() + 120
+    while len(list(ready.iterdir())) < PROCESSES and time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            break  # one died before the gate: its output below says why
+        time.sleep(0.01)
     gate.touch()
     outputs = [process.communicate(timeout=120) for process in processes]
 
