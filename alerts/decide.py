@@ -75,6 +75,7 @@ def next_state(
     retention: timedelta,
     channel: str | None,
     thread_ts: str | None,
+    group: list[str] | None = None,
 ) -> AlertState:
     """The notification record to write after `decision` was delivered."""
     previous = decision.previous
@@ -115,4 +116,5 @@ def next_state(
         channel=channel,
         thread_ts=thread_ts,
         version=previous.version if previous else 0,
+        group=group or [],
     )

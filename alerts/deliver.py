@@ -79,7 +79,7 @@ class _Delivery:
     alerts: AlertsConfig
     channel_for: Callable[[Severity], str | None]
     reports: dict[str, NotificationReport] = field(default_factory=dict)
-    resolved: dict[tuple[str, str], list[AlertMessage]] = field(default_factory=dict)
+    resolved: dict[tuple[str, str], list[DeliveryPlan]] = field(default_factory=dict)
     """Delivered resolved notices by the thread whose parent may now be edited."""
 
     def claim(self, decision: Decision) -> bool:
@@ -103,7 +103,7 @@ class _Delivery:
                 pass  # the claim's lease expires on its own
             self.report(decision, delivered=False, error=str(error))
 
-    def record(self, item: DeliveryPlan, receipt: Receipt) -> None:
+    def record(self, item: DeliveryPlan, receipt: Receipt, *, group: list[str] | None = None) -> None:
         decision, message = item.decision, item.message
         state = next_state(
             decision,
@@ -111,10 +111,11 @@ class _Delivery:
             retention=self.alerts.resolved_retention,
             channel=receipt.channel or self.channel_for(message.severity),
             thread_ts=receipt.ts,
+            group=group,
         )
         thread = _thread_of(decision)
         if decision.reason is Reason.RESOLVED and thread is not None:
-            self.resolved.setdefault((thread.channel, thread.ts), []).append(message)
+            self.resolved.setdefault((thread.channel, thread.ts), []).append(item)
         try:
             self.store.record(state=state, owner=self.owner)
         except StateError as error:
@@ -143,8 +144,9 @@ class _Delivery:
         except DeliveryError as error:
             self.failed([i.decision for i in claimed], error)
             return
+        members = [i.decision.fingerprint for i in claimed] if batch.reason is Reason.FIRST else None
         for item in claimed:
-            self.record(item, receipt)
+            self.record(item, receipt, group=members)
         if batch.reason is Reason.FIRST and receipt.ts:
             summary = ThreadRef(channel=receipt.channel or str(self.channel_for(group.severity)), ts=receipt.ts)
             for member in group.ordered:  # in the summary's order
@@ -162,19 +164,28 @@ class _Delivery:
         except StateError:
             return
         busy = {(s.channel, s.thread_ts) for s in firing.values() if s.status == "firing"}
-        for (channel, ts), messages in self.resolved.items():
+        for (channel, ts), items in self.resolved.items():
             if (channel, ts) in busy:
                 continue  # a summary's thread with members still firing keeps its parent as it is
             thread = ThreadRef(channel=channel, ts=ts)
+            members = next((i.decision.previous.group for i in items if i.decision.previous and i.decision.previous.group), [])
             try:
-                if len(messages) > 1 and isinstance(self.notifier, GroupNotifier):
-                    self.notifier.mark_group_resolved(
-                        AlertGroup(reason=Reason.RESOLVED, members=tuple(messages), limit=self.alerts.group_after), thread=thread
-                    )
+                if members and isinstance(self.notifier, GroupNotifier):
+                    self.notifier.mark_group_resolved(self.whole_group(members, items), thread=thread)
                 else:
-                    self.notifier.mark_resolved(messages[-1], thread=thread)
-            except DeliveryError:
-                pass  # the resolved reply is in the thread; the parent's edit is cosmetic
+                    self.notifier.mark_resolved(items[-1].message, thread=thread)
+            except (DeliveryError, StateError):
+                pass  # the resolved replies are in the thread; the parent's edit is cosmetic
+
+    def whole_group(self, members: list[str], resolved_now: list[DeliveryPlan]) -> AlertGroup:
+        """Every incident the summary listed, also those that resolved in earlier runs."""
+        states = self.store.load(fingerprints=members)
+        messages = {i.decision.fingerprint: i.message for i in resolved_now}
+        for fingerprint in members:
+            if fingerprint not in messages and fingerprint in states:
+                earlier = Decision(fingerprint=fingerprint, reason=Reason.RESOLVED, previous=states[fingerprint])
+                messages[fingerprint] = build_message(earlier, now=self.now)
+        return AlertGroup(reason=Reason.RESOLVED, members=tuple(messages.values()), limit=self.alerts.group_after)
 
 
 def deliver(

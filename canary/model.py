@@ -108,6 +108,8 @@ class AlertState(BaseModel):
     resolved_at: datetime | None = None
     expire_at: datetime | None = None
     version: int = 0
+    group: list[str] = Field(default_factory=list)
+    """The fingerprints listed in the summary message that is this incident's thread (empty: its own thread)."""
 
     @property
     def resolves_with(self) -> str:

@@ -264,9 +264,21 @@ def test_a_group_lives_in_its_summary_thread_until_every_member_resolved(pipelin
     pipeline.run([], at=NOW + timedelta(hours=4))  # the other 4 resolve: 4 replies, then the parent edit
     assert len(pipeline.fake.replies(summary.ts)) == 7 + 1 + 3 + 4
     [update] = pipeline.fake.calls("chat.update")
-    assert update.body["ts"] == summary.ts and update.body["text"].startswith("RESOLVED [CRITICAL] 4 alerts resolved")
+    # The edit lists the whole group, also the three that resolved an hour earlier.
+    assert update.body["ts"] == summary.ts and update.body["text"].startswith("RESOLVED [CRITICAL] 7 alerts resolved")
     assert len(pipeline.fake.parents()) == 1
     assert len(pipeline.fake.requests) == requests + 1 + 3 + 4 + 1
+
+
+def test_a_group_whose_last_member_resolves_alone_still_edits_the_summary_as_the_whole_group(pipeline: Pipeline) -> None:
+    findings = stalls(range(10, 17))
+    pipeline.run(findings, at=NOW)
+    [summary] = pipeline.fake.parents()
+    pipeline.run(findings[:1], at=NOW + timedelta(minutes=30))  # six resolve, one still firing
+    assert pipeline.fake.calls("chat.update") == []
+    pipeline.run([], at=NOW + timedelta(hours=1))  # the last one resolves alone
+    [update] = pipeline.fake.calls("chat.update")
+    assert update.body["ts"] == summary.ts and update.body["text"].startswith("RESOLVED [CRITICAL] 7 alerts resolved")
 
 
 def test_a_member_claimed_by_another_run_is_left_out_of_the_summary(pipeline: Pipeline) -> None:
