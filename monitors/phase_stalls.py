@@ -46,6 +46,8 @@ class Transition(StrictModel):
     required_processors: list[str] | None = None
     max_delay: Duration
     next_step: str | None = None
+    orchestrator: str | None = None
+    """The Cloud Run orchestrator that starts the downstream phase, when one does (named in the fix)."""
     """What to run by hand to push the downstream phase (shown in the alert's fix)."""
 
     @model_validator(mode="after")
@@ -66,9 +68,12 @@ def _default_transitions() -> list[Transition]:
             {"from": "phase_2_raw", "to": "phase_3_analytics", "min_processors": 6, "max_delay": "30m",
              "next_step": "gcloud scheduler jobs run same-day-phase3 --location=us-west2 --project=nba-props-platform"},
             {"from": "phase_3_analytics", "to": "phase_4_precompute", "min_processors": 5, "max_delay": "60m",
+             "orchestrator": "phase3-to-phase4-orchestrator",
              "next_step": "gcloud scheduler jobs run same-day-phase4 --location=us-west2 --project=nba-props-platform"},
-            {"from": "phase_4_precompute", "to": "phase_5_predictions", "min_processors": 5, "max_delay": "60m"},
-            {"from": "phase_5_predictions", "to": "phase_6_publishing", "min_processors": 1, "max_delay": "60m"},
+            {"from": "phase_4_precompute", "to": "phase_5_predictions", "min_processors": 5, "max_delay": "60m",
+             "orchestrator": "phase4-to-phase5-orchestrator"},
+            {"from": "phase_5_predictions", "to": "phase_6_publishing", "min_processors": 1, "max_delay": "60m",
+             "orchestrator": "phase5-to-phase6-orchestrator"},
         )
     ]
 
@@ -131,10 +136,14 @@ def judge_transition(
             f"({len(succeeded)} processors succeeded); no {transition.to_phase} success since"
         ),
     }
-    fix = (
-        f"Check why {transition.to_phase} did not start for {game_date} "
-        f"(its Pub/Sub trigger, its orchestrator's invoker binding, its logs)"
-    )
+    if transition.orchestrator:
+        details["orchestrator"] = transition.orchestrator
+        fix = (
+            f"Check {transition.orchestrator}: an orchestrator_iam alert for it (a missing invoker binding "
+            f"drops its Pub/Sub pushes silently), then its logs for {game_date}"
+        )
+    else:
+        fix = f"Check why {transition.to_phase} did not start for {game_date} (its Pub/Sub trigger, its logs)"
     if transition.next_step:
         fix += f", then start it by hand: {transition.next_step}"
     return Finding(
