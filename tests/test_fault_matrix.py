@@ -1,7 +1,7 @@
-"""The fault matrix: each external source x each fault, through the real client libraries over HTTP.
+"""The fault matrix: each external source x each fault, through the real client libraries over HTTP / gRPC.
 
-Every source sits behind a fault-injecting proxy (tests/servers/fault_proxy.py) in front of its real
-local stand-in: bqemulator (google-cloud-bigquery), the Cloud Run fake (google-cloud-run REST), the
+Every HTTP source sits behind a fault-injecting proxy (tests/servers/fault_proxy.py) in front of its
+real local stand-in: bqemulator (google-cloud-bigquery), the Cloud Run fake (google-cloud-run REST), the
 fake Slack Web API (slack_sdk). Three runs per cell, on a pipeline where every monitor fires:
 
 1. healthy sources: every finding's `first` notice is delivered;
@@ -11,11 +11,21 @@ fake Slack Web API (slack_sdk). Three runs per cell, on a pipeline where every m
    resolves, and its records are untouched (no state lost or corrupted);
 3. the fault cleared, 5 min later: what was due and not sent is sent now, the degraded alert resolves.
 
+The Firestore row (test_firestore_fault): the alert state lives in the real Firestore emulator, read by
+the real google-cloud-firestore client over gRPC; for the faulty run FIRESTORE_EMULATOR_HOST names a
+fault gRPC server instead (tests/servers/fault_grpc.py) and the run builds a fresh store (the client
+reads the variable when it is created). The state store is no monitor's source, so no monitor errors;
+the state cannot be read, so nothing can be decided or claimed: nothing is sent, the report's
+`state_error` (and the run's log line) names firestore, and the run fails (CLI exit 1 / HTTP 503) so
+Cloud Scheduler retries it. The emulator's documents are untouched, and the run after the fault sends
+the repeats that fell due during it, once.
+
 The matrix is printed at the end of the module's tests (whatever the capture mode).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -23,11 +33,15 @@ from typing import Iterator
 
 import pytest
 
+import main
+from alerts.firestore_state import FirestoreStateStore
 from canary.model import AlertState, RunReport
 from tests.servers.bqemulator import BqEmulator, bqemulator, say  # noqa: F401  (session fixture)
 from tests.servers.fake_cloud_run import FakeCloudRun, fake_cloud_run  # noqa: F401  (fixture)
 from tests.servers.fake_slack import FakeSlack, fake_slack  # noqa: F401  (fixture)
+from tests.servers.fault_grpc import FaultGrpcServer
 from tests.servers.fault_proxy import FAULTS, FaultProxy
+from tests.servers.firestore_emulator import PROJECT, FirestoreEmulator, firestore_emulator, firestore_env  # noqa: F401  (fixtures)
 from tests.servers.stacks import Stack, default_config, gcp_stack
 from tests.test_backends_scenarios import CASES, EVENING
 
@@ -36,6 +50,25 @@ pytestmark = pytest.mark.servers
 # Which monitors read each source; the notifier is read by none (its failures are notification errors).
 READERS = {"bigquery": {"phase_stalls", "missing_predictions"}, "cloud_run": {"orchestrator_iam"}, "slack": set()}
 MONITOR_TIMEOUT_S = 2.0
+STATE_TIMEOUT_S = 1.0
+"""The Firestore store's per-call timeout and retry deadline in these tests (production: 20 s)."""
+RUN_LIMIT_S = 20.0
+# What the client library makes of each gRPC fault, as the report's state_error shows it.
+STATE_ERRORS = {
+    "timeout": "DeadlineExceeded",  # not retried
+    "forbidden": "PermissionDenied: 403",  # not retried
+    "server_error": "500 An internal error occurred",  # INTERNAL: retried until the deadline
+    "malformed": "Exception deserializing response",  # surfaces as INTERNAL: retried until the deadline
+    "refused": "Connection refused",  # UNAVAILABLE: retried until the deadline
+}
+"""A faulty run still going after this is a hang: the test fails instead of waiting."""
+# The printed rows, in the issue's order, and what is in error while each source fails.
+ROWS = {
+    "bigquery": ", ".join(sorted(READERS["bigquery"])),
+    "cloud_run": ", ".join(sorted(READERS["cloud_run"])),
+    "firestore": "none (state unreadable: nothing sent, run fails, retried)",
+    "slack": "none (notices fail, retried next run)",
+}
 MATRIX: dict[tuple[str, str], str] = {}
 
 
@@ -45,20 +78,23 @@ def print_matrix(pytestconfig: pytest.Config) -> Iterator[None]:
     if not MATRIX:
         return
     width = max(len(f) for f in FAULTS)
-    header = f"{'source':<10} | {'monitors in error while it fails':<37} | " + " | ".join(f"{f:<{width}}" for f in FAULTS)
+    label = max(len("monitors in error while it fails"), *(len(text) for text in ROWS.values()))
+    header = f"{'source':<10} | {'monitors in error while it fails':<{label}} | " + " | ".join(f"{f:<{width}}" for f in FAULTS)
     lines = [
         "",
         "fault matrix: ok = the run completed, only the source's readers errored (canary degraded names the source),",
         "the other findings and the stored records intact, and what was due was sent once the fault cleared;",
-        "seconds = the faulty run's duration (monitor timeout 2 s)",
+        "firestore (the alert state, over gRPC): no monitor errored, the report's state_error named firestore,",
+        "nothing was sent and the run failed (exit 1 / HTTP 503), the emulator's documents were untouched,",
+        "and the repeats due during the fault were sent once after it;",
+        f"seconds = the faulty run's duration (monitor timeout {MONITOR_TIMEOUT_S:g} s, state store timeout {STATE_TIMEOUT_S:g} s)",
         header,
         "-" * len(header),
     ]
-    for source, readers in READERS.items():
+    for source, errored in ROWS.items():
         if any(key[0] == source for key in MATRIX):
-            errored = ", ".join(sorted(readers)) or "none (notices fail, retried next run)"
             cells = " | ".join(f"{MATRIX.get((source, f), 'not run'):<{width}}" for f in FAULTS)
-            lines.append(f"{source:<10} | {errored:<37} | {cells}")
+            lines.append(f"{source:<10} | {errored:<{label}} | {cells}")
     for line in lines:
         say(pytestconfig, line)
 
@@ -171,3 +207,112 @@ def test_error_message_names_source_without_secret(rig: tuple[Stack, dict[str, F
     report = stack.run(EVENING)
     assert report.notifications and all(n.error for n in report.notifications)
     assert TOKEN not in report.model_dump_json()
+
+
+# --- the Firestore row: the alert state store over gRPC ------------------------------------------------
+
+
+def state_store() -> FirestoreStateStore:
+    """The production store with a short timeout; its client is built on first use, from
+    FIRESTORE_EMULATOR_HOST as it is at that moment."""
+    return FirestoreStateStore(project=PROJECT, config=default_config().firestore, timeout_seconds=STATE_TIMEOUT_S, max_attempts=3)
+
+
+def raw_documents(emulator: FirestoreEmulator) -> dict[str, tuple[dict[str, object], object]]:
+    """Every alert document in the real emulator as stored, with its update_time: a write of any kind changes it."""
+    from google.cloud import firestore
+
+    client = firestore.Client(project=emulator.project)  # FIRESTORE_EMULATOR_HOST names the emulator here
+    collection = default_config().firestore.alerts_collection
+    return {d.id: (d.to_dict() or {}, d.update_time) for d in client.collection(collection).stream()}
+
+
+def bounded_run(stack: Stack, now: object, limit_s: float) -> RunReport:
+    """stack.run in a thread: a run that hangs fails the test after `limit_s` instead of blocking it."""
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["report"] = stack.run(now)  # type: ignore[arg-type]
+        except BaseException as error:  # noqa: BLE001  (re-raised below, in the test's thread)
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name="faulty-run", daemon=True)
+    thread.start()
+    thread.join(limit_s)
+    assert not thread.is_alive(), f"the run hung: still running after {limit_s:g} s"
+    if "error" in outcome:
+        raise AssertionError(f"the run crashed: {outcome['error']!r}") from outcome["error"]  # type: ignore[arg-type]
+    return outcome["report"]  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_firestore_fault(
+    fault: str,
+    rig: tuple[Stack, dict[str, FaultProxy]],
+    firestore_env: FirestoreEmulator,  # noqa: F811
+    fake_slack: FakeSlack,  # noqa: F811  (the same server the rig's Slack proxy forwards to)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stack, _ = rig
+    store = stack.canary.store = state_store()  # the production store, on the real emulator
+    server = FaultGrpcServer(hold_seconds=RUN_LIMIT_S).start()
+    try:
+        stack.load(CASES["demo_like_incident"]().scenario)
+
+        # 1. healthy: one first notice per finding, recorded in the emulator
+        first = stack.run(EVENING)
+        assert all(m.outcome.value == "firing" for m in first.monitors), first.monitors
+        by_monitor = {f.fingerprint: f.monitor for f in first.findings}
+        assert sent(first) == {(fp, "first") for fp in by_monitor} and not first.delivery_failed, first.notifications
+        before, documents_before = records(stack, list(by_monitor)), raw_documents(firestore_env)
+        assert set(documents_before) == set(by_monitor)
+        slack_calls_before = len(fake_slack.requests)
+
+        # 2. the fault: a fresh store whose client is built with FIRESTORE_EMULATOR_HOST on the fault server
+        server.set_fault(fault)
+        monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", server.host)
+        stack.canary.store = state_store()
+        try:
+            started = time.perf_counter()
+            during = bounded_run(stack, EVENING + timedelta(hours=2, minutes=5), RUN_LIMIT_S)
+            seconds = time.perf_counter() - started
+        finally:
+            monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_env.host)
+            stack.canary.store = store
+        if fault == "refused":  # nothing listens: the error names the fault server's address
+            assert server.calls == 0 and server.host in (during.state_error or ""), during.state_error
+        else:
+            assert server.faulted > 0, "the fault was never hit: the store's client did not talk to the fault server"
+        # The state store is no monitor's source: every monitor ran and fired as before, no degraded finding.
+        assert [(m.name, m.outcome.value) for m in during.monitors] == [(m.name, m.outcome.value) for m in first.monitors]
+        assert {(f.fingerprint, f.monitor) for f in during.findings} == set(by_monitor.items())
+        # The state is unreadable: nothing is decided or sent, the report and the log line name firestore,
+        # and the run fails (CLI exit 1, HTTP 503), so Cloud Scheduler retries it.
+        assert during.state_error and during.state_error.startswith("firestore: "), during.state_error
+        assert STATE_ERRORS[fault] in during.state_error, during.state_error
+        assert during.notifications == [] and len(fake_slack.requests) == slack_calls_before, during.notifications
+        assert during.delivery_failed
+        log = main.run_log_record(during, duration_ms=seconds * 1000)
+        assert log["severity"] == "ERROR" and log["state_error"] == during.state_error and log["errored_monitors"] == []
+        # No state lost or corrupted: every document in the emulator is exactly as it was, to its update_time.
+        assert raw_documents(firestore_env) == documents_before
+        assert records(stack, list(by_monitor)) == before
+
+        # 3. the fault clears: the repeats that fell due during it are sent now, each once
+        server.clear()
+        cleared = stack.run(EVENING + timedelta(hours=2, minutes=10))
+        assert cleared.state_error is None and not cleared.delivery_failed, (cleared.state_error, cleared.notifications)
+        expected = {(fp, "repeat") for fp in by_monitor}
+        assert sent(cleared) == expected, cleared.notifications
+        assert sorted((n.fingerprint, n.reason.value) for n in cleared.notifications) == sorted(expected)
+        final = records(stack, list(by_monitor))
+        assert all(s.status == "firing" and s.version == 2 and s.notify_count == 2 for s in final.values()), final
+        assert all(doc.get("claim_owner") is None for doc, _ in raw_documents(firestore_env).values())
+        # ... and not again: five minutes later nothing is due.
+        after = stack.run(EVENING + timedelta(hours=2, minutes=15))
+        assert after.notifications == [] and after.state_error is None, after.notifications
+    finally:
+        server.stop()
+
+    MATRIX[("firestore", fault)] = f"ok {seconds:.1f}s"

@@ -36,8 +36,28 @@ ANSWERS = {
 }
 
 
+class FaultSwitch:
+    """Switching a fault on and off, for a fault server that can close and re-open its listening port."""
+
+    # Provided by the server class: its fault, its port and server (None while closed), _listen(port), _close().
+    fault: str | None
+    _port: int
+    _server: Any
+
+    def set_fault(self, fault: str | None) -> None:
+        assert fault is None or fault in FAULTS, fault
+        if fault == "refused":
+            self._close()  # type: ignore[attr-defined]  # nothing listens: connections are refused
+        elif self._server is None:
+            self._listen(self._port)  # type: ignore[attr-defined]  # the same port again
+        self.fault = fault
+
+    def clear(self) -> None:
+        self.set_fault(None)
+
+
 @dataclass
-class FaultProxy(LocalHttpServer):
+class FaultProxy(FaultSwitch, LocalHttpServer):
     upstream: str
     """The real server, e.g. http://127.0.0.1:9050."""
     fault: str | None = None
@@ -46,17 +66,6 @@ class FaultProxy(LocalHttpServer):
     """Latency added to every forwarded answer (the concurrency benchmark)."""
     requests: int = 0
     faulted: int = 0
-
-    def set_fault(self, fault: str | None) -> None:
-        assert fault is None or fault in FAULTS, fault
-        if fault == "refused":
-            self._close()
-        elif self._server is None:
-            self._listen(self._port)
-        self.fault = fault
-
-    def clear(self) -> None:
-        self.set_fault(None)
 
     def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         target = urlsplit(self.upstream)
