@@ -209,3 +209,12 @@ def deliver(
                 run.one(item)
     run.edit_resolved_parents()
     return [run.reports[item.decision.fingerprint] for item in plans]
+
+
+def send_without_state(item: DeliveryPlan, *, notifier: Notifier) -> NotificationReport:
+    """Send with no claim and no record: only for when the state store cannot be read at all."""
+    try:
+        notifier.send(item.message, thread=None)
+    except DeliveryError as error:
+        return NotificationReport(fingerprint=item.decision.fingerprint, reason=item.decision.reason, delivered=False, error=str(error))
+    return NotificationReport(fingerprint=item.decision.fingerprint, reason=item.decision.reason, delivered=True)

@@ -7,12 +7,12 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from alerts.decide import decide
-from alerts.deliver import deliver, plan
+from alerts.deliver import deliver, plan, send_without_state
 from alerts.notifier import Notifier
 from alerts.state import StateError, StateStore
 from canary.config import CanaryConfig
-from canary.model import FindingReport, NotificationReport, Outcome, RunReport
-from canary.runner import degraded_finding, run_monitors
+from canary.model import Decision, FindingReport, NotificationReport, Outcome, Reason, RunReport
+from canary.runner import degraded_finding, run_monitors, state_unreadable_finding
 from monitors.base import CheckContext, MonitorConfig, Sources
 from monitors.registry import MONITORS, known_names
 
@@ -74,6 +74,15 @@ def execute(canary: Canary, request: RunRequest) -> RunReport:
         silences = canary.store.silences(now=now)
     except StateError as error:
         state_error = str(error)
+        # Blind: nothing can be deduplicated, claimed or recorded. Say so once per run, with this run's
+        # findings, rather than stay silent (or post every finding again) until the store answers.
+        blind = state_unreadable_finding(source=canary.store.source, error=state_error, findings=findings)
+        findings.append(blind)
+        decision = Decision(fingerprint=blind.fingerprint, reason=Reason.FIRST, finding=blind)
+        if request.dry_run:
+            notifications = [NotificationReport(fingerprint=blind.fingerprint, reason=Reason.FIRST, delivered=False)]
+        else:
+            notifications = [send_without_state(plan([decision], now=now)[0], notifier=canary.notifier)]
     else:
         decisions = decide(
             previous=previous,

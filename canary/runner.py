@@ -79,6 +79,9 @@ def run_monitors(
     return ordered
 
 
+MAX_FINDINGS_LISTED = 15
+
+
 def degraded_finding(result: MonitorResult) -> Finding:
     """The "canary degraded" finding for a monitor that errored: it names the monitor and the source."""
     return Finding(
@@ -91,5 +94,27 @@ def degraded_finding(result: MonitorResult) -> Finding:
             f"Until this clears, {result.name} neither fires nor resolves its alerts. Check that the canary's "
             f"service account can read {result.source or 'the source'} and that it answers; "
             f"run `python main.py run --monitors {result.name}` to retry."
+        ),
+    )
+
+
+def state_unreadable_finding(*, source: str, error: str, findings: list[Finding]) -> Finding:
+    """The run could not read its alert state: it cannot deduplicate, so it lists what it found instead."""
+    listed = [f"{f.severity.value}: {f.summary}" for f in findings[:MAX_FINDINGS_LISTED]]
+    if len(findings) > MAX_FINDINGS_LISTED:
+        listed.append(f"... and {len(findings) - MAX_FINDINGS_LISTED} more (in the run report)")
+    return Finding(
+        monitor=CANARY_MONITOR,
+        severity=Severity.CRITICAL,
+        key={"monitor": "alert_state", "problem": "error"},
+        summary=(
+            f"Canary degraded: its alert state ({source}) is unreadable; "
+            f"{len(findings)} finding(s) of this run could not be deduplicated"
+        ),
+        details={"source": source, "error": error, "findings_this_run": listed or ["none"]},
+        fix=(
+            f"Check that {source} answers and that the canary's service account may use it (roles/datastore.user). "
+            "Until then no alert is deduplicated or recorded: this notice repeats on every run, with that run's "
+            "findings, and the run fails (HTTP 503) so Cloud Scheduler retries it."
         ),
     )

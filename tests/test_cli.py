@@ -238,3 +238,20 @@ def test_silence_mutes_new_notices_and_is_listed(local_dir):
     report = run_cli("run", "--json", "--now", datetime.now(timezone.utc).isoformat()).report
     assert report["notifications"] == []
     assert [f["silenced_by"] is not None for f in report["findings"]] == [True]
+
+
+def test_an_unreadable_alert_state_sends_one_notice_listing_the_findings_and_exits_1(local_dir):
+    stalled_day().write_local(local_dir)
+    (local_dir / "state.sqlite3").write_bytes(b"this is not a database" * 100)
+    blind = run_cli("run", "--json", "--now", T0)
+    assert blind.code == 1
+    report = blind.report
+    assert report["state_error"].startswith("sqlite: ")
+    [notice] = report["notifications"]
+    assert (notice["reason"], notice["delivered"]) == ("first", True)
+    [line] = jsonl(local_dir)
+    assert "alert state (sqlite) is unreadable; 2 finding(s) of this run could not be deduplicated" in line["text"]
+    assert "phase4-to-phase5-orchestrator" in line["text"] and "phase_3_analytics has not started" in line["text"]
+    (local_dir / "state.sqlite3").unlink()
+    healed = run_cli("run", "--json", "--now", "2026-11-21T23:35:00Z")
+    assert healed.code == 0 and notices(healed.report) == [("first", True), ("first", True)]

@@ -66,7 +66,7 @@ STATE_ERRORS = {
 ROWS = {
     "bigquery": ", ".join(sorted(READERS["bigquery"])),
     "cloud_run": ", ".join(sorted(READERS["cloud_run"])),
-    "firestore": "none (state unreadable: nothing sent, run fails, retried)",
+    "firestore": "none (state unreadable: one undeduplicated notice, run fails)",
     "slack": "none (notices fail, retried next run)",
 }
 MATRIX: dict[tuple[str, str], str] = {}
@@ -85,7 +85,8 @@ def print_matrix(pytestconfig: pytest.Config) -> Iterator[None]:
         "fault matrix: ok = the run completed, only the source's readers errored (canary degraded names the source),",
         "the other findings and the stored records intact, and what was due was sent once the fault cleared;",
         "firestore (the alert state, over gRPC): no monitor errored, the report's state_error named firestore,",
-        "nothing was sent and the run failed (exit 1 / HTTP 503), the emulator's documents were untouched,",
+        "one undeduplicated 'alert state unreadable' notice listing the run's findings was the only thing sent,",
+        "the run failed (exit 1 / HTTP 503), the emulator's documents were untouched,",
         "and the repeats due during the fault were sent once after it;",
         f"seconds = the faulty run's duration (monitor timeout {MONITOR_TIMEOUT_S:g} s, state store timeout {STATE_TIMEOUT_S:g} s)",
         header,
@@ -284,14 +285,19 @@ def test_firestore_fault(
             assert server.calls == 0 and server.host in (during.state_error or ""), during.state_error
         else:
             assert server.faulted > 0, "the fault was never hit: the store's client did not talk to the fault server"
-        # The state store is no monitor's source: every monitor ran and fired as before, no degraded finding.
+        # The state store is no monitor's source: every monitor ran and fired as before.
         assert [(m.name, m.outcome.value) for m in during.monitors] == [(m.name, m.outcome.value) for m in first.monitors]
-        assert {(f.fingerprint, f.monitor) for f in during.findings} == set(by_monitor.items())
-        # The state is unreadable: nothing is decided or sent, the report and the log line name firestore,
-        # and the run fails (CLI exit 1, HTTP 503), so Cloud Scheduler retries it.
+        [blind] = [f for f in during.findings if f.monitor == "canary"]
+        assert {(f.fingerprint, f.monitor) for f in during.findings if f is not blind} == set(by_monitor.items())
+        # The state is unreadable: nothing can be deduplicated, so exactly one undeduplicated notice says so,
+        # names firestore and lists this run's findings; the run fails (exit 1 / HTTP 503): Scheduler retries.
         assert during.state_error and during.state_error.startswith("firestore: "), during.state_error
         assert STATE_ERRORS[fault] in during.state_error, during.state_error
-        assert during.notifications == [] and len(fake_slack.requests) == slack_calls_before, during.notifications
+        assert blind.key == {"monitor": "alert_state", "problem": "error"} and blind.details["source"] == "firestore"
+        assert len(blind.details["findings_this_run"]) == len(by_monitor)
+        assert [(n.fingerprint, n.reason.value, n.delivered) for n in during.notifications] == [(blind.fingerprint, "first", True)]
+        [notice] = fake_slack.requests[slack_calls_before:]
+        assert notice.method == "chat.postMessage" and "alert state (firestore) is unreadable" in notice.body["text"]
         assert during.delivery_failed
         log = main.run_log_record(during, duration_ms=seconds * 1000)
         assert log["severity"] == "ERROR" and log["state_error"] == during.state_error and log["errored_monitors"] == []
