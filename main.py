@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -276,7 +277,8 @@ def cli_demo(*, settings: Settings, config: CanaryConfig, args: argparse.Namespa
     note = stderr if args.json else stdout
     print(
         f"demo pipeline written to {settings.local_dir}/ ({args.history_days} healthy days, then {pipeline.today} "
-        f"broken); running at {now.astimezone(config.zone):%Y-%m-%d %H:%M} {config.timezone}\n",
+        f"broken); running at {now.astimezone(config.zone):%Y-%m-%d %H:%M} {config.timezone} "
+        f"(--now {now:%Y-%m-%dT%H:%M:%SZ})\n",
         file=note,
     )
     if args.no_run:
@@ -319,6 +321,10 @@ def main() -> NoReturn:
         code = cli()
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): the run is done; don't let interpreter exit complain about it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_DELIVERY_FAILED
     except Exception as error:  # last resort: one line, never a traceback (nor a secret)
         print(f"error: internal: {type(error).__name__}: {error}", file=sys.stderr)
         code = EXIT_DELIVERY_FAILED

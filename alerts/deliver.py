@@ -68,6 +68,13 @@ def batches(plans: list[DeliveryPlan], *, channel_for: Callable[[Severity], str 
     return list(found.values())
 
 
+def as_delivery_error(error: Exception) -> DeliveryError:
+    """A notifier's unexpected exception still releases the claims and fails only those notices."""
+    if isinstance(error, DeliveryError):
+        return error
+    return DeliveryError(f"notifier failed unexpectedly: {type(error).__name__}: {error}")
+
+
 @dataclass
 class _Delivery:
     """One deliver() call's collaborators and what it has learned so far."""
@@ -132,8 +139,8 @@ class _Delivery:
     def one(self, item: DeliveryPlan) -> None:
         try:
             receipt = self.notifier.send(item.message, thread=_thread_of(item.decision))
-        except DeliveryError as error:
-            self.failed([item.decision], error)
+        except Exception as error:
+            self.failed([item.decision], as_delivery_error(error))
             return
         self.record(item, receipt)
 
@@ -141,8 +148,8 @@ class _Delivery:
         group = AlertGroup(reason=batch.reason, members=tuple(i.message for i in claimed), limit=self.alerts.group_after)
         try:
             receipt = notifier.send_group(group, thread=batch.thread)
-        except DeliveryError as error:
-            self.failed([i.decision for i in claimed], error)
+        except Exception as error:
+            self.failed([i.decision for i in claimed], as_delivery_error(error))
             return
         members = [i.decision.fingerprint for i in claimed] if batch.reason is Reason.FIRST else None
         for item in claimed:

@@ -53,7 +53,10 @@ class LocalNotifier:
             except OSError as error:
                 raise DeliveryError(f"cannot append to {self.path}: {error.strerror}") from None
             if self.console is not None:
-                print(text + "\n", file=self.console, flush=True)
+                try:
+                    print(text + "\n", file=self.console, flush=True)
+                except OSError:
+                    pass  # the file holds the notice; a closed console (a pipe read by `head`) must not undo it
         # The line's byte offset stands in for Slack's message ts: unique, and names the parent of a thread.
         return Receipt(channel=LOCAL_CHANNEL, ts=thread.ts if thread else str(offset))
 
