@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from datetime import date, datetime, timezone
-from pathlib import Path
 from typing import Any, NoReturn, Sequence, TextIO
 
 import functions_framework
@@ -178,8 +177,8 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
     )
     for monitor in report.monitors:
         count = sum(1 for f in report.findings if f.monitor == monitor.name)
-        extra = f"  {monitor.error}" if monitor.error else (f"  {count} finding(s)" if count else "")
-        print(f"  {monitor.name:<22} {monitor.outcome.value:<8} {monitor.duration_ms:>8.1f} ms{extra}", file=out)
+        extra = monitor.error or monitor.note or (f"{count} finding(s)" if count else "")
+        print(f"  {monitor.name:<22} {monitor.outcome.value:<8} {monitor.duration_ms:>8.1f} ms  {extra}".rstrip(), file=out)
     sent = sum(n.delivered for n in report.notifications)
     pending = [n for n in report.notifications if not n.delivered]
     line = f"findings: {len(report.findings)}; notifications: {sent} sent"

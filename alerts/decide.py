@@ -29,6 +29,8 @@ def decide(
     repeat_after: RepeatIntervals,
     now: datetime,
     silences: Sequence[Silence] = (),
+    coverage: Mapping[str, frozenset[str]] | None = None,
+    retire_uncovered: bool = True,
 ) -> Decisions:
     """Give each fingerprint its reason to notify now, or none.
 
@@ -36,6 +38,11 @@ def decide(
     - repeat: still firing and its severity's repeat interval has passed since the last notice;
     - resolved: notified and firing before, absent now, and the monitor that owns it ran cleanly;
     - nothing: an errored or unselected monitor neither repeats nor resolves what it owns.
+
+    `coverage` maps a date-based monitor to the game dates (ISO) it judged in this run. An incident of
+    another game date was not looked at: in a scheduled run (`retire_uncovered`) its date has left the
+    window, so it closes with a note saying it is no longer checked; in an operator's run for one date it
+    is left alone.
     """
     notify: list[Decision] = []
     silenced: dict[str, str] = {}
@@ -62,9 +69,18 @@ def decide(
     for fingerprint, state in previous.items():
         if fingerprint in firing_now or state.status != "firing":
             continue
-        if state.resolves_with in succeeded:
-            # Sent even when silenced: whoever saw the alert must see it end.
-            notify.append(Decision(fingerprint=fingerprint, reason=Reason.RESOLVED, previous=state))
+        owner = state.resolves_with
+        if owner not in succeeded:
+            continue
+        note = None
+        judged = (coverage or {}).get(owner)
+        game_date = state.key.get("game_date")
+        if judged is not None and game_date is not None and game_date not in judged:
+            if not retire_uncovered:
+                continue
+            note = f"game date {game_date} is no longer checked by {owner} (outside its window)"
+        # Sent even when silenced: whoever saw the alert must see it end.
+        notify.append(Decision(fingerprint=fingerprint, reason=Reason.RESOLVED, previous=state, note=note))
     return Decisions(notify=notify, silenced=silenced)
 
 

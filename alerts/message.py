@@ -72,14 +72,20 @@ def build_message(decision: Decision, *, now: datetime) -> AlertMessage:
     if decision.reason is Reason.RESOLVED:
         assert previous is not None
         lasted = humanize(now - previous.first_seen)
+        if decision.note:
+            title = f"No longer checked: {previous.summary}"
+            why_now = f"closed unverified: {decision.note}; it was firing for {lasted}"
+        else:
+            title = f"Resolved: {previous.summary}"
+            why_now = f"resolved: no longer seen by {previous.resolves_with}'s run at {now:%Y-%m-%d %H:%M} UTC; it lasted {lasted}"
         return AlertMessage(
             fingerprint=decision.fingerprint,
             reason=decision.reason,
             severity=previous.severity,
             monitor=previous.monitor,
-            title=f"Resolved: {previous.summary}",
+            title=title,
             where=_where(previous.key),
-            why_now=f"resolved: no longer seen by {previous.resolves_with}'s run at {now:%Y-%m-%d %H:%M} UTC; it lasted {lasted}",
+            why_now=why_now,
             first_notified=previous.first_seen,
         )
     finding = decision.finding

@@ -71,6 +71,8 @@ class CheckResult(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     no_data: bool = False
     no_data_reason: str | None = None
+    game_dates: list[date] | None = None
+    """The game dates this check judged (date-based monitors); None: it judges everything it owns."""
 
     @property
     def outcome(self) -> Outcome:
@@ -86,7 +88,10 @@ class MonitorResult(BaseModel):
     error: str | None = None
     source: str | None = None
     """The source that failed, for an ERROR outcome (bigquery, cloud_run, duckdb, iam_file...)."""
+    note: str | None = None
+    """Why there was nothing to judge, for a NO_DATA outcome (e.g. no games scheduled)."""
     findings: list[Finding] = Field(default_factory=list, exclude=True)
+    game_dates: list[date] | None = Field(default=None, exclude=True)
 
 
 class AlertState(BaseModel):
@@ -138,6 +143,8 @@ class Decision(BaseModel):
     reason: Reason
     finding: Finding | None = None
     previous: AlertState | None = None
+    note: str | None = None
+    """Why a resolved incident closes without being seen healthy (its game date is no longer checked)."""
 
 
 class NotificationReport(BaseModel):

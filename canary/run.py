@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any
 
 from alerts.decide import decide
 from alerts.deliver import deliver, plan, send_without_state
@@ -91,6 +90,13 @@ def execute(canary: Canary, request: RunRequest) -> RunReport:
             repeat_after=config.alerts.repeat_after,
             now=now,
             silences=silences,
+            coverage={
+                r.name: frozenset(d.isoformat() for d in r.game_dates)
+                for r in results
+                if r.outcome is not Outcome.ERROR and r.game_dates is not None
+            },
+            # An operator's check of one date must not close what the scheduled runs are watching.
+            retire_uncovered=request.game_date is None,
         )
         silenced = decisions.silenced
         plans = plan(decisions.notify, now=now)
@@ -119,7 +125,3 @@ def execute(canary: Canary, request: RunRequest) -> RunReport:
         notifications=notifications,
         state_error=state_error,
     )
-
-
-def report_json(report: RunReport) -> dict[str, Any]:
-    return report.model_dump(mode="json")

@@ -30,7 +30,8 @@ def _timed_check(spec: MonitorSpec[Any], config: MonitorConfig, sources: Sources
         )
     return MonitorResult(
         name=spec.name, outcome=result.outcome, duration_ms=_ms_since(started), findings=result.findings,
-        error=None,
+        note=result.no_data_reason if result.no_data else None,
+        game_dates=result.game_dates,
     )
 
 

@@ -121,7 +121,7 @@ def judge_games(config: Config, game_date: date, rows: list[Row], now: datetime,
 def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     game_date = ctx.target_date
     rows = sources.warehouse.query(QUERY, {"game_date": game_date, "system_id": config.system_id, "now": ctx.now})
-    return judge_games(config, game_date, rows, ctx.now, ctx.zone)
+    return judge_games(config, game_date, rows, ctx.now, ctx.zone).model_copy(update={"game_dates": [game_date]})
 
 
 SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="warehouse")

@@ -182,12 +182,12 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     rows = sources.warehouse.query(
         QUERY, {"start_date": start, "end_date": end, "phases": phases, "now": ctx.now}
     )
+    judged = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
     if not rows:
-        return CheckResult(no_data=True, no_data_reason=f"no phase completions for {start}..{end}")
+        return CheckResult(no_data=True, no_data_reason=f"no phase completions for {start}..{end}", game_dates=judged)
     runs = _runs(rows)
     findings = []
-    for offset in range((end - start).days + 1):
-        game_date = start + timedelta(days=offset)
+    for game_date in judged:
         for transition in config.transitions:
             finding = judge_transition(
                 transition,
@@ -198,7 +198,7 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
             )
             if finding:
                 findings.append(finding)
-    return CheckResult(findings=findings)
+    return CheckResult(findings=findings, game_dates=judged)
 
 
 SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="warehouse")

@@ -226,6 +226,20 @@ def test_an_unselected_monitor_neither_fires_nor_resolves(local_dir):
     assert notices(both) == [("resolved", True)]
 
 
+def test_an_operators_check_of_another_date_does_not_resolve_todays_alert(local_dir):
+    scenario = Scenario().game(D, "g1", start=local(D, "19:00"))
+    scenario.write_local(local_dir)
+    assert notices(run_cli("run", "--json", "--monitors", "missing_predictions", "--now", T0).report) == [("first", True)]
+    other_day = run_cli("run", "--json", "--monitors", "missing_predictions", "--date", "2026-12-25", "--now", T0).report
+    assert other_day["monitors"][0]["outcome"] == "no_data" and other_day["notifications"] == []
+    # The scheduled run after midnight: the 21st is no longer today, so its incident closes, saying why.
+    next_day = run_cli("run", "--json", "--monitors", "missing_predictions", "--now", "2026-11-22T15:00:00Z").report
+    assert notices(next_day) == [("resolved", True)]
+    last = jsonl(local_dir)[-1]
+    assert last["title"].startswith("No longer checked: No active catboost_v9 predictions for 2026-11-21")
+    assert "closed unverified: game date 2026-11-21 is no longer checked by missing_predictions" in last["text"]
+
+
 def test_silence_mutes_new_notices_and_is_listed(local_dir):
     broken_iam().write_local(local_dir)
     created = run_cli("silence", "--match", "service=phase4-to-phase5-orchestrator", "--for", "100d", "--reason", "redeploying")

@@ -58,6 +58,32 @@ def test_decide(case, previous, findings, succeeded, expected):
     assert {d.fingerprint: d.reason for d in decisions.notify} == expected
 
 
+COVERED = {"phase_stalls": frozenset({"2026-11-20", "2026-11-21"})}
+OLD_STALL = finding(transition="a->b", game_date="2026-11-19", problem="stalled")
+
+
+@pytest.mark.parametrize(
+    "case, retire, expected",
+    [
+        ("a scheduled run retires a date that left its window, with a note", True,
+         [(OLD_STALL.fingerprint, Reason.RESOLVED, "game date 2026-11-19 is no longer checked by phase_stalls (outside its window)")]),
+        ("an operator's one-date run leaves other dates alone", False, []),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_incidents_of_game_dates_the_run_did_not_judge(case, retire, expected):
+    previous = {s.fingerprint: s for s in (state(OLD_STALL), state(CRIT))}
+    decisions = decide(previous=previous, findings=[CRIT], succeeded={"phase_stalls"}, repeat_after=REPEATS, now=NOW,
+                       coverage=COVERED, retire_uncovered=retire)
+    assert [(d.fingerprint, d.reason, d.note) for d in decisions.notify] == expected
+
+
+def test_a_covered_date_absent_from_findings_resolves_plainly():
+    decisions = decide(previous={CRIT.fingerprint: state(CRIT)}, findings=[], succeeded={"phase_stalls"},
+                       repeat_after=REPEATS, now=NOW, coverage=COVERED, retire_uncovered=False)
+    assert [(d.reason, d.note) for d in decisions.notify] == [(Reason.RESOLVED, None)]
+
+
 def _silence(**matchers: str) -> Silence:
     return Silence(id="s1", matchers=matchers, author="ops", reason="deploy", created_at=NOW - timedelta(hours=1), expires_at=NOW + timedelta(hours=1))
 

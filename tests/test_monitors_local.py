@@ -208,9 +208,10 @@ def games(scenario: Scenario, *ids: str, start: str | None = "19:00") -> Scenari
     return scenario
 
 
-def test_a_day_without_games_is_no_data(local_dir):
+def test_a_day_without_games_is_no_data_and_says_why(local_dir):
     report = run(local_dir, Scenario(), EVENING, "--monitors", "missing_predictions")
     assert outcome(report, "missing_predictions") == "no_data"
+    assert report["monitors"][0]["note"] == "no games scheduled on 2026-11-21"
 
 
 def test_not_yet_due_is_quiet(local_dir):
