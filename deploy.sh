@@ -306,6 +306,9 @@ fi
 note "Firestore TTL on canary_alerts.expire_at (resolved incidents' records expire)"
 run gcloud firestore fields ttls update expire_at --collection-group=canary_alerts --enable-ttl \
   --project="$PROJECT" --async
+note "Firestore TTL on canary_silences.expires_at (expired silences are deleted)"
+run gcloud firestore fields ttls update expires_at --collection-group=canary_silences --enable-ttl \
+  --project="$PROJECT" --async
 
 # --- 6. watching the watcher: an alert when the run log line stops ----------------------------------
 

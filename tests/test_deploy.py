@@ -134,6 +134,8 @@ def test_a_fresh_deploy_binds_after_deploying_verifies_after_binding_then_schedu
     scheduled = result.index("gcloud", "scheduler", "jobs", "create", "http")
     assert -1 < deployed < bound < verified < scheduled
     assert result.index("gcloud", "firestore", "fields", "ttls", "update") > scheduled
+    ttls = [c for c in result.calls if c[:5] == ["gcloud", "firestore", "fields", "ttls", "update"]]
+    assert [(c[5], flag(c, "collection-group")) for c in ttls] == [("expire_at", "canary_alerts"), ("expires_at", "canary_silences")]
     assert result.index("gcloud", "alpha", "monitoring", "policies", "create") > scheduled
     assert result.find("gcloud", "scheduler", "jobs", "update") == []
     assert len(result.find("gcloud", "iam", "service-accounts", "create")) == 2
