@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from pydantic import SecretStr
 
 from alerts.deliver import ANOTHER_RUN
 from alerts.firestore_state import FirestoreStateStore
 from alerts.local_notifier import LocalNotifier
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
+from alerts.slack import SlackNotifier
 from alerts.sqlite_state import SqliteStateStore
 from alerts.state import StateStore
 from canary.config import DEFAULT_CONFIG_PATH, CanaryConfig, load_config
@@ -38,6 +40,7 @@ from monitors.base import Sources
 from sources.duckdb_warehouse import DuckDbWarehouse
 from sources.iam_file import IamPolicyFile
 from tests.conftest import PROJECT_ROOT
+from tests.servers.fake_slack import TOKEN as SLACK_TOKEN, FakeSlack, fake_slack  # noqa: F401  (fixture)
 from tests.servers.firestore_emulator import firestore_emulator, firestore_env
 
 __all__ = ["firestore_emulator", "firestore_env"]  # fixtures imported for pytest
@@ -323,3 +326,39 @@ def test_a_run_that_dies_holding_a_claim_leaves_that_notice_to_the_run_after_its
     assert all(n["error"] is None for n in later["notifications"])
     assert posts_by_notice(local_dir) == Counter({(e["fingerprint"], "first"): 1 for e in posted(local_dir)})
     assert len(posted(local_dir)) == 5
+
+
+# --- the production delivery path: Firestore emulator + real slack_sdk against the fake Slack ----------
+
+
+@pytest.mark.servers
+def test_twelve_runs_at_once_through_firestore_and_slack_post_each_notice_once(
+    firestore_env: Any, fake_slack: FakeSlack, local_dir: Path  # noqa: F811
+) -> None:
+    write_outage(local_dir)
+    fake_slack.latency_seconds = SLACK_LATENCY_S
+
+    def canaries() -> list[Canary]:
+        return [
+            canary_with(
+                local_dir,
+                FirestoreStateStore(project=firestore_env.project, config=CONFIG.firestore),
+                SlackNotifier(token=SecretStr(SLACK_TOKEN), base_url=fake_slack.base_url, channel_for=CONFIG.slack.channel_for),
+            )
+            for _ in range(RUNS)
+        ]
+
+    def delivered(reports: list[RunReport]) -> Counter[str]:
+        return Counter(n.fingerprint for r in reports for n in r.notifications if n.delivered)
+
+    first = run_at_once(canaries(), now=NOW)
+    firing = {f.fingerprint for f in first[0].findings}
+    assert len(firing) == 5 and delivered(first) == Counter(firing)
+    assert all(n.delivered or n.skipped == ANOTHER_RUN for r in first for n in r.notifications)
+    parents = fake_slack.parents()
+    assert len(parents) == 5 and len(fake_slack.calls("chat.postMessage")) == 5  # one post per incident, no more
+
+    repeat = run_at_once(canaries(), now=NOW + timedelta(hours=2, minutes=1))
+    assert delivered(repeat) == Counter(firing)
+    assert sorted(len(fake_slack.replies(p.ts)) for p in parents) == [1] * 5  # one repeat in each thread
+    assert len(fake_slack.calls("chat.postMessage")) == 10

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
@@ -74,6 +75,8 @@ class FakeSlack:
         self._faults: dict[str, list[Fault]] = {}
         self._lock = threading.Lock()
         self._next_ts = 1_700_000_000_000_100
+        self.latency_seconds = 0.0
+        """How long each answer takes: a real chat.postMessage round trip is ~0.1-0.3 s."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-slack", daemon=True)
 
@@ -175,6 +178,7 @@ class FakeSlack:
                 else:
                     body = dict(parse_qsl(raw))
                 method = self.path.rsplit("/", 1)[-1].split("?", 1)[0]
+                time.sleep(fake.latency_seconds)
                 fault, answer = fake._answer(method, self.headers.get("Authorization"), content_type, body)
                 if fault is not None and fault.drop:
                     self.close_connection = True
