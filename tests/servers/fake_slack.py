@@ -8,14 +8,15 @@ connection. Tests point SlackNotifier (or CANARY_SLACK_BASE_URL) at `fake.base_u
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 from urllib.parse import parse_qsl
 
 import pytest
+
+from tests.servers.local_http import LocalHttpServer
 
 TOKEN = "xoxb-fake-0000-SECRET-do-not-print"
 CHANNEL_IDS = {"#nba-pipeline-alerts": "C0ALERTS", "#nba-pipeline-warnings": "C0WARN", "#canary-tests": "C0TESTS"}
@@ -68,33 +69,21 @@ class Message:
     edits: int = 0
 
 
-class FakeSlack:
+class FakeSlack(LocalHttpServer):
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[Request] = []
         self.messages: dict[str, Message] = {}
         self._faults: dict[str, list[Fault]] = {}
-        self._lock = threading.Lock()
         self._next_ts = 1_700_000_000_000_100
         self.latency_seconds = 0.0
         """How long each answer takes: a real chat.postMessage round trip is ~0.1-0.3 s."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-slack", daemon=True)
 
     # --- control ---
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/api/"
-
-    def start(self) -> FakeSlack:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        return f"{self.endpoint}/api/"
 
     def fail_next(self, method: str, *faults: Fault) -> None:
         """The next calls of `method` answer with these faults, in order; later calls succeed."""
@@ -160,7 +149,7 @@ class FakeSlack:
             return {"ok": True, "channel": channel, "ts": message.ts, "text": message.text}
         return {"ok": False, "error": "unknown_method"}
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
