@@ -19,6 +19,7 @@ from typing import Any, NoReturn, Sequence, TextIO
 import functions_framework
 
 from canary.config import CanaryConfig, ConfigError, Settings, apply_settings, load_config, load_settings
+from canary.inputs import parse_game_date as parse_date, parse_instant
 from canary.model import RunReport
 from canary.run import Canary, RequestError, RunRequest, execute
 
@@ -122,19 +123,16 @@ class CliParser(argparse.ArgumentParser):
 
 def parse_now(text: str) -> datetime:
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    except ValueError:
-        raise BadInput(f"--now: not an ISO 8601 time: {text!r} (e.g. 2026-11-21T23:30:00Z)") from None
-    if value.tzinfo is None:
-        raise BadInput(f"--now: give a UTC offset, e.g. {text}Z or {text}-05:00")
-    return value.astimezone(timezone.utc)
+        return parse_instant(text)
+    except ValueError as error:
+        raise BadInput(f"--now: {error}") from None
 
 
 def parse_game_date(text: str) -> date:
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise BadInput(f"--date: not a date YYYY-MM-DD: {text!r}") from None
+        return parse_date(text)
+    except ValueError as error:
+        raise BadInput(f"--date: {error}") from None
 
 
 def parse_monitor_list(text: str) -> tuple[str, ...]:

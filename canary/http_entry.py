@@ -22,6 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from canary.config import CanaryConfig, ConfigError, Settings
 from canary.heartbeat import Heartbeat, run_ok
+from canary.inputs import parse_game_date, parse_instant
 from canary.model import RunReport
 from canary.run import Canary, RequestError, RunRequest, execute, select_monitors
 
@@ -37,7 +38,6 @@ REDACTED = "[redacted]"
 SECRET_ENV = ("CANARY_SLACK_BOT_TOKEN", "CANARY_HEARTBEAT_URL")
 
 _MONITOR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class HttpError(Exception):
@@ -86,12 +86,9 @@ def _boolean(value: Any) -> Any:
 def _game_date(value: Any) -> Any:
     if value is None:
         return None
-    if isinstance(value, str) and _DATE.match(value):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise ValueError("expected a league-local game date YYYY-MM-DD, e.g. 2026-11-21")
+    if not isinstance(value, str):
+        raise ValueError("expected a league-local game date YYYY-MM-DD, e.g. 2026-11-21")
+    return parse_game_date(value)
 
 
 def _instant(value: Any) -> Any:
@@ -99,14 +96,7 @@ def _instant(value: Any) -> Any:
         return None
     if not isinstance(value, str):
         raise ValueError("expected an ISO 8601 time with a UTC offset, e.g. 2026-11-21T23:30:00Z")
-    text = value.strip()
-    try:
-        parsed = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    except ValueError:
-        raise ValueError("expected an ISO 8601 time with a UTC offset, e.g. 2026-11-21T23:30:00Z") from None
-    if parsed.tzinfo is None:
-        raise ValueError("give a UTC offset, e.g. 2026-11-21T23:30:00Z or 2026-11-21T18:30:00-05:00")
-    return parsed.astimezone(dt.timezone.utc)
+    return parse_instant(value)
 
 
 class RunParams(BaseModel):
@@ -337,10 +327,8 @@ def _test_alert(call: Call, built: Instance, params: RunParams) -> flask.Respons
     extra = [name for name in ("monitors", "date", "dry_run") if name in params.model_fields_set]
     if extra:
         raise HttpError(400, f"bad parameter: {extra[0]}: does not apply to action=test_alert")
-    try:
-        from alerts.test_alert import send_test_alert
-    except ImportError:
-        raise HttpError(501, "action=test_alert is not available in this build") from None
+    from alerts.test_alert import send_test_alert
+
     result = send_test_alert(built.canary, run_id=call.run_id, now=params.now or call.now)
     failed = bool(result.get("error")) or result.get("delivered") is False
     call.log({"severity": "ERROR" if failed else "INFO", "message": "pipeline-canary test alert",

@@ -113,9 +113,9 @@ def test_a_failed_delivery_exits_1_and_the_next_run_sends_it(local_dir):
     "args, message",
     [
         (("run", "--monitors", "orchestrator_iam,nope"), "unknown monitor 'nope' (known: orchestrator_iam, phase_stalls, missing_predictions)"),
-        (("run", "--now", "21/11/2026"), "--now: not an ISO 8601 time"),
+        (("run", "--now", "21/11/2026"), "--now: expected an ISO 8601 time with a UTC offset"),
         (("run", "--now", "2026-11-21T23:30"), "--now: give a UTC offset"),
-        (("run", "--date", "tomorrow"), "--date: not a date YYYY-MM-DD"),
+        (("run", "--date", "tomorrow"), "--date: expected a league-local game date YYYY-MM-DD"),
         (("run", "--monitors", ","), "--monitors: give at least one monitor name"),
         (("run", "--bogus"), "unrecognized arguments: --bogus"),
         (("launch",), "invalid choice: 'launch'"),

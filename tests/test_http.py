@@ -349,11 +349,6 @@ def test_a_test_alert_that_cannot_be_delivered_answers_503(app, local_dir, capsy
     assert line["severity"] == "ERROR" and line["delivered"] is False
 
 
-def test_action_test_alert_is_a_clear_501_when_its_module_is_missing(app, monkeypatch):
-    monkeypatch.setitem(sys.modules, "alerts.test_alert", None)  # import raises ImportError
-    assert_json_error(app.client.post("/", json={"action": "test_alert"}), 501, "action=test_alert is not available")
-
-
 # --- watching the watcher: the heartbeat ---------------------------------------------------------------
 
 
