@@ -238,11 +238,17 @@ def cli(argv: Sequence[str] | None = None, *, stdout: TextIO = sys.stdout, stder
         if args.command == "demo":
             return cli_demo(settings=settings, config=config, args=args, stdout=stdout, stderr=stderr)
         if args.command in ("silence", "silences"):
+            from alerts.state import StateError
             from canary.silences import cli_silence, cli_silences
 
-            if args.command == "silence":
-                return cli_silence(settings=settings, config=config, args=args, now=datetime.now(timezone.utc), stdout=stdout)
-            return cli_silences(settings=settings, config=config, now=datetime.now(timezone.utc), stdout=stdout)
+            store = build_canary(settings, config, console=None).store
+            try:
+                if args.command == "silence":
+                    return cli_silence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout)
+                return cli_silences(store=store, now=datetime.now(timezone.utc), stdout=stdout)
+            except StateError as error:
+                print(f"error: alert state: {error}", file=stderr)
+                return EXIT_DELIVERY_FAILED
         if args.command == "test-alert":
             from alerts.test_alert import cli_test_alert
 

@@ -8,7 +8,8 @@ import uuid
 from datetime import datetime
 from typing import TextIO
 
-from canary.config import CanaryConfig, ConfigError, Settings, parse_duration
+from alerts.state import StateStore
+from canary.config import ConfigError, parse_duration
 from canary.model import Silence
 
 MAX_SILENCE_DAYS = 30
@@ -43,13 +44,7 @@ def new_silence(*, matchers: dict[str, str], duration: str, reason: str, author:
     )
 
 
-def _store(settings: Settings, config: CanaryConfig):  # type: ignore[no-untyped-def]
-    from main import build_canary
-
-    return build_canary(settings, config, console=None).store
-
-
-def cli_silence(*, settings: Settings, config: CanaryConfig, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
+def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
     silence = new_silence(
         matchers=parse_matchers(args.match),
         duration=args.duration,
@@ -57,14 +52,14 @@ def cli_silence(*, settings: Settings, config: CanaryConfig, args: argparse.Name
         author=args.author or getpass.getuser(),
         now=now,
     )
-    _store(settings, config).add_silence(silence)
+    store.add_silence(silence)
     labels = ", ".join(f"{k}={v}" for k, v in silence.matchers.items())
     print(f"silence {silence.id} created: {labels} until {silence.expires_at:%Y-%m-%d %H:%M} UTC ({silence.reason})", file=stdout)
     return 0
 
 
-def cli_silences(*, settings: Settings, config: CanaryConfig, now: datetime, stdout: TextIO) -> int:
-    active = _store(settings, config).silences(now=now)
+def cli_silences(*, store: StateStore, now: datetime, stdout: TextIO) -> int:
+    active = store.silences(now=now)
     if not active:
         print("no active silences", file=stdout)
     for s in active:

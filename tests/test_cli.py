@@ -269,3 +269,11 @@ def test_an_unreadable_alert_state_sends_one_notice_listing_the_findings_and_exi
     (local_dir / "state.sqlite3").unlink()
     healed = run_cli("run", "--json", "--now", "2026-11-21T23:35:00Z")
     assert healed.code == 0 and notices(healed.report) == [("first", True), ("first", True)]
+
+
+def test_a_silence_that_cannot_be_stored_says_so_in_one_line(local_dir):
+    local_dir.mkdir(parents=True, exist_ok=True)
+    (local_dir / "state.sqlite3").write_bytes(b"this is not a database" * 100)
+    result = run_cli("silence", "--match", "service=x", "--for", "1h", "--reason", "r")
+    assert result.code == 1
+    assert result.stderr.startswith("error: alert state: sqlite: ") and len(result.stderr.strip().splitlines()) == 1
