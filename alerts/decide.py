@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Mapping, Sequence
 
-from canary.config import RepeatIntervals
-from canary.model import AlertState, Decision, Finding, Reason, Silence
+from alerts.silences import silence_for
+from core.config import RepeatIntervals
+from core.model import AlertState, Decision, Finding, Reason, Silence
 
 
 @dataclass(frozen=True)
@@ -15,10 +16,6 @@ class Decisions:
     notify: list[Decision]
     silenced: dict[str, str] = field(default_factory=dict)
     """fingerprint -> silence id, for findings whose first/repeat notice a silence muted."""
-
-
-def _silence_for(finding: Finding, silences: Sequence[Silence], now: datetime) -> Silence | None:
-    return next((s for s in silences if s.matches(monitor=finding.monitor, key=finding.key, now=now)), None)
 
 
 def decide(
@@ -53,7 +50,7 @@ def decide(
             continue  # the same finding twice in one run notifies once
         firing_now.add(fingerprint)
         state = previous.get(fingerprint)
-        if state is None or state.status != "firing":
+        if state is None or not state.firing:
             reason: Reason | None = Reason.FIRST
         elif now - state.last_notified >= repeat_after.for_severity(finding.severity):
             reason = Reason.REPEAT
@@ -61,13 +58,13 @@ def decide(
             reason = None
         if reason is None:
             continue
-        silence = _silence_for(finding, silences, now)
+        silence = silence_for(finding, silences, now=now)
         if silence is not None:
             silenced[fingerprint] = silence.id
             continue
         notify.append(Decision(fingerprint=fingerprint, reason=reason, finding=finding, previous=state))
     for fingerprint, state in previous.items():
-        if fingerprint in firing_now or state.status != "firing":
+        if fingerprint in firing_now or not state.firing:
             continue
         owner = state.resolves_with
         if owner not in succeeded:
@@ -82,55 +79,3 @@ def decide(
         # Sent even when silenced: whoever saw the alert must see it end.
         notify.append(Decision(fingerprint=fingerprint, reason=Reason.RESOLVED, previous=state, note=note))
     return Decisions(notify=notify, silenced=silenced)
-
-
-def next_state(
-    decision: Decision,
-    *,
-    now: datetime,
-    retention: timedelta,
-    channel: str | None,
-    thread_ts: str | None,
-    group: list[str] | None = None,
-) -> AlertState:
-    """The notification record to write after `decision` was delivered."""
-    previous = decision.previous
-    if decision.reason is Reason.RESOLVED:
-        assert previous is not None
-        return previous.model_copy(
-            update={
-                "status": "resolved",
-                "resolved_at": now,
-                "last_notified": now,
-                "notify_count": previous.notify_count + 1,
-                "expire_at": now + retention,
-            }
-        )
-    finding = decision.finding
-    assert finding is not None
-    if decision.reason is Reason.REPEAT and previous is not None:
-        return previous.model_copy(
-            update={
-                "severity": finding.severity,
-                "summary": finding.summary,
-                "last_seen": now,
-                "last_notified": now,
-                "notify_count": previous.notify_count + 1,
-            }
-        )
-    return AlertState(
-        fingerprint=finding.fingerprint,
-        monitor=finding.monitor,
-        key=finding.key,
-        severity=finding.severity,
-        summary=finding.summary,
-        status="firing",
-        first_seen=now,
-        last_seen=now,
-        last_notified=now,
-        notify_count=1,
-        channel=channel,
-        thread_ts=thread_ts,
-        version=previous.version if previous else 0,
-        group=group or [],
-    )

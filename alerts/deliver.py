@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Protocol, runtime_checkable
 
-from alerts.decide import next_state
 from alerts.group import AlertGroup
 from alerts.message import AlertMessage, build_message
 from alerts.notifier import DeliveryError, Notifier, Receipt, ThreadRef
 from alerts.state import StateError, StateStore
-from canary.config import AlertsConfig
-from canary.model import Decision, NotificationReport, Reason, Severity
+from core.config import AlertsConfig
+from core.model import Decision, NotificationReport, Reason, Severity
 
 ANOTHER_RUN = "another run claimed it first"
 
@@ -112,8 +111,7 @@ class _Delivery:
 
     def record(self, item: DeliveryPlan, receipt: Receipt, *, group: list[str] | None = None) -> None:
         decision, message = item.decision, item.message
-        state = next_state(
-            decision,
+        state = decision.next_record(
             now=self.now,
             retention=self.alerts.resolved_retention,
             channel=receipt.channel or self.channel_for(message.severity),
@@ -167,10 +165,10 @@ class _Delivery:
         if not self.resolved:
             return
         try:
-            firing = self.store.load(fingerprints=[])
+            firing = self.store.load_firing()
         except StateError:
             return
-        busy = {(s.channel, s.thread_ts) for s in firing.values() if s.status == "firing"}
+        busy = {(s.channel, s.thread_ts) for s in firing.values()}
         for (channel, ts), items in self.resolved.items():
             if (channel, ts) in busy:
                 continue  # a summary's thread with members still firing keeps its parent as it is
@@ -222,6 +220,7 @@ def send_without_state(item: DeliveryPlan, *, notifier: Notifier) -> Notificatio
     """Send with no claim and no record: only for when the state store cannot be read at all."""
     try:
         notifier.send(item.message, thread=None)
-    except DeliveryError as error:
-        return NotificationReport(fingerprint=item.decision.fingerprint, reason=item.decision.reason, delivered=False, error=str(error))
+    except Exception as error:  # any notifier failure: this run is already reporting a broken store
+        failure = as_delivery_error(error)
+        return NotificationReport(fingerprint=item.decision.fingerprint, reason=item.decision.reason, delivered=False, error=str(failure))
     return NotificationReport(fingerprint=item.decision.fingerprint, reason=item.decision.reason, delivered=True)

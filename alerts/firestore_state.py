@@ -1,7 +1,7 @@
 """The production StateStore: one Firestore document per fingerprint; claims are compare-and-set.
 
 A document holds the notification record (status, severity, monitor, key, summary, first_seen,
-last_seen, last_notified, notify_count, channel, thread_ts, resolved_at, expire_at, version) and the
+last_seen, last_notified, notify_count, channel, thread_ts, resolved_at, expire_at, version, group) and the
 claim of the run sending its next notice (claim_owner, claim_expires). A claim for a fingerprint that
 has no document yet creates a placeholder (version 0, a claim and no status); load() does not return
 placeholders, because nothing was sent for them yet.
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from alerts.state import StateError
-from canary.config import FirestoreConfig, describe_validation_error
-from canary.model import AlertState, Silence
+from core.config import FirestoreConfig, describe_validation_error
+from core.model import AlertState, AlertStatus, Silence
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client, DocumentSnapshot
@@ -148,8 +148,16 @@ class FirestoreStateStore:
         wanted = sorted(set(fingerprints))
         with self._errors("read", self.alerts_collection):
             snapshots = list(db.get_all([alerts.document(fp) for fp in wanted], **self._call_options())) if wanted else []
-            firing = alerts.where(filter=_firestore().FieldFilter("status", "==", "firing"))
-            snapshots += list(firing.stream(**self._call_options()))
+        return self._records(snapshots)
+
+    def load_firing(self) -> dict[str, AlertState]:
+        alerts = self._db().collection(self.alerts_collection)
+        with self._errors("read", self.alerts_collection):
+            firing = alerts.where(filter=_firestore().FieldFilter("status", "==", AlertStatus.FIRING.value))
+            snapshots = list(firing.stream(**self._call_options()))
+        return self._records(snapshots)
+
+    def _records(self, snapshots: list[DocumentSnapshot]) -> dict[str, AlertState]:
         states: dict[str, AlertState] = {}
         for snapshot in snapshots:
             if snapshot.exists and (state := self._record_of(snapshot)) is not None:
@@ -224,6 +232,7 @@ class FirestoreStateStore:
             current = self._parse(_Claim, snapshot, self.alerts_collection) if snapshot.exists else _Claim()
             document = state.model_dump(mode="python", include=set(RECORD_FIELDS))
             document["severity"] = state.severity.value
+            document["status"] = state.status.value
             document["version"] = current.version + 1
             mine = current.claim_owner in (None, owner)
             # Clear our own claim; a claim another run took over (ours had expired) stays with it.

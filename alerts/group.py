@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from alerts.message import AlertMessage
 from alerts.render_text import REASON_MARK, SEVERITY_MARK
-from canary.model import Reason, Severity
+from core.model import Reason, Severity
 
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 _REASON_WORDS = {Reason.FIRST: "newly firing", Reason.REPEAT: "still firing", Reason.RESOLVED: "resolved"}

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from canary.model import Decision, Reason, Severity
+from core.model import Decision, Reason, Severity
 
 # Labels shown as "where" in this order; other key labels follow.
 _WHERE_ORDER = ("service", "transition", "game_date", "system_id", "monitor")

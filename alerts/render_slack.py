@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlo
 from alerts.group import AlertGroup, group_headline, group_why_now, member_line, render_group_text
 from alerts.message import AlertMessage
 from alerts.render_text import REASON_MARK, SEVERITY_MARK, headline, render_text
-from canary.model import Reason
+from core.model import Reason
 
 MAX_BLOCKS = 50
 """Blocks in one message."""

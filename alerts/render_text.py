@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alerts.message import AlertMessage
-from canary.model import Reason
+from core.model import Reason
 
 SEVERITY_MARK = {"critical": "[CRITICAL]", "warning": "[WARNING]", "info": "[INFO]"}
 REASON_MARK = {Reason.FIRST: "FIRING", Reason.REPEAT: "STILL FIRING", Reason.RESOLVED: "RESOLVED"}

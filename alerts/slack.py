@@ -28,7 +28,7 @@ from alerts.group import AlertGroup
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
 from alerts.render_slack import SlackMessage, render_alert, render_group, render_resolved_parent
-from canary.model import Severity
+from core.model import Severity
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient

@@ -11,8 +11,8 @@ from typing import Iterable, Iterator, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from alerts.state import StateError
-from canary.config import describe_validation_error
-from canary.model import AlertState, Silence
+from core.config import describe_validation_error
+from core.model import AlertState, AlertStatus, Silence
 
 SOURCE = "sqlite"
 Model = TypeVar("Model", bound=BaseModel)
@@ -73,12 +73,18 @@ class SqliteStateStore:
                 f"{SOURCE}: {self.path}: corrupt {table} record {key} ({describe_validation_error(error)}); fix or delete it"
             ) from None
 
-    def load(self, *, fingerprints: Iterable[str]) -> dict[str, AlertState]:
-        wanted = sorted(set(fingerprints))
+    def load_firing(self) -> dict[str, AlertState]:
         with self._connect(write=False) as db:
             rows = db.execute(
-                "SELECT fingerprint, record FROM alerts WHERE record IS NOT NULL AND status = 'firing'"
+                "SELECT fingerprint, record FROM alerts WHERE record IS NOT NULL AND status = ?", (AlertStatus.FIRING.value,)
             ).fetchall()
+        states = (self._parse(AlertState, "alerts", fingerprint, record) for fingerprint, record in rows)
+        return {state.fingerprint: state for state in states}
+
+    def load(self, *, fingerprints: Iterable[str]) -> dict[str, AlertState]:
+        wanted = sorted(set(fingerprints))
+        rows = []
+        with self._connect(write=False) as db:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
@@ -129,7 +135,7 @@ class SqliteStateStore:
                 "version = excluded.version, "
                 "claim_owner = CASE WHEN claim_owner = ? THEN NULL ELSE claim_owner END, "
                 "claim_expires = CASE WHEN claim_owner = ? THEN NULL ELSE claim_expires END",
-                (state.fingerprint, state.status, stored, version, owner, owner),
+                (state.fingerprint, state.status.value, stored, version, owner, owner),
             )
 
     def release(self, *, fingerprint: str, owner: str) -> None:

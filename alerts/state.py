@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Iterable, Protocol
 
-from canary.model import AlertState, Silence
+from core.model import AlertState, Silence
 
 
 class StateError(Exception):
@@ -16,7 +16,11 @@ class StateStore(Protocol):
     source: str
 
     def load(self, *, fingerprints: Iterable[str]) -> dict[str, AlertState]:
-        """The records of these fingerprints (any status) and of every incident still firing."""
+        """The records of exactly these fingerprints, whatever their status (absent ones are left out)."""
+        ...
+
+    def load_firing(self) -> dict[str, AlertState]:
+        """The records of every incident still firing (notified and not resolved)."""
         ...
 
     def claim(self, *, fingerprint: str, expected_version: int, owner: str, now: datetime, lease: timedelta) -> bool:
@@ -38,3 +42,8 @@ class StateStore(Protocol):
     def add_silence(self, silence: Silence) -> None: ...
 
     def silences(self, *, now: datetime, include_expired: bool = False) -> list[Silence]: ...
+
+
+def records_for_decide(store: StateStore, *, fingerprints: Iterable[str]) -> dict[str, AlertState]:
+    """What decide() compares a run's findings with: every firing incident, and these fingerprints' records."""
+    return {**store.load_firing(), **store.load(fingerprints=fingerprints)}

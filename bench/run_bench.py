@@ -29,9 +29,10 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from canary.config import DEFAULT_CONFIG_PATH, Settings, load_config  # noqa: E402
-from canary.demo import build_demo, demo_now, write_demo  # noqa: E402
-from canary.run import Canary, RunRequest, execute  # noqa: E402
+from core.config import DEFAULT_CONFIG_PATH, Settings  # noqa: E402
+from run.configure import load_config  # noqa: E402
+from demo.pipeline import build_demo, demo_now, write_demo  # noqa: E402
+from run.steps import Canary, RunRequest, execute  # noqa: E402
 from monitors.base import Sources  # noqa: E402
 
 
@@ -62,7 +63,10 @@ def demo_canary(workdir: Path, history_days: int) -> tuple[Canary, Any]:
     from datetime import datetime, timezone
 
     now = demo_now(datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc), ZoneInfo(config.timezone))
-    pipeline = build_demo(now=now, zone=config.zone, history_days=history_days)
+    pipeline = build_demo(
+        now=now, zone=config.zone, services=config.pipeline.services,
+        push_member=config.monitors["orchestrator_iam"].member, history_days=history_days,
+    )
     write_demo(pipeline, workdir)
     canary = main.build_canary(Settings(backend="local", local_dir=workdir), config, console=None)
     return canary, now

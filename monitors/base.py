@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from canary.model import CheckResult
+from core.config import Pipeline
+from core.model import CheckResult
 from sources.iam import IamPolicies
 from sources.warehouse import Warehouse
 
@@ -18,6 +19,9 @@ class MonitorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
+
+    def check_against(self, pipeline: Pipeline) -> None:
+        """Raise ValueError naming the key when this configuration names what the pipeline does not have."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class CheckContext:
     now: datetime
     today: date
     zone: ZoneInfo
+    pipeline: Pipeline
     game_date: date | None = None
     """An operator's explicit game date; date-based monitors check it instead of today."""
 

@@ -11,24 +11,25 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from canary.config import Duration
-from canary.model import CheckResult, Finding, Severity
+from core.config import Duration
+from core.model import CheckResult, Finding, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
+from sources.tables import PREDICTIONS, SCHEDULE
 from sources.warehouse import Row
 
 NAME = "missing_predictions"
 
-QUERY = """
+QUERY = f"""
 WITH games AS (
   SELECT game_id AS game_id, MIN(game_start_utc) AS game_start_utc
-  FROM nba_reference.nba_schedule
+  FROM {SCHEDULE}
   WHERE game_date = @game_date
     AND COALESCE(game_status, 'scheduled') NOT IN ('postponed', 'cancelled')
   GROUP BY game_id
 ),
 predictions AS (
   SELECT game_id AS game_id, COUNT(*) AS prediction_count, COUNT(DISTINCT player_lookup) AS player_count
-  FROM nba_predictions.player_prop_predictions
+  FROM {PREDICTIONS}
   WHERE game_date = @game_date
     AND system_id = @system_id
     AND (is_active IS NULL OR is_active)
@@ -47,7 +48,7 @@ ORDER BY game_id
 
 
 class Config(MonitorConfig):
-    system_id: str = "catboost_v9"
+    system_id: str
     lead_time: Duration = timedelta(hours=3)
     """Predictions are due this long before the earliest game start."""
     fallback_due_local: time = time(13, 0)

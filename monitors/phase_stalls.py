@@ -10,26 +10,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field
 
-from canary.config import Duration, StrictModel
-from canary.model import CheckResult, Finding, Severity
+from core.config import Transition
+from core.model import CheckResult, Finding, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
+from sources.tables import PHASE_COMPLETIONS
 from sources.warehouse import Row
 
 NAME = "phase_stalls"
 
 # Every processor's first and last success per game date; failures are counted as evidence only.
-QUERY = """
+QUERY = f"""
 SELECT
   game_date AS game_date,
   phase AS phase,
   processor_name AS processor_name,
   MIN(IF(status = 'success', completed_at, NULL)) AS first_success_at,
   MAX(IF(status = 'success', completed_at, NULL)) AS last_success_at,
-  COUNTIF(status = 'success') AS successes,
   COUNTIF(status != 'success') AS failures
-FROM nba_orchestration.phase_completions
+FROM {PHASE_COMPLETIONS}
 WHERE game_date BETWEEN @start_date AND @end_date
   AND phase IN UNNEST(@phases)
   AND completed_at <= @now
@@ -37,51 +37,9 @@ GROUP BY game_date, phase, processor_name
 """
 
 
-class Transition(StrictModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    from_phase: str = Field(alias="from")
-    to_phase: str = Field(alias="to")
-    min_processors: int | None = Field(default=None, ge=1)
-    required_processors: list[str] | None = None
-    max_delay: Duration
-    next_step: str | None = None
-    orchestrator: str | None = None
-    """The Cloud Run orchestrator that starts the downstream phase, when one does (named in the fix)."""
-    """What to run by hand to push the downstream phase (shown in the alert's fix)."""
-
-    @model_validator(mode="after")
-    def _one_completeness_rule(self) -> Transition:
-        if (self.min_processors is None) == (not self.required_processors):
-            raise ValueError("give exactly one of min_processors or required_processors")
-        return self
-
-    @property
-    def label(self) -> str:
-        return f"{self.from_phase}->{self.to_phase}"
-
-
-def _default_transitions() -> list[Transition]:
-    return [
-        Transition.model_validate(t)
-        for t in (
-            {"from": "phase_2_raw", "to": "phase_3_analytics", "min_processors": 6, "max_delay": "30m",
-             "next_step": "gcloud scheduler jobs run same-day-phase3 --location=us-west2 --project=nba-props-platform"},
-            {"from": "phase_3_analytics", "to": "phase_4_precompute", "min_processors": 5, "max_delay": "60m",
-             "orchestrator": "phase3-to-phase4-orchestrator",
-             "next_step": "gcloud scheduler jobs run same-day-phase4 --location=us-west2 --project=nba-props-platform"},
-            {"from": "phase_4_precompute", "to": "phase_5_predictions", "min_processors": 5, "max_delay": "60m",
-             "orchestrator": "phase4-to-phase5-orchestrator"},
-            {"from": "phase_5_predictions", "to": "phase_6_publishing", "min_processors": 1, "max_delay": "60m",
-             "orchestrator": "phase5-to-phase6-orchestrator"},
-        )
-    ]
-
-
 class Config(MonitorConfig):
     lookback_days: int = Field(default=1, ge=0, le=14)
     """Game dates checked: today and this many days before it."""
-    transitions: list[Transition] = Field(default_factory=_default_transitions)
 
 
 @dataclass(frozen=True)
@@ -89,7 +47,6 @@ class ProcessorRun:
     processor: str
     first_success_at: datetime | None
     last_success_at: datetime | None
-    successes: int
     failures: int
 
 
@@ -136,10 +93,10 @@ def judge_transition(
             f"({len(succeeded)} processors succeeded); no {transition.to_phase} success since"
         ),
     }
-    if transition.orchestrator:
-        details["orchestrator"] = transition.orchestrator
+    if transition.service:
+        details["service"] = transition.service
         fix = (
-            f"Check {transition.orchestrator}: an orchestrator_iam alert for it (a missing invoker binding "
+            f"Check {transition.service}: an orchestrator_iam alert for it (a missing invoker binding "
             f"drops its Pub/Sub pushes silently), then its logs for {game_date}"
         )
     else:
@@ -168,7 +125,6 @@ def _runs(rows: list[Row]) -> dict[tuple[date, str], list[ProcessorRun]]:
                 processor=row["processor_name"],
                 first_success_at=row["first_success_at"],
                 last_success_at=row["last_success_at"],
-                successes=int(row["successes"] or 0),
                 failures=int(row["failures"] or 0),
             )
         )
@@ -178,7 +134,7 @@ def _runs(rows: list[Row]) -> dict[tuple[date, str], list[ProcessorRun]]:
 def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     end = ctx.target_date
     start = end - timedelta(days=config.lookback_days)
-    phases = sorted({p for t in config.transitions for p in (t.from_phase, t.to_phase)})
+    phases = sorted({p for t in ctx.pipeline.transitions for p in (t.from_phase, t.to_phase)})
     rows = sources.warehouse.query(
         QUERY, {"start_date": start, "end_date": end, "phases": phases, "now": ctx.now}
     )
@@ -188,7 +144,7 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     runs = _runs(rows)
     findings = []
     for game_date in judged:
-        for transition in config.transitions:
+        for transition in ctx.pipeline.transitions:
             finding = judge_transition(
                 transition,
                 game_date,

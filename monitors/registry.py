@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from monitors import missing_predictions, orchestrator_iam, phase_stalls
+from core.config import ConfigError, Pipeline, describe_validation_error
 from monitors.base import MonitorConfig, MonitorSpec
 
 MONITORS: dict[str, MonitorSpec[Any]] = {
@@ -18,10 +19,8 @@ def known_names() -> str:
     return ", ".join(MONITORS)
 
 
-def validate_monitor_tables(tables: dict[str, Any]) -> dict[str, MonitorConfig]:
-    """Validate each [monitors.NAME] table with its monitor's Config; absent tables take the defaults."""
-    from canary.config import ConfigError, describe_validation_error
-
+def validate_monitor_tables(tables: dict[str, Any], *, pipeline: Pipeline) -> dict[str, MonitorConfig]:
+    """Validate each [monitors.NAME] table with its monitor's Config, then against the pipeline's topology."""
     unknown = sorted(set(tables) - set(MONITORS))
     if unknown:
         raise ConfigError(f"monitors.{unknown[0]}: unknown monitor (known: {known_names()})")
@@ -34,4 +33,8 @@ def validate_monitor_tables(tables: dict[str, Any]) -> dict[str, MonitorConfig]:
             configs[name] = spec.config_model.model_validate(table)
         except ValidationError as error:
             raise ConfigError(describe_validation_error(error, prefix=f"monitors.{name}")) from None
+        try:
+            configs[name].check_against(pipeline)
+        except ValueError as error:
+            raise ConfigError(f"monitors.{name}.{error}") from None
     return configs

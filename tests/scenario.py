@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from canary.demo import PHASE_PROCESSORS, PUSH_MEMBER, invoker_policy
+from demo.pipeline import PHASE_PROCESSORS, invoker_policy
+from tests.production import PUSH_MEMBER, SERVICES
 from sources.tables import PHASE_COMPLETIONS, PREDICTIONS, SCHEDULE, write_duckdb
 
 NEW_YORK = ZoneInfo("America/New_York")
-ORCHESTRATORS = ("phase3-to-phase4-orchestrator", "phase4-to-phase5-orchestrator", "phase5-to-phase6-orchestrator")
 
 
 def utc(text: str) -> datetime:
@@ -36,7 +36,7 @@ class Scenario:
     schedule_rows: list[dict[str, Any]] = field(default_factory=list)
     prediction_rows: list[dict[str, Any]] = field(default_factory=list)
     policies: dict[str, Any] = field(
-        default_factory=lambda: {name: invoker_policy(PUSH_MEMBER) for name in ORCHESTRATORS}
+        default_factory=lambda: {name: invoker_policy(PUSH_MEMBER) for name in SERVICES}
     )
 
     # --- phase_completions ---

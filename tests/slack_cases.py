@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from alerts.decide import next_state
 from alerts.message import AlertMessage, build_message
-from canary.demo import PUSH_MEMBER, invoker_policy
-from canary.model import AlertState, Decision, Finding, Reason, Severity
-from canary.runner import degraded_finding
-from canary.model import MonitorResult, Outcome
+from demo.pipeline import invoker_policy
+from tests.production import CONFIG, PIPELINE, PUSH_MEMBER
+from core.model import AlertState, Decision, Finding, Reason, Severity
+from run.runner import degraded_finding
+from core.model import MonitorResult, Outcome
 from monitors import missing_predictions, orchestrator_iam, phase_stalls
 from tests.scenario import NEW_YORK
 
@@ -19,7 +19,7 @@ FIRST_SEEN = NOW - timedelta(hours=3, minutes=20)
 
 
 def iam_findings() -> dict[str, Finding]:
-    config = orchestrator_iam.Config()
+    config = CONFIG.monitors["orchestrator_iam"]
     service = "phase4-to-phase5-orchestrator"
     conditional = {
         "bindings": [
@@ -28,18 +28,18 @@ def iam_findings() -> dict[str, Finding]:
     }
     public = invoker_policy(PUSH_MEMBER, "allUsers")
     return {
-        "missing_invoker": orchestrator_iam.judge_policy(config, service, invoker_policy())[0],
-        "conditional_invoker": orchestrator_iam.judge_policy(config, service, conditional)[0],
-        "public_invoker": orchestrator_iam.judge_policy(config, service, public)[0],
-        "not_found": orchestrator_iam.judge_policy(config, service, None)[0],
+        "missing_invoker": orchestrator_iam.judge_policy(config, PIPELINE, service, invoker_policy())[0],
+        "conditional_invoker": orchestrator_iam.judge_policy(config, PIPELINE, service, conditional)[0],
+        "public_invoker": orchestrator_iam.judge_policy(config, PIPELINE, service, public)[0],
+        "not_found": orchestrator_iam.judge_policy(config, PIPELINE, service, None)[0],
     }
 
 
 def stall_finding(game_date: date = TODAY, *, processor: str = "ml_feature_store") -> Finding:
-    transition = phase_stalls.Config().transitions[2]
+    transition = PIPELINE.transitions[2]
     complete = NOW - timedelta(hours=2)
     upstream = [
-        phase_stalls.ProcessorRun(f"{processor}_{i}" if i else processor, complete - timedelta(minutes=4 - i), complete, 1, 0)
+        phase_stalls.ProcessorRun(f"{processor}_{i}" if i else processor, complete - timedelta(minutes=4 - i), complete, 0)
         for i in range(5)
     ]
     finding = phase_stalls.judge_transition(transition, game_date, upstream, [], NOW)
@@ -48,7 +48,7 @@ def stall_finding(game_date: date = TODAY, *, processor: str = "ml_feature_store
 
 
 def prediction_findings() -> dict[str, Finding]:
-    config = missing_predictions.Config()
+    config = CONFIG.monitors["missing_predictions"]
     start = NOW + timedelta(hours=1)
     rows = [
         {"game_id": "0022600301", "game_start_utc": start, "prediction_count": 0, "player_count": 0},
@@ -79,7 +79,7 @@ def all_findings() -> dict[str, Finding]:
 def state_of(finding: Finding, *, first_seen: datetime = FIRST_SEEN) -> AlertState:
     """The record a delivered first notice of `finding` left at `first_seen`."""
     first = Decision(fingerprint=finding.fingerprint, reason=Reason.FIRST, finding=finding)
-    state = next_state(first, now=first_seen, retention=timedelta(days=30), channel="C0ALERTS", thread_ts="1700000000.000200")
+    state = first.next_record(now=first_seen, retention=timedelta(days=30), channel="C0ALERTS", thread_ts="1700000000.000200")
     return state.model_copy(update={"version": 1})
 
 

@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from canary.demo import PHASE_PROCESSORS, PUSH_MEMBER, invoker_policy
+from demo.pipeline import PHASE_PROCESSORS, invoker_policy
+from tests.production import PUSH_MEMBER
 from tests.scenario import Scenario, local, utc
 from tests.servers.bqemulator import BqEmulator, bqemulator  # noqa: F401  (session fixture)
 from tests.servers.fake_cloud_run import FakeCloudRun, fake_cloud_run  # noqa: F401  (fixture)
@@ -206,8 +207,8 @@ def _failed_then_retried() -> Case:
 
 REQUIRED = {
     "transitions": [
-        {"from": P4, "to": P5, "required_processors": ["MlFeatureStoreProcessor", "PlayerDailyCacheProcessor"],
-         "max_delay": "60m"},
+        {"from": P4, "to": P5, "service": "phase4-to-phase5-orchestrator",
+         "required_processors": ["MlFeatureStoreProcessor", "PlayerDailyCacheProcessor"], "max_delay": "60m"},
     ]
 }
 
@@ -217,7 +218,7 @@ def _required_processors_complete() -> Case:
     s = pipeline(through=P3, predictions=False)
     s.completion(DAY, P4, "PlayerDailyCacheProcessor", local(DAY, "10:00"))
     s.completion(DAY, P4, "MlFeatureStoreProcessor", local(DAY, "10:20"))
-    return Case(s, local(DAY, "11:21"), {stall(T45)}, config={"monitors": {"phase_stalls": REQUIRED}})
+    return Case(s, local(DAY, "11:21"), {stall(T45)}, config={"pipeline": REQUIRED})
 
 
 def _required_processors_missing_one() -> Case:
@@ -225,7 +226,7 @@ def _required_processors_missing_one() -> Case:
     s = pipeline(through=P3, predictions=False)
     for index, name in enumerate([n for n in PHASE_PROCESSORS[P4] if n != "MlFeatureStoreProcessor"] + ["ExtraProcessor"]):
         s.completion(DAY, P4, name, local(DAY, f"10:{index:02d}"))
-    return Case(s, local(DAY, "14:00"), set(), config={"monitors": {"phase_stalls": REQUIRED}})
+    return Case(s, local(DAY, "14:00"), set(), config={"pipeline": REQUIRED})
 
 
 # the league-local calendar

@@ -10,7 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from canary.demo import PUSH_MEMBER, invoker_policy
+from demo.pipeline import invoker_policy
+from tests.production import PRODUCTION_TOML, PUSH_MEMBER, production_toml
 from tests.conftest import run_cli
 from tests.scenario import Scenario, local
 
@@ -135,15 +136,21 @@ def test_bad_input_exits_2_with_one_clear_line(local_dir, args, message):
     "toml, message",
     [
         ("timezone = \n", "not valid TOML"),
-        ('timezone = "Mars/Olympus"\n', "timezone: unknown time zone 'Mars/Olympus'"),
-        ('[alerts]\nrepeat_after = { critical = "soon" }\n', "alerts.repeat_after.critical: expected a duration such as '30m'"),
-        ("[alerts]\ngroup_afterr = 3\n", "alerts.group_afterr: unknown key"),
-        ('[monitors.phase_stalls]\n[[monitors.phase_stalls.transitions]]\nfrom = "a"\nto = "b"\nmax_delay = "1h"\n',
-         "monitors.phase_stalls.transitions[0]: Value error, give exactly one of min_processors or required_processors"),
-        ('[monitors.phase_stalls]\n[[monitors.phase_stalls.transitions]]\nfrom = "a"\nto = "b"\nmin_processors = 0\nmax_delay = "1h"\n',
-         "monitors.phase_stalls.transitions[0].min_processors: Input should be greater than or equal to 1"),
-        ("[monitors.stall_detector]\n", "monitors.stall_detector: unknown monitor (known: orchestrator_iam"),
-        ('[monitors.orchestrator_iam]\nservices = "phase3-to-phase4-orchestrator"\n', "monitors.orchestrator_iam.services: Input should be a valid list"),
+        ("", "pipeline: Field required"),
+        (production_toml('timezone = "America/New_York"', 'timezone = "Mars/Olympus"'), "timezone: unknown time zone 'Mars/Olympus'"),
+        (production_toml('critical = "2h"', 'critical = "soon"'), "alerts.repeat_after.critical: expected a duration such as '30m'"),
+        (production_toml("group_after = 5", "group_afterr = 3"), "alerts.group_afterr: unknown key"),
+        (production_toml("min_processors = 6", "min_processors = 0"),
+         "pipeline.transitions[0].min_processors: Input should be greater than or equal to 1"),
+        (production_toml("min_processors = 6\n", ""),
+         "pipeline.transitions[0]: Value error, give exactly one of min_processors or required_processors"),
+        (production_toml('to = "phase_5_predictions"', 'to = "phase_5_prediction"'),
+         "pipeline: Value error, transitions[2].to: unknown phase 'phase_5_prediction' (known: phase_2_raw, phase_3_analytics"),
+        (PRODUCTION_TOML + "\n[monitors.stall_detector]\n", "monitors.stall_detector: unknown monitor (known: orchestrator_iam"),
+        (production_toml('role = "roles/run.invoker"', 'services = "phase3-to-phase4-orchestrator"'),
+         "monitors.orchestrator_iam.services: Input should be a valid list"),
+        (production_toml('role = "roles/run.invoker"', 'services = ["phase2-to-phase3-orchestrator"]'),
+         "monitors.orchestrator_iam.services[0]: unknown service 'phase2-to-phase3-orchestrator' (known: nba-phase3-analytics-processors"),
     ],
 )
 def test_a_bad_config_file_names_the_file_the_key_and_what_was_expected(local_dir, tmp_path, monkeypatch, toml, message):
@@ -207,7 +214,7 @@ def test_an_error_neither_resolves_nor_repeats_the_monitors_own_alert(local_dir)
 
 def test_a_monitor_past_its_timeout_is_an_error_and_the_run_goes_on(local_dir, tmp_path, monkeypatch):
     config = tmp_path / "canary.toml"
-    config.write_text('monitor_timeout = "0.0001s"\n')
+    config.write_text(production_toml('monitor_timeout = "60s"', 'monitor_timeout = "0.0001s"'))
     monkeypatch.setenv("CANARY_CONFIG", str(config))
     stalled_day().write_local(local_dir)
     result = run_cli("run", "--json", "--monitors", "phase_stalls", "--now", T0)

@@ -1,7 +1,7 @@
 """Whole runs at once, and runs whose delivery broke: every due notice is posted exactly once.
 
 A Scheduler retry beside a manual call is two runs of the same instant. Here twelve runs of the real
-canary.run.execute (DuckDB + IAM file sources, Firestore on the official emulator, notices appended to
+run.steps.execute (DuckDB + IAM file sources, Firestore on the official emulator, notices appended to
 one JSONL file) start together and must post each due notice once; separate `main.py run` processes on
 one SQLite file must do the same. A run whose delivery fails part-way, or whose process dies
 holding a claim, leaves the rest for the next run, which sends exactly that.
@@ -32,10 +32,12 @@ from alerts.notifier import DeliveryError, Receipt, ThreadRef
 from alerts.slack import SlackNotifier
 from alerts.sqlite_state import SqliteStateStore
 from alerts.state import StateStore
-from canary.config import DEFAULT_CONFIG_PATH, CanaryConfig, load_config
-from canary.demo import ORCHESTRATORS, build_demo, demo_now, invoker_policy, write_demo, PUSH_MEMBER
-from canary.model import RunReport
-from canary.run import Canary, RunRequest, execute
+from core.config import DEFAULT_CONFIG_PATH, CanaryConfig
+from run.configure import load_config
+from demo.pipeline import build_demo, demo_now, invoker_policy, write_demo
+from tests.production import SERVICES, PUSH_MEMBER
+from core.model import RunReport
+from run.steps import Canary, RunRequest, execute
 from monitors.base import Sources
 from sources.duckdb_warehouse import DuckDbWarehouse
 from sources.iam_file import IamPolicyFile
@@ -60,17 +62,19 @@ def no_grouping(config: CanaryConfig) -> CanaryConfig:
 
 
 CONFIG = no_grouping(load_config(DEFAULT_CONFIG_PATH))
+OUTAGE_FINDINGS = len(SERVICES) + 2
+"""One missing_invoker per service, the 4->5 stall and the missing predictions."""
 
 
 def write_outage(local_dir: Path) -> None:
-    """The demo's broken day, with every orchestrator's invoker binding gone: five critical findings."""
-    pipeline = build_demo(now=NOW, zone=CONFIG.zone, history_days=2)
-    pipeline.policies = {name: invoker_policy() for name in ORCHESTRATORS}
+    """The demo's broken day, with every service's invoker binding gone: OUTAGE_FINDINGS critical findings."""
+    pipeline = build_demo(now=NOW, zone=CONFIG.zone, services=SERVICES, push_member=PUSH_MEMBER, history_days=2)
+    pipeline.policies = {name: invoker_policy() for name in SERVICES}
     write_demo(pipeline, local_dir)
 
 
 def restore_invokers(local_dir: Path) -> None:
-    policies = {name: invoker_policy(PUSH_MEMBER) for name in ORCHESTRATORS}
+    policies = {name: invoker_policy(PUSH_MEMBER) for name in SERVICES}
     (local_dir / "iam_policies.json").write_text(json.dumps(policies), encoding="utf-8")
 
 
@@ -166,7 +170,7 @@ def test_twelve_runs_at_once_on_firestore_post_each_notice_once(firestore_env: A
 
     first = as_json(run_at_once(canaries(), now=NOW))
     firing = {f["fingerprint"] for f in first[0]["findings"]}
-    assert len(firing) == 5 and all(len(r["findings"]) == 5 for r in first)
+    assert len(firing) == OUTAGE_FINDINGS and all(len(r["findings"]) == OUTAGE_FINDINGS for r in first)
     assert_exactly_once(first, local_dir=local_dir, reason="first", expected=firing)
     assert contention(first) > 0
 
@@ -181,7 +185,7 @@ def test_twelve_runs_at_once_on_firestore_post_each_notice_once(firestore_env: A
     restore_invokers(local_dir)
     resolved = as_json(run_at_once(canaries(), now=NOW + timedelta(hours=2, minutes=30), monitors=("orchestrator_iam",)))
     iam = {f["fingerprint"] for f in first[0]["findings"] if f["monitor"] == "orchestrator_iam"}
-    assert len(iam) == 3
+    assert len(iam) == len(SERVICES)
     assert_exactly_once(resolved, local_dir=local_dir, reason="resolved", expected=iam)
     store = FirestoreStateStore(project=firestore_env.project, config=CONFIG.firestore)
     states = store.load(fingerprints=firing)
@@ -239,7 +243,7 @@ def test_ten_cli_processes_at_once_on_one_sqlite_file_post_each_first_notice_onc
     assert [p.returncode for p in processes] == [0] * PROCESSES, [err[-2000:] for _, err in outputs]
     reports = [json.loads(out) for out, _ in outputs]
     firing = {f["fingerprint"] for f in reports[0]["findings"]}
-    assert len(firing) == 5
+    assert len(firing) == OUTAGE_FINDINGS
     assert_exactly_once(reports, local_dir=local_dir, reason="first", expected=firing)
     assert contention(reports) > 0
 
@@ -286,7 +290,7 @@ def test_a_delivery_failure_mid_run_is_sent_by_the_next_run_and_nothing_twice(
 
     sent = {n["fingerprint"] for n in broken["notifications"] if n["delivered"]}
     failed = {n["fingerprint"] for n in broken["notifications"] if n["error"]}
-    assert (len(sent), len(failed)) == (2, 3)
+    assert (len(sent), len(failed)) == (2, OUTAGE_FINDINGS - 2)
     assert all("HTTP 503" in n["error"] for n in broken["notifications"] if n["error"])
 
     # Half an hour later (the next Scheduler tick): exactly the three that failed, nothing twice.
@@ -318,14 +322,14 @@ def test_a_run_that_dies_holding_a_claim_leaves_that_notice_to_the_run_after_its
     # three it never sent wait, because it might still be sending them.
     soon = run_once(local_dir, new_store(), now=NOW + timedelta(minutes=1), run_id="run-2")
     waiting = {n["fingerprint"] for n in soon["notifications"] if n["skipped"] == ANOTHER_RUN}
-    assert len(waiting) == 3 and not any(n["delivered"] for n in soon["notifications"])
+    assert len(waiting) == OUTAGE_FINDINGS - 2 and not any(n["delivered"] for n in soon["notifications"])
 
     # After the lease, the claims of the sender that died are taken over: no alert is lost.
     later = run_once(local_dir, new_store(), now=NOW + LEASE + timedelta(minutes=2), run_id="run-3")
     assert {n["fingerprint"] for n in later["notifications"] if n["delivered"]} == waiting
     assert all(n["error"] is None for n in later["notifications"])
     assert posts_by_notice(local_dir) == Counter({(e["fingerprint"], "first"): 1 for e in posted(local_dir)})
-    assert len(posted(local_dir)) == 5
+    assert len(posted(local_dir)) == OUTAGE_FINDINGS
 
 
 # --- the production delivery path: Firestore emulator + real slack_sdk against the fake Slack ----------
@@ -353,12 +357,12 @@ def test_twelve_runs_at_once_through_firestore_and_slack_post_each_notice_once(
 
     first = run_at_once(canaries(), now=NOW)
     firing = {f.fingerprint for f in first[0].findings}
-    assert len(firing) == 5 and delivered(first) == Counter(firing)
+    assert len(firing) == OUTAGE_FINDINGS and delivered(first) == Counter(firing)
     assert all(n.delivered or n.skipped == ANOTHER_RUN for r in first for n in r.notifications)
     parents = fake_slack.parents()
-    assert len(parents) == 5 and len(fake_slack.calls("chat.postMessage")) == 5  # one post per incident, no more
+    assert len(parents) == OUTAGE_FINDINGS and len(fake_slack.calls("chat.postMessage")) == OUTAGE_FINDINGS  # one post per incident, no more
 
     repeat = run_at_once(canaries(), now=NOW + timedelta(hours=2, minutes=1))
     assert delivered(repeat) == Counter(firing)
-    assert sorted(len(fake_slack.replies(p.ts)) for p in parents) == [1] * 5  # one repeat in each thread
-    assert len(fake_slack.calls("chat.postMessage")) == 10
+    assert sorted(len(fake_slack.replies(p.ts)) for p in parents) == [1] * OUTAGE_FINDINGS  # one repeat in each thread
+    assert len(fake_slack.calls("chat.postMessage")) == 2 * OUTAGE_FINDINGS

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from alerts.decide import decide, next_state
-from canary.config import RepeatIntervals
-from canary.model import AlertState, Decision, Finding, Reason, Severity, Silence
+from alerts.decide import decide
+from core.config import RepeatIntervals
+from core.model import AlertState, Decision, Finding, Reason, Severity, Silence
 from tests.scenario import utc
 
 NOW = utc("2026-11-21T23:30")
@@ -107,10 +107,10 @@ def test_silence_matches_only_equal_labels_and_expires():
 
 
 def test_next_state_counts_and_keeps_the_thread():
-    first = next_state(Decision(fingerprint=CRIT.fingerprint, reason=Reason.FIRST, finding=CRIT), now=NOW, retention=timedelta(days=30), channel="#c", thread_ts="1.0")
+    first = Decision(fingerprint=CRIT.fingerprint, reason=Reason.FIRST, finding=CRIT).next_record(now=NOW, retention=timedelta(days=30), channel="#c", thread_ts="1.0")
     assert (first.status, first.notify_count, first.first_seen, first.thread_ts) == ("firing", 1, NOW, "1.0")
     later = NOW + timedelta(hours=2)
-    repeat = next_state(Decision(fingerprint=CRIT.fingerprint, reason=Reason.REPEAT, finding=CRIT, previous=first), now=later, retention=timedelta(days=30), channel="#c", thread_ts="2.0")
+    repeat = Decision(fingerprint=CRIT.fingerprint, reason=Reason.REPEAT, finding=CRIT, previous=first).next_record(now=later, retention=timedelta(days=30), channel="#c", thread_ts="2.0")
     assert (repeat.notify_count, repeat.first_seen, repeat.last_notified, repeat.thread_ts) == (2, NOW, later, "1.0")
-    resolved = next_state(Decision(fingerprint=CRIT.fingerprint, reason=Reason.RESOLVED, previous=repeat), now=later, retention=timedelta(days=30), channel="#c", thread_ts="3.0")
+    resolved = Decision(fingerprint=CRIT.fingerprint, reason=Reason.RESOLVED, previous=repeat).next_record(now=later, retention=timedelta(days=30), channel="#c", thread_ts="3.0")
     assert (resolved.status, resolved.resolved_at, resolved.expire_at) == ("resolved", later, later + timedelta(days=30))

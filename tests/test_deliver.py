@@ -8,8 +8,9 @@ from alerts.decide import decide
 from alerts.deliver import deliver, plan
 from alerts.local_notifier import LocalNotifier
 from alerts.sqlite_state import SqliteStateStore
-from canary.config import AlertsConfig, SlackConfig
-from canary.model import Finding, Severity
+from alerts.state import records_for_decide
+from core.config import AlertsConfig, SlackConfig
+from core.model import Finding, Severity
 from tests.scenario import utc
 
 NOW = utc("2026-11-21T23:30")
@@ -25,7 +26,7 @@ class Explodes:
 
 
 def run(store: SqliteStateStore, notifier, now):  # type: ignore[no-untyped-def]
-    decisions = decide(previous=store.load(fingerprints=[FINDING.fingerprint]), findings=[FINDING], succeeded={"orchestrator_iam"},
+    decisions = decide(previous=records_for_decide(store, fingerprints=[FINDING.fingerprint]), findings=[FINDING], succeeded={"orchestrator_iam"},
                        repeat_after=AlertsConfig().repeat_after, now=now)
     return deliver(plan(decisions.notify, now=now), store=store, notifier=notifier, owner=f"run-{now:%H%M}", now=now,
                    alerts=AlertsConfig(), channel_for=SlackConfig().channel_for)

@@ -34,8 +34,9 @@ from typing import Iterator
 import pytest
 
 import main
+from run.observe import run_log_record
 from alerts.firestore_state import FirestoreStateStore
-from canary.model import AlertState, RunReport
+from core.model import AlertState, RunReport
 from tests.servers.bqemulator import BqEmulator, bqemulator, say  # noqa: F401  (session fixture)
 from tests.servers.fake_cloud_run import FakeCloudRun, fake_cloud_run  # noqa: F401  (fixture)
 from tests.servers.fake_slack import FakeSlack, fake_slack  # noqa: F401  (fixture)
@@ -299,7 +300,7 @@ def test_firestore_fault(
         [notice] = fake_slack.requests[slack_calls_before:]
         assert notice.method == "chat.postMessage" and "alert state (firestore) is unreadable" in notice.body["text"]
         assert during.delivery_failed
-        log = main.run_log_record(during, duration_ms=seconds * 1000)
+        log = run_log_record(during, duration_ms=seconds * 1000)
         assert log["severity"] == "ERROR" and log["state_error"] == during.state_error and log["errored_monitors"] == []
         # No state lost or corrupted: every document in the emulator is exactly as it was, to its update_time.
         assert raw_documents(firestore_env) == documents_before

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from canary.heartbeat import Heartbeat
+from run.heartbeat import Heartbeat
 from tests.conftest import run_cli
 from tests.scenario import Scenario
 

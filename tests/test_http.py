@@ -24,8 +24,9 @@ from typing import Any, Iterator
 import functions_framework
 import pytest
 
-from canary.http_entry import MAX_BODY_BYTES
+from entry.http import MAX_BODY_BYTES
 from tests.conftest import PROJECT_ROOT
+from tests.production import PRODUCTION_TOML, production_toml
 from tests.scenario import Scenario, local
 
 D = date(2026, 11, 21)
@@ -279,7 +280,7 @@ def test_the_canary_is_built_once_per_instance_on_first_request(app, monkeypatch
 
 def test_a_broken_deploy_configuration_is_a_loud_500_naming_the_file_and_key(make_app, local_dir, tmp_path, monkeypatch, capsys):
     config = tmp_path / "canary.toml"
-    config.write_text('monitor_timeout = "soon"\n', encoding="utf-8")
+    config.write_text(production_toml('monitor_timeout = "60s"', 'monitor_timeout = "soon"'), encoding="utf-8")
     monkeypatch.setenv("CANARY_CONFIG", str(config))
     broken_day().write_local(local_dir)
     app = make_app()
@@ -287,7 +288,7 @@ def test_a_broken_deploy_configuration_is_a_loud_500_naming_the_file_and_key(mak
     assert body["run_id"]
     [line] = log_lines(capsys)
     assert line["severity"] == "ERROR" and line["event"] == "canary_config_error" and "monitor_timeout" in line["error"]
-    config.write_text("", encoding="utf-8")  # fixed without a redeploy: the next request builds
+    config.write_text(PRODUCTION_TOML, encoding="utf-8")  # fixed without a redeploy: the next request builds
     assert app.client.post("/", json={"now": T0}).status_code == 200
 
 
@@ -298,7 +299,7 @@ def test_a_bad_environment_setting_is_a_500_naming_the_variable(make_app, local_
 
 
 def test_now_is_refused_outside_the_local_backend(app, monkeypatch):
-    from canary.config import load_settings
+    from run.configure import load_settings
 
     monkeypatch.setenv("CANARY_BACKEND", "gcp")
     real = app.module.build_canary
@@ -311,12 +312,12 @@ def test_now_is_refused_outside_the_local_backend(app, monkeypatch):
 
 
 def test_an_unexpected_exception_is_500_internal_error_with_the_detail_only_in_the_log(app, monkeypatch, capsys):
-    import canary.http_entry
+    import run.observe
 
     def explode(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("database exploded")
 
-    monkeypatch.setattr(canary.http_entry, "execute", explode)
+    monkeypatch.setattr(run.observe, "execute", explode)
     response = app.client.post("/", json={"now": T0})
     body = assert_json_error(response, 500, "internal error")
     assert set(body) == {"error", "run_id"} and "exploded" not in response.get_data(as_text=True)
@@ -446,12 +447,12 @@ def test_the_slack_token_appears_in_no_log_line_report_or_error(make_app, local_
     assert call(f"/?monitors={TOKEN}") == 400  # a caller pasting it into a parameter
     assert call("/", json={TOKEN: True}) == 400
 
-    import canary.http_entry
+    import run.observe
 
     def leak(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(f"auth failed for token {TOKEN}")
 
-    monkeypatch.setattr(canary.http_entry, "execute", leak)
+    monkeypatch.setattr(run.observe, "execute", leak)
     assert call("/", json={"now": T0}) == 500  # a crash whose message holds the token
     captured = capfd.readouterr()
     logged = captured.out + captured.err

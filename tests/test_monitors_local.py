@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from canary.demo import PUSH_MEMBER, invoker_policy
+from demo.pipeline import invoker_policy
+from tests.production import PUSH_MEMBER, production_toml
 from tests.conftest import run_cli
 from tests.scenario import Scenario, local, utc
 
@@ -160,10 +161,9 @@ def test_downstream_failures_are_evidence_not_success(local_dir):
 
 def test_required_processors_rule(local_dir, tmp_path):
     config = tmp_path / "canary.toml"
-    config.write_text(
-        '[monitors.phase_stalls]\n[[monitors.phase_stalls.transitions]]\nfrom = "phase_2_raw"\nto = "phase_3_analytics"\n'
-        'required_processors = ["NbacGamebookProcessor", "NbacScheduleProcessor"]\nmax_delay = "30m"\n'
-    )
+    config.write_text(production_toml(
+        "min_processors = 6", 'required_processors = ["NbacGamebookProcessor", "NbacScheduleProcessor"]'
+    ))
     scenario = Scenario()
     scenario.completion(D, "phase_2_raw", "NbacGamebookProcessor", local(D, "07:00"))
     for index in range(8):

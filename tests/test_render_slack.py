@@ -29,7 +29,7 @@ from alerts.render_slack import (
     render_resolved_parent,
 )
 from alerts.render_text import render_text
-from canary.model import Reason
+from core.model import Reason
 from tests.slack_cases import all_findings, hostile_finding, message, stall_finding
 
 GOLDEN = Path(__file__).parent / "golden"

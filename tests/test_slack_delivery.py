@@ -19,8 +19,9 @@ from alerts.deliver import ANOTHER_RUN, deliver, plan
 from alerts.notifier import DeliveryError, ThreadRef
 from alerts.slack import MAX_RETRIES, MAX_RETRY_AFTER_SECONDS, SlackNotifier
 from alerts.sqlite_state import SqliteStateStore
-from canary.config import AlertsConfig, SlackConfig
-from canary.model import Finding, NotificationReport, Reason
+from alerts.state import records_for_decide
+from core.config import AlertsConfig, SlackConfig
+from core.model import Finding, NotificationReport, Reason
 from tests.servers.fake_slack import TOKEN, FakeSlack, Fault, fake_slack  # noqa: F401  (fixture)
 from tests.slack_cases import NOW, all_findings, hostile_finding, message, stall_finding
 
@@ -49,7 +50,7 @@ class Pipeline:
     sleeps: list[float] = field(default_factory=list)
 
     def run(self, findings: list[Finding], *, at: datetime, succeeded: set[str] = frozenset({STALLS, IAM}), owner: str = "run") -> list[NotificationReport]:  # type: ignore[assignment]
-        previous = self.store.load(fingerprints=[f.fingerprint for f in findings])
+        previous = records_for_decide(self.store, fingerprints=[f.fingerprint for f in findings])
         decisions = decide(
             previous=previous, findings=findings, succeeded=set(succeeded), repeat_after=self.alerts.repeat_after, now=at
         )

@@ -20,8 +20,8 @@ import pytest
 from alerts.firestore_state import FirestoreStateStore
 from alerts.sqlite_state import SqliteStateStore
 from alerts.state import StateError, StateStore
-from canary.config import FirestoreConfig
-from canary.model import AlertState, Severity, Silence
+from core.config import FirestoreConfig
+from core.model import AlertState, AlertStatus, Severity, Silence
 from tests.servers.firestore_emulator import FirestoreEmulator, firestore_emulator, firestore_env
 from tests.servers.processes import free_port
 
@@ -136,17 +136,19 @@ def test_an_empty_store_loads_nothing(store: StateStore) -> None:
     assert store.load(fingerprints=[]) == {}
 
 
-def test_load_returns_the_asked_records_of_any_status_and_every_firing_one(store: StateStore) -> None:
+def test_load_returns_exactly_the_asked_records_of_any_status_and_load_firing_every_firing_one(store: StateStore) -> None:
     notify(store, alert("firing1"))
     notify(store, alert("firing2"))
     notify(store, alert("gone", status="resolved", resolved_at=NOW, expire_at=NOW + timedelta(days=30)))
     notify(store, alert("old", status="resolved", resolved_at=NOW))
 
-    loaded = store.load(fingerprints=["gone", "never-seen"])
+    loaded = store.load(fingerprints=["gone", "firing1", "never-seen"])
+    firing = store.load_firing()
 
-    assert sorted(loaded) == ["firing1", "firing2", "gone"]
-    assert loaded["gone"].status == "resolved"
-    assert all(fp == state.fingerprint for fp, state in loaded.items())
+    assert sorted(loaded) == ["firing1", "gone"]
+    assert loaded["gone"].status is AlertStatus.RESOLVED
+    assert sorted(firing) == ["firing1", "firing2"] and all(s.firing for s in firing.values())
+    assert all(fp == state.fingerprint for fp, state in {**loaded, **firing}.items())
 
 
 def test_a_record_round_trips_every_field(store: StateStore) -> None:
@@ -282,7 +284,9 @@ def test_a_corrupt_alert_record_is_a_state_error_naming_it(backend: Backend, sto
     backend.corrupt_alert("broken")
 
     with pytest.raises(StateError, match=f"{backend.name}.*corrupt.*broken"):
-        store.load(fingerprints=["healthy"])
+        store.load_firing()
+    with pytest.raises(StateError, match=f"{backend.name}.*corrupt.*broken"):
+        store.load(fingerprints=["broken"])
 
 
 def test_a_corrupt_silence_is_a_state_error_naming_it(backend: Backend, store: StateStore) -> None:

@@ -11,9 +11,10 @@ from pydantic import SecretStr
 
 from alerts.slack import SlackNotifier
 from alerts.sqlite_state import SqliteStateStore
-from alerts.test_alert import TEST_MONITOR, cli_test_alert, send_test_alert
-from canary.config import CanaryConfig
-from canary.run import Canary
+from entry.cli import cli_test_alert
+from run.synthetic import TEST_MONITOR, send_test_alert
+from tests.production import CONFIG
+from run.steps import Canary
 from monitors.base import Sources
 from tests.conftest import run_cli
 from tests.servers.fake_slack import TOKEN, FakeSlack, Fault, fake_slack  # noqa: F401  (fixture)
@@ -21,7 +22,7 @@ from tests.slack_cases import NOW
 
 
 def slack_canary(fake: FakeSlack, tmp_path: Path, *, token: str = TOKEN) -> Canary:
-    config = CanaryConfig()
+    config = CONFIG
     return Canary(
         config=config,
         sources=Sources(warehouse=None, iam=None),  # type: ignore[arg-type]  (a test alert reads no source)

@@ -16,17 +16,22 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
-from canary.config import DEFAULT_CONFIG_PATH, CanaryConfig, Settings, load_config
-from canary.model import RunReport
-from canary.run import Canary, RunRequest, execute
+from core.config import DEFAULT_CONFIG_PATH, CanaryConfig, Pipeline, Settings
+from run.configure import load_config
+from core.model import RunReport
+from run.steps import Canary, RunRequest, execute
 from tests.scenario import Scenario
 
 BACKENDS = ("local", "gcp")
 
 
 def default_config(**overrides: Any) -> CanaryConfig:
-    """canary.toml's production values; `monitors={name: {...}}` replaces a monitor's table."""
+    """canary.toml's production values; `monitors={name: {...}}` replaces a monitor's table and
+    `pipeline={key: value}` keys of [pipeline]."""
     config = load_config(DEFAULT_CONFIG_PATH)
+    pipeline_keys = overrides.pop("pipeline", None)
+    if pipeline_keys:
+        overrides["pipeline"] = Pipeline.model_validate({**config.pipeline.model_dump(by_alias=True), **pipeline_keys})
     monitor_tables = overrides.pop("monitors", None)
     if monitor_tables:
         from monitors.registry import MONITORS
@@ -180,7 +185,7 @@ def production_stack(
     """The whole gcp backend as production builds it: CANARY_BACKEND=gcp and the endpoint variables set
     (`env`), then main.build_canary: BigQuery, Cloud Run, Firestore (FIRESTORE_EMULATOR_HOST), Slack."""
     import main
-    from canary.config import load_settings
+    from run.configure import load_settings
 
     for name, value in {"CANARY_BACKEND": "gcp", **env}.items():
         monkeypatch.setenv(name, value)

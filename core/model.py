@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts.fingerprint import fingerprint_of
+from core.fingerprint import fingerprint_of
 
 CANARY_MONITOR = "canary"
 """The pseudo-monitor that owns "canary degraded" findings (a monitor that errored)."""
@@ -31,6 +31,13 @@ class Reason(str, enum.Enum):
     FIRST = "first"
     REPEAT = "repeat"
     RESOLVED = "resolved"
+
+
+class AlertStatus(str, enum.Enum):
+    FIRING = "firing"
+    """Notified and not resolved."""
+    RESOLVED = "resolved"
+    """Its resolved notice was sent."""
 
 
 class Finding(BaseModel):
@@ -102,8 +109,7 @@ class AlertState(BaseModel):
     key: dict[str, str]
     severity: Severity
     summary: str
-    status: str = "firing"
-    """'firing' while notified and not resolved; 'resolved' after the resolved notice was sent."""
+    status: AlertStatus = AlertStatus.FIRING
     first_seen: datetime
     last_seen: datetime
     last_notified: datetime
@@ -119,6 +125,36 @@ class AlertState(BaseModel):
     @property
     def resolves_with(self) -> str:
         return resolving_monitor(self.monitor, self.key)
+
+    @property
+    def firing(self) -> bool:
+        return self.status is AlertStatus.FIRING
+
+    @classmethod
+    def opened(
+        cls, finding: Finding, *, now: datetime, channel: str | None, thread_ts: str | None,
+        version: int = 0, group: list[str] | None = None,
+    ) -> AlertState:
+        """The record after a first notice (a new incident, or one that fired again after resolving)."""
+        return cls(
+            fingerprint=finding.fingerprint, monitor=finding.monitor, key=finding.key, severity=finding.severity,
+            summary=finding.summary, status=AlertStatus.FIRING, first_seen=now, last_seen=now, last_notified=now,
+            notify_count=1, channel=channel, thread_ts=thread_ts, version=version, group=group or [],
+        )
+
+    def repeated(self, finding: Finding, *, now: datetime) -> AlertState:
+        """The record after a repeat notice."""
+        return self.model_copy(update={
+            "severity": finding.severity, "summary": finding.summary, "last_seen": now, "last_notified": now,
+            "notify_count": self.notify_count + 1,
+        })
+
+    def resolved(self, *, now: datetime, retention: timedelta) -> AlertState:
+        """The record after the resolved notice; it expires `retention` later."""
+        return self.model_copy(update={
+            "status": AlertStatus.RESOLVED, "resolved_at": now, "last_notified": now,
+            "notify_count": self.notify_count + 1, "expire_at": now + retention,
+        })
 
 
 class Silence(BaseModel):
@@ -145,6 +181,23 @@ class Decision(BaseModel):
     previous: AlertState | None = None
     note: str | None = None
     """Why a resolved incident closes without being seen healthy (its game date is no longer checked)."""
+
+    def next_record(
+        self, *, now: datetime, retention: timedelta, channel: str | None, thread_ts: str | None,
+        group: list[str] | None = None,
+    ) -> AlertState:
+        """The notification record to write once this decision's notice was delivered."""
+        previous = self.previous
+        if self.reason is Reason.RESOLVED:
+            assert previous is not None
+            return previous.resolved(now=now, retention=retention)
+        assert self.finding is not None
+        if self.reason is Reason.REPEAT and previous is not None:
+            return previous.repeated(self.finding, now=now)
+        return AlertState.opened(
+            self.finding, now=now, channel=channel, thread_ts=thread_ts,
+            version=previous.version if previous else 0, group=group,
+        )
 
 
 class NotificationReport(BaseModel):

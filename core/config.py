@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from canary.model import Severity
+from core.model import Severity
+from core.secrets import secret_values
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "canary.toml"
 
@@ -76,12 +76,85 @@ class FirestoreConfig(StrictModel):
     silences_collection: str = "canary_silences"
 
 
+class Transition(StrictModel):
+    """One hand-off of the pipeline: `from` phase complete -> `to` phase starts, within `max_delay`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_phase: str = Field(alias="from")
+    to_phase: str = Field(alias="to")
+    service: str | None = None
+    """The Cloud Run service whose Pub/Sub push starts the downstream phase (an orchestrator, or the
+    phase-3 trigger), when one does; its IAM and push problems explain this transition's stalls."""
+    min_processors: int | None = Field(default=None, ge=1)
+    """The upstream phase is complete when this many distinct processors succeeded..."""
+    required_processors: list[str] | None = None
+    """...or when every one of these did (give exactly one of the two)."""
+    max_delay: Duration
+    """How long after the upstream phase completed the downstream phase may take to start."""
+    next_step: str | None = None
+    """What to run by hand to push the downstream phase (shown in the alert's fix)."""
+
+    @model_validator(mode="after")
+    def _one_completeness_rule(self) -> Transition:
+        if (self.min_processors is None) == (not self.required_processors):
+            raise ValueError("give exactly one of min_processors or required_processors")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.from_phase}->{self.to_phase}"
+
+
+class Pipeline(StrictModel):
+    """The pipeline's shape, stated once: its phases in order, the hand-offs between them, and the
+    service that starts each downstream phase. Monitors and the dependency rules read it from here."""
+
+    project: str
+    region: str
+    phases: list[str] = Field(min_length=2)
+    predictions_phase: str
+    """The phase that writes player_prop_predictions: a stall at or before it explains missing predictions."""
+    transitions: list[Transition] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names_exist(self) -> Pipeline:
+        known = ", ".join(self.phases)
+        if len(set(self.phases)) != len(self.phases):
+            raise ValueError(f"phases: a phase is listed twice ({known})")
+        if self.predictions_phase not in self.phases:
+            raise ValueError(f"predictions_phase: unknown phase {self.predictions_phase!r} (known: {known})")
+        seen: set[str] = set()
+        for index, transition in enumerate(self.transitions):
+            for side, phase in (("from", transition.from_phase), ("to", transition.to_phase)):
+                if phase not in self.phases:
+                    raise ValueError(f"transitions[{index}].{side}: unknown phase {phase!r} (known: {known})")
+            if self.phases.index(transition.from_phase) >= self.phases.index(transition.to_phase):
+                raise ValueError(f"transitions[{index}]: {transition.label} runs against the order of phases ({known})")
+            if transition.label in seen:
+                raise ValueError(f"transitions[{index}]: {transition.label} is listed twice")
+            seen.add(transition.label)
+        return self
+
+    @property
+    def services(self) -> list[str]:
+        """Every service that starts a phase, in pipeline order."""
+        return list(dict.fromkeys(t.service for t in self.transitions if t.service))
+
+    def transitions_started_by(self, service: str) -> list[Transition]:
+        return [t for t in self.transitions if t.service == service]
+
+    def position(self, phase: str) -> int:
+        return self.phases.index(phase)
+
+
 class CanaryConfig(StrictModel):
     timezone: str = "America/New_York"
     monitor_timeout: Duration = timedelta(seconds=60)
     alerts: AlertsConfig = AlertsConfig()
     slack: SlackConfig = SlackConfig()
     firestore: FirestoreConfig = FirestoreConfig()
+    pipeline: Pipeline
     monitors: dict[str, Any] = Field(default_factory=dict)
     """Per-monitor tables; load_config validates each with its monitor's own Config model."""
 
@@ -116,6 +189,11 @@ class Settings(BaseSettings):
     slack_base_url: str | None = None
     heartbeat_url: str | None = None
 
+    def secrets(self) -> list[str]:
+        """Every value of these settings that must never be shown (the token, the heartbeat URL)."""
+        token = self.slack_bot_token.get_secret_value() if self.slack_bot_token is not None else None
+        return secret_values(token, self.heartbeat_url)
+
 
 def _location(loc: tuple[Any, ...]) -> str:
     text = ""
@@ -136,41 +214,3 @@ def describe_validation_error(error: ValidationError, *, prefix: str = "") -> st
             message = "unknown key"
         lines.append(f"{where}: {message}")
     return "; ".join(lines)
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as error:
-        raise ConfigError(f"environment: {describe_validation_error(error, prefix='CANARY')}") from None
-
-
-def apply_settings(config: CanaryConfig, settings: Settings) -> CanaryConfig:
-    """The environment's overrides of the file's values."""
-    if settings.slack_channel:
-        config = config.model_copy(update={"slack": config.slack.model_copy(update={"channel": settings.slack_channel})})
-    return config
-
-
-def load_config(path: Path) -> CanaryConfig:
-    """Read and validate canary.toml; every failure names the file, the key and what was expected."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: configuration file not found (set CANARY_CONFIG or create it)") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the configuration file ({error.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: not valid TOML ({error})") from None
-    try:
-        config = CanaryConfig.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(f"{path}: {describe_validation_error(error)}") from None
-    # Imported here: the registry imports every monitor module, which config itself does not need.
-    from monitors.registry import validate_monitor_tables
-
-    try:
-        monitors = validate_monitor_tables(config.monitors)
-    except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
-    return config.model_copy(update={"monitors": monitors})

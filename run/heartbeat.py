@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from canary.model import RunReport
+    from core.model import RunReport
 
 DEFAULT_TIMEOUT_SECONDS = 3.0
 MAX_BODY_BYTES = 10_000

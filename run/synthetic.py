@@ -1,23 +1,19 @@
-"""A marked synthetic alert sent through the real delivery path (decide -> deliver), then resolved."""
+"""The test alert: a marked synthetic finding sent through the real path (decide -> deliver), then resolved."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 
 from alerts.decide import decide
 from alerts.deliver import deliver, plan
 from alerts.render_text import render_text
-from alerts.state import StateError
-from canary.model import Finding, NotificationReport, Severity
-
-if TYPE_CHECKING:
-    from canary.run import Canary
+from alerts.state import StateError, records_for_decide
+from core.model import Finding, NotificationReport, Severity
+from run.steps import Canary
 
 TEST_MONITOR = "test_alert"
-EXIT_OK, EXIT_DELIVERY_FAILED = 0, 1
 
 
 def synthetic_finding(*, run_id: str, now: datetime) -> Finding:
@@ -53,7 +49,7 @@ def send_test_alert(canary: Canary, *, run_id: str, now: datetime) -> dict[str, 
     }
     for findings in ([finding], []):
         try:
-            previous = canary.store.load(fingerprints=[finding.fingerprint])
+            previous = records_for_decide(canary.store, fingerprints=[finding.fingerprint])
         except StateError as error:
             result["error"] = f"alert state unavailable: {error}"
             break
@@ -94,19 +90,3 @@ def send_test_alert(canary: Canary, *, run_id: str, now: datetime) -> dict[str, 
     own = {n["reason"] for n in result["notifications"] if n["fingerprint"] == finding.fingerprint and n["delivered"]}
     result["delivered"] = result["error"] is None and own == {"first", "resolved"}
     return result
-
-
-def cli_test_alert(*, canary: Canary, run_id: str, now: datetime, as_json: bool, stdout: TextIO) -> int:
-    """`main.py test-alert`: exit 0 when the alert and its resolution were delivered, 1 otherwise."""
-    result = send_test_alert(canary, run_id=run_id, now=now)
-    if as_json:
-        print(json.dumps(result), file=stdout)
-    elif result["delivered"]:
-        print(
-            f"test alert {result['fingerprint']} sent and resolved"
-            f" (channel {result['channel']}, thread {result['thread_ts']})",
-            file=stdout,
-        )
-    else:
-        print(f"test alert FAILED: {result['error']}", file=stdout)
-    return EXIT_OK if result["delivered"] else EXIT_DELIVERY_FAILED

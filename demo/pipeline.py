@@ -44,10 +44,8 @@ PHASE_START_LOCAL = {
     "phase_6_publishing": time(12, 30),
 }
 SYSTEMS = ("catboost_v9", "ensemble_v1")
-PROJECT = "nba-props-platform"
-PUSH_MEMBER = "serviceAccount:756957797294-compute@developer.gserviceaccount.com"
-ORCHESTRATORS = ("phase3-to-phase4-orchestrator", "phase4-to-phase5-orchestrator", "phase5-to-phase6-orchestrator")
-BROKEN_ORCHESTRATOR = "phase4-to-phase5-orchestrator"
+BROKEN_SERVICE = "phase4-to-phase5-orchestrator"
+"""The service whose invoker binding today's redeploy dropped (the seeds' outage)."""
 DEMO_LOCAL_TIME = time(18, 30)
 
 
@@ -79,7 +77,10 @@ def invoker_policy(*members: str) -> dict[str, Any]:
     return {"version": 1, "etag": "BwYdemo0000=", "bindings": bindings}
 
 
-def build_demo(*, now: datetime, zone: ZoneInfo, history_days: int = 7, seed: int = 7) -> DemoPipeline:
+def build_demo(
+    *, now: datetime, zone: ZoneInfo, services: list[str], push_member: str, history_days: int = 7, seed: int = 7
+) -> DemoPipeline:
+    """`history_days` healthy days, then today broken; an IAM policy for each of `services` (from [pipeline])."""
     rng = random.Random(seed)
     today = now.astimezone(zone).date()
     pipeline = DemoPipeline(now=now, today=today)
@@ -87,7 +88,7 @@ def build_demo(*, now: datetime, zone: ZoneInfo, history_days: int = 7, seed: in
         _game_day(pipeline, today - timedelta(days=back), zone, rng, broken=False)
     _game_day(pipeline, today, zone, rng, broken=True)
     pipeline.policies = {
-        name: invoker_policy() if name == BROKEN_ORCHESTRATOR else invoker_policy(PUSH_MEMBER) for name in ORCHESTRATORS
+        name: invoker_policy() if name == BROKEN_SERVICE else invoker_policy(push_member) for name in services
     }
     return pipeline
 

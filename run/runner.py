@@ -7,7 +7,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from canary.model import CANARY_MONITOR, Finding, MonitorResult, Outcome, Severity
+from core.model import CANARY_MONITOR, Finding, MonitorResult, Outcome, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
 from sources.errors import SourceError
 

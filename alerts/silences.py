@@ -1,16 +1,15 @@
-"""The silence commands: mute matching first/repeat notices until an expiry (resolved notices still go)."""
+"""Silences: mute matching first/repeat notices until an expiry (resolved notices still go).
+
+The Silence record is in core.model; creating one from an operator's words and matching it are here."""
 
 from __future__ import annotations
 
-import argparse
-import getpass
 import uuid
 from datetime import datetime
-from typing import TextIO
+from typing import Sequence
 
-from alerts.state import StateStore
-from canary.config import ConfigError, parse_duration
-from canary.model import Silence
+from core.config import ConfigError, parse_duration
+from core.model import Finding, Silence
 
 MAX_SILENCE_DAYS = 30
 
@@ -44,25 +43,6 @@ def new_silence(*, matchers: dict[str, str], duration: str, reason: str, author:
     )
 
 
-def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
-    silence = new_silence(
-        matchers=parse_matchers(args.match),
-        duration=args.duration,
-        reason=args.reason,
-        author=args.author or getpass.getuser(),
-        now=now,
-    )
-    store.add_silence(silence)
-    labels = ", ".join(f"{k}={v}" for k, v in silence.matchers.items())
-    print(f"silence {silence.id} created: {labels} until {silence.expires_at:%Y-%m-%d %H:%M} UTC ({silence.reason})", file=stdout)
-    return 0
-
-
-def cli_silences(*, store: StateStore, now: datetime, stdout: TextIO) -> int:
-    active = store.silences(now=now)
-    if not active:
-        print("no active silences", file=stdout)
-    for s in active:
-        labels = ", ".join(f"{k}={v}" for k, v in s.matchers.items())
-        print(f"{s.id}  {labels}  until {s.expires_at:%Y-%m-%d %H:%M} UTC  by {s.author}: {s.reason}", file=stdout)
-    return 0
+def silence_for(finding: Finding, silences: Sequence[Silence], *, now: datetime) -> Silence | None:
+    """The first active silence that matches this finding, if any."""
+    return next((s for s in silences if s.matches(monitor=finding.monitor, key=finding.key, now=now)), None)

@@ -20,11 +20,13 @@ from typing import Annotated, Any, Callable, Literal, TextIO
 import flask
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from canary.config import CanaryConfig, ConfigError, Settings
-from canary.heartbeat import Heartbeat, run_ok
-from canary.inputs import parse_game_date, parse_instant
-from canary.model import RunReport
-from canary.run import Canary, RequestError, RunRequest, execute, select_monitors
+from core.config import CanaryConfig, ConfigError, Settings
+from core.inputs import parse_game_date, parse_instant
+from core.model import RunReport
+from core.secrets import scrub, secret_values
+from run.observe import emit_log, observed_run
+from run.steps import Canary, RequestError, RunRequest, select_monitors
+from run.synthetic import send_test_alert
 
 MAX_BODY_BYTES = 16 * 1024
 """A run's parameters fit in a few hundred bytes; anything near this is a mistake or an attack."""
@@ -34,8 +36,6 @@ HEALTH_PATHS = ("/healthz", "/health")
 /healthz may never reach the function there, so /health answers the same."""
 RUN_METHODS = ("GET", "POST")
 HEALTH_METHODS = ("GET", "HEAD")
-REDACTED = "[redacted]"
-SECRET_ENV = ("CANARY_SLACK_BOT_TOKEN", "CANARY_HEARTBEAT_URL")
 
 _MONITOR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -164,32 +164,6 @@ def read_params(request: flask.Request) -> RunParams:
         raise HttpError(400, f"bad parameter: {message}", problems=problems) from None
 
 
-# --- secrets ----------------------------------------------------------------------------------
-
-
-def secret_values(settings: Settings | None) -> list[str]:
-    """Every value that must never leave the process (read from the environment too, in case settings failed)."""
-    values = [os.environ.get(name, "") for name in SECRET_ENV]
-    if settings is not None:
-        if settings.slack_bot_token is not None:
-            values.append(settings.slack_bot_token.get_secret_value())
-        values.append(settings.heartbeat_url or "")
-    return sorted({v for v in values if len(v) >= 8}, key=len, reverse=True)
-
-
-def scrub(value: Any, secrets: list[str]) -> Any:
-    """`value` with every secret replaced, through dicts and lists (a last line of defence)."""
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
-        return value
-    if isinstance(value, dict):
-        return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [scrub(v, secrets) for v in value]
-    return value
-
-
 # --- handling one request ---------------------------------------------------------------------
 
 
@@ -208,14 +182,12 @@ class Call:
     instance: Callable[[], Instance]
     now: dt.datetime
     run_id: str
-    log_record: Callable[..., dict[str, Any]]
-    emit: Callable[..., None]
     stream: TextIO
     started: float
     settings: Settings | None = None
 
     def secrets(self) -> list[str]:
-        return secret_values(self.settings)
+        return self.settings.secrets() if self.settings is not None else secret_values()
 
     def respond(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> flask.Response:
         text = json.dumps(scrub(body, self.secrets()), separators=(",", ":"), default=str)
@@ -224,7 +196,7 @@ class Call:
         return response
 
     def log(self, record: dict[str, Any]) -> None:
-        self.emit(scrub(record, self.secrets()), stream=self.stream)
+        emit_log(scrub(record, self.secrets()), stream=self.stream)
 
     def duration_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -236,12 +208,10 @@ def handle(
     instance: Callable[[], Instance],
     now: dt.datetime,
     run_id: str,
-    log_record: Callable[..., dict[str, Any]],
-    emit: Callable[..., None],
     stream: TextIO | None = None,
 ) -> flask.Response:
-    call = Call(request=request, instance=instance, now=now, run_id=run_id, log_record=log_record, emit=emit,
-                stream=stream or sys.stdout, started=time.perf_counter())
+    call = Call(request=request, instance=instance, now=now, run_id=run_id, stream=stream or sys.stdout,
+                started=time.perf_counter())
     try:
         return _route(call)
     except HttpError as error:
@@ -298,21 +268,13 @@ def _run(call: Call, built: Instance, params: RunParams) -> flask.Response:
         select_monitors(built.config, run_request.monitors)
     except RequestError as error:
         raise HttpError(400, f"bad parameter: monitors: {error}") from None
-    # A dry run (a person checking by hand) says nothing about the schedule, so it does not ping.
-    heartbeat = Heartbeat(None if params.dry_run else built.settings.heartbeat_url)
-    pings = {"start": heartbeat.start()}
     try:
-        report = execute(built.canary, run_request)
+        report, record = observed_run(
+            built.canary, run_request, heartbeat_url=built.settings.heartbeat_url, secrets=call.secrets(),
+            started=call.started,
+        )
     except RequestError as error:
         raise HttpError(400, f"bad parameter: {error}") from None
-    except Exception:
-        heartbeat.finish(ok=False, body=f"run {call.run_id}: internal error")
-        raise
-    record = call.log_record(report, duration_ms=call.duration_ms())
-    healthy = run_ok(report)
-    pings["success" if healthy else "fail"] = heartbeat.finish(ok=healthy, body=json.dumps(scrub(record, call.secrets()), default=str))
-    if heartbeat.enabled or heartbeat.problem:
-        record["heartbeat"] = pings
     call.log(record)
     # 503 makes Cloud Scheduler retry; deduplication makes the retry safe. Errored monitors raise their
     # own "canary degraded" alert, so they answer 200 with the errors listed in the report.
@@ -327,7 +289,6 @@ def _test_alert(call: Call, built: Instance, params: RunParams) -> flask.Respons
     extra = [name for name in ("monitors", "date", "dry_run") if name in params.model_fields_set]
     if extra:
         raise HttpError(400, f"bad parameter: {extra[0]}: does not apply to action=test_alert")
-    from alerts.test_alert import send_test_alert
 
     result = send_test_alert(built.canary, run_id=call.run_id, now=params.now or call.now)
     failed = bool(result.get("error")) or result.get("delivered") is False

@@ -1,1 +1,0 @@
-"""The run core of pipeline-canary: configuration, models, the runner and the run itself."""

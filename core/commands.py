@@ -1,0 +1,12 @@
+"""The one builder of the shell commands an alert tells its reader to run: every value is quoted."""
+
+from __future__ import annotations
+
+import shlex
+
+
+def shell_command(*words: str, **flags: str | None) -> str:
+    """`words` then `--flag=value` pairs (underscores become dashes), each shell-quoted; None flags are left out."""
+    parts = [shlex.quote(word) for word in words]
+    parts += [f"--{name.replace('_', '-')}={shlex.quote(value)}" for name, value in flags.items() if value is not None]
+    return " ".join(parts)

@@ -1,0 +1,259 @@
+"""The command line: every command of `main.py`, one set of exit codes, bad input as one line.
+
+main.py builds the objects (the composition root) and hands this module a `Builder`; nothing here
+constructs a client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import time
+import uuid
+from datetime import date, datetime, timezone
+from typing import Callable, NoReturn, Sequence, TextIO
+
+from alerts.silences import new_silence, parse_matchers
+from alerts.state import StateError, StateStore
+from core.config import CanaryConfig, ConfigError, Settings
+from core.inputs import parse_game_date as parse_date, parse_instant
+from core.model import RunReport
+from demo.pipeline import build_demo, demo_now, write_demo
+from run.configure import load_all
+from run.observe import emit_log, observed_run
+from run.steps import Canary, RequestError, RunRequest
+from run.synthetic import send_test_alert
+
+EXIT_OK = 0
+"""The run completed and every due notice was delivered."""
+EXIT_DELIVERY_FAILED = 1
+"""A due notice was not delivered, the alert state was unreadable, or the canary failed internally."""
+EXIT_BAD_INPUT = 2
+"""A bad argument or configuration: nothing ran."""
+
+Builder = Callable[..., Canary]
+"""main.build_canary: (settings, config, *, console) -> Canary."""
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class BadInput(Exception):
+    """A CLI argument that cannot be used; exits 2 with this one line."""
+
+
+class CliParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise BadInput(f"{self.prog}: {message}")
+
+
+def parse_now(text: str) -> datetime:
+    try:
+        return parse_instant(text)
+    except ValueError as error:
+        raise BadInput(f"--now: {error}") from None
+
+
+def parse_game_date(text: str) -> date:
+    try:
+        return parse_date(text)
+    except ValueError as error:
+        raise BadInput(f"--date: {error}") from None
+
+
+def parse_monitor_list(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise BadInput("--monitors: give at least one monitor name")
+    return names
+
+
+def make_parser() -> CliParser:
+    parser = CliParser(prog="main.py", description="pipeline-canary: checks the NBA props pipeline and alerts on Slack.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=CliParser)
+    run = commands.add_parser("run", help="run the monitors once and send what is due")
+    run.add_argument("--monitors", type=str, help="comma-separated monitor names (default: all enabled)")
+    run.add_argument("--now", type=str, help="the run's clock, ISO 8601 with offset (default: the real time)")
+    run.add_argument("--date", type=str, help="check this league-local game date instead of today")
+    run.add_argument("--dry-run", action="store_true", help="evaluate and render; send nothing, write no state")
+    run.add_argument("--json", action="store_true", help="print the run report as one JSON object on stdout")
+    demo = commands.add_parser("demo", help="write a demo pipeline into CANARY_LOCAL_DIR and run once on it")
+    demo.add_argument("--history-days", type=int, default=7, help="healthy days before the broken one (default 7)")
+    demo.add_argument("--no-run", action="store_true", help="only write the demo data")
+    demo.add_argument("--json", action="store_true", help="print the run report as one JSON object on stdout")
+    silence = commands.add_parser("silence", help="mute matching first/repeat notices for a while")
+    silence.add_argument("--match", action="append", required=True, metavar="LABEL=VALUE",
+                         help="a label that must equal (monitor, service, transition, game_date, problem...)")
+    silence.add_argument("--for", dest="duration", required=True, help="how long, e.g. 30m, 4h, 2d")
+    silence.add_argument("--reason", required=True)
+    silence.add_argument("--author", default=None, help="who (default: $USER)")
+    commands.add_parser("silences", help="list the active silences")
+    test_alert = commands.add_parser("test-alert", help="send a marked synthetic alert through the real path, then resolve it")
+    test_alert.add_argument("--json", action="store_true")
+    return parser
+
+
+def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
+    print(
+        f"pipeline-canary run {report.run_id}: now {report.now:%Y-%m-%d %H:%M} UTC, "
+        f"today {report.today} ({zone_name}){' [dry run]' if report.dry_run else ''}",
+        file=out,
+    )
+    for monitor in report.monitors:
+        count = sum(1 for f in report.findings if f.monitor == monitor.name)
+        extra = monitor.error or monitor.note or (f"{count} finding(s)" if count else "")
+        print(f"  {monitor.name:<22} {monitor.outcome.value:<8} {monitor.duration_ms:>8.1f} ms  {extra}".rstrip(), file=out)
+    sent = sum(n.delivered for n in report.notifications)
+    pending = [n for n in report.notifications if not n.delivered]
+    line = f"findings: {len(report.findings)}; notifications: {sent} sent"
+    if report.dry_run:
+        line += f", {len(pending)} would be sent"
+    else:
+        failed = [n for n in pending if n.error]
+        skipped = [n for n in pending if n.skipped]
+        if failed:
+            line += f", {len(failed)} FAILED ({failed[0].error})"
+        if skipped:
+            line += f", {len(skipped)} left to another run"
+    silenced = [f for f in report.findings if f.silenced_by]
+    if silenced:
+        line += f"; {len(silenced)} silenced"
+    print(line, file=out)
+    if report.state_error:
+        print(f"alert state unavailable: {report.state_error}", file=out)
+
+
+def cli_run(
+    *,
+    build: Builder,
+    settings: Settings,
+    config: CanaryConfig,
+    request: RunRequest,
+    as_json: bool,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    started = time.perf_counter()
+    canary = build(settings, config, console=stderr if as_json else stdout)
+    report, record = observed_run(
+        canary, request, heartbeat_url=settings.heartbeat_url, secrets=settings.secrets(), started=started
+    )
+    if as_json:
+        print(json.dumps(report.model_dump(mode="json"), indent=None), file=stdout)
+    else:
+        print_summary(report, out=stdout, zone_name=config.timezone)
+    emit_log(record, stream=stderr)
+    return EXIT_DELIVERY_FAILED if report.delivery_failed else EXIT_OK
+
+
+def cli(
+    argv: Sequence[str] | None = None, *, build: Builder, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr
+) -> int:
+    try:
+        args = make_parser().parse_args(argv)
+        settings, config = load_all()
+        if args.command == "run":
+            request = RunRequest(
+                run_id=new_run_id(),
+                now=parse_now(args.now) if args.now else datetime.now(timezone.utc),
+                monitors=parse_monitor_list(args.monitors) if args.monitors is not None else None,
+                dry_run=args.dry_run,
+                game_date=parse_game_date(args.date) if args.date else None,
+            )
+            return cli_run(build=build, settings=settings, config=config, request=request, as_json=args.json,
+                           stdout=stdout, stderr=stderr)
+        if args.command == "demo":
+            return cli_demo(build=build, settings=settings, config=config, args=args, stdout=stdout, stderr=stderr)
+        if args.command in ("silence", "silences"):
+            store = build(settings, config, console=None).store
+            try:
+                if args.command == "silence":
+                    return cli_silence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout)
+                return cli_silences(store=store, now=datetime.now(timezone.utc), stdout=stdout)
+            except StateError as error:
+                print(f"error: alert state: {error}", file=stderr)
+                return EXIT_DELIVERY_FAILED
+        if args.command == "test-alert":
+            return cli_test_alert(
+                canary=build(settings, config, console=stderr if args.json else stdout),
+                run_id=new_run_id(),
+                now=datetime.now(timezone.utc),
+                as_json=args.json,
+                stdout=stdout,
+            )
+        raise BadInput(f"unknown command {args.command!r}")
+    except (BadInput, ConfigError, RequestError) as error:
+        print(f"error: {error}", file=stderr)
+        return EXIT_BAD_INPUT
+
+
+def cli_demo(
+    *, build: Builder, settings: Settings, config: CanaryConfig, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
+) -> int:
+    if settings.backend != "local":
+        raise BadInput("demo writes the local backend's files; unset CANARY_BACKEND or set it to local")
+    if not 0 <= args.history_days <= 3650:
+        raise BadInput("--history-days: give 0 to 3650")
+    now = demo_now(datetime.now(timezone.utc), config.zone)
+    pipeline = build_demo(
+        now=now, zone=config.zone, services=config.pipeline.services,
+        push_member=config.monitors["orchestrator_iam"].member, history_days=args.history_days,
+    )
+    for stale in ("state.sqlite3", "notifications.jsonl"):
+        (settings.local_dir / stale).unlink(missing_ok=True)
+    write_demo(pipeline, settings.local_dir)
+    note = stderr if args.json else stdout
+    print(
+        f"demo pipeline written to {settings.local_dir}/ ({args.history_days} healthy days, then {pipeline.today} "
+        f"broken); running at {now.astimezone(config.zone):%Y-%m-%d %H:%M} {config.timezone} "
+        f"(--now {now:%Y-%m-%dT%H:%M:%SZ})\n",
+        file=note,
+    )
+    if args.no_run:
+        return EXIT_OK
+    request = RunRequest(run_id=new_run_id(), now=now)
+    return cli_run(build=build, settings=settings, config=config, request=request, as_json=args.json, stdout=stdout,
+                   stderr=stderr)
+
+
+def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
+    silence = new_silence(
+        matchers=parse_matchers(args.match),
+        duration=args.duration,
+        reason=args.reason,
+        author=args.author or getpass.getuser(),
+        now=now,
+    )
+    store.add_silence(silence)
+    labels = ", ".join(f"{k}={v}" for k, v in silence.matchers.items())
+    print(f"silence {silence.id} created: {labels} until {silence.expires_at:%Y-%m-%d %H:%M} UTC ({silence.reason})", file=stdout)
+    return 0
+
+
+def cli_silences(*, store: StateStore, now: datetime, stdout: TextIO) -> int:
+    active = store.silences(now=now)
+    if not active:
+        print("no active silences", file=stdout)
+    for s in active:
+        labels = ", ".join(f"{k}={v}" for k, v in s.matchers.items())
+        print(f"{s.id}  {labels}  until {s.expires_at:%Y-%m-%d %H:%M} UTC  by {s.author}: {s.reason}", file=stdout)
+    return 0
+
+
+def cli_test_alert(*, canary: Canary, run_id: str, now: datetime, as_json: bool, stdout: TextIO) -> int:
+    """`main.py test-alert`: exit 0 when the alert and its resolution were delivered, 1 otherwise."""
+    result = send_test_alert(canary, run_id=run_id, now=now)
+    if as_json:
+        print(json.dumps(result), file=stdout)
+    elif result["delivered"]:
+        print(
+            f"test alert {result['fingerprint']} sent and resolved"
+            f" (channel {result['channel']}, thread {result['thread_ts']})",
+            file=stdout,
+        )
+    else:
+        print(f"test alert FAILED: {result['error']}", file=stdout)
+    return EXIT_OK if result["delivered"] else EXIT_DELIVERY_FAILED
