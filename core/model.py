@@ -234,7 +234,8 @@ class RunReport(BaseModel):
     findings: list[FindingReport]
     notifications: list[NotificationReport]
     state_error: str | None = None
-    """The alert state could not be read: nothing was decided or sent, and the run counts as failed."""
+    """The alert state could not be read: nothing was deduplicated or recorded, one blind notice listing the
+    run's findings was sent instead, and the run counts as failed."""
 
     @property
     def delivery_failed(self) -> bool:
