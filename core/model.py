@@ -31,6 +31,8 @@ class Reason(str, enum.Enum):
     FIRST = "first"
     REPEAT = "repeat"
     RESOLVED = "resolved"
+    DIGEST = "digest"
+    """The daily all-clear: one digest per league date, claimed like an alert."""
 
 
 class AlertStatus(str, enum.Enum):

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from pydantic import Field
 
+from core.commands import shell_command
 from core.config import Transition
 from core.model import CheckResult, Finding, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
@@ -93,16 +94,20 @@ def judge_transition(
             f"({len(succeeded)} processors succeeded); no {transition.to_phase} success since"
         ),
     }
+    details["table"] = PHASE_COMPLETIONS
     if transition.service:
         details["service"] = transition.service
-        fix = (
-            f"Check {transition.service}: an orchestrator_iam alert for it (a missing invoker binding "
-            f"drops its Pub/Sub pushes silently), then its logs for {game_date}"
+        details["check_first"] = (
+            f"an orchestrator_iam alert for {transition.service} (a missing invoker binding drops its "
+            "Pub/Sub pushes silently), then its logs (linked below)"
         )
-    else:
-        fix = f"Check why {transition.to_phase} did not start for {game_date} (its Pub/Sub trigger, its logs)"
-    if transition.next_step:
-        fix += f", then start it by hand: {transition.next_step}"
+    # The fix is a command: start the downstream phase by hand, or read the logs that say why it did not.
+    fix = transition.next_step or shell_command(
+        "gcloud", "logging", "read",
+        f'resource.type="cloud_run_revision" AND severity>=WARNING'
+        + (f' AND resource.labels.service_name="{transition.service}"' if transition.service else ""),
+        freshness="6h", limit="50",
+    )
     return Finding(
         monitor=NAME,
         severity=Severity.CRITICAL,
