@@ -30,6 +30,8 @@ class LocalNotifier:
             "title": message.title,
             "where": dict(message.where),
         }
+        if thread is not None and message.broadcast:
+            entry["broadcast"] = True
         return self._append(entry, text=render_text(message), thread=thread)
 
     def send_group(self, group: AlertGroup, *, thread: ThreadRef | None) -> Receipt:
@@ -40,6 +42,8 @@ class LocalNotifier:
             "severity": group.severity.value,
             "title": group_title(group),
         }
+        if thread is not None and group.broadcast:
+            entry["broadcast"] = True
         return self._append(entry, text=render_group_text(group), thread=thread)
 
     def _append(self, entry: dict[str, Any], *, text: str, thread: ThreadRef | None) -> Receipt:

@@ -8,7 +8,7 @@ One query covers every transition and date, so the cost is one job whatever the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from pydantic import Field
 
@@ -65,8 +65,15 @@ def completion_moment(transition: Transition, runs: list[ProcessorRun]) -> datet
     return ordered[transition.min_processors - 1]
 
 
+def local_and_utc(moment: datetime, zone: tzinfo) -> str:
+    """'16:30 EST (21:30 UTC)': the league's clock with UTC beside it."""
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({moment.astimezone(timezone.utc):%H:%M} UTC)"
+
+
 def judge_transition(
-    transition: Transition, game_date: date, upstream: list[ProcessorRun], downstream: list[ProcessorRun], now: datetime
+    transition: Transition, game_date: date, upstream: list[ProcessorRun], downstream: list[ProcessorRun], now: datetime,
+    zone: tzinfo = timezone.utc,
 ) -> Finding | None:
     complete_at = completion_moment(transition, upstream)
     if complete_at is None:
@@ -90,7 +97,7 @@ def judge_transition(
         "downstream_failed_runs": sum(r.failures for r in downstream),
         "downstream_last_success_at": latest_downstream.isoformat() if latest_downstream else None,
         "evidence": (
-            f"{transition.from_phase} complete at {complete_at:%Y-%m-%d %H:%M} UTC "
+            f"{transition.from_phase} complete at {local_and_utc(complete_at, zone)} "
             f"({len(succeeded)} processors succeeded); no {transition.to_phase} success since"
         ),
     }
@@ -156,6 +163,7 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
                 runs.get((game_date, transition.from_phase), []),
                 runs.get((game_date, transition.to_phase), []),
                 ctx.now,
+                ctx.zone,
             )
             if finding:
                 findings.append(finding)

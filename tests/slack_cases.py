@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+from alerts.links import LinkContext
 from alerts.message import AlertMessage, build_message
 from demo.pipeline import invoker_policy
 from tests.production import CONFIG, PIPELINE, PUSH_MEMBER
@@ -16,6 +17,7 @@ from tests.scenario import NEW_YORK
 NOW = datetime(2026, 11, 21, 23, 30, tzinfo=timezone.utc)
 TODAY = date(2026, 11, 21)
 FIRST_SEEN = NOW - timedelta(hours=3, minutes=20)
+LINKS = LinkContext(pipeline=PIPELINE, links=CONFIG.links)
 
 
 def iam_findings() -> dict[str, Finding]:
@@ -42,7 +44,7 @@ def stall_finding(game_date: date = TODAY, *, processor: str = "ml_feature_store
         phase_stalls.ProcessorRun(f"{processor}_{i}" if i else processor, complete - timedelta(minutes=4 - i), complete, 0)
         for i in range(5)
     ]
-    finding = phase_stalls.judge_transition(transition, game_date, upstream, [], NOW)
+    finding = phase_stalls.judge_transition(transition, game_date, upstream, [], NOW, NEW_YORK)
     assert finding is not None
     return finding
 
@@ -83,16 +85,17 @@ def state_of(finding: Finding, *, first_seen: datetime = FIRST_SEEN) -> AlertSta
     return state.model_copy(update={"version": 1})
 
 
-def message(finding: Finding, reason: Reason, *, now: datetime = NOW) -> AlertMessage:
-    """The message of `finding` for `reason`, as if first notified at FIRST_SEEN."""
+def message(finding: Finding, reason: Reason, *, now: datetime = NOW, note: str | None = None) -> AlertMessage:
+    """The message of `finding` for `reason`, as if first notified at FIRST_SEEN (New York time, production links)."""
     previous = None if reason is Reason.FIRST else state_of(finding)
     decision = Decision(
         fingerprint=finding.fingerprint,
         reason=reason,
         finding=None if reason is Reason.RESOLVED else finding,
         previous=previous,
+        note=note,
     )
-    return build_message(decision, now=now)
+    return build_message(decision, now=now, zone=NEW_YORK, links=LINKS)
 
 
 def hostile_finding() -> Finding:
