@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 import time
 import threading
 from datetime import timedelta
 from typing import Any
 
+from core.commands import shell_command
+from core.config import LinksConfig, Pipeline
 from core.model import CANARY_MONITOR, Finding, MonitorResult, Outcome, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
 from sources.errors import SourceError
@@ -83,19 +87,32 @@ def run_monitors(
 MAX_FINDINGS_LISTED = 15
 
 
-def degraded_finding(result: MonitorResult) -> Finding:
-    """The "canary degraded" finding for a monitor that errored: it names the monitor and the source."""
+def retry_command(monitor: str, *, backend: str, pipeline: Pipeline, links: LinksConfig) -> str:
+    """How to run one monitor again by hand on the backend the canary runs on (a dry run: it posts nothing)."""
+    if backend == "gcp":
+        body = json.dumps({"monitors": [monitor], "dry_run": True})
+        return (
+            'curl -sS -X POST -H "Authorization: Bearer $(gcloud auth print-identity-token)" '
+            f"-H 'Content-Type: application/json' -d {shlex.quote(body)} {shlex.quote(links.canary_endpoint(pipeline))}"
+        )
+    return shell_command("python", "main.py", "run", monitors=monitor) + " --dry-run"
+
+
+def degraded_finding(result: MonitorResult, *, retry: str | None = None) -> Finding:
+    """The "canary degraded" finding for a monitor that errored: it names the monitor and the source; its
+    fix is the command that runs the monitor again (`retry`, from retry_command)."""
+    source = result.source or "its source"
     return Finding(
         monitor=CANARY_MONITOR,
         severity=Severity.WARNING,
         key={"monitor": result.name, "problem": "error"},
         summary=f"Canary degraded: monitor {result.name} could not read {result.source or 'its source'}",
-        details={"monitor": result.name, "source": result.source, "error": result.error},
-        fix=(
-            f"Until this clears, {result.name} neither fires nor resolves its alerts. Check that the canary's "
-            f"service account can read {result.source or 'the source'} and that it answers; "
-            f"run `python main.py run --monitors {result.name}` to retry."
-        ),
+        details={
+            "monitor": result.name, "source": result.source, "error": result.error,
+            "effect": f"until this clears, {result.name} neither fires nor resolves its alerts",
+            "check_first": f"that the canary's service account can read {source} and that it answers (the logs below)",
+        },
+        fix=retry or shell_command("python", "main.py", "run", monitors=result.name) + " --dry-run",
     )
 
 

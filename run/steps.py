@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from typing import Any
 
 from alerts.decide import Decisions, decide
+from alerts.links import LinkContext
 from alerts.deliver import DeliveryPlan, deliver, plan, send_without_state
 from alerts.notifier import Notifier
 from alerts.state import StateError, StateStore, records_for_decide
@@ -23,7 +25,7 @@ from core.config import CanaryConfig
 from core.model import Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
-from run.runner import degraded_finding, run_monitors, state_unreadable_finding
+from run.runner import degraded_finding, retry_command, run_monitors, state_unreadable_finding
 
 
 class RequestError(ValueError):
@@ -48,6 +50,8 @@ class Canary:
     sources: Sources
     store: StateStore
     notifier: Notifier
+    backend: str = "local"
+    """'local' or 'gcp': which commands an alert gives to run the canary again."""
 
 
 @dataclass
@@ -67,6 +71,12 @@ class Decided:
     silenced: dict[str, str] = field(default_factory=dict)
     state_error: str | None = None
     """Set on the blind path: the alert state was unreadable, so `plans` holds only the blind notice."""
+
+
+def presentation(canary: Canary) -> dict[str, Any]:
+    """How messages are shown: the league's zone (UTC beside it) and the links built from configuration."""
+    config = canary.config
+    return {"zone": config.zone, "links": LinkContext(pipeline=config.pipeline, links=config.links)}
 
 
 def select_monitors(config: CanaryConfig, names: tuple[str, ...] | None) -> list[str]:
@@ -94,7 +104,11 @@ def collect(canary: Canary, request: RunRequest) -> Collected:
         timeout=config.monitor_timeout,
     )
     findings = [f for r in results for f in r.findings]
-    findings += [degraded_finding(r) for r in results if r.outcome is Outcome.ERROR]
+    findings += [
+        degraded_finding(r, retry=retry_command(r.name, backend=canary.backend, pipeline=config.pipeline, links=config.links))
+        for r in results
+        if r.outcome is Outcome.ERROR
+    ]
     return Collected(context=context, results=results, findings=findings)
 
 
@@ -109,7 +123,7 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         blind = state_unreadable_finding(source=canary.store.source, error=str(error), findings=collected.findings)
         collected.findings.append(blind)
         decision = Decision(fingerprint=blind.fingerprint, reason=Reason.FIRST, finding=blind)
-        return Decided(plans=plan([decision], now=now), state_error=str(error))
+        return Decided(plans=plan([decision], now=now, **presentation(canary)), state_error=str(error))
     results = collected.results
     decisions: Decisions = decide(
         previous=previous,
@@ -126,7 +140,7 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         # An operator's check of one date must not close what the scheduled runs are watching.
         retire_uncovered=request.game_date is None,
     )
-    return Decided(plans=plan(decisions.notify, now=now), silenced=decisions.silenced)
+    return Decided(plans=plan(decisions.notify, now=now, **presentation(canary)), silenced=decisions.silenced)
 
 
 def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:

@@ -9,7 +9,7 @@ from alerts.message import AlertMessage, build_message
 from demo.pipeline import invoker_policy
 from tests.production import CONFIG, PIPELINE, PUSH_MEMBER
 from core.model import AlertState, Decision, Finding, Reason, Severity
-from run.runner import degraded_finding
+from run.runner import degraded_finding, retry_command
 from core.model import MonitorResult, Outcome
 from monitors import missing_predictions, orchestrator_iam, phase_stalls
 from tests.scenario import NEW_YORK
@@ -66,7 +66,7 @@ def degraded() -> Finding:
     result = MonitorResult(
         name="phase_stalls", outcome=Outcome.ERROR, duration_ms=60000.0, error="timed out after 60s", source="bigquery"
     )
-    return degraded_finding(result)
+    return degraded_finding(result, retry=retry_command("phase_stalls", backend="gcp", pipeline=PIPELINE, links=CONFIG.links))
 
 
 def all_findings() -> dict[str, Finding]:
