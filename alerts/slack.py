@@ -24,6 +24,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
+from alerts.digest import Digest, render_digest_slack
 from alerts.group import AlertGroup
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
@@ -186,6 +187,12 @@ class SlackNotifier:
     def mark_group_resolved(self, group: AlertGroup, *, thread: ThreadRef) -> None:
         """Edit a summary parent once every alert it listed has resolved."""
         self._update(render_group(group, parent_edit=True), thread=thread)
+
+    # --- the daily digest (run.digest uses this when present) ---
+
+    def send_digest(self, digest: Digest) -> Receipt:
+        """Post the daily digest to the main channel (a parent of its own)."""
+        return self._post(render_digest_slack(digest), severity=Severity.INFO, thread=None)
 
     # --- Slack calls ---
 

@@ -237,6 +237,8 @@ class RunReport(BaseModel):
     notifications: list[NotificationReport]
     state_error: str | None = None
     """The alert state could not be read: nothing was decided or sent, and the run counts as failed."""
+    digest: str | None = None
+    """The daily digest's text, when this run posted it (or, in a dry run, would have)."""
 
     @property
     def delivery_failed(self) -> bool:

@@ -1,9 +1,10 @@
-"""One run as named steps: collect -> decide -> deliver -> report. The clock comes in as `now`.
+"""One run as named steps: collect -> decide -> deliver -> digest -> report. The clock comes in as `now`.
 
 collect   run the selected monitors (concurrently, each with a timeout) and turn errors into
           "canary degraded" findings
 decide    read the notification records and silences, and give each fingerprint its reason (pure decide)
 deliver   claim, send and record each due notice (or, in a dry run, render and send nothing)
+digest    once a day, the first full run at or after [digest] at posts the daily digest (run/digest.py)
 report    the RunReport the caller gets back
 
 When the alert state cannot be read, decide and deliver take the blind path: one undeduplicated
@@ -25,6 +26,7 @@ from core.config import CanaryConfig
 from core.model import Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
+from run.digest import post_digest
 from run.runner import degraded_finding, retry_command, run_monitors, state_unreadable_finding
 
 
@@ -160,7 +162,21 @@ def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, no
     )
 
 
-def report(request: RunRequest, collected: Collected, decided: Decided, notifications: list[NotificationReport]) -> RunReport:
+def digest(canary: Canary, request: RunRequest, collected: Collected, decided: Decided) -> tuple[NotificationReport | None, str | None]:
+    """The daily digest, when due: only a full run (every enabled monitor, today) whose state was readable."""
+    if decided.state_error is not None:
+        return None, None
+    return post_digest(
+        config=canary.config, store=canary.store, notifier=canary.notifier, warehouse=canary.sources.warehouse,
+        results=collected.results, owner=request.run_id, now=collected.context.now, today=collected.context.today,
+        full_run=request.monitors is None and request.game_date is None, dry_run=request.dry_run,
+    )
+
+
+def report(
+    request: RunRequest, collected: Collected, decided: Decided, notifications: list[NotificationReport],
+    digest_text: str | None = None,
+) -> RunReport:
     return RunReport(
         run_id=request.run_id,
         now=collected.context.now,
@@ -170,6 +186,7 @@ def report(request: RunRequest, collected: Collected, decided: Decided, notifica
         findings=[FindingReport.of(f, silenced_by=decided.silenced.get(f.fingerprint)) for f in collected.findings],
         notifications=notifications,
         state_error=decided.state_error,
+        digest=digest_text,
     )
 
 
@@ -177,4 +194,7 @@ def execute(canary: Canary, request: RunRequest) -> RunReport:
     collected = collect(canary, request)
     decided = decide_notices(canary, request, collected)
     notifications = deliver_notices(canary, request, decided, now=collected.context.now)
-    return report(request, collected, decided, notifications)
+    digest_report, digest_text = digest(canary, request, collected, decided)
+    if digest_report is not None:
+        notifications.append(digest_report)
+    return report(request, collected, decided, notifications, digest_text)
