@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from alerts.deliver import ANOTHER_RUN
 from alerts.digest import DIGEST_MONITOR, Digest, DigestNotifier, Latency, MonitorOutcome, OpenIncident, Slate, render_digest_text
 from alerts.links import thread_url
 from alerts.notifier import DeliveryError
@@ -24,7 +25,6 @@ from sources.errors import SourceError
 from sources.tables import PHASE_COMPLETIONS, SCHEDULE
 from sources.warehouse import Warehouse
 
-ANOTHER_RUN = "another run claimed it first"
 RECORD_RETENTION = timedelta(days=7)
 """How long the record that says "today's digest was posted" is kept."""
 
