@@ -11,11 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Protocol
 
-from slack_sdk.models.blocks import Block
-
 from alerts.message import humanize, when
 from alerts.notifier import Receipt
-from alerts.render_slack import MAX_BLOCKS, SlackMessage, _context, _fallback, _header, _section, escape, link
 from alerts.render_text import SEVERITY_MARK
 from core.model import Outcome, Severity
 
@@ -93,14 +90,14 @@ class DigestNotifier(Protocol):
     def send_digest(self, digest: Digest) -> Receipt: ...
 
 
-def _incident_line(incident: OpenIncident, zone: tzinfo, now: datetime) -> str:
+def incident_line(incident: OpenIncident, zone: tzinfo, now: datetime) -> str:
     return (
         f"{SEVERITY_MARK[incident.severity.value]} {incident.monitor}: {incident.summary} "
         f"(open {humanize(now - incident.since)}, since {when(incident.since, zone)})"
     )
 
 
-def _slate_line(digest: Digest) -> str:
+def slate_line(digest: Digest) -> str:
     slate, zone = digest.slate, digest.zone
     if slate is None:
         return "Tonight's slate: not read (see below)"
@@ -114,7 +111,7 @@ def _slate_line(digest: Digest) -> str:
     return line
 
 
-def _latency_lines(digest: Digest) -> list[str]:
+def latency_lines(digest: Digest) -> list[str]:
     latency, zone = digest.latency, digest.zone
     if latency is None:
         return ["Yesterday's pipeline: not read (see below)"]
@@ -136,44 +133,12 @@ def render_digest_text(digest: Digest) -> str:
         lines.append("  all clear: no open incident, every monitor answered")
     for incident in digest.incidents[:MAX_INCIDENTS_LISTED]:
         thread = f" thread: {incident.thread_url}" if incident.thread_url else ""
-        lines.append(f"  open: {_incident_line(incident, digest.zone, digest.now)}{thread}")
+        lines.append(f"  open: {incident_line(incident, digest.zone, digest.now)}{thread}")
     if len(digest.incidents) > MAX_INCIDENTS_LISTED:
         lines.append(f"  ...and {len(digest.incidents) - MAX_INCIDENTS_LISTED} more open incidents")
-    lines.append(f"  {_slate_line(digest)}")
-    lines += [f"  {line}" for line in _latency_lines(digest)]
+    lines.append(f"  {slate_line(digest)}")
+    lines += [f"  {line}" for line in latency_lines(digest)]
     lines.append("  monitors: " + ", ".join(f"{m.name} {m.outcome.value}" + (f" ({m.note})" if m.note else "") for m in digest.monitors))
     lines += [f"  could not read: {problem}" for problem in digest.problems]
     lines.append(f"  as of {when(digest.now, digest.zone)}; fingerprint: {digest.fingerprint}")
     return "\n".join(lines)
-
-
-def render_digest_slack(digest: Digest) -> SlackMessage:
-    """The digest in Block Kit: a header that says all clear (or how many are open), then the sections."""
-    emoji = ":large_green_circle:" if digest.all_clear else ":clipboard:"
-    blocks: list[Block] = [_header(f"{emoji} {digest.title}")]
-    if digest.all_clear:
-        blocks.append(_section("*All clear*: no open incident, and every monitor answered."))
-    else:
-        lines = []
-        for incident in digest.incidents[:MAX_INCIDENTS_LISTED]:
-            line = escape(_incident_line(incident, digest.zone, digest.now))
-            lines.append(f"• {line} {link(incident.thread_url, 'thread')}" if incident.thread_url else f"• {line}")
-        if len(digest.incidents) > MAX_INCIDENTS_LISTED:
-            lines.append(f"_…and {len(digest.incidents) - MAX_INCIDENTS_LISTED} more, each in its own thread_")
-        blocks += [_section("*Open incidents*\n" + "\n".join(chunk)) for chunk in _chunks(lines, 10)]
-    blocks.append(_section(escape(_slate_line(digest))))
-    latency = _latency_lines(digest)
-    blocks.append(_section(f"*{escape(latency[0])}*\n" + "\n".join(escape(line) for line in latency[1:])))
-    outcomes = "\n".join(
-        f"• {escape(m.name)}: `{m.outcome.value}`" + (f" ({escape(m.note)})" if m.note else "") for m in digest.monitors
-    )
-    blocks.append(_section(f"*Monitors in this run*\n{outcomes}"))
-    if digest.problems:
-        blocks.append(_section("*Could not read*\n" + "\n".join(f"• {escape(p)}" for p in digest.problems)))
-    blocks.append(_context(f"as of {when(digest.now, digest.zone)} · fingerprint `{escape(digest.fingerprint)}`"))
-    return SlackMessage(text=_fallback(render_digest_text(digest)), blocks=blocks[:MAX_BLOCKS])
-
-
-def _chunks(lines: list[str], size: int) -> list[list[str]]:
-    return [lines[i : i + size] for i in range(0, len(lines), size)] or [[]]
-

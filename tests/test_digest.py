@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts.digest import Digest, Latency, MonitorOutcome, OpenIncident, Slate, render_digest_slack, render_digest_text
+from alerts.digest import Digest, Latency, MonitorOutcome, OpenIncident, Slate, render_digest_text
+from alerts.render_digest import render_digest_slack
 from alerts.sqlite_state import SqliteStateStore
 from core.config import DEFAULT_CONFIG_PATH
 from core.model import Outcome, Severity
