@@ -93,7 +93,7 @@ class DigestNotifier(Protocol):
 def incident_line(incident: OpenIncident, zone: tzinfo, now: datetime) -> str:
     return (
         f"{SEVERITY_MARK[incident.severity.value]} {incident.monitor}: {incident.summary} "
-        f"(open {humanize(now - incident.since)}, since {when(incident.since, zone)})"
+        f"(first notified {when(incident.since, zone)}, {humanize(now - incident.since)} ago)"
     )
 
 
