@@ -41,6 +41,11 @@ class AlertGroup:
         return ", ".join(f"{n} {s.value}" for s, n in tally if n)
 
     @property
+    def unverified(self) -> int:
+        """How many members closed without being seen healthy ("No longer checked")."""
+        return sum(1 for m in self.members if m.unverified)
+
+    @property
     def broadcast(self) -> bool:
         """A summary of critical repeats is also shown in the channel, like a single critical repeat."""
         return self.reason is Reason.REPEAT and self.severity is Severity.CRITICAL
@@ -56,7 +61,8 @@ def group_title(group: AlertGroup) -> str:
 
 def group_headline(group: AlertGroup) -> str:
     test = "[TEST] " if group.synthetic else ""
-    return f"{test}{REASON_MARK[group.reason]} {SEVERITY_MARK[group.severity.value]} {group_title(group)}"
+    mark = UNVERIFIED_MARK if group.reason is Reason.RESOLVED and group.unverified else REASON_MARK[group.reason]
+    return f"{test}{mark} {SEVERITY_MARK[group.severity.value]} {group_title(group)}"
 
 
 def group_why_now(group: AlertGroup) -> str:
@@ -68,6 +74,11 @@ def group_why_now(group: AlertGroup) -> str:
         )
     if group.reason is Reason.REPEAT:
         return f"more than {limit} alerts of this thread are still firing after their repeat interval"
+    if group.unverified:
+        return (
+            f"more than {limit} alerts of this thread closed in one run; {group.unverified} of them are no longer "
+            "checked, not seen healthy, and may still be real (marked in the list)"
+        )
     return f"more than {limit} alerts of this thread resolved in one run"
 
 

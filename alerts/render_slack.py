@@ -195,8 +195,19 @@ def _pack_sections(lines: Sequence[str]) -> list[str]:
 
 
 def _group_frame(group: AlertGroup, *, parent_edit: bool, part: str = "") -> tuple[list[Block], list[Block]]:
-    emoji = _REASON_EMOJI[group.reason] if group.reason is Reason.RESOLVED else _SEVERITY_EMOJI[group.severity.value]
-    why = "every alert listed here resolved; the thread below holds their history" if parent_edit else group_why_now(group)
+    if group.reason is Reason.RESOLVED:
+        emoji = _UNVERIFIED_EMOJI if group.unverified else _REASON_EMOJI[group.reason]
+    else:
+        emoji = _SEVERITY_EMOJI[group.severity.value]
+    if parent_edit and group.unverified:
+        why = (
+            f"every alert listed here closed; {group.unverified} of them are no longer checked, not seen healthy, "
+            "and may still be real; the thread below holds their history"
+        )
+    elif parent_edit:
+        why = "every alert listed here resolved; the thread below holds their history"
+    else:
+        why = group_why_now(group)
     head: list[Block] = [_header(f"{emoji} {group_headline(group)}{part}")]
     tail: list[Block] = [_context(f"*Why now:* {escape(why)}")]
     if group.synthetic:

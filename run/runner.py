@@ -116,7 +116,14 @@ def degraded_finding(result: MonitorResult, *, retry: str | None = None) -> Find
     )
 
 
-def state_unreadable_finding(*, source: str, error: str, findings: list[Finding]) -> Finding:
+def store_check_command(*, backend: str, pipeline: Pipeline) -> str:
+    """The command that shows whether the alert state answers, on the backend the canary runs on."""
+    if backend == "gcp":
+        return shell_command("gcloud", "firestore", "databases", "list", project=pipeline.project)
+    return "python main.py silences"
+
+
+def state_unreadable_finding(*, source: str, error: str, findings: list[Finding], check: str | None = None) -> Finding:
     """The run could not read its alert state: it cannot deduplicate, so it lists what it found instead."""
     listed = [f"{f.severity.value}: {f.summary}" for f in findings[:MAX_FINDINGS_LISTED]]
     if len(findings) > MAX_FINDINGS_LISTED:
@@ -129,10 +136,13 @@ def state_unreadable_finding(*, source: str, error: str, findings: list[Finding]
             f"Canary degraded: its alert state ({source}) is unreadable; "
             f"{len(findings)} finding(s) of this run could not be deduplicated"
         ),
-        details={"source": source, "error": error, "findings_this_run": listed or ["none"]},
-        fix=(
-            f"Check that {source} answers and that the canary's service account may use it (roles/datastore.user). "
-            "Until then no alert is deduplicated or recorded: this notice repeats on every run, with that run's "
-            "findings, and the run fails (HTTP 503) so Cloud Scheduler retries it."
-        ),
+        details={
+            "source": source, "error": error, "findings_this_run": listed or ["none"],
+            "check_first": f"that {source} answers and that the canary's service account may use it (roles/datastore.user)",
+            "effect": (
+                "until then no alert is deduplicated or recorded: this notice repeats on every run, with that run's "
+                "findings, and the run fails (HTTP 503) so Cloud Scheduler retries it"
+            ),
+        },
+        fix=check or "python main.py silences",
     )

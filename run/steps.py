@@ -27,7 +27,7 @@ from core.model import Decision, Finding, FindingReport, MonitorResult, Notifica
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
 from run.digest import post_digest
-from run.runner import degraded_finding, retry_command, run_monitors, state_unreadable_finding
+from run.runner import degraded_finding, retry_command, run_monitors, state_unreadable_finding, store_check_command
 
 
 class RequestError(ValueError):
@@ -122,7 +122,10 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
     except StateError as error:
         # Blind: nothing can be deduplicated, claimed or recorded. Say so once per run, with this run's
         # findings, rather than stay silent (or post every finding again) until the store answers.
-        blind = state_unreadable_finding(source=canary.store.source, error=str(error), findings=collected.findings)
+        blind = state_unreadable_finding(
+            source=canary.store.source, error=str(error), findings=collected.findings,
+            check=store_check_command(backend=canary.backend, pipeline=canary.config.pipeline),
+        )
         collected.findings.append(blind)
         decision = Decision(fingerprint=blind.fingerprint, reason=Reason.FIRST, finding=blind)
         return Decided(plans=plan([decision], now=now, **presentation(canary)), state_error=str(error))

@@ -90,6 +90,17 @@ def test_no_longer_checked_has_its_own_mark_and_says_it_may_still_be_real() -> N
     assert "may still be real" in json.dumps(parent)
 
 
+def test_a_summary_with_no_longer_checked_members_never_looks_resolved() -> None:
+    finding = all_findings()["missing_predictions-none"]
+    closed = [message(stall_finding(date(2026, 11, day)), Reason.RESOLVED) for day in range(14, 19)]
+    closed.append(message(finding, Reason.RESOLVED, note=NOTE))
+    group = AlertGroup(reason=Reason.RESOLVED, members=tuple(closed), limit=5)
+    for payload in (render_group(group).to_dict(), render_group(group, parent_edit=True).to_dict()):
+        assert payload["blocks"][0]["text"]["text"].startswith(":grey_question: NO LONGER CHECKED")
+        assert "1 of them are no longer checked" in json.dumps(payload)
+        assert "NO LONGER CHECKED (may still be real) [CRITICAL] missing_predictions" in json.dumps(payload)
+
+
 def test_a_critical_repeat_is_broadcast_to_the_channel_once_per_repeat(fake_slack: FakeSlack, tmp_path: Path) -> None:
     run = Pipeline(fake=fake_slack, store=SqliteStateStore(path=tmp_path / "state.sqlite3"))
     critical, warning = stall_finding(), all_findings()["missing_predictions-partial"]
