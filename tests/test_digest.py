@@ -5,14 +5,19 @@ one digest (open incidents with their threads, tonight's slate, yesterday's late
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
 from alerts.digest import Digest, Latency, MonitorOutcome, OpenIncident, Slate, render_digest_text
 from alerts.render_digest import render_digest_slack
+from alerts.firestore_state import FirestoreStateStore
+from alerts.notifier import DeliveryError, Receipt
 from alerts.sqlite_state import SqliteStateStore
+from alerts.state import StateStore
 from core.config import DEFAULT_CONFIG_PATH
 from core.model import Outcome, Severity
 from run.digest import LATENCY_QUERY, SLATE_QUERY, digest_fingerprint, phase_completions, post_digest
@@ -21,6 +26,7 @@ from tests.conftest import run_cli
 from tests.production import CONFIG, PIPELINE
 from tests.scenario import NEW_YORK, Scenario, local
 from tests.servers.fake_slack import FakeSlack, fake_slack, refusal  # noqa: F401  (fixture)
+from tests.servers.firestore_emulator import firestore_emulator, firestore_env  # noqa: F401  (fixtures)
 from tests.test_render_slack import check_golden
 from tests.test_slack_delivery import notifier_for
 
@@ -117,12 +123,6 @@ def test_a_run_that_loses_the_claim_leaves_the_digest_to_the_other(tmp_path: Pat
         def send_digest(self, digest: Digest) -> None:
             raise AssertionError("a run that lost the claim must not post")
 
-    class NoRows:
-        source = "duckdb"
-
-        def query(self, sql: str, params: dict) -> list:
-            return []
-
     report, text = post_digest(
         config=CONFIG, store=store, notifier=Unused(), warehouse=NoRows(), results=[], owner="me", now=now, today=D,
         full_run=True, dry_run=False,
@@ -183,3 +183,65 @@ def test_each_digest_query_bounds_the_partition_it_reads(query: str) -> None:
     from tests.test_partition_filters import partition_problems
 
     assert partition_problems(query) == []
+
+
+# --- claimed like an alert, on both stores ------------------------------------------------------------
+
+NOON = datetime(2026, 11, 21, 17, 0, tzinfo=timezone.utc)
+
+
+class NoRows:
+    source = "duckdb"
+
+    def query(self, sql: str, params: dict) -> list:
+        return []
+
+
+class Recording:
+    """A digest notifier that records what it posted (and can fail the first `failures` posts)."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.posted: list[str] = []
+        self.failures = failures
+
+    def send_digest(self, digest: Digest) -> Receipt:
+        if self.failures:
+            self.failures -= 1
+            raise DeliveryError("Slack chat.postMessage: HTTP 503 after 3 retries")
+        self.posted.append(digest.fingerprint)
+        return Receipt(channel="C0ALERTS", ts=f"1700000000.{len(self.posted):06d}")
+
+
+@pytest.fixture(params=["sqlite", "firestore"])
+def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], StateStore]:
+    if request.param == "sqlite":
+        return lambda: SqliteStateStore(path=tmp_path / "state.sqlite3")
+    emulator = request.getfixturevalue("firestore_env")
+    return lambda: FirestoreStateStore(project=emulator.project, config=CONFIG.firestore)
+
+
+def post(store: StateStore, notifier: Any, *, owner: str, now: datetime = NOON) -> Any:
+    report, _ = post_digest(
+        config=CONFIG, store=store, notifier=notifier, warehouse=NoRows(), results=[], owner=owner, now=now, today=D,
+        full_run=True, dry_run=False,
+    )
+    return report
+
+
+def test_eight_runs_at_once_post_one_digest(new_store: Callable[[], StateStore]) -> None:
+    notifier = Recording()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        reports = list(pool.map(lambda i: post(new_store(), notifier, owner=f"run-{i}"), range(8)))
+    assert notifier.posted == [digest_fingerprint(D)]
+    delivered = [r for r in reports if r is not None and r.delivered]
+    assert len(delivered) == 1
+    assert all(r is None or r.delivered or r.skipped == "another run claimed it first" for r in reports)
+    assert post(new_store(), notifier, owner="later", now=NOON + timedelta(hours=1)) is None, "posted once a day"
+
+
+def test_a_failed_digest_is_posted_by_the_next_full_run(new_store: Callable[[], StateStore]) -> None:
+    notifier = Recording(failures=1)
+    failed = post(new_store(), notifier, owner="run-1")
+    assert failed is not None and not failed.delivered and "HTTP 503" in (failed.error or "")
+    retried = post(new_store(), notifier, owner="run-2", now=NOON + timedelta(minutes=30))
+    assert retried is not None and retried.delivered and notifier.posted == [digest_fingerprint(D)]
