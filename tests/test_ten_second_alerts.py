@@ -149,3 +149,18 @@ def test_200_grouped_alerts_go_through_the_fake_slack_in_several_messages_listin
 def test_a_thread_link_is_built_only_for_a_slack_thread() -> None:
     assert thread_url(CONFIG.links, "C0ALERTS", "1700000000.000200") == "https://slack.com/archives/C0ALERTS/p1700000000000200"
     assert thread_url(CONFIG.links, "local", "120") is None
+
+
+def test_the_demos_repeat_two_hours_later_is_broadcast_in_notifications_jsonl(local_dir: Path) -> None:
+    from tests.conftest import run_cli
+
+    demo = run_cli("demo", "--json")
+    assert demo.code == 0, demo.stderr
+    later = (datetime.fromisoformat(demo.report["now"].replace("Z", "+00:00")) + timedelta(hours=2)).isoformat()
+    assert run_cli("run", "--json", "--now", later).code == 0
+    lines = [json.loads(line) for line in (local_dir / "notifications.jsonl").read_text().splitlines()]
+    repeats = [line for line in lines if line["reason"] == "repeat"]
+    assert len(repeats) == 3 and all(line.get("broadcast") is True and line["thread"] is not None for line in repeats)
+    assert all("broadcast" not in line for line in lines if line["reason"] == "first")
+    first_sent = re.compile(r"first sent \w{3} \d{4}-\d\d-\d\d 18:30 E[SD]T \(\d\d:30 UTC\)")
+    assert all(first_sent.search(line["text"]) for line in repeats), "the league's 18:30 with UTC beside it"
