@@ -54,14 +54,15 @@ def runbook_url(ctx: LinkContext, monitor: str, problem: str | None) -> str:
 
 
 def service_of(ctx: LinkContext, key: dict[str, str], details: dict[str, object]) -> str | None:
-    """The Cloud Run service an alert is about: named in its key, or the one starting its transition."""
+    """The Cloud Run service an alert is about: named in its key, or the one starting its transition (or the
+    phase named in its details)."""
     if key.get("service"):
         return key["service"]
     if isinstance(details.get("service"), str):
         return str(details["service"])
-    label = key.get("transition")
+    label, phase = key.get("transition"), details.get("phase")
     for transition in ctx.pipeline.transitions:
-        if transition.label == label:
+        if transition.label == label or (label is None and transition.to_phase == phase):
             return transition.service
     return None
 

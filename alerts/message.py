@@ -65,7 +65,7 @@ def humanize(delta: timedelta) -> str:
 
 
 # Labels already said elsewhere in the message (its "where", or the project/region of every IAM alert).
-_NOT_FACTS = frozenset({"evidence", "synthetic", "project", "region", "service", "transition", "game_date", "system_id", "table"})
+_NOT_FACTS = frozenset({"evidence", "synthetic", "project", "region", "service", "transition", "game_date", "system_id", "table", "phase"})
 
 
 def _facts(details: dict[str, Any], zone: tzinfo) -> list[tuple[str, str]]:

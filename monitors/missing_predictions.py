@@ -134,7 +134,11 @@ def judge_games(config: Config, game_date: date, rows: list[Row], now: datetime,
 def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     game_date = ctx.target_date
     rows = sources.warehouse.query(QUERY, {"game_date": game_date, "system_id": config.system_id, "now": ctx.now})
-    return judge_games(config, game_date, rows, ctx.now, ctx.zone).model_copy(update={"game_dates": [game_date]})
+    result = judge_games(config, game_date, rows, ctx.now, ctx.zone)
+    # The phase that writes predictions: its alert links the logs of the service that starts it.
+    phase = ctx.pipeline.predictions_phase
+    findings = [f.model_copy(update={"details": {**f.details, "phase": phase}}) for f in result.findings]
+    return result.model_copy(update={"findings": findings, "game_dates": [game_date]})
 
 
 SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="warehouse")

@@ -59,7 +59,9 @@ def prediction_findings() -> dict[str, Finding]:
     partial = [dict(rows[0]), {**rows[1], "prediction_count": 84, "player_count": 28}]
     none = missing_predictions.judge_games(config, TODAY, rows, NOW, NEW_YORK).findings[0]
     some = missing_predictions.judge_games(config, TODAY, partial, NOW, NEW_YORK).findings[0]
-    return {"none": none, "partial": some}
+    # As missing_predictions.check adds it: the phase whose starting service's logs the alert links.
+    phase = {"phase": PIPELINE.predictions_phase}
+    return {kind: f.model_copy(update={"details": {**f.details, **phase}}) for kind, f in (("none", none), ("partial", some))}
 
 
 def degraded() -> Finding:

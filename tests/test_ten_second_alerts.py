@@ -59,6 +59,15 @@ def test_a_stall_links_its_service_its_logs_for_the_right_range_and_the_table() 
     assert links["BigQuery: nba_orchestration.phase_completions"].endswith("!2snba_orchestration!3sphase_completions")
 
 
+def test_missing_predictions_links_the_logs_of_the_service_that_starts_the_predictions_phase() -> None:
+    finding = all_findings()["missing_predictions-none"]
+    labels = [label for label, _ in message(finding, Reason.FIRST).links]
+    assert labels == [
+        "Cloud Run: phase4-to-phase5-orchestrator", "Logs: phase4-to-phase5-orchestrator",
+        "BigQuery: nba_predictions.player_prop_predictions", "Runbook",
+    ]
+
+
 def test_the_4_to_5_stall_and_missing_predictions_fix_with_the_configured_commands() -> None:
     assert stall_finding().fix == PIPELINE.transitions[2].next_step
     config = CONFIG.monitors["missing_predictions"]
