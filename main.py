@@ -57,6 +57,7 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
             iam=CloudRunIamPolicies(endpoint=settings.run_endpoint, timeout_seconds=timeout),
         ),
         store=FirestoreStateStore(project=settings.gcp_project, config=config.firestore),
+        backend="gcp",
         notifier=SlackNotifier(
             token=settings.slack_bot_token,
             base_url=settings.slack_base_url,

@@ -9,10 +9,11 @@ follow there as a reply, and its later repeats and resolution land in that threa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 from typing import Callable, Protocol, runtime_checkable
 
 from alerts.group import AlertGroup
+from alerts.links import LinkContext
 from alerts.message import AlertMessage, build_message
 from alerts.notifier import DeliveryError, Notifier, Receipt, ThreadRef
 from alerts.state import StateError, StateStore
@@ -46,8 +47,11 @@ class Batch:
     plans: list[DeliveryPlan] = field(default_factory=list)
 
 
-def plan(decisions: list[Decision], *, now: datetime) -> list[DeliveryPlan]:
-    return [DeliveryPlan(decision=d, message=build_message(d, now=now)) for d in decisions]
+def plan(
+    decisions: list[Decision], *, now: datetime, zone: tzinfo = timezone.utc, links: LinkContext | None = None
+) -> list[DeliveryPlan]:
+    """Each decision with its message (times in `zone`, links built from `links`)."""
+    return [DeliveryPlan(decision=d, message=build_message(d, now=now, zone=zone, links=links)) for d in decisions]
 
 
 def _thread_of(decision: Decision) -> ThreadRef | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alerts.message import AlertMessage
-from alerts.render_text import REASON_MARK, SEVERITY_MARK
+from alerts.render_text import REASON_MARK, SEVERITY_MARK, UNVERIFIED_MARK
 from core.model import Reason, Severity
 
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -41,6 +41,16 @@ class AlertGroup:
         return ", ".join(f"{n} {s.value}" for s, n in tally if n)
 
     @property
+    def unverified(self) -> int:
+        """How many members closed without being seen healthy ("No longer checked")."""
+        return sum(1 for m in self.members if m.unverified)
+
+    @property
+    def broadcast(self) -> bool:
+        """A summary of critical repeats is also shown in the channel, like a single critical repeat."""
+        return self.reason is Reason.REPEAT and self.severity is Severity.CRITICAL
+
+    @property
     def monitors(self) -> list[str]:
         return sorted({m.monitor for m in self.members})
 
@@ -51,7 +61,8 @@ def group_title(group: AlertGroup) -> str:
 
 def group_headline(group: AlertGroup) -> str:
     test = "[TEST] " if group.synthetic else ""
-    return f"{test}{REASON_MARK[group.reason]} {SEVERITY_MARK[group.severity.value]} {group_title(group)}"
+    mark = UNVERIFIED_MARK if group.reason is Reason.RESOLVED and group.unverified else REASON_MARK[group.reason]
+    return f"{test}{mark} {SEVERITY_MARK[group.severity.value]} {group_title(group)}"
 
 
 def group_why_now(group: AlertGroup) -> str:
@@ -63,18 +74,25 @@ def group_why_now(group: AlertGroup) -> str:
         )
     if group.reason is Reason.REPEAT:
         return f"more than {limit} alerts of this thread are still firing after their repeat interval"
+    if group.unverified:
+        return (
+            f"more than {limit} alerts of this thread closed in one run; {group.unverified} of them are no longer "
+            "checked, not seen healthy, and may still be real (marked in the list)"
+        )
     return f"more than {limit} alerts of this thread resolved in one run"
 
 
 def member_line(message: AlertMessage) -> str:
     """One line per grouped alert: severity, monitor, title and where."""
     where = ", ".join(f"{name}={value}" for name, value in message.where)
-    return f"{SEVERITY_MARK[message.severity.value]} {message.monitor}: {message.title} ({where})"
+    unverified = f"{UNVERIFIED_MARK} (may still be real) " if message.unverified else ""
+    return f"{unverified}{SEVERITY_MARK[message.severity.value]} {message.monitor}: {message.title} ({where})"
 
 
-def render_group_text(group: AlertGroup) -> str:
+def render_group_text(group: AlertGroup, members: list[AlertMessage] | None = None) -> str:
+    """The summary as text; `members` (default: all, worst first) for one part of a split summary."""
     lines = [group_headline(group)]
-    lines += [f"  - {member_line(m)}" for m in group.ordered]
+    lines += [f"  - {member_line(m)}" for m in (group.ordered if members is None else members)]
     lines.append(f"  why now: {group_why_now(group)}")
     return "\n".join(lines)
 

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
+from alerts.digest import Digest, render_digest_text
 from alerts.group import AlertGroup, group_title, render_group_text
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
@@ -30,6 +31,8 @@ class LocalNotifier:
             "title": message.title,
             "where": dict(message.where),
         }
+        if thread is not None and message.broadcast:
+            entry["broadcast"] = True
         return self._append(entry, text=render_text(message), thread=thread)
 
     def send_group(self, group: AlertGroup, *, thread: ThreadRef | None) -> Receipt:
@@ -40,7 +43,20 @@ class LocalNotifier:
             "severity": group.severity.value,
             "title": group_title(group),
         }
+        if thread is not None and group.broadcast:
+            entry["broadcast"] = True
         return self._append(entry, text=render_group_text(group), thread=thread)
+
+    def send_digest(self, digest: Digest) -> Receipt:
+        """The daily digest as one line with "reason": "digest"."""
+        entry = {
+            "fingerprint": digest.fingerprint,
+            "reason": "digest",
+            "title": digest.title,
+            "all_clear": digest.all_clear,
+            "open": len(digest.incidents),
+        }
+        return self._append(entry, text=render_digest_text(digest), thread=None)
 
     def _append(self, entry: dict[str, Any], *, text: str, thread: ThreadRef | None) -> Receipt:
         entry = {**entry, "thread": thread.ts if thread else None, "text": text}

@@ -1,11 +1,12 @@
-"""What an alert says, independent of where it is shown: a pure function of the decision and `now`."""
+"""What an alert says, independent of where it is shown: a pure function of the decision, `now` and the zone."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
+from alerts.links import LinkContext, alert_links
 from core.model import Decision, Reason, Severity
 
 # Labels shown as "where" in this order; other key labels follow.
@@ -27,6 +28,28 @@ class AlertMessage:
     facts: list[tuple[str, str]] = field(default_factory=list)
     first_notified: datetime | None = None
     synthetic: bool = False
+    zone: tzinfo = timezone.utc
+    """The league's zone: every time is shown in it, with UTC beside it."""
+    links: list[tuple[str, str]] = field(default_factory=list)
+    """(label, url): the Cloud Run service, its logs, the BigQuery table, the runbook entry."""
+    unverified: bool = False
+    """Closed without being seen healthy ("No longer checked"): it may still be real."""
+    check: str | None = None
+    """For an unverified close: what to check by hand."""
+
+    @property
+    def broadcast(self) -> bool:
+        """A repeat of a critical alert is also shown in the channel (Slack's reply_broadcast), once per repeat."""
+        return self.reason is Reason.REPEAT and self.severity is Severity.CRITICAL
+
+
+def when(moment: datetime, zone: tzinfo = timezone.utc) -> str:
+    """'Sat 2026-11-21 17:30 EST (22:30 UTC)': the league's clock first, UTC beside it."""
+    utc = moment.astimezone(timezone.utc)
+    local = moment.astimezone(zone)
+    if local.utcoffset() == timedelta(0) and local.tzname() in ("UTC", None):
+        return f"{utc:%a %Y-%m-%d %H:%M} UTC"
+    return f"{local:%a %Y-%m-%d %H:%M} {local.tzname()} ({utc:%H:%M} UTC)"
 
 
 def humanize(delta: timedelta) -> str:
@@ -42,42 +65,63 @@ def humanize(delta: timedelta) -> str:
 
 
 # Labels already said elsewhere in the message (its "where", or the project/region of every IAM alert).
-_NOT_FACTS = frozenset({"evidence", "synthetic", "project", "region", "service", "transition", "game_date", "system_id"})
+_NOT_FACTS = frozenset({"evidence", "synthetic", "project", "region", "service", "transition", "game_date", "system_id", "table", "phase"})
 
 
-def _facts(details: dict[str, Any]) -> list[tuple[str, str]]:
+def _facts(details: dict[str, Any], zone: tzinfo) -> list[tuple[str, str]]:
     shown = []
     for name, value in details.items():
         if name in _NOT_FACTS or value is None or value == [] or value == "":
             continue
-        text = ", ".join(str(v) for v in value) if isinstance(value, list) else _readable(value)
+        text = ", ".join(str(v) for v in value) if isinstance(value, list) else _readable(value, zone)
         shown.append((name.replace("_", " "), text))
     return shown
 
 
-def _readable(value: Any) -> str:
-    """An ISO timestamp as 'YYYY-MM-DD HH:MM UTC'; anything else as it is."""
+def _readable(value: Any, zone: tzinfo = timezone.utc) -> str:
+    """An ISO timestamp in the league's zone with UTC beside it; anything else as it is."""
     if isinstance(value, str) and len(value) >= 16 and value[4] == "-" and value[10] == "T":
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
             return value
         if moment.tzinfo is not None:
-            return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+            return when(moment, zone)
     return str(value)
 
 
-def build_message(decision: Decision, *, now: datetime) -> AlertMessage:
+def _unverified_check(decision: Decision) -> str:
+    """What to look at by hand when an incident closes because nobody checks it any more."""
+    previous = decision.previous
+    assert previous is not None
+    owner, game_date = previous.resolves_with, previous.key.get("game_date")
+    ask = f'{{"monitors": ["{owner}"]' + (f', "date": "{game_date}"' if game_date else "") + ', "dry_run": true}'
+    return (
+        f"This incident may still be real: it closed because it is no longer checked, not because it was seen "
+        f"healthy. Look at the links below, or run the canary for it by hand (request body {ask}; "
+        f"the CLI's --monitors {owner}" + (f" --date {game_date}" if game_date else "") + " --dry-run)."
+    )
+
+
+def build_message(
+    decision: Decision, *, now: datetime, zone: tzinfo = timezone.utc, links: LinkContext | None = None
+) -> AlertMessage:
+    """The message of one decision; times are shown in `zone` (UTC beside), links come from `links`."""
     previous = decision.previous
     if decision.reason is Reason.RESOLVED:
         assert previous is not None
         lasted = humanize(now - previous.first_seen)
+        found_links: list[tuple[str, str]] = []
         if decision.note:
             title = f"No longer checked: {previous.summary}"
             why_now = f"closed unverified: {decision.note}; it was firing for {lasted}"
+            if links is not None:
+                found_links = alert_links(
+                    links, monitor=previous.monitor, key=previous.key, details={}, start=previous.first_seen, end=now
+                )
         else:
             title = f"Resolved: {previous.summary}"
-            why_now = f"resolved: no longer seen by {previous.resolves_with}'s run at {now:%Y-%m-%d %H:%M} UTC; it lasted {lasted}"
+            why_now = f"resolved: no longer seen by {previous.resolves_with}'s run at {when(now, zone)}; it lasted {lasted}"
         return AlertMessage(
             fingerprint=decision.fingerprint,
             reason=decision.reason,
@@ -87,16 +131,26 @@ def build_message(decision: Decision, *, now: datetime) -> AlertMessage:
             where=_where(previous.key),
             why_now=why_now,
             first_notified=previous.first_seen,
+            zone=zone,
+            links=found_links,
+            unverified=decision.note is not None,
+            check=_unverified_check(decision) if decision.note else None,
         )
     finding = decision.finding
     assert finding is not None
     if decision.reason is Reason.REPEAT and previous is not None:
         why_now = (
             f"still firing after {humanize(now - previous.first_seen)} "
-            f"(notice {previous.notify_count + 1}; first sent {previous.first_seen:%Y-%m-%d %H:%M} UTC)"
+            f"(notice {previous.notify_count + 1}; first sent {when(previous.first_seen, zone)})"
         )
     else:
         why_now = "first notice: newly firing in this run"
+    start = finding.since or (previous.first_seen if previous else now)
+    found = (
+        alert_links(links, monitor=finding.monitor, key=finding.key, details=finding.details, start=min(start, now), end=now)
+        if links is not None
+        else []
+    )
     return AlertMessage(
         fingerprint=decision.fingerprint,
         reason=decision.reason,
@@ -108,9 +162,11 @@ def build_message(decision: Decision, *, now: datetime) -> AlertMessage:
         evidence=finding.details.get("evidence"),
         since=finding.since,
         fix=finding.fix,
-        facts=_facts(finding.details),
+        facts=_facts(finding.details, zone),
         first_notified=previous.first_seen if previous else None,
         synthetic=bool(finding.details.get("synthetic")),
+        zone=zone,
+        links=found,
     )
 
 

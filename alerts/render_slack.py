@@ -13,12 +13,19 @@ from typing import Any, Sequence
 from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock
 
 from alerts.group import AlertGroup, group_headline, group_why_now, member_line, render_group_text
-from alerts.message import AlertMessage
-from alerts.render_text import REASON_MARK, SEVERITY_MARK, headline, render_text
+from alerts.message import AlertMessage, when
+from alerts.render_text import SEVERITY_MARK, headline, reason_mark, render_text
 from core.model import Reason
 
 MAX_BLOCKS = 50
-"""Blocks in one message."""
+"""Blocks in one message: "You can include up to 50 blocks in each message"
+(https://docs.slack.dev/reference/block-kit/blocks); more is refused with `invalid_blocks`."""
+MAX_BLOCKS_TEXT = 12_000
+"""Characters of text in all of a message's blocks together. Undocumented: Slack refuses longer block
+text with `msg_blocks_too_long`, reported at ~13,200 characters (slackapi/bolt-js#2509; 12,000 is the
+figure its reporter read for one markdown block). A summary is split into several messages below it."""
+BLOCKS_TEXT_BUDGET = MAX_BLOCKS_TEXT - 1_000
+"""What one part of a split summary may fill: a margin under MAX_BLOCKS_TEXT for the header and footer."""
 MAX_SECTION_TEXT = 3000
 """Characters in a section's (or a context element's) text."""
 MAX_HEADER_TEXT = 150
@@ -32,6 +39,7 @@ TRUNCATED = "… (truncated)"
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
 _SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
 _REASON_EMOJI = {Reason.FIRST: ":rotating_light:", Reason.REPEAT: ":repeat:", Reason.RESOLVED: ":white_check_mark:"}
+_UNVERIFIED_EMOJI = ":grey_question:"
 
 
 @dataclass(frozen=True)
@@ -88,15 +96,31 @@ def _where_line(message: AlertMessage) -> str:
 
 def _title(message: AlertMessage) -> str:
     """The header: reason, severity and monitor; the finding's own title follows in bold below it."""
-    emoji = _REASON_EMOJI[message.reason] if message.reason is Reason.RESOLVED else _SEVERITY_EMOJI[message.severity.value]
+    if message.unverified:
+        emoji = _UNVERIFIED_EMOJI
+    elif message.reason is Reason.RESOLVED:
+        emoji = _REASON_EMOJI[message.reason]
+    else:
+        emoji = _SEVERITY_EMOJI[message.severity.value]
     test = "[TEST] " if message.synthetic else ""
-    return f"{emoji} {test}{REASON_MARK[message.reason]} {SEVERITY_MARK[message.severity.value]} {message.monitor}"
+    return f"{emoji} {test}{reason_mark(message)} {SEVERITY_MARK[message.severity.value]} {message.monitor}"
+
+
+def link(url: str, label: str) -> str:
+    """A mrkdwn link; both parts escaped, so neither can close it early or add another."""
+    return f"<{escape(url)}|{escape(label).replace('|', '/')}>"
+
+
+def _links(message: AlertMessage) -> SectionBlock | None:
+    if not message.links:
+        return None
+    return _section("*Links:* " + " · ".join(link(url, label) for label, url in message.links))
 
 
 def _footer(message: AlertMessage) -> ContextBlock:
     parts = [f"fingerprint `{escape(message.fingerprint)}`"]
     if message.first_notified and message.reason is not Reason.FIRST:
-        parts.append(f"first notified {message.first_notified:%Y-%m-%d %H:%M} UTC")
+        parts.append(f"first notified {when(message.first_notified, message.zone)}")
     if message.synthetic:
         parts.append("synthetic test alert: nothing is wrong")
     return _context(" · ".join(parts))
@@ -109,7 +133,7 @@ def render_alert(message: AlertMessage) -> SlackMessage:
         MarkdownTextObject(text=clip(f"*Monitor*\n{escape(message.monitor)}", MAX_FIELD_TEXT)),
     ]
     if message.since:
-        fields.append(MarkdownTextObject(text=f"*Since*\n{message.since:%Y-%m-%d %H:%M} UTC"))
+        fields.append(MarkdownTextObject(text=f"*Since*\n{when(message.since, message.zone)}"))
     blocks: list[Block] = [
         _header(_title(message)),
         SectionBlock(text=MarkdownTextObject(text=clip(f"*{escape(message.title)}*\n*Where:* {_where_line(message)}", MAX_SECTION_TEXT), verbatim=True), fields=fields),
@@ -120,6 +144,11 @@ def render_alert(message: AlertMessage) -> SlackMessage:
         blocks.append(_section("\n".join(f"*{escape(name)}:* {escape(value)}" for name, value in message.facts)))
     if message.fix:
         blocks.append(_section(f"*Fix*\n{_code(message.fix)}"))
+    if message.check:
+        blocks.append(_section(f"*It may still be real*\n{escape(message.check)}"))
+    links = _links(message)
+    if links is not None:
+        blocks.append(links)
     blocks.append(_context(f"*Why now:* {escape(message.why_now)}"))
     blocks.append(_footer(message))
     return SlackMessage(text=_fallback(render_text(message)), blocks=blocks)
@@ -131,41 +160,97 @@ def render_resolved_parent(message: AlertMessage) -> SlackMessage:
         _header(_title(message)),
         _section(f"*{escape(message.title)}*\n*Where:* {_where_line(message)}"),
         _context(f"*{escape(message.why_now)}*. The thread below holds the incident's history."),
-        _footer(message),
     ]
+    if message.check:
+        blocks.append(_section(f"*It may still be real*\n{escape(message.check)}"))
+    blocks.append(_footer(message))
     return SlackMessage(text=_fallback(headline(message) + f" ({message.why_now})"), blocks=blocks)
 
 
 def _member_sections(lines: Sequence[str], *, room: int) -> list[Block]:
     """Bulleted lines packed into at most `room` sections; what does not fit is counted in a last line."""
+    sections = _pack_sections(lines)
+    if len(sections) > room:
+        listed = sum(len(text.split("\n")) for text in sections[:room])
+        sections = sections[:room]
+        sections[-1] += f"\n_…and {len(lines) - listed} more, listed in the run report and in this thread_"
+    return [_section(text) for text in sections]
+
+
+def _pack_sections(lines: Sequence[str]) -> list[str]:
+    """Bulleted lines packed into as few section texts as fit (each well under MAX_SECTION_TEXT)."""
     sections: list[str] = []
     current = ""
-    for index, line in enumerate(lines):
-        bullet = "• " + clip(line, MAX_SECTION_TEXT - 200)
+    for line in lines:
+        bullet = "• " + clip(line.replace("\n", " "), MAX_SECTION_TEXT - 200)
         if current and len(current) + 1 + len(bullet) <= MAX_SECTION_TEXT - 100:
             current += "\n" + bullet
             continue
         if current:
             sections.append(current)
-        if len(sections) == room:
-            sections[-1] += f"\n_…and {len(lines) - index} more, listed in the run report and in this thread_"
-            current = ""
-            break
         current = bullet
     if current:
         sections.append(current)
-    return [_section(text) for text in sections]
+    return sections
 
 
-def render_group(group: AlertGroup, *, parent_edit: bool = False) -> SlackMessage:
-    """Many notices of one reason as one message: a summary parent, or one reply in a shared thread."""
-    emoji = _REASON_EMOJI[group.reason] if group.reason is Reason.RESOLVED else _SEVERITY_EMOJI[group.severity.value]
-    why = "every alert listed here resolved; the thread below holds their history" if parent_edit else group_why_now(group)
-    head: list[Block] = [_header(f"{emoji} {group_headline(group)}")]
+def _group_frame(group: AlertGroup, *, parent_edit: bool, part: str = "") -> tuple[list[Block], list[Block]]:
+    if group.reason is Reason.RESOLVED:
+        emoji = _UNVERIFIED_EMOJI if group.unverified else _REASON_EMOJI[group.reason]
+    else:
+        emoji = _SEVERITY_EMOJI[group.severity.value]
+    if parent_edit and group.unverified:
+        why = (
+            f"every alert listed here closed; {group.unverified} of them are no longer checked, not seen healthy, "
+            "and may still be real; the thread below holds their history"
+        )
+    elif parent_edit:
+        why = "every alert listed here resolved; the thread below holds their history"
+    else:
+        why = group_why_now(group)
+    head: list[Block] = [_header(f"{emoji} {group_headline(group)}{part}")]
     tail: list[Block] = [_context(f"*Why now:* {escape(why)}")]
     if group.synthetic:
         tail.append(_context("synthetic test alerts: nothing is wrong"))
+    return head, tail
+
+
+def render_group(group: AlertGroup, *, parent_edit: bool = False) -> SlackMessage:
+    """Many notices of one reason as one message (a parent edit: what does not fit is counted, not listed)."""
+    head, tail = _group_frame(group, parent_edit=parent_edit)
     room = MAX_BLOCKS - len(head) - len(tail) - 1  # one divider
+    room = min(room, BLOCKS_TEXT_BUDGET // MAX_SECTION_TEXT)
     lines = [escape(member_line(m)) for m in group.ordered]
     blocks = head + [DividerBlock()] + _member_sections(lines, room=room) + tail
     return SlackMessage(text=_fallback(render_group_text(group)), blocks=blocks)
+
+
+def render_group_parts(group: AlertGroup) -> list[SlackMessage]:
+    """A summary split into as many messages as Slack's limits need (50 blocks, ~12,000 characters of block
+    text): every alert is listed in one of them, worst first; parts after the first say which part they are."""
+    members = group.ordered
+    sections = _pack_sections([escape(member_line(m)) for m in members])
+    head, tail = _group_frame(group, parent_edit=False, part=" (part 9 of 9)")
+    frame = sum(len(b.to_dict().get("text", {}).get("text", "")) for b in head) + sum(
+        len(e["text"]) for b in tail for e in b.to_dict()["elements"]
+    )
+    room = MAX_BLOCKS - len(head) - len(tail) - 1
+    parts: list[list[str]] = [[]]
+    used = frame
+    for text in sections:
+        if parts[-1] and (len(parts[-1]) == room or used + len(text) > BLOCKS_TEXT_BUDGET):
+            parts.append([])
+            used = frame
+        parts[-1].append(text)
+        used += len(text)
+    rendered = []
+    offset = 0
+    for index, texts in enumerate(parts):
+        count = sum(text.count("\n") + 1 for text in texts)
+        label = f" (part {index + 1} of {len(parts)})" if len(parts) > 1 else ""
+        head, tail = _group_frame(group, parent_edit=False, part=label)
+        blocks = head + [DividerBlock()] + [_section(text) for text in texts] + tail
+        fallback = render_group_text(group, members[offset : offset + count]) + label
+        rendered.append(SlackMessage(text=_fallback(fallback), blocks=blocks))
+        offset += count
+    return rendered

@@ -24,10 +24,12 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
+from alerts.digest import Digest
+from alerts.render_digest import render_digest_slack
 from alerts.group import AlertGroup
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
-from alerts.render_slack import SlackMessage, render_alert, render_group, render_resolved_parent
+from alerts.render_slack import SlackMessage, render_alert, render_group, render_group_parts, render_resolved_parent
 from core.model import Severity
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ PERMANENT_ERRORS = {
     "not_in_channel": "the bot is not a member of the channel; /invite it",
     "is_archived": "the channel is archived; fix [slack] in canary.toml",
     "msg_too_long": "the message is longer than Slack accepts",
+    "msg_blocks_too_long": "the blocks hold more text than Slack accepts (about 12,000 characters together)",
     "invalid_blocks": "Slack refused the message's blocks",
 }
 
@@ -163,7 +166,7 @@ class SlackNotifier:
 
     def send(self, message: AlertMessage, *, thread: ThreadRef | None) -> Receipt:
         """Post one notice; a reply in `thread` when given."""
-        return self._post(render_alert(message), severity=message.severity, thread=thread)
+        return self._post(render_alert(message), severity=message.severity, thread=thread, broadcast=message.broadcast)
 
     def mark_resolved(self, message: AlertMessage, *, thread: ThreadRef) -> None:
         """Edit the incident's parent to show it resolved and how long it lasted."""
@@ -172,20 +175,37 @@ class SlackNotifier:
     # --- grouping (alerts.deliver uses these when present) ---
 
     def send_group(self, group: AlertGroup, *, thread: ThreadRef | None) -> Receipt:
-        """Post one summary of many notices; a reply in `thread` when given."""
-        return self._post(render_group(group), severity=group.severity, thread=thread)
+        """Post one summary of many notices (a reply in `thread` when given), split into several messages
+        when one would pass Slack's limits: the first is the receipt, the rest follow in its thread."""
+        parts = render_group_parts(group)
+        receipt = self._post(parts[0], severity=group.severity, thread=thread, broadcast=group.broadcast)
+        channel = receipt.channel or (thread.channel if thread else self.channel_for(group.severity))
+        rest_thread = thread or (ThreadRef(channel=channel, ts=receipt.ts) if receipt.ts else None)
+        for part in parts[1:]:
+            self._post(part, severity=group.severity, thread=rest_thread)
+        return receipt
 
     def mark_group_resolved(self, group: AlertGroup, *, thread: ThreadRef) -> None:
         """Edit a summary parent once every alert it listed has resolved."""
         self._update(render_group(group, parent_edit=True), thread=thread)
 
+    # --- the daily digest (run.digest uses this when present) ---
+
+    def send_digest(self, digest: Digest) -> Receipt:
+        """Post the daily digest to the main channel (a parent of its own)."""
+        return self._post(render_digest_slack(digest), severity=Severity.INFO, thread=None)
+
     # --- Slack calls ---
 
-    def _post(self, rendered: SlackMessage, *, severity: Severity, thread: ThreadRef | None) -> Receipt:
+    def _post(self, rendered: SlackMessage, *, severity: Severity, thread: ThreadRef | None, broadcast: bool = False) -> Receipt:
         channel = thread.channel if thread else self.channel_for(severity)
         arguments: dict[str, Any] = {"channel": channel, **rendered.to_dict(), "unfurl_links": False, "unfurl_media": False}
         if thread is not None:
             arguments["thread_ts"] = thread.ts
+            if broadcast:
+                # chat.postMessage `reply_broadcast`: the reply is also shown in the channel
+                # (https://docs.slack.dev/reference/methods/chat.postMessage; a thread_broadcast message).
+                arguments["reply_broadcast"] = True
         answer = self._call("chat.postMessage", channel=channel, arguments=arguments)
         return Receipt(channel=answer.get("channel") or channel, ts=answer.get("ts"))
 

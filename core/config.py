@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,6 +69,33 @@ class SlackConfig(StrictModel):
 
     def channel_for(self, severity: Severity) -> str:
         return self.channels.get(severity, self.channel)
+
+
+class LinksConfig(StrictModel):
+    """Where an alert's links point: the Google Cloud console, the runbook, Slack threads, the canary itself."""
+
+    console: str = "https://console.cloud.google.com"
+    runbook: str = "https://github.com/nba-props-platform/pipeline-canary/blob/main/README.md"
+    """The README with the runbook; each alert links `<runbook>#runbook-<monitor>-<problem>`."""
+    slack_archive: str = "https://slack.com/archives"
+    """Thread links are `<slack_archive>/<channel id>/p<ts without the dot>`."""
+    logs_before: Duration = timedelta(hours=1)
+    """A logs link starts this long before the alert's condition began (and ends at the run's time)."""
+    canary_service: str = "pipeline-canary"
+    """The canary's own function (Cloud Run service) name: its logs, and the URL of a retry."""
+    canary_url: str | None = None
+    """The canary's HTTPS URL for the retry command of "canary degraded"; default
+    https://<region>-<project>.cloudfunctions.net/<canary_service>."""
+
+    def canary_endpoint(self, pipeline: Pipeline) -> str:
+        return self.canary_url or f"https://{pipeline.region}-{pipeline.project}.cloudfunctions.net/{self.canary_service}"
+
+
+class DigestConfig(StrictModel):
+    """The daily all-clear: posted by the first full scheduled run at or after `at` (league-local)."""
+
+    enabled: bool = True
+    at: time = time(9, 0)
 
 
 class FirestoreConfig(StrictModel):
@@ -154,6 +181,8 @@ class CanaryConfig(StrictModel):
     alerts: AlertsConfig = AlertsConfig()
     slack: SlackConfig = SlackConfig()
     firestore: FirestoreConfig = FirestoreConfig()
+    links: LinksConfig = LinksConfig()
+    digest: DigestConfig = DigestConfig()
     pipeline: Pipeline
     monitors: dict[str, Any] = Field(default_factory=dict)
     """Per-monitor tables; load_config validates each with its monitor's own Config model."""

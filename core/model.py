@@ -31,6 +31,8 @@ class Reason(str, enum.Enum):
     FIRST = "first"
     REPEAT = "repeat"
     RESOLVED = "resolved"
+    DIGEST = "digest"
+    """The daily all-clear: one digest per league date, claimed like an alert."""
 
 
 class AlertStatus(str, enum.Enum):
@@ -236,6 +238,8 @@ class RunReport(BaseModel):
     state_error: str | None = None
     """The alert state could not be read: nothing was deduplicated or recorded, one blind notice listing the
     run's findings was sent instead, and the run counts as failed."""
+    digest: str | None = None
+    """The daily digest's text, when this run posted it (or, in a dry run, would have)."""
 
     @property
     def delivery_failed(self) -> bool:

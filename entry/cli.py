@@ -124,6 +124,8 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
     print(line, file=out)
     if report.state_error:
         print(f"alert state unavailable: {report.state_error}", file=out)
+    if report.dry_run and report.digest:
+        print("the daily digest this run would post:\n" + report.digest, file=out)
 
 
 def cli_run(

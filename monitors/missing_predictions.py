@@ -6,6 +6,7 @@ known. One query joins the schedule with the predictions of one system for one g
 
 from __future__ import annotations
 
+import shlex
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -54,6 +55,18 @@ class Config(MonitorConfig):
     fallback_due_local: time = time(13, 0)
     """When no game has a known start time, predictions are due at this league-local time."""
     max_games_listed: int = Field(default=15, ge=1)
+    rerun_command: str | None = None
+    """The command that re-runs predictions (the alert's fix); `{game_date}` becomes the quoted date."""
+
+    def rerun(self, game_date: date) -> str:
+        """The fix: the configured re-run command, or a query that shows what is there."""
+        if self.rerun_command:
+            return self.rerun_command.replace("{game_date}", shlex.quote(game_date.isoformat()))
+        sql = (
+            f"SELECT game_id, COUNT(*) AS predictions FROM {PREDICTIONS} WHERE game_date = '{game_date}' "
+            f"AND system_id = '{self.system_id}' GROUP BY game_id"
+        )
+        return f"bq query --use_legacy_sql=false {shlex.quote(sql)}"
 
 
 def due_at(config: Config, game_date: date, starts: list[datetime], zone: ZoneInfo) -> datetime:
@@ -82,11 +95,10 @@ def judge_games(config: Config, game_date: date, rows: list[Row], now: datetime,
         "active_predictions": total_predictions,
         "due_at": due.isoformat(),
         "minutes_past_due": round((now - due).total_seconds() / 60),
+        "check_first": "a phase_stalls alert for the transition into the predictions phase, then the prediction logs",
+        "table": PREDICTIONS,
     }
-    fix = (
-        f"Check phase_5_predictions for {game_date} (prediction-coordinator and prediction-worker logs, "
-        f"the phase_4_precompute->phase_5_predictions transition), then re-run the coordinator for {game_date}"
-    )
+    fix = config.rerun(game_date)
     if len(missing) == len(rows):
         return CheckResult(
             findings=[
@@ -122,7 +134,11 @@ def judge_games(config: Config, game_date: date, rows: list[Row], now: datetime,
 def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     game_date = ctx.target_date
     rows = sources.warehouse.query(QUERY, {"game_date": game_date, "system_id": config.system_id, "now": ctx.now})
-    return judge_games(config, game_date, rows, ctx.now, ctx.zone).model_copy(update={"game_dates": [game_date]})
+    result = judge_games(config, game_date, rows, ctx.now, ctx.zone)
+    # The phase that writes predictions: its alert links the logs of the service that starts it.
+    phase = ctx.pipeline.predictions_phase
+    findings = [f.model_copy(update={"details": {**f.details, "phase": phase}}) for f in result.findings]
+    return result.model_copy(update={"findings": findings, "game_dates": [game_date]})
 
 
 SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="warehouse")

@@ -71,9 +71,12 @@ def judge_policy(config: Config, pipeline: Pipeline, service: str, policy: Polic
             finding(
                 "not_found", Severity.CRITICAL,
                 f"Cloud Run service {service} does not exist in {pipeline.project}/{pipeline.region}",
-                f"Redeploy {service}, then restore its invoker binding: {add_binding}. "
-                "If it was removed on purpose, drop it from [pipeline] in canary.toml.",
+                add_binding,
                 evidence="getIamPolicy answered 404 NOT_FOUND",
+                check_first=(
+                    f"redeploy {service}, then run the fix to restore its invoker binding; if it was removed on "
+                    "purpose, drop it from [pipeline] in canary.toml"
+                ),
             )
         ]
     bindings = _role_bindings(policy, config.role)
@@ -87,11 +90,12 @@ def judge_policy(config: Config, pipeline: Pipeline, service: str, policy: Polic
             finding(
                 "conditional_invoker", Severity.WARNING,
                 f"{service}: the push service account's {config.role} binding has a condition",
-                f"Add an unconditional binding: {add_binding}",
+                add_binding,
                 member=config.member,
                 condition_title=str(condition.get("title", "")),
                 condition_expression=str(condition.get("expression", "")),
                 evidence="the member's only invoker binding is conditional; pushes fail when it is false",
+                then="remove the conditional binding once the unconditional one is in place",
             )
         )
     elif not unconditional:

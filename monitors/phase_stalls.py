@@ -8,10 +8,11 @@ One query covers every transition and date, so the cost is one job whatever the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from pydantic import Field
 
+from core.commands import shell_command
 from core.config import Transition
 from core.model import CheckResult, Finding, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
@@ -64,8 +65,15 @@ def completion_moment(transition: Transition, runs: list[ProcessorRun]) -> datet
     return ordered[transition.min_processors - 1]
 
 
+def local_and_utc(moment: datetime, zone: tzinfo) -> str:
+    """'16:30 EST (21:30 UTC)': the league's clock with UTC beside it."""
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({moment.astimezone(timezone.utc):%H:%M} UTC)"
+
+
 def judge_transition(
-    transition: Transition, game_date: date, upstream: list[ProcessorRun], downstream: list[ProcessorRun], now: datetime
+    transition: Transition, game_date: date, upstream: list[ProcessorRun], downstream: list[ProcessorRun], now: datetime,
+    zone: tzinfo = timezone.utc,
 ) -> Finding | None:
     complete_at = completion_moment(transition, upstream)
     if complete_at is None:
@@ -89,20 +97,24 @@ def judge_transition(
         "downstream_failed_runs": sum(r.failures for r in downstream),
         "downstream_last_success_at": latest_downstream.isoformat() if latest_downstream else None,
         "evidence": (
-            f"{transition.from_phase} complete at {complete_at:%Y-%m-%d %H:%M} UTC "
+            f"{transition.from_phase} complete at {local_and_utc(complete_at, zone)} "
             f"({len(succeeded)} processors succeeded); no {transition.to_phase} success since"
         ),
     }
+    details["table"] = PHASE_COMPLETIONS
     if transition.service:
         details["service"] = transition.service
-        fix = (
-            f"Check {transition.service}: an orchestrator_iam alert for it (a missing invoker binding "
-            f"drops its Pub/Sub pushes silently), then its logs for {game_date}"
+        details["check_first"] = (
+            f"an orchestrator_iam alert for {transition.service} (a missing invoker binding drops its "
+            "Pub/Sub pushes silently), then its logs (linked below)"
         )
-    else:
-        fix = f"Check why {transition.to_phase} did not start for {game_date} (its Pub/Sub trigger, its logs)"
-    if transition.next_step:
-        fix += f", then start it by hand: {transition.next_step}"
+    # The fix is a command: start the downstream phase by hand, or read the logs that say why it did not.
+    fix = transition.next_step or shell_command(
+        "gcloud", "logging", "read",
+        f'resource.type="cloud_run_revision" AND severity>=WARNING'
+        + (f' AND resource.labels.service_name="{transition.service}"' if transition.service else ""),
+        freshness="6h", limit="50",
+    )
     return Finding(
         monitor=NAME,
         severity=Severity.CRITICAL,
@@ -151,6 +163,7 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
                 runs.get((game_date, transition.from_phase), []),
                 runs.get((game_date, transition.to_phase), []),
                 ctx.now,
+                ctx.zone,
             )
             if finding:
                 findings.append(finding)

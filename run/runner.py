@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 import time
 import threading
 from datetime import timedelta
 from typing import Any
 
+from core.commands import shell_command
+from core.config import LinksConfig, Pipeline
 from core.model import CANARY_MONITOR, Finding, MonitorResult, Outcome, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
 from sources.errors import SourceError
@@ -83,23 +87,43 @@ def run_monitors(
 MAX_FINDINGS_LISTED = 15
 
 
-def degraded_finding(result: MonitorResult) -> Finding:
-    """The "canary degraded" finding for a monitor that errored: it names the monitor and the source."""
+def retry_command(monitor: str, *, backend: str, pipeline: Pipeline, links: LinksConfig) -> str:
+    """How to run one monitor again by hand on the backend the canary runs on (a dry run: it posts nothing)."""
+    if backend == "gcp":
+        body = json.dumps({"monitors": [monitor], "dry_run": True})
+        return (
+            'curl -sS -X POST -H "Authorization: Bearer $(gcloud auth print-identity-token)" '
+            f"-H 'Content-Type: application/json' -d {shlex.quote(body)} {shlex.quote(links.canary_endpoint(pipeline))}"
+        )
+    return shell_command("python", "main.py", "run", monitors=monitor) + " --dry-run"
+
+
+def degraded_finding(result: MonitorResult, *, retry: str | None = None) -> Finding:
+    """The "canary degraded" finding for a monitor that errored: it names the monitor and the source; its
+    fix is the command that runs the monitor again (`retry`, from retry_command)."""
+    source = result.source or "its source"
     return Finding(
         monitor=CANARY_MONITOR,
         severity=Severity.WARNING,
         key={"monitor": result.name, "problem": "error"},
         summary=f"Canary degraded: monitor {result.name} could not read {result.source or 'its source'}",
-        details={"monitor": result.name, "source": result.source, "error": result.error},
-        fix=(
-            f"Until this clears, {result.name} neither fires nor resolves its alerts. Check that the canary's "
-            f"service account can read {result.source or 'the source'} and that it answers; "
-            f"run `python main.py run --monitors {result.name}` to retry."
-        ),
+        details={
+            "monitor": result.name, "source": result.source, "error": result.error,
+            "effect": f"until this clears, {result.name} neither fires nor resolves its alerts",
+            "check_first": f"that the canary's service account can read {source} and that it answers (the logs below)",
+        },
+        fix=retry or shell_command("python", "main.py", "run", monitors=result.name) + " --dry-run",
     )
 
 
-def state_unreadable_finding(*, source: str, error: str, findings: list[Finding]) -> Finding:
+def store_check_command(*, backend: str, pipeline: Pipeline) -> str:
+    """The command that shows whether the alert state answers, on the backend the canary runs on."""
+    if backend == "gcp":
+        return shell_command("gcloud", "firestore", "databases", "list", project=pipeline.project)
+    return "python main.py silences"
+
+
+def state_unreadable_finding(*, source: str, error: str, findings: list[Finding], check: str | None = None) -> Finding:
     """The run could not read its alert state: it cannot deduplicate, so it lists what it found instead."""
     listed = [f"{f.severity.value}: {f.summary}" for f in findings[:MAX_FINDINGS_LISTED]]
     if len(findings) > MAX_FINDINGS_LISTED:
@@ -112,10 +136,13 @@ def state_unreadable_finding(*, source: str, error: str, findings: list[Finding]
             f"Canary degraded: its alert state ({source}) is unreadable; "
             f"{len(findings)} finding(s) of this run could not be deduplicated"
         ),
-        details={"source": source, "error": error, "findings_this_run": listed or ["none"]},
-        fix=(
-            f"Check that {source} answers and that the canary's service account may use it (roles/datastore.user). "
-            "Until then no alert is deduplicated or recorded: this notice repeats on every run, with that run's "
-            "findings, and the run fails (HTTP 503) so Cloud Scheduler retries it."
-        ),
+        details={
+            "source": source, "error": error, "findings_this_run": listed or ["none"],
+            "check_first": f"that {source} answers and that the canary's service account may use it (roles/datastore.user)",
+            "effect": (
+                "until then no alert is deduplicated or recorded: this notice repeats on every run, with that run's "
+                "findings, and the run fails (HTTP 503) so Cloud Scheduler retries it"
+            ),
+        },
+        fix=check or "python main.py silences",
     )

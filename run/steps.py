@@ -1,9 +1,10 @@
-"""One run as named steps: collect -> decide -> deliver -> report. The clock comes in as `now`.
+"""One run as named steps: collect -> decide -> deliver -> digest -> report. The clock comes in as `now`.
 
 collect   run the selected monitors (concurrently, each with a timeout) and turn errors into
           "canary degraded" findings
 decide    read the notification records and silences, and give each fingerprint its reason (pure decide)
 deliver   claim, send and record each due notice (or, in a dry run, render and send nothing)
+digest    once a day, the first full run at or after [digest] at posts the daily digest (run/digest.py)
 report    the RunReport the caller gets back
 
 When the alert state cannot be read, decide and deliver take the blind path: one undeduplicated
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from typing import Any
 
 from alerts.decide import Decisions, decide
+from alerts.links import LinkContext
 from alerts.deliver import DeliveryPlan, deliver, plan, send_without_state
 from alerts.notifier import Notifier
 from alerts.state import StateError, StateStore, records_for_decide
@@ -23,7 +26,8 @@ from core.config import CanaryConfig
 from core.model import Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
-from run.runner import degraded_finding, run_monitors, state_unreadable_finding
+from run.digest import post_digest
+from run.runner import degraded_finding, retry_command, run_monitors, state_unreadable_finding, store_check_command
 
 
 class RequestError(ValueError):
@@ -48,6 +52,8 @@ class Canary:
     sources: Sources
     store: StateStore
     notifier: Notifier
+    backend: str = "local"
+    """'local' or 'gcp': which commands an alert gives to run the canary again."""
 
 
 @dataclass
@@ -67,6 +73,12 @@ class Decided:
     silenced: dict[str, str] = field(default_factory=dict)
     state_error: str | None = None
     """Set on the blind path: the alert state was unreadable, so `plans` holds only the blind notice."""
+
+
+def presentation(canary: Canary) -> dict[str, Any]:
+    """How messages are shown: the league's zone (UTC beside it) and the links built from configuration."""
+    config = canary.config
+    return {"zone": config.zone, "links": LinkContext(pipeline=config.pipeline, links=config.links)}
 
 
 def select_monitors(config: CanaryConfig, names: tuple[str, ...] | None) -> list[str]:
@@ -94,7 +106,11 @@ def collect(canary: Canary, request: RunRequest) -> Collected:
         timeout=config.monitor_timeout,
     )
     findings = [f for r in results for f in r.findings]
-    findings += [degraded_finding(r) for r in results if r.outcome is Outcome.ERROR]
+    findings += [
+        degraded_finding(r, retry=retry_command(r.name, backend=canary.backend, pipeline=config.pipeline, links=config.links))
+        for r in results
+        if r.outcome is Outcome.ERROR
+    ]
     return Collected(context=context, results=results, findings=findings)
 
 
@@ -106,10 +122,13 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
     except StateError as error:
         # Blind: nothing can be deduplicated, claimed or recorded. Say so once per run, with this run's
         # findings, rather than stay silent (or post every finding again) until the store answers.
-        blind = state_unreadable_finding(source=canary.store.source, error=str(error), findings=collected.findings)
+        blind = state_unreadable_finding(
+            source=canary.store.source, error=str(error), findings=collected.findings,
+            check=store_check_command(backend=canary.backend, pipeline=canary.config.pipeline),
+        )
         collected.findings.append(blind)
         decision = Decision(fingerprint=blind.fingerprint, reason=Reason.FIRST, finding=blind)
-        return Decided(plans=plan([decision], now=now), state_error=str(error))
+        return Decided(plans=plan([decision], now=now, **presentation(canary)), state_error=str(error))
     results = collected.results
     decisions: Decisions = decide(
         previous=previous,
@@ -126,7 +145,7 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         # An operator's check of one date must not close what the scheduled runs are watching.
         retire_uncovered=request.game_date is None,
     )
-    return Decided(plans=plan(decisions.notify, now=now), silenced=decisions.silenced)
+    return Decided(plans=plan(decisions.notify, now=now, **presentation(canary)), silenced=decisions.silenced)
 
 
 def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:
@@ -146,7 +165,21 @@ def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, no
     )
 
 
-def report(request: RunRequest, collected: Collected, decided: Decided, notifications: list[NotificationReport]) -> RunReport:
+def digest(canary: Canary, request: RunRequest, collected: Collected, decided: Decided) -> tuple[NotificationReport | None, str | None]:
+    """The daily digest, when due: only a full run (every enabled monitor, today) whose state was readable."""
+    if decided.state_error is not None:
+        return None, None
+    return post_digest(
+        config=canary.config, store=canary.store, notifier=canary.notifier, warehouse=canary.sources.warehouse,
+        results=collected.results, owner=request.run_id, now=collected.context.now, today=collected.context.today,
+        full_run=request.monitors is None and request.game_date is None, dry_run=request.dry_run,
+    )
+
+
+def report(
+    request: RunRequest, collected: Collected, decided: Decided, notifications: list[NotificationReport],
+    digest_text: str | None = None,
+) -> RunReport:
     return RunReport(
         run_id=request.run_id,
         now=collected.context.now,
@@ -156,6 +189,7 @@ def report(request: RunRequest, collected: Collected, decided: Decided, notifica
         findings=[FindingReport.of(f, silenced_by=decided.silenced.get(f.fingerprint)) for f in collected.findings],
         notifications=notifications,
         state_error=decided.state_error,
+        digest=digest_text,
     )
 
 
@@ -163,4 +197,7 @@ def execute(canary: Canary, request: RunRequest) -> RunReport:
     collected = collect(canary, request)
     decided = decide_notices(canary, request, collected)
     notifications = deliver_notices(canary, request, decided, now=collected.context.now)
-    return report(request, collected, decided, notifications)
+    digest_report, digest_text = digest(canary, request, collected, decided)
+    if digest_report is not None:
+        notifications.append(digest_report)
+    return report(request, collected, decided, notifications, digest_text)

@@ -62,7 +62,7 @@ def send_test_alert(canary: Canary, *, run_id: str, now: datetime) -> dict[str, 
             now=now,
         )
         # A resolved notice is built from the stored record, which does not say "synthetic": mark it here.
-        plans = [replace(p, message=replace(p.message, synthetic=True)) for p in plan(decisions.notify, now=now)]
+        plans = [replace(p, message=replace(p.message, synthetic=True)) for p in plan(decisions.notify, now=now, zone=config.zone)]
         reports: list[NotificationReport] = deliver(
             plans,
             store=canary.store,

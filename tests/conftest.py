@@ -24,7 +24,17 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
             monkeypatch.delenv(name, raising=False)
     local_dir = tmp_path / "canary"
     monkeypatch.setenv("CANARY_LOCAL_DIR", str(local_dir))
+    monkeypatch.setenv("CANARY_CONFIG", str(write_config_without_digest(tmp_path)))
     return local_dir
+
+
+def write_config_without_digest(folder: Path) -> Path:
+    """canary.toml with the daily digest off: the alert tests count alerts; tests/test_digest.py turns it on."""
+    text = (PROJECT_ROOT / "canary.toml").read_text(encoding="utf-8")
+    assert text.count("\nenabled = true\nat = ") == 1, "canary.toml's [digest] table changed: update this fixture"
+    path = folder / "canary-no-digest.toml"
+    path.write_text(text.replace("\nenabled = true\nat = ", "\nenabled = false\nat = "), encoding="utf-8")
+    return path
 
 
 @dataclass

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+from alerts.links import LinkContext
 from alerts.message import AlertMessage, build_message
 from demo.pipeline import invoker_policy
 from tests.production import CONFIG, PIPELINE, PUSH_MEMBER
 from core.model import AlertState, Decision, Finding, Reason, Severity
-from run.runner import degraded_finding
+from run.runner import degraded_finding, retry_command
 from core.model import MonitorResult, Outcome
 from monitors import missing_predictions, orchestrator_iam, phase_stalls
 from tests.scenario import NEW_YORK
@@ -16,6 +17,7 @@ from tests.scenario import NEW_YORK
 NOW = datetime(2026, 11, 21, 23, 30, tzinfo=timezone.utc)
 TODAY = date(2026, 11, 21)
 FIRST_SEEN = NOW - timedelta(hours=3, minutes=20)
+LINKS = LinkContext(pipeline=PIPELINE, links=CONFIG.links)
 
 
 def iam_findings() -> dict[str, Finding]:
@@ -42,7 +44,7 @@ def stall_finding(game_date: date = TODAY, *, processor: str = "ml_feature_store
         phase_stalls.ProcessorRun(f"{processor}_{i}" if i else processor, complete - timedelta(minutes=4 - i), complete, 0)
         for i in range(5)
     ]
-    finding = phase_stalls.judge_transition(transition, game_date, upstream, [], NOW)
+    finding = phase_stalls.judge_transition(transition, game_date, upstream, [], NOW, NEW_YORK)
     assert finding is not None
     return finding
 
@@ -57,14 +59,16 @@ def prediction_findings() -> dict[str, Finding]:
     partial = [dict(rows[0]), {**rows[1], "prediction_count": 84, "player_count": 28}]
     none = missing_predictions.judge_games(config, TODAY, rows, NOW, NEW_YORK).findings[0]
     some = missing_predictions.judge_games(config, TODAY, partial, NOW, NEW_YORK).findings[0]
-    return {"none": none, "partial": some}
+    # As missing_predictions.check adds it: the phase whose starting service's logs the alert links.
+    phase = {"phase": PIPELINE.predictions_phase}
+    return {kind: f.model_copy(update={"details": {**f.details, **phase}}) for kind, f in (("none", none), ("partial", some))}
 
 
 def degraded() -> Finding:
     result = MonitorResult(
         name="phase_stalls", outcome=Outcome.ERROR, duration_ms=60000.0, error="timed out after 60s", source="bigquery"
     )
-    return degraded_finding(result)
+    return degraded_finding(result, retry=retry_command("phase_stalls", backend="gcp", pipeline=PIPELINE, links=CONFIG.links))
 
 
 def all_findings() -> dict[str, Finding]:
@@ -83,16 +87,17 @@ def state_of(finding: Finding, *, first_seen: datetime = FIRST_SEEN) -> AlertSta
     return state.model_copy(update={"version": 1})
 
 
-def message(finding: Finding, reason: Reason, *, now: datetime = NOW) -> AlertMessage:
-    """The message of `finding` for `reason`, as if first notified at FIRST_SEEN."""
+def message(finding: Finding, reason: Reason, *, now: datetime = NOW, note: str | None = None) -> AlertMessage:
+    """The message of `finding` for `reason`, as if first notified at FIRST_SEEN (New York time, production links)."""
     previous = None if reason is Reason.FIRST else state_of(finding)
     decision = Decision(
         fingerprint=finding.fingerprint,
         reason=reason,
         finding=None if reason is Reason.RESOLVED else finding,
         previous=previous,
+        note=note,
     )
-    return build_message(decision, now=now)
+    return build_message(decision, now=now, zone=NEW_YORK, links=LINKS)
 
 
 def hostile_finding() -> Finding:

@@ -57,8 +57,12 @@ SLACK_LATENCY_S = 0.1
 
 
 def no_grouping(config: CanaryConfig) -> CanaryConfig:
-    """Every notice its own message, so a line of the JSONL file is one notice (grouping is tested elsewhere)."""
-    return config.model_copy(update={"alerts": config.alerts.model_copy(update={"group_after": 100})})
+    """Every notice its own message, so a line of the JSONL file is one notice (grouping is tested elsewhere),
+    and no daily digest (tests/test_digest.py races two runs for it)."""
+    return config.model_copy(update={
+        "alerts": config.alerts.model_copy(update={"group_after": 100}),
+        "digest": config.digest.model_copy(update={"enabled": False}),
+    })
 
 
 CONFIG = no_grouping(load_config(DEFAULT_CONFIG_PATH))
@@ -242,6 +246,13 @@ def test_ten_cli_processes_at_once_on_one_sqlite_file_post_each_first_notice_onc
 
     assert [p.returncode for p in processes] == [0] * PROCESSES, [err[-2000:] for _, err in outputs]
     reports = [json.loads(out) for out, _ in outputs]
+    # canary.toml's daily digest is on, and 18:30 is past its 09:00: ten full runs race for it, one posts it.
+    digests = [n for r in reports for n in r["notifications"] if n["reason"] == "digest"]
+    assert sum(n["delivered"] for n in digests) == 1, digests
+    assert all(n["delivered"] or n["skipped"] == ANOTHER_RUN for n in digests), digests
+    assert sum(count for (_, why), count in posts_by_notice(local_dir).items() if why == "digest") == 1
+    for report in reports:
+        report["notifications"] = [n for n in report["notifications"] if n["reason"] != "digest"]
     firing = {f["fingerprint"] for f in reports[0]["findings"]}
     assert len(firing) == OUTAGE_FINDINGS
     assert_exactly_once(reports, local_dir=local_dir, reason="first", expected=firing)

@@ -148,7 +148,9 @@ def test_downstream_success_only_before_completion_does_not_count(local_dir):
     report = run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")
     assert keys(report, "phase_stalls") == [{"transition": "phase_4_precompute->phase_5_predictions", "game_date": "2026-11-21", "problem": "stalled"}]
     assert report["findings"][0]["details"]["downstream_last_success_at"] is not None
-    assert report["findings"][0]["fix"].startswith("Check phase4-to-phase5-orchestrator: an orchestrator_iam alert")
+    finding = report["findings"][0]
+    assert finding["fix"] == "gcloud scheduler jobs run same-day-predictions --location=us-west2 --project=nba-props-platform"
+    assert finding["details"]["check_first"].startswith("an orchestrator_iam alert for phase4-to-phase5-orchestrator")
 
 
 def test_downstream_failures_are_evidence_not_success(local_dir):

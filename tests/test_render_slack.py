@@ -66,7 +66,13 @@ def texts(payload: dict[str, Any]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("reason", list(Reason), ids=lambda r: r.value)
+CONFIGURED_LINK = re.compile(r"<https://[^<>|\s]+\|[^<>]+>")
+"""A mrkdwn link to a console, the runbook or a thread: built from configuration, never from data."""
+ALERT_REASONS = [Reason.FIRST, Reason.REPEAT, Reason.RESOLVED]
+"""The reasons of an alert's notice (a digest is no alert)."""
+
+
+@pytest.mark.parametrize("reason", ALERT_REASONS, ids=lambda r: r.value)
 @pytest.mark.parametrize("kind", sorted(FINDINGS))
 def test_every_finding_kind_and_reason_renders_as_its_golden_file(kind: str, reason: Reason) -> None:
     check_golden(f"{kind}-{reason.value}", render_alert(message(FINDINGS[kind], reason)).to_dict())
@@ -109,9 +115,10 @@ def test_a_synthetic_alert_is_marked_test_everywhere() -> None:
 
 def test_warehouse_and_api_data_cannot_mention_or_link_anyone() -> None:
     finding = hostile_finding()
-    for reason in Reason:
+    for reason in ALERT_REASONS:
         rendered = render_alert(message(finding, reason)).to_dict()
         for text in texts(rendered):
+            text = CONFIGURED_LINK.sub("", text)  # the links built from canary.toml are the only markup
             assert "<" not in text and ">" not in text, text
         dumped = json.dumps(rendered)
         assert "<!channel>" not in dumped and "<!here>" not in dumped and "<@U123" not in dumped

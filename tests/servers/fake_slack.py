@@ -19,6 +19,50 @@ import pytest
 from tests.servers.local_http import LocalHttpServer
 
 TOKEN = "xoxb-fake-0000-SECRET-do-not-print"
+
+# What Slack refuses, as its docs and its users report it:
+MAX_BLOCKS = 50
+""""You can include up to 50 blocks in each message" (https://docs.slack.dev/reference/block-kit/blocks);
+more is refused with `invalid_blocks`."""
+MAX_SECTION_TEXT = 3000
+"""A section block's text: 3000 characters (Block Kit reference, section block); more is `invalid_blocks`."""
+MAX_HEADER_TEXT = 150
+"""A header block's text: 150 characters (Block Kit reference, header block); more is `invalid_blocks`."""
+MAX_BLOCKS_TEXT = 12_000
+"""All block text together: undocumented; `msg_blocks_too_long` is reported from ~12,000-13,300 characters
+(slackapi/bolt-js#2509). The fake refuses at the low end, so a message it accepts Slack accepts too."""
+MAX_TEXT = 40_000
+"""The `text` argument: Slack truncates past 40,000 characters (chat.postMessage docs); `msg_too_long` beyond."""
+
+
+def _block_texts(node: Any) -> list[str]:
+    """Every `text` string inside the blocks."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("text"), str):
+            found.append(node["text"])
+        for value in node.values():
+            found += _block_texts(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _block_texts(value)
+    return found
+
+
+def refusal(text: str, blocks: list[dict[str, Any]]) -> str | None:
+    """The error code Slack answers for a message over its limits, or None when it is accepted."""
+    if len(blocks) > MAX_BLOCKS:
+        return "invalid_blocks"
+    for block in blocks:
+        inner = block.get("text") if isinstance(block.get("text"), dict) else {}
+        length = len(inner.get("text", "")) if isinstance(inner, dict) else 0
+        if (block.get("type") == "header" and length > MAX_HEADER_TEXT) or (block.get("type") == "section" and length > MAX_SECTION_TEXT):
+            return "invalid_blocks"
+    if sum(len(t) for t in _block_texts(blocks)) > MAX_BLOCKS_TEXT:
+        return "msg_blocks_too_long"
+    if len(text) > MAX_TEXT:
+        return "msg_too_long"
+    return None
 CHANNEL_IDS = {"#nba-pipeline-alerts": "C0ALERTS", "#nba-pipeline-warnings": "C0WARN", "#canary-tests": "C0TESTS"}
 
 
@@ -67,6 +111,8 @@ class Message:
     blocks: list[dict[str, Any]]
     thread_ts: str | None
     edits: int = 0
+    broadcast: bool = False
+    """Posted with reply_broadcast: the reply also shows in the channel."""
 
 
 class FakeSlack(LocalHttpServer):
@@ -130,6 +176,10 @@ class FakeSlack(LocalHttpServer):
         blocks = body.get("blocks") or []
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
+        if method in ("chat.postMessage", "chat.update"):
+            refused = refusal(str(body.get("text", "")), blocks)
+            if refused:
+                return {"ok": False, "error": refused}
         if method == "chat.postMessage":
             if not body.get("text") and not blocks:
                 return {"ok": False, "error": "no_text"}
@@ -138,7 +188,8 @@ class FakeSlack(LocalHttpServer):
                 return {"ok": False, "error": "thread_not_found"}
             self._next_ts += 100
             ts = f"{self._next_ts // 1_000_000}.{self._next_ts % 1_000_000:06d}"
-            self.messages[ts] = Message(channel, ts, str(body.get("text", "")), blocks, thread_ts)
+            broadcast = thread_ts is not None and body.get("reply_broadcast") in (True, "true", "1")
+            self.messages[ts] = Message(channel, ts, str(body.get("text", "")), blocks, thread_ts, broadcast=broadcast)
             return {"ok": True, "channel": channel, "ts": ts, "message": {"text": body.get("text"), "ts": ts}}
         if method == "chat.update":
             message = self.messages.get(str(body.get("ts")))

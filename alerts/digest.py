@@ -1,0 +1,144 @@
+"""The daily digest: what it says (plain data) and how it reads as text and in Slack (pure rendering).
+
+Once a day the first full scheduled run after the configured league-local time posts it: the open
+incidents with links to their threads, tonight's slate, yesterday's pipeline latency, every monitor's
+outcome, and "all clear" when nothing is open. Its absence is the heartbeat people notice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Protocol
+
+from alerts.message import humanize, when
+from alerts.notifier import Receipt
+from alerts.render_text import SEVERITY_MARK
+from core.model import Outcome, Severity
+
+DIGEST_MONITOR = "digest"
+"""The name a digest's record is kept under (its fingerprint is this and the league date)."""
+MAX_INCIDENTS_LISTED = 30
+"""Open incidents listed one per line; more are counted (they each have their own thread)."""
+
+
+@dataclass(frozen=True)
+class OpenIncident:
+    severity: Severity
+    monitor: str
+    summary: str
+    since: datetime
+    thread_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Slate:
+    """Tonight's games: how many, the first tip-off, and when predictions are due."""
+
+    games: int
+    first_start: datetime | None
+    predictions_due: datetime | None
+
+
+@dataclass(frozen=True)
+class Latency:
+    """One game date's pipeline: when each phase completed, and raw-complete to published end to end."""
+
+    game_date: date
+    phases: list[tuple[str, datetime | None]]
+
+    @property
+    def end_to_end(self) -> timedelta | None:
+        first, last = self.phases[0][1], self.phases[-1][1]
+        return last - first if first is not None and last is not None else None
+
+
+@dataclass(frozen=True)
+class MonitorOutcome:
+    name: str
+    outcome: Outcome
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Digest:
+    fingerprint: str
+    league_date: date
+    now: datetime
+    zone: tzinfo
+    incidents: list[OpenIncident]
+    monitors: list[MonitorOutcome]
+    slate: Slate | None = None
+    latency: Latency | None = None
+    problems: list[str] = field(default_factory=list)
+    """What the digest could not read (the slate, the latency, the open incidents), said plainly."""
+
+    @property
+    def all_clear(self) -> bool:
+        """Nothing open and every monitor answered."""
+        return not self.incidents and all(m.outcome is not Outcome.ERROR for m in self.monitors)
+
+    @property
+    def title(self) -> str:
+        state = "all clear" if self.all_clear else f"{len(self.incidents)} open incident(s)"
+        return f"Daily digest for {self.league_date:%a %Y-%m-%d}: {state}"
+
+
+class DigestNotifier(Protocol):
+    """A Notifier that can post the daily digest (Slack, the local file)."""
+
+    def send_digest(self, digest: Digest) -> Receipt: ...
+
+
+def incident_line(incident: OpenIncident, zone: tzinfo, now: datetime) -> str:
+    return (
+        f"{SEVERITY_MARK[incident.severity.value]} {incident.monitor}: {incident.summary} "
+        f"(first notified {when(incident.since, zone)}, {humanize(now - incident.since)} ago)"
+    )
+
+
+def slate_line(digest: Digest) -> str:
+    slate, zone = digest.slate, digest.zone
+    if slate is None:
+        return "Tonight's slate: not read (see below)"
+    if slate.games == 0:
+        return f"Tonight's slate: no games on {digest.league_date}"
+    line = f"Tonight's slate: {slate.games} game(s)"
+    if slate.first_start is not None:
+        line += f", first tip-off {when(slate.first_start, zone)}"
+    if slate.predictions_due is not None:
+        line += f"; predictions due {when(slate.predictions_due, zone)}"
+    return line
+
+
+def latency_lines(digest: Digest) -> list[str]:
+    latency, zone = digest.latency, digest.zone
+    if latency is None:
+        return ["Yesterday's pipeline: not read (see below)"]
+    total = latency.end_to_end
+    head = f"Pipeline latency for {latency.game_date}: " + (
+        f"{humanize(total)} from {latency.phases[0][0]} complete to {latency.phases[-1][0]}" if total is not None
+        else "did not run end to end"
+    )
+    lines = [head]
+    for phase, moment in latency.phases:
+        lines.append(f"{phase}: {when(moment, zone) if moment is not None else 'not complete'}")
+    return lines
+
+
+def render_digest_text(digest: Digest) -> str:
+    """The digest as plain text (the console, notifications.jsonl, Slack's fallback)."""
+    lines = [f"DIGEST {digest.title}"]
+    if digest.all_clear:
+        lines.append("  all clear: no open incident, every monitor answered")
+    for incident in digest.incidents[:MAX_INCIDENTS_LISTED]:
+        thread = f" thread: {incident.thread_url}" if incident.thread_url else ""
+        lines.append(f"  open: {incident_line(incident, digest.zone, digest.now)}{thread}")
+    if len(digest.incidents) > MAX_INCIDENTS_LISTED:
+        lines.append(f"  ...and {len(digest.incidents) - MAX_INCIDENTS_LISTED} more open incidents")
+    lines.append(f"  {slate_line(digest)}")
+    lines += [f"  {line}" for line in latency_lines(digest)]
+    lines.append("  monitors: " + ", ".join(f"{m.name} {m.outcome.value}" + (f" ({m.note})" if m.note else "") for m in digest.monitors))
+    lines += [f"  could not read: {problem}" for problem in digest.problems]
+    lines.append(f"  as of {when(digest.now, digest.zone)}; fingerprint: {digest.fingerprint}")
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""The links every alert carries, built from configuration (pure: the key, the time range and the config).
+
+Cloud Run service console, its logs in Cloud Logging (filter and time range in the URL), the BigQuery
+table the monitor read, and the alert's runbook entry in the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from core.config import LinksConfig, Pipeline
+from core.model import CANARY_MONITOR
+
+
+@dataclass(frozen=True)
+class LinkContext:
+    """What links are built from: the pipeline's project, region and services, and where things live."""
+
+    pipeline: Pipeline
+    links: LinksConfig
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cloud_run_url(ctx: LinkContext, service: str) -> str:
+    p = ctx.pipeline
+    return f"{ctx.links.console}/run/detail/{quote(p.region)}/{quote(service)}?project={quote(p.project)}"
+
+
+def logs_url(ctx: LinkContext, service: str, *, start: datetime, end: datetime) -> str:
+    """Logs Explorer: the service's Cloud Run logs between `start` and `end` (the query is in the URL's path)."""
+    query = f'resource.type="cloud_run_revision"\nresource.labels.service_name="{service}"'
+    return (
+        f"{ctx.links.console}/logs/query;query={quote(query, safe='')};"
+        f"startTime={_utc(start)};endTime={_utc(end)}?project={quote(ctx.pipeline.project)}"
+    )
+
+
+def bigquery_url(ctx: LinkContext, table: str) -> str:
+    """The BigQuery console opened on `dataset.table` of the pipeline's project."""
+    dataset, _, name = table.partition(".")
+    project = ctx.pipeline.project
+    return f"{ctx.links.console}/bigquery?project={quote(project)}&ws=!1m5!1m4!4m3!1s{quote(project)}!2s{quote(dataset)}!3s{quote(name)}"
+
+
+def runbook_url(ctx: LinkContext, monitor: str, problem: str | None) -> str:
+    """The README's runbook entry: anchor `runbook-<monitor>-<problem>` (or `runbook-<monitor>`)."""
+    anchor = f"runbook-{monitor}-{problem}" if problem else f"runbook-{monitor}"
+    return f"{ctx.links.runbook}#{anchor}"
+
+
+def service_of(ctx: LinkContext, key: dict[str, str], details: dict[str, object]) -> str | None:
+    """The Cloud Run service an alert is about: named in its key, or the one starting its transition (or the
+    phase named in its details)."""
+    if key.get("service"):
+        return key["service"]
+    if isinstance(details.get("service"), str):
+        return str(details["service"])
+    label, phase = key.get("transition"), details.get("phase")
+    for transition in ctx.pipeline.transitions:
+        if transition.label == label or (label is None and transition.to_phase == phase):
+            return transition.service
+    return None
+
+
+def alert_links(
+    ctx: LinkContext, *, monitor: str, key: dict[str, str], details: dict[str, object], start: datetime, end: datetime
+) -> list[tuple[str, str]]:
+    """(label, url) pairs, most useful first."""
+    found: list[tuple[str, str]] = []
+    service = ctx.links.canary_service if monitor == CANARY_MONITOR else service_of(ctx, key, details)
+    window_start = start - ctx.links.logs_before
+    if service:
+        if monitor != CANARY_MONITOR:
+            found.append((f"Cloud Run: {service}", cloud_run_url(ctx, service)))
+        found.append((f"Logs: {service}", logs_url(ctx, service, start=window_start, end=end)))
+    table = details.get("table")
+    if isinstance(table, str) and table:
+        found.append((f"BigQuery: {table}", bigquery_url(ctx, table)))
+    found.append(("Runbook", runbook_url(ctx, monitor, key.get("problem"))))
+    return found
+
+
+def thread_url(links: LinksConfig, channel: str | None, ts: str | None) -> str | None:
+    """A Slack thread's permalink form (`/archives/<channel>/p<ts digits>`), when it was posted to Slack."""
+    if not channel or not ts or not channel[:1].isupper():
+        return None  # the local file's offsets are no Slack thread
+    return f"{links.slack_archive}/{quote(channel)}/p{ts.replace('.', '')}"
