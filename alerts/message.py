@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from alerts.decide import ESCALATED
 from core.model import Decision, Reason, Severity
 
 # Labels shown as "where" in this order; other key labels follow.
@@ -90,7 +91,12 @@ def build_message(decision: Decision, *, now: datetime) -> AlertMessage:
         )
     finding = decision.finding
     assert finding is not None
-    if decision.reason is Reason.REPEAT and previous is not None:
+    if decision.reason is Reason.REPEAT and previous is not None and decision.note == ESCALATED:
+        why_now = (
+            f"escalated from {previous.severity.value} to {finding.severity.value} "
+            f"(notice {previous.notify_count + 1}; first sent {previous.first_seen:%Y-%m-%d %H:%M} UTC)"
+        )
+    elif decision.reason is Reason.REPEAT and previous is not None:
         why_now = (
             f"still firing after {humanize(now - previous.first_seen)} "
             f"(notice {previous.notify_count + 1}; first sent {previous.first_seen:%Y-%m-%d %H:%M} UTC)"

@@ -180,7 +180,8 @@ class Decision(BaseModel):
     finding: Finding | None = None
     previous: AlertState | None = None
     note: str | None = None
-    """Why a resolved incident closes without being seen healthy (its game date is no longer checked)."""
+    """Why a resolved incident closes without being seen healthy (its game date is no longer checked), or
+    "escalated" for a repeat sent at once because the finding's severity rose."""
 
     def next_record(
         self, *, now: datetime, retention: timedelta, channel: str | None, thread_ts: str | None,
