@@ -72,6 +72,18 @@ def resolving_monitor(monitor: str, key: dict[str, str]) -> str:
     return monitor
 
 
+class CheckError(BaseModel):
+    """One check of a monitor that could not be read (e.g. its table or a column does not exist): that
+    check's own "canary degraded" finding; the monitor's other checks are judged as usual."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target: str
+    """The check that failed, as its findings name it (a table, a named check)."""
+    error: str
+    source: str | None = None
+
+
 class CheckResult(BaseModel):
     """What a monitor returns: its findings, or that it had nothing to judge."""
 
@@ -80,6 +92,8 @@ class CheckResult(BaseModel):
     no_data_reason: str | None = None
     game_dates: list[date] | None = None
     """The game dates this check judged (date-based monitors); None: it judges everything it owns."""
+    check_errors: list[CheckError] = Field(default_factory=list)
+    """Checks of this monitor that could not be read; the runner turns each into a "canary degraded" finding."""
 
     @property
     def outcome(self) -> Outcome:
@@ -99,6 +113,7 @@ class MonitorResult(BaseModel):
     """Why there was nothing to judge, for a NO_DATA outcome (e.g. no games scheduled)."""
     findings: list[Finding] = Field(default_factory=list, exclude=True)
     game_dates: list[date] | None = Field(default=None, exclude=True)
+    check_errors: list[CheckError] = Field(default_factory=list, exclude=True)
 
 
 class AlertState(BaseModel):

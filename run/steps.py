@@ -23,7 +23,7 @@ from core.config import CanaryConfig
 from core.model import Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
-from run.runner import degraded_finding, run_monitors, state_unreadable_finding
+from run.runner import check_degraded_finding, degraded_finding, run_monitors, state_unreadable_finding
 
 
 class RequestError(ValueError):
@@ -95,6 +95,7 @@ def collect(canary: Canary, request: RunRequest) -> Collected:
     )
     findings = [f for r in results for f in r.findings]
     findings += [degraded_finding(r) for r in results if r.outcome is Outcome.ERROR]
+    findings += [check_degraded_finding(r, failed) for r in results for failed in r.check_errors]
     return Collected(context=context, results=results, findings=findings)
 
 

@@ -106,8 +106,8 @@ class Scenario:
     def rows_by_table(self) -> dict[str, list[dict[str, Any]]]:
         return {PHASE_COMPLETIONS: self.phase_rows, SCHEDULE: self.schedule_rows, PREDICTIONS: self.prediction_rows}
 
-    def write_local(self, local_dir: Path) -> Path:
+    def write_local(self, local_dir: Path, *, dataset_prefix: str = "") -> Path:
         local_dir.mkdir(parents=True, exist_ok=True)
-        write_duckdb(local_dir / "warehouse.duckdb", self.rows_by_table)
+        write_duckdb(local_dir / "warehouse.duckdb", self.rows_by_table, dataset_prefix=dataset_prefix)
         (local_dir / "iam_policies.json").write_text(json.dumps(self.policies), encoding="utf-8")
         return local_dir
