@@ -166,6 +166,8 @@ def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
 
 
 def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
+    if not config.tables:
+        return CheckResult(no_data=True, no_data_reason="nothing configured (no [[monitors.freshness.tables]])")
     day = ctx.target_date
     return judge(config, fetch(config, sources, Window(first_date=day, last_date=day, until=ctx.now)), ctx)
 

@@ -159,6 +159,8 @@ def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
 
 
 def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
+    if not config.checks:
+        return CheckResult(no_data=True, no_data_reason="nothing configured (no [[monitors.volume.checks]])")
     day = ctx.target_date
     return judge(config, fetch(config, sources, Window(first_date=day, last_date=day, until=ctx.now)), ctx)
 
