@@ -347,3 +347,16 @@ def test_bigquery_prefixed_decisive_cases_agree_with_duckdb(bq_stack: Any, tmp_p
         ], stack.backend
         views.append(comparable(report))
     assert views[0] == views[1]
+
+
+def test_canary_toml_ships_the_demos_checks_as_commented_examples() -> None:
+    """Uncommented, the block in canary.toml is exactly what the demo turns on (one set of values)."""
+    import tomllib
+
+    from core.config import DEFAULT_CONFIG_PATH
+
+    text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+    block = text.split("# BEGIN raw-table checks\n")[1].split("# END raw-table checks")[0]
+    shipped = tomllib.loads("\n".join(line.removeprefix("#").removeprefix(" ") for line in block.splitlines()))
+    for name, module in (("freshness", freshness), ("volume", volume)):
+        assert module.Config.model_validate(shipped["monitors"][name]) == module.Config.model_validate(DEMO_MONITORS[name])
