@@ -67,6 +67,12 @@ def off_without_entries(data: Any, entries: str) -> Any:
     return data
 
 
+def reject_duplicates(names: list[str], entries: str) -> None:
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise ValueError(f"{entries}: {duplicate} is listed twice")
+
+
 @dataclass(frozen=True)
 class Branch:
     """One SELECT of a monitor's query, and the check it belongs to."""

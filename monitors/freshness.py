@@ -19,7 +19,7 @@ from core.model import CheckError, CheckResult, Finding, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
 from monitors.data_checks import (
     SCHEDULE_CHECK, Branch, Identifier, TableName, Window, count_branch, errors_by_check, fetch_branches, games_by_date,
-    loaded_by, off_without_entries, schedule_branch,
+    loaded_by, off_without_entries, reject_duplicates, schedule_branch,
 )
 from sources.warehouse import Row
 
@@ -58,10 +58,7 @@ class Config(MonitorConfig):
 
     @model_validator(mode="after")
     def _unique(self) -> Config:
-        names = [t.table for t in self.tables]
-        duplicate = next((n for n in names if names.count(n) > 1), None)
-        if duplicate:
-            raise ValueError(f"tables: {duplicate} is listed twice")
+        reject_duplicates([t.table for t in self.tables], "tables")
         return self
 
 

@@ -20,7 +20,7 @@ from core.model import CheckError, CheckResult, Finding, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
 from monitors.data_checks import (
     SCHEDULE_CHECK, Branch, Identifier, TableName, Window, count_branch, errors_by_check, fetch_branches, games_by_date,
-    loaded_by, off_without_entries, schedule_branch,
+    loaded_by, off_without_entries, reject_duplicates, schedule_branch,
 )
 from sources.warehouse import Row
 
@@ -66,10 +66,7 @@ class Config(MonitorConfig):
 
     @model_validator(mode="after")
     def _unique(self) -> Config:
-        names = [c.name for c in self.checks]
-        duplicate = next((n for n in names if names.count(n) > 1), None)
-        if duplicate:
-            raise ValueError(f"checks: {duplicate} is listed twice")
+        reject_duplicates([c.name for c in self.checks], "checks")
         return self
 
 

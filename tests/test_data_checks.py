@@ -360,3 +360,30 @@ def test_canary_toml_ships_the_demos_checks_as_commented_examples() -> None:
     shipped = tomllib.loads("\n".join(line.removeprefix("#").removeprefix(" ") for line in block.splitlines()))
     for name, module in (("freshness", freshness), ("volume", volume)):
         assert module.Config.model_validate(shipped["monitors"][name]) == module.Config.model_validate(DEMO_MONITORS[name])
+
+
+def test_the_prefix_reaches_the_production_bigquery_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CANARY_DATASET_PREFIX -> Settings -> the configuration -> BigQueryWarehouse, as main builds it (no call made)."""
+    import main
+
+    monkeypatch.setenv("CANARY_BACKEND", "gcp")
+    monkeypatch.setenv("CANARY_DATASET_PREFIX", "test_")
+    settings, config = load_all()
+    canary = main.build_canary(settings, config, console=None)
+    assert type(canary.sources.warehouse).__name__ == "BigQueryWarehouse"
+    assert canary.sources.warehouse.dataset_prefix == "test_"
+
+
+def test_the_demo_staged_under_a_prefix_tells_the_same_story(local_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import run_cli
+
+    monkeypatch.setenv("CANARY_DATASET_PREFIX", "test_")
+    result = run_cli("demo", "--json")
+    assert result.code == 0, result.stderr
+    assert sorted((f["monitor"], f["key"]["problem"]) for f in result.report["findings"]) == [
+        ("missing_predictions", "none"), ("orchestrator_iam", "missing_invoker"), ("phase_stalls", "stalled")]
+    assert {m["name"]: m["outcome"] for m in result.report["monitors"]}["freshness"] == "ok"
+    with duckdb.connect(str(local_dir / "warehouse.duckdb"), read_only=True) as db:
+        schemas = {r[0] for r in db.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
+    assert {s for s in schemas if "nba" in s} == {"test_nba_orchestration", "test_nba_reference", "test_nba_predictions",
+                                                  "test_nba_raw"}
