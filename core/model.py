@@ -82,6 +82,12 @@ class CheckError(BaseModel):
     """The check that failed, as its findings name it (a table, a named check)."""
     error: str
     source: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    """The key labels every finding of this check carries (e.g. {"table": ...}): its open alerts stay open."""
+
+    def holds(self, state: AlertState) -> bool:
+        """Whether `state` is an alert of this check (so this run, which could not read it, must not resolve it)."""
+        return bool(self.labels) and all(state.key.get(name) == value for name, value in self.labels.items())
 
 
 class CheckResult(BaseModel):

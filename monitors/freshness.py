@@ -152,7 +152,10 @@ def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
         if error is None and table.only_on_game_days:
             error = errors.get(SCHEDULE_CHECK)
         if error is not None:
-            failed.append(CheckError(target=table.table, error=f"{table.table}: {error['error']}", source=error.get("source")))
+            failed.append(CheckError(
+                target=table.table, error=f"{table.table}: {error['error']}", source=error.get("source"),
+                labels={"table": table.table},
+            ))
             continue
         if table.only_on_game_days and not games.get(today):
             continue  # no games today: a table loaded for games owes nothing

@@ -147,7 +147,10 @@ def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
         if error is None and check.min_rows_per_game:
             error = errors.get(SCHEDULE_CHECK)
         if error is not None:
-            failed.append(CheckError(target=check.name, error=f"{check.table}: {error['error']}", source=error.get("source")))
+            failed.append(CheckError(
+                target=check.name, error=f"{check.table}: {error['error']}", source=error.get("source"),
+                labels={"check": check.name},
+            ))
             continue
         game_date = check.date_for(ctx.target_date)
         judged.add(game_date)

@@ -127,7 +127,14 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         # An operator's check of one date must not close what the scheduled runs are watching.
         retire_uncovered=request.game_date is None,
     )
-    return Decided(plans=plan(decisions.notify, now=now), silenced=decisions.silenced)
+    # A check its monitor could not read (CheckResult.check_errors) neither fires nor resolves its alerts.
+    unread = {r.name: r.check_errors for r in results if r.check_errors}
+    notify = [
+        d for d in decisions.notify
+        if not (d.reason is Reason.RESOLVED and d.previous is not None
+                and any(e.holds(d.previous) for e in unread.get(d.previous.monitor, ())))
+    ]
+    return Decided(plans=plan(notify, now=now), silenced=decisions.silenced)
 
 
 def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:

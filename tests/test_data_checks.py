@@ -387,3 +387,16 @@ def test_the_demo_staged_under_a_prefix_tells_the_same_story(local_dir: Path, mo
         schemas = {r[0] for r in db.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
     assert {s for s in schemas if "nba" in s} == {"test_nba_orchestration", "test_nba_reference", "test_nba_predictions",
                                                   "test_nba_raw"}
+
+
+def test_a_check_that_cannot_be_read_does_not_resolve_its_open_alert(tmp_path: Path) -> None:
+    stack, first = run(tmp_path, healthy(props_at="10:00"), local(DAY, "17:00"), volume={"checks": []})
+    assert keys(first) == {stale(PLAYER_PROPS, "warning")}
+    with duckdb.connect(str(tmp_path / "local" / "warehouse.duckdb")) as db:
+        db.execute(f"DROP TABLE {PLAYER_PROPS}")
+    blind = stack.run(local(DAY, "17:30"), monitors=("freshness",))
+    assert [(f.monitor, f.key.get("check")) for f in blind.findings] == [("canary", PLAYER_PROPS)]
+    assert [n.reason for n in blind.notifications] == [Reason.FIRST]  # the degraded notice only: no "resolved"
+    stack.load(healthy(props_at="17:00"))
+    seen = stack.run(local(DAY, "18:00"), monitors=("freshness",))
+    assert sorted(n.reason.value for n in seen.notifications) == ["resolved", "resolved"]  # the stale alert and the degraded one
