@@ -23,6 +23,9 @@ usage: ./deploy.sh [--plan] [--smoke] [options]
   --scheduler-service-account E  DEPLOY_SCHEDULER_SA       (pipeline-canary-scheduler@PROJECT.iam.gserviceaccount.com)
   --slack-secret NAME            DEPLOY_SLACK_SECRET       (pipeline-canary-slack-bot-token)
   --slack-channel NAME           DEPLOY_SLACK_CHANNEL      (#nba-pipeline-alerts; set as CANARY_SLACK_CHANNEL)
+  --dataset-prefix PREFIX        DEPLOY_DATASET_PREFIX     (none; e.g. test_: the canary reads test_nba_raw, ...,
+                                                           is granted data viewer on those only, and gets
+                                                           CANARY_DATASET_PREFIX, which overrides canary.toml)
   --heartbeat-secret NAME        DEPLOY_HEARTBEAT_SECRET   (none: a secret holding CANARY_HEARTBEAT_URL)
   --alert-channel NAME           DEPLOY_ALERT_CHANNEL      (none: projects/P/notificationChannels/ID for the absence alert)
   --job NAME                     DEPLOY_JOB                (pipeline-canary)
@@ -44,6 +47,7 @@ SERVICE_ACCOUNT="${DEPLOY_SERVICE_ACCOUNT:-}"
 SCHEDULER_SA="${DEPLOY_SCHEDULER_SA:-}"
 SLACK_SECRET="${DEPLOY_SLACK_SECRET:-pipeline-canary-slack-bot-token}"
 SLACK_CHANNEL="${DEPLOY_SLACK_CHANNEL:-#nba-pipeline-alerts}"
+DATASET_PREFIX="${DEPLOY_DATASET_PREFIX:-}"
 HEARTBEAT_SECRET="${DEPLOY_HEARTBEAT_SECRET:-}"
 ALERT_CHANNEL="${DEPLOY_ALERT_CHANNEL:-}"
 JOB="${DEPLOY_JOB:-pipeline-canary}"
@@ -52,7 +56,7 @@ SOURCE_DIR="${DEPLOY_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 VERIFY_ATTEMPTS="${DEPLOY_VERIFY_ATTEMPTS:-3}"
 VERIFY_DELAY="${DEPLOY_VERIFY_DELAY:-5}"
 
-DATASETS=(nba_orchestration nba_reference nba_predictions)
+DATASETS=(nba_orchestration nba_reference nba_predictions nba_raw) # nba_raw: the freshness and volume checks
 PROJECT_ROLES=(
   roles/bigquery.jobUser # run query jobs (billed to the project)
   roles/run.viewer       # read the orchestrators' IAM policies (run.services.getIamPolicy)
@@ -89,6 +93,7 @@ while [[ $# -gt 0 ]]; do
     --scheduler-service-account) need_value "$@"; SCHEDULER_SA="$2"; shift ;;
     --slack-secret) need_value "$@"; SLACK_SECRET="$2"; shift ;;
     --slack-channel) need_value "$@"; SLACK_CHANNEL="$2"; shift ;;
+    --dataset-prefix) need_value "$@"; DATASET_PREFIX="$2"; shift ;;
     --heartbeat-secret) need_value "$@"; HEARTBEAT_SECRET="$2"; shift ;;
     --alert-channel) need_value "$@"; ALERT_CHANNEL="$2"; shift ;;
     --job) need_value "$@"; JOB="$2"; shift ;;
@@ -104,6 +109,7 @@ SCHEDULER_SA="${SCHEDULER_SA:-pipeline-canary-scheduler@${PROJECT}.iam.gservicea
 [[ "$SERVICE_ACCOUNT" == *@*.iam.gserviceaccount.com ]] || die "--service-account: expected NAME@PROJECT.iam.gserviceaccount.com"
 [[ "$SCHEDULER_SA" == *@*.gserviceaccount.com ]] || die "--scheduler-service-account: expected a service account email"
 [[ "$SLACK_CHANNEL" != *,* ]] || die "--slack-channel: a channel name or id has no comma"
+[[ "$DATASET_PREFIX" =~ ^[A-Za-z0-9_]*$ ]] || die "--dataset-prefix: letters, digits and underscores only (e.g. test_)"
 [[ "$VERIFY_ATTEMPTS" =~ ^[1-9][0-9]*$ ]] || die "DEPLOY_VERIFY_ATTEMPTS: expected a positive integer"
 [[ "$VERIFY_DELAY" =~ ^[0-9]+$ ]] || die "DEPLOY_VERIFY_DELAY: expected seconds"
 SCHEDULER_MEMBER="serviceAccount:${SCHEDULER_SA}"
@@ -181,14 +187,14 @@ ensure_service_account "$SCHEDULER_SA" "pipeline-canary Cloud Scheduler invoker"
 
 # --- 1. least privilege for the canary ------------------------------------------------------------
 
-note "least privilege: query jobs, read three datasets, read Cloud Run IAM policies, Firestore, one secret"
+note "least privilege: query jobs, read the pipeline's datasets${DATASET_PREFIX:+ (prefixed ${DATASET_PREFIX})}, read Cloud Run IAM policies, Firestore, one secret"
 for role in "${PROJECT_ROLES[@]}"; do
   run gcloud projects add-iam-policy-binding "$PROJECT" --member="$CANARY_MEMBER" --role="$role" \
     --condition=None --quiet
 done
 for dataset in "${DATASETS[@]}"; do
   run bq add-iam-policy-binding --dataset --member="$CANARY_MEMBER" --role=roles/bigquery.dataViewer \
-    "${PROJECT}:${dataset}"
+    "${PROJECT}:${DATASET_PREFIX}${dataset}"
 done
 SECRETS="CANARY_SLACK_BOT_TOKEN=${SLACK_SECRET}:latest"
 run gcloud secrets add-iam-policy-binding "$SLACK_SECRET" --member="$CANARY_MEMBER" \
@@ -206,7 +212,7 @@ run gcloud functions deploy "$FUNCTION" --gen2 --project="$PROJECT" --region="$R
   --runtime=python312 --source="$SOURCE_DIR" --entry-point=run_canary --trigger-http \
   --no-allow-unauthenticated --service-account="$SERVICE_ACCOUNT" \
   --memory=512Mi --timeout=300s --max-instances=2 \
-  --update-env-vars="CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=${PROJECT},CANARY_SLACK_CHANNEL=${SLACK_CHANNEL}" \
+  --update-env-vars="CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=${PROJECT},CANARY_SLACK_CHANNEL=${SLACK_CHANNEL},CANARY_DATASET_PREFIX=${DATASET_PREFIX}" \
   --set-secrets="$SECRETS"
 
 SERVICE_PATH="$(value "projects/${PROJECT}/locations/${REGION}/services/${FUNCTION}" \

@@ -38,7 +38,7 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
         return Canary(
             config=config,
             sources=Sources(
-                warehouse=DuckDbWarehouse(path=local / "warehouse.duckdb"),
+                warehouse=DuckDbWarehouse(path=local / "warehouse.duckdb", dataset_prefix=config.dataset_prefix),
                 iam=IamPolicyFile(path=local / "iam_policies.json"),
             ),
             store=SqliteStateStore(path=local / "state.sqlite3"),
@@ -53,7 +53,10 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
     return Canary(
         config=config,
         sources=Sources(
-            warehouse=BigQueryWarehouse(project=settings.gcp_project, endpoint=settings.bigquery_endpoint, timeout_seconds=timeout),
+            warehouse=BigQueryWarehouse(
+                project=settings.gcp_project, endpoint=settings.bigquery_endpoint, timeout_seconds=timeout,
+                dataset_prefix=config.dataset_prefix,
+            ),
             iam=CloudRunIamPolicies(endpoint=settings.run_endpoint, timeout_seconds=timeout),
         ),
         store=FirestoreStateStore(project=settings.gcp_project, config=config.firestore),

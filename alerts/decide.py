@@ -8,7 +8,17 @@ from typing import Mapping, Sequence
 
 from alerts.silences import silence_for
 from core.config import RepeatIntervals
-from core.model import AlertState, Decision, Finding, Reason, Silence
+from core.model import AlertState, Decision, Finding, Reason, Severity, Silence
+
+
+ESCALATED = "escalated"
+"""The note of a repeat sent because the finding's severity rose (not because its interval passed)."""
+
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+def escalated(before: Severity, now: Severity) -> bool:
+    return _RANK[now] > _RANK[before]
 
 
 @dataclass(frozen=True)
@@ -32,7 +42,8 @@ def decide(
     """Give each fingerprint its reason to notify now, or none.
 
     - first: firing and not currently notified (new, or fired again after it resolved);
-    - repeat: still firing and its severity's repeat interval has passed since the last notice;
+    - repeat: still firing and its severity's repeat interval has passed since the last notice, or at once
+      when its severity rose since the last notice (warning -> critical; note ESCALATED);
     - resolved: notified and firing before, absent now, and the monitor that owns it ran cleanly;
     - nothing: an errored or unselected monitor neither repeats nor resolves what it owns.
 
@@ -50,8 +61,12 @@ def decide(
             continue  # the same finding twice in one run notifies once
         firing_now.add(fingerprint)
         state = previous.get(fingerprint)
+        note = None
         if state is None or not state.firing:
             reason: Reason | None = Reason.FIRST
+        elif escalated(state.severity, finding.severity):
+            # A rise in severity is news: it goes out now, in the incident's thread, whatever the interval.
+            reason, note = Reason.REPEAT, ESCALATED
         elif now - state.last_notified >= repeat_after.for_severity(finding.severity):
             reason = Reason.REPEAT
         else:
@@ -62,7 +77,7 @@ def decide(
         if silence is not None:
             silenced[fingerprint] = silence.id
             continue
-        notify.append(Decision(fingerprint=fingerprint, reason=reason, finding=finding, previous=state))
+        notify.append(Decision(fingerprint=fingerprint, reason=reason, finding=finding, previous=state, note=note))
     for fingerprint, state in previous.items():
         if fingerprint in firing_now or not state.firing:
             continue

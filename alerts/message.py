@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from alerts.links import LinkContext, alert_links
+from alerts.decide import ESCALATED
 from core.model import Decision, Reason, Severity
 
 # Labels shown as "where" in this order; other key labels follow.
@@ -138,7 +139,12 @@ def build_message(
         )
     finding = decision.finding
     assert finding is not None
-    if decision.reason is Reason.REPEAT and previous is not None:
+    if decision.reason is Reason.REPEAT and previous is not None and decision.note == ESCALATED:
+        why_now = (
+            f"escalated from {previous.severity.value} to {finding.severity.value} "
+            f"(notice {previous.notify_count + 1}; first sent {when(previous.first_seen, zone)})"
+        )
+    elif decision.reason is Reason.REPEAT and previous is not None:
         why_now = (
             f"still firing after {humanize(now - previous.first_seen)} "
             f"(notice {previous.notify_count + 1}; first sent {when(previous.first_seen, zone)})"

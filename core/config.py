@@ -175,8 +175,13 @@ class Pipeline(StrictModel):
         return self.phases.index(phase)
 
 
+DatasetPrefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]*$", max_length=64)]
+
+
 class CanaryConfig(StrictModel):
     timezone: str = "America/New_York"
+    dataset_prefix: DatasetPrefix = ""
+    """Prefixes every dataset of every query (staging: 'test_' reads test_nba_raw, test_nba_orchestration...)."""
     monitor_timeout: Duration = timedelta(seconds=60)
     alerts: AlertsConfig = AlertsConfig()
     slack: SlackConfig = SlackConfig()
@@ -213,6 +218,8 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_channel: str | None = None
     """Overrides [slack] channel of the configuration file (deploy.sh sets it)."""
+    dataset_prefix: DatasetPrefix | None = None
+    """Overrides dataset_prefix of the configuration file (deploy.sh --dataset-prefix sets it; '' clears it)."""
     bigquery_endpoint: str | None = None
     run_endpoint: str | None = None
     slack_base_url: str | None = None

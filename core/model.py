@@ -74,6 +74,24 @@ def resolving_monitor(monitor: str, key: dict[str, str]) -> str:
     return monitor
 
 
+class CheckError(BaseModel):
+    """One check of a monitor that could not be read (e.g. its table or a column does not exist): that
+    check's own "canary degraded" finding; the monitor's other checks are judged as usual."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target: str
+    """The check that failed, as its findings name it (a table, a named check)."""
+    error: str
+    source: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    """The key labels every finding of this check carries (e.g. {"table": ...}): its open alerts stay open."""
+
+    def holds(self, state: AlertState) -> bool:
+        """Whether `state` is an alert of this check (so this run, which could not read it, must not resolve it)."""
+        return bool(self.labels) and all(state.key.get(name) == value for name, value in self.labels.items())
+
+
 class CheckResult(BaseModel):
     """What a monitor returns: its findings, or that it had nothing to judge."""
 
@@ -82,6 +100,8 @@ class CheckResult(BaseModel):
     no_data_reason: str | None = None
     game_dates: list[date] | None = None
     """The game dates this check judged (date-based monitors); None: it judges everything it owns."""
+    check_errors: list[CheckError] = Field(default_factory=list)
+    """Checks of this monitor that could not be read; the runner turns each into a "canary degraded" finding."""
 
     @property
     def outcome(self) -> Outcome:
@@ -101,6 +121,7 @@ class MonitorResult(BaseModel):
     """Why there was nothing to judge, for a NO_DATA outcome (e.g. no games scheduled)."""
     findings: list[Finding] = Field(default_factory=list, exclude=True)
     game_dates: list[date] | None = Field(default=None, exclude=True)
+    check_errors: list[CheckError] = Field(default_factory=list, exclude=True)
 
 
 class AlertState(BaseModel):
@@ -182,7 +203,8 @@ class Decision(BaseModel):
     finding: Finding | None = None
     previous: AlertState | None = None
     note: str | None = None
-    """Why a resolved incident closes without being seen healthy (its game date is no longer checked)."""
+    """Why a resolved incident closes without being seen healthy (its game date is no longer checked), or
+    "escalated" for a repeat sent at once because the finding's severity rose."""
 
     def next_record(
         self, *, now: datetime, retention: timedelta, channel: str | None, thread_ts: str | None,

@@ -5,6 +5,9 @@ The story the demo tells: a redeploy dropped roles/run.invoker from phase4-to-ph
 no predictions. The canary should raise exactly those three alerts, and stay quiet about the traps
 that fooled the old monitors: phase 3 running several times a day, a failed processor row that was
 retried, the removed phase2-to-phase3 orchestrator, and a postponed game.
+
+Phase 2's raw tables (session 204) are loaded on time every day, so the freshness and volume checks
+the demo turns on (DEMO_MONITORS) see a healthy raw layer: the outage is downstream of it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sources.tables import PHASE_COMPLETIONS, PREDICTIONS, SCHEDULE, write_duckdb
+from sources.tables import (
+    GAMEBOOK, INJURY_REPORT, PHASE_COMPLETIONS, PLAYER_PROPS, PREDICTIONS, RAW_SCHEDULE, RAW_TABLES, SCHEDULE,
+    SCOREBOARD, TEAM_BOXSCORE, write_duckdb,
+)
 
 PHASE_PROCESSORS = {
     "phase_2_raw": [
@@ -48,12 +54,44 @@ BROKEN_SERVICE = "phase4-to-phase5-orchestrator"
 """The service whose invoker binding today's redeploy dropped (the seeds' outage)."""
 DEMO_LOCAL_TIME = time(18, 30)
 
+_GAME_TABLES = {"table": None, "loaded_at_field": "processed_at", "lookback_days": 1, "warn_after": "30h",
+                "error_after": "36h", "only_on_game_days": True}
+DEMO_MONITORS: dict[str, dict[str, Any]] = {
+    # The checks canary.toml ships commented out, turned on for the demo (same values).
+    "freshness": {
+        "tables": [
+            # Box scores of a game date are loaded the morning after it.
+            *({**_GAME_TABLES, "table": table} for table in (GAMEBOOK, SCOREBOARD, TEAM_BOXSCORE)),
+            {"table": RAW_SCHEDULE, "loaded_at_field": "processed_at", "lookback_days": 0, "warn_after": "26h",
+             "error_after": "48h"},
+            {"table": INJURY_REPORT, "loaded_at_field": "processed_at", "lookback_days": 0, "warn_after": "14h",
+             "error_after": "24h", "only_on_game_days": True},
+            {"table": PLAYER_PROPS, "loaded_at_field": "processed_at", "lookback_days": 0, "warn_after": "6h",
+             "error_after": "12h", "only_on_game_days": True},
+        ]
+    },
+    "volume": {
+        "checks": [
+            # R-009: yesterday's gamebook has every team's players, each with a name.
+            {"name": "gamebook_players", "table": GAMEBOOK, "game_date": "yesterday", "min_rows_per_game": 20,
+             "max_null_percent": {"player_lookup": 0, "player_status": 0}, "loaded_at_field": "processed_at",
+             "due_local": "09:00"},
+            {"name": "team_boxscores", "table": TEAM_BOXSCORE, "game_date": "yesterday", "min_rows_per_game": 2,
+             "loaded_at_field": "processed_at", "due_local": "09:00"},
+            {"name": "points_props", "table": PLAYER_PROPS, "game_date": "today", "min_rows_per_game": 10,
+             "max_null_percent": {"points_line": 0}, "loaded_at_field": "processed_at", "due_local": "12:00"},
+        ]
+    },
+}
+
 
 @dataclass
 class DemoPipeline:
     now: datetime
     today: date
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {t: [] for t in (PHASE_COMPLETIONS, SCHEDULE, PREDICTIONS)})
+    rows: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {t: [] for t in (PHASE_COMPLETIONS, SCHEDULE, PREDICTIONS, *RAW_TABLES)}
+    )
     policies: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,6 +149,46 @@ def _game_day(pipeline: DemoPipeline, day: date, zone: ZoneInfo, rng: random.Ran
         _phase_rows(pipeline, phase, day, zone, rng)
     if not broken:
         _predictions(pipeline, day, games, zone, rng)
+    playing = [g for g, row in zip(games, pipeline.rows[SCHEDULE][-len(games):]) if row["game_status"] != "postponed"]
+    _raw_rows(pipeline, day, playing, zone, rng)
+
+
+def _raw_rows(pipeline: DemoPipeline, day: date, games: list[str], zone: ZoneInfo, rng: random.Random) -> None:
+    """Phase 2's raw tables: the day's schedule, injuries and props that morning; box scores the next morning."""
+    morning = PHASE_START_LOCAL["phase_2_raw"]
+    for game_id in games:
+        away, home = game_id[-7:-4], game_id[-3:]
+        pipeline.rows[RAW_SCHEDULE].append({"game_date": day, "game_id": game_id, "home_team_abbr": home,
+                                            "away_team_abbr": away, "game_status": "scheduled",
+                                            "processed_at": _at(day, morning, zone, minutes=5)})
+        for report in (20, 11 * 60 + 30):  # the morning report and the 17:30 one
+            for player in range(3):
+                pipeline.rows[INJURY_REPORT].append({"game_date": day, "game_id": game_id,
+                                                     "player_lookup": f"{game_id[-7:].lower()}player{player:02d}",
+                                                     "injury_status": rng.choice(("out", "questionable", "probable")),
+                                                     "processed_at": _at(day, morning, zone, minutes=report)})
+        for refresh in (30, 8 * 60):  # the morning lines, refreshed at 14:00
+            for player in range(12):
+                pipeline.rows[PLAYER_PROPS].append({"game_date": day, "game_id": game_id,
+                                                    "player_lookup": f"{game_id[-7:].lower()}player{player:02d}",
+                                                    "bookmaker": "draftkings", "points_line": rng.randint(8, 30) + 0.5,
+                                                    "processed_at": _at(day, morning, zone, minutes=refresh)})
+        if day >= pipeline.today:
+            continue  # tonight's games have no box score yet
+        loaded = _at(day + timedelta(days=1), morning, zone, minutes=rng.uniform(1, 10))
+        pipeline.rows[SCOREBOARD].append({"game_date": day, "game_id": game_id, "home_team_abbr": home,
+                                          "away_team_abbr": away, "game_status_text": "Final", "processed_at": loaded})
+        for team in (away, home):
+            pipeline.rows[TEAM_BOXSCORE].append({"game_date": day, "game_id": game_id, "team_abbr": team,
+                                                 "points": rng.randint(90, 130), "processed_at": loaded})
+            for player in range(13):
+                played = player < 10
+                pipeline.rows[GAMEBOOK].append({
+                    "game_date": day, "game_id": game_id, "player_lookup": f"{team.lower()}player{player:02d}",
+                    "team_abbr": team, "player_status": "active" if played else "inactive",
+                    "minutes": f"{rng.randint(8, 38)}:00" if played else None,
+                    "points": rng.randint(0, 35) if played else None, "processed_at": loaded,
+                })
 
 
 def _phase_rows(pipeline: DemoPipeline, phase: str, day: date, zone: ZoneInfo, rng: random.Random) -> None:
@@ -168,7 +246,8 @@ def _matchups(rng: random.Random) -> list[tuple[str, str]]:
     return [(teams[2 * i], teams[2 * i + 1]) for i in range(count)]
 
 
-def write_demo(pipeline: DemoPipeline, local_dir: Path) -> None:
+def write_demo(pipeline: DemoPipeline, local_dir: Path, *, dataset_prefix: str = "") -> None:
+    """The warehouse (its datasets prefixed like the canary's queries: staging reads test_nba_raw...) and the IAM file."""
     local_dir.mkdir(parents=True, exist_ok=True)
-    write_duckdb(local_dir / "warehouse.duckdb", pipeline.rows)
+    write_duckdb(local_dir / "warehouse.duckdb", pipeline.rows, dataset_prefix=dataset_prefix)
     (local_dir / "iam_policies.json").write_text(json.dumps(pipeline.policies, indent=2) + "\n", encoding="utf-8")

@@ -20,7 +20,8 @@ from alerts.state import StateError, StateStore
 from core.config import CanaryConfig, ConfigError, Settings
 from core.inputs import parse_game_date as parse_date, parse_instant
 from core.model import RunReport
-from demo.pipeline import build_demo, demo_now, write_demo
+from demo.pipeline import DEMO_MONITORS, build_demo, demo_now, write_demo
+from monitors.registry import MONITORS
 from run.configure import load_all
 from run.observe import emit_log, observed_run
 from run.steps import Canary, RequestError, RunRequest
@@ -200,13 +201,14 @@ def cli_demo(
     if not 0 <= args.history_days <= 3650:
         raise BadInput("--history-days: give 0 to 3650")
     now = demo_now(datetime.now(timezone.utc), config.zone)
+    config = with_demo_checks(config)
     pipeline = build_demo(
         now=now, zone=config.zone, services=config.pipeline.services,
         push_member=config.monitors["orchestrator_iam"].member, history_days=args.history_days,
     )
     for stale in ("state.sqlite3", "notifications.jsonl"):
         (settings.local_dir / stale).unlink(missing_ok=True)
-    write_demo(pipeline, settings.local_dir)
+    write_demo(pipeline, settings.local_dir, dataset_prefix=config.dataset_prefix)
     note = stderr if args.json else stdout
     print(
         f"demo pipeline written to {settings.local_dir}/ ({args.history_days} healthy days, then {pipeline.today} "
@@ -219,6 +221,15 @@ def cli_demo(
     request = RunRequest(run_id=new_run_id(), now=now)
     return cli_run(build=build, settings=settings, config=config, request=request, as_json=args.json, stdout=stdout,
                    stderr=stderr)
+
+
+def with_demo_checks(config: CanaryConfig) -> CanaryConfig:
+    """The demo turns on the raw-table checks canary.toml ships commented out (an operator's own win)."""
+    monitors = dict(config.monitors)
+    for name, table in DEMO_MONITORS.items():
+        if not monitors[name].enabled:
+            monitors[name] = MONITORS[name].config_model.model_validate(table)
+    return config.model_copy(update={"monitors": monitors})
 
 
 def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:

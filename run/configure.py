@@ -23,6 +23,8 @@ def apply_settings(config: CanaryConfig, settings: Settings) -> CanaryConfig:
     """The environment's overrides of the file's values."""
     if settings.slack_channel:
         config = config.model_copy(update={"slack": config.slack.model_copy(update={"channel": settings.slack_channel})})
+    if settings.dataset_prefix is not None:
+        config = config.model_copy(update={"dataset_prefix": settings.dataset_prefix})
     return config
 
 

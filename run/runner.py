@@ -11,7 +11,7 @@ from typing import Any
 
 from core.commands import shell_command
 from core.config import LinksConfig, Pipeline
-from core.model import CANARY_MONITOR, Finding, MonitorResult, Outcome, Severity
+from core.model import CANARY_MONITOR, CheckError, Finding, MonitorResult, Outcome, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
 from sources.errors import SourceError
 
@@ -35,7 +35,7 @@ def _timed_check(spec: MonitorSpec[Any], config: MonitorConfig, sources: Sources
     return MonitorResult(
         name=spec.name, outcome=result.outcome, duration_ms=_ms_since(started), findings=result.findings,
         note=result.no_data_reason if result.no_data else None,
-        game_dates=result.game_dates,
+        game_dates=result.game_dates, check_errors=result.check_errors,
     )
 
 
@@ -113,6 +113,24 @@ def degraded_finding(result: MonitorResult, *, retry: str | None = None) -> Find
             "check_first": f"that the canary's service account can read {source} and that it answers (the logs below)",
         },
         fix=retry or shell_command("python", "main.py", "run", monitors=result.name) + " --dry-run",
+    )
+
+
+def check_degraded_finding(result: MonitorResult, failed: CheckError) -> Finding:
+    """The "canary degraded" finding for one check of a monitor (its table or a column is missing): the
+    monitor's other checks ran; this one neither fires nor resolves until it can be read."""
+    source = failed.source or "the warehouse"
+    return Finding(
+        monitor=CANARY_MONITOR,
+        severity=Severity.WARNING,
+        key={"monitor": result.name, "check": failed.target, "problem": "error"},
+        summary=f"Canary degraded: {result.name} check {failed.target} could not be read",
+        details={"monitor": result.name, "check": failed.target, "source": failed.source, "error": failed.error},
+        fix=(
+            f"Until this clears, {result.name} neither fires nor resolves {failed.target}. Check that the table "
+            f"and the columns its [monitors.{result.name}] entry names exist in {source} (with the dataset prefix, "
+            f"if one is set), and fix the entry or the table; run `python main.py run --monitors {result.name}` to retry."
+        ),
     )
 
 

@@ -27,7 +27,9 @@ from core.model import Decision, Finding, FindingReport, MonitorResult, Notifica
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
 from run.digest import post_digest
-from run.runner import degraded_finding, retry_command, run_monitors, state_unreadable_finding, store_check_command
+from run.runner import (
+    check_degraded_finding, degraded_finding, retry_command, run_monitors, state_unreadable_finding, store_check_command,
+)
 
 
 class RequestError(ValueError):
@@ -111,6 +113,7 @@ def collect(canary: Canary, request: RunRequest) -> Collected:
         for r in results
         if r.outcome is Outcome.ERROR
     ]
+    findings += [check_degraded_finding(r, failed) for r in results for failed in r.check_errors]
     return Collected(context=context, results=results, findings=findings)
 
 
@@ -145,7 +148,14 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         # An operator's check of one date must not close what the scheduled runs are watching.
         retire_uncovered=request.game_date is None,
     )
-    return Decided(plans=plan(decisions.notify, now=now, **presentation(canary)), silenced=decisions.silenced)
+    # A check its monitor could not read (CheckResult.check_errors) neither fires nor resolves its alerts.
+    unread = {r.name: r.check_errors for r in results if r.check_errors}
+    notify = [
+        d for d in decisions.notify
+        if not (d.reason is Reason.RESOLVED and d.previous is not None
+                and any(e.holds(d.previous) for e in unread.get(d.previous.monitor, ())))
+    ]
+    return Decided(plans=plan(notify, now=now, **presentation(canary)), silenced=decisions.silenced)
 
 
 def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:

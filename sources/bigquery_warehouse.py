@@ -12,6 +12,7 @@ from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
 from sources.errors import SourceError
+from sources.tables import with_dataset_prefix
 from sources.warehouse import ParamValue, Row
 
 SOURCE = "bigquery"
@@ -37,8 +38,11 @@ def query_parameter(name: str, value: ParamValue) -> Any:
 class BigQueryWarehouse:
     source = SOURCE
 
-    def __init__(self, *, project: str, endpoint: str | None = None, timeout_seconds: float = 60.0) -> None:
+    def __init__(
+        self, *, project: str, endpoint: str | None = None, timeout_seconds: float = 60.0, dataset_prefix: str = ""
+    ) -> None:
         self.project = project
+        self.dataset_prefix = dataset_prefix
         self.endpoint = endpoint
         self.timeout_seconds = timeout_seconds
         self.jobs = 0
@@ -62,6 +66,7 @@ class BigQueryWarehouse:
 
     def query(self, sql: str, params: dict[str, ParamValue]) -> list[Row]:
         try:
+            sql = with_dataset_prefix(sql, self.dataset_prefix)
             client = self._get_client()
             job_config = bigquery.QueryJobConfig(
                 query_parameters=[query_parameter(name, value) for name, value in params.items()]

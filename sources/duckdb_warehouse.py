@@ -12,6 +12,7 @@ import sqlglot
 import sqlglot.errors
 
 from sources.errors import SourceError
+from sources.tables import with_dataset_prefix
 from sources.warehouse import ParamValue, Row
 
 SOURCE = "duckdb"
@@ -32,8 +33,9 @@ def _as_utc(value: object) -> object:
 class DuckDbWarehouse:
     source = SOURCE
 
-    def __init__(self, *, path: Path) -> None:
+    def __init__(self, *, path: Path, dataset_prefix: str = "") -> None:
         self.path = path
+        self.dataset_prefix = dataset_prefix
         self.jobs = 0
         self._lock = threading.Lock()
 
@@ -41,8 +43,8 @@ class DuckDbWarehouse:
         if not self.path.is_file():
             raise SourceError(SOURCE, f"warehouse file {self.path} does not exist (run `python main.py demo` to create one)")
         try:
-            statement = to_duckdb_sql(sql)
-        except sqlglot.errors.SqlglotError as error:
+            statement = to_duckdb_sql(with_dataset_prefix(sql, self.dataset_prefix))
+        except (sqlglot.errors.SqlglotError, ValueError) as error:
             raise SourceError(SOURCE, f"cannot transpile the query: {error}") from None
         with self._lock:
             self.jobs += 1

@@ -38,6 +38,9 @@ class Scenario:
     policies: dict[str, Any] = field(
         default_factory=lambda: {name: invoker_policy(PUSH_MEMBER) for name in SERVICES}
     )
+    raw_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Rows of phase 2's raw tables (sources.tables.RAW_TABLES), by table; a table absent here is not
+    created on bqemulator (DuckDB creates every table)."""
 
     # --- phase_completions ---
     def completion(
@@ -93,6 +96,11 @@ class Scenario:
             )
         return self
 
+    # --- phase 2's raw tables ---
+    def raw(self, table: str, *rows: dict[str, Any]) -> Scenario:
+        self.raw_rows.setdefault(table, []).extend(rows)
+        return self
+
     # --- IAM ---
     def policy(self, service: str, policy: dict[str, Any] | None) -> Scenario:
         """Set a service's policy; None removes the service (not found)."""
@@ -104,10 +112,13 @@ class Scenario:
 
     @property
     def rows_by_table(self) -> dict[str, list[dict[str, Any]]]:
-        return {PHASE_COMPLETIONS: self.phase_rows, SCHEDULE: self.schedule_rows, PREDICTIONS: self.prediction_rows}
+        return {
+            PHASE_COMPLETIONS: self.phase_rows, SCHEDULE: self.schedule_rows, PREDICTIONS: self.prediction_rows,
+            **self.raw_rows,
+        }
 
-    def write_local(self, local_dir: Path) -> Path:
+    def write_local(self, local_dir: Path, *, dataset_prefix: str = "") -> Path:
         local_dir.mkdir(parents=True, exist_ok=True)
-        write_duckdb(local_dir / "warehouse.duckdb", self.rows_by_table)
+        write_duckdb(local_dir / "warehouse.duckdb", self.rows_by_table, dataset_prefix=dataset_prefix)
         (local_dir / "iam_policies.json").write_text(json.dumps(self.policies), encoding="utf-8")
         return local_dir

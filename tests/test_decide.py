@@ -114,3 +114,52 @@ def test_next_state_counts_and_keeps_the_thread():
     assert (repeat.notify_count, repeat.first_seen, repeat.last_notified, repeat.thread_ts) == (2, NOW, later, "1.0")
     resolved = Decision(fingerprint=CRIT.fingerprint, reason=Reason.RESOLVED, previous=repeat).next_record(now=later, retention=timedelta(days=30), channel="#c", thread_ts="3.0")
     assert (resolved.status, resolved.resolved_at, resolved.expire_at) == ("resolved", later, later + timedelta(days=30))
+
+
+STALE_WARN = finding(monitor="freshness", severity=Severity.WARNING, table="nba_raw.t", problem="stale")
+STALE_CRIT = STALE_WARN.model_copy(update={"severity": Severity.CRITICAL})
+
+
+@pytest.mark.parametrize(
+    "case, before, now_severity, notified_ago, expected",
+    [
+        ("warning -> critical notifies at once as an escalation", Severity.WARNING, Severity.CRITICAL,
+         timedelta(minutes=30), (Reason.REPEAT, "escalated")),
+        ("info -> warning is an escalation too", Severity.INFO, Severity.WARNING, timedelta(minutes=30),
+         (Reason.REPEAT, "escalated")),
+        ("critical -> warning waits for the warning's interval", Severity.CRITICAL, Severity.WARNING,
+         timedelta(hours=3), None),
+        ("critical -> warning repeats plainly after 12 h", Severity.CRITICAL, Severity.WARNING,
+         timedelta(hours=12), (Reason.REPEAT, None)),
+        ("unchanged warning inside its interval stays quiet", Severity.WARNING, Severity.WARNING,
+         timedelta(hours=11), None),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_a_rise_in_severity_is_an_escalation_sent_at_once(case, before, now_severity, notified_ago, expected):
+    previous_finding = STALE_WARN.model_copy(update={"severity": before})
+    current = STALE_WARN.model_copy(update={"severity": now_severity})
+    decisions = decide(previous={current.fingerprint: state(previous_finding, notified_ago=notified_ago)},
+                       findings=[current], succeeded={"freshness"}, repeat_after=REPEATS, now=NOW)
+    got = [(d.reason, d.note) for d in decisions.notify]
+    assert got == ([expected] if expected else [])
+
+
+def test_an_escalation_is_silenced_like_any_repeat():
+    decisions = decide(previous={STALE_CRIT.fingerprint: state(STALE_WARN)}, findings=[STALE_CRIT],
+                       succeeded={"freshness"}, repeat_after=REPEATS, now=NOW, silences=[_silence(monitor="freshness")])
+    assert decisions.notify == [] and decisions.silenced == {STALE_CRIT.fingerprint: "s1"}
+
+
+def test_an_escalation_replies_in_the_thread_and_says_so():
+    from alerts.message import build_message
+
+    opened = Decision(fingerprint=STALE_WARN.fingerprint, reason=Reason.FIRST, finding=STALE_WARN).next_record(
+        now=NOW, retention=timedelta(days=30), channel="#c", thread_ts="1.0")
+    later = NOW + timedelta(minutes=30)
+    decision = decide(previous={opened.fingerprint: opened}, findings=[STALE_CRIT], succeeded={"freshness"},
+                      repeat_after=REPEATS, now=later).notify[0]
+    message = build_message(decision, now=later)
+    assert message.why_now.startswith("escalated from warning to critical")
+    record = decision.next_record(now=later, retention=timedelta(days=30), channel="#c", thread_ts="2.0")
+    assert (record.severity, record.thread_ts, record.notify_count) == (Severity.CRITICAL, "1.0", 2)

@@ -148,7 +148,7 @@ def test_the_function_is_private_updates_env_vars_and_takes_the_token_from_secre
     assert "--allow-unauthenticated" not in call
     assert flag(call, "runtime") == "python312" and flag(call, "entry-point") == "run_canary"
     assert flag(call, "update-env-vars") == (
-        "CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=nba-props-platform,CANARY_SLACK_CHANNEL=#nba-pipeline-alerts"
+        "CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=nba-props-platform,CANARY_SLACK_CHANNEL=#nba-pipeline-alerts,CANARY_DATASET_PREFIX="
     )
     assert flag(call, "set-secrets") == "CANARY_SLACK_BOT_TOKEN=pipeline-canary-slack-bot-token:latest"
     assert flag(call, "service-account") == "pipeline-canary@nba-props-platform.iam.gserviceaccount.com"
@@ -180,10 +180,28 @@ def test_the_canary_account_gets_least_privilege_and_nothing_else(fresh):
     assert all(flag(c, "member") == CANARY_MEMBER for c in result.find("gcloud", "projects", "add-iam-policy-binding"))
     datasets = result.find("bq", "add-iam-policy-binding")
     assert sorted(c[-1] for c in datasets) == [
-        "nba-props-platform:nba_orchestration", "nba-props-platform:nba_predictions", "nba-props-platform:nba_reference"]
+        "nba-props-platform:nba_orchestration", "nba-props-platform:nba_predictions", "nba-props-platform:nba_raw",
+        "nba-props-platform:nba_reference"]
     assert {(flag(c, "role"), flag(c, "member")) for c in datasets} == {("roles/bigquery.dataViewer", CANARY_MEMBER)}
     [secret] = result.find("gcloud", "secrets", "add-iam-policy-binding")
     assert secret[3] == "pipeline-canary-slack-bot-token" and flag(secret, "role") == "roles/secretmanager.secretAccessor"
+
+
+def test_a_dataset_prefix_stages_the_canary_on_the_prefixed_datasets_only(deploy):
+    result = deploy("--dataset-prefix", "test_")
+    assert result.code == 0, result.stderr
+    datasets = sorted(c[-1] for c in result.find("bq", "add-iam-policy-binding"))
+    assert datasets == [
+        "nba-props-platform:test_nba_orchestration", "nba-props-platform:test_nba_predictions",
+        "nba-props-platform:test_nba_raw", "nba-props-platform:test_nba_reference"]
+    env = flag(result.one("gcloud", "functions", "deploy"), "update-env-vars")
+    assert "CANARY_DATASET_PREFIX=test_" in (env or "").split(",")
+
+
+def test_a_dataset_prefix_that_is_not_a_dataset_name_is_refused(deploy):
+    result = deploy("--dataset-prefix", "test-")
+    assert result.code == 2 and "--dataset-prefix: letters, digits and underscores" in result.stderr
+    assert result.calls == []
 
 
 def test_a_second_deploy_updates_what_exists_and_creates_nothing(deploy):

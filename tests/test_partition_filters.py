@@ -12,21 +12,30 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
+from demo.pipeline import DEMO_MONITORS
+from monitors.data_checks import Window, union_query
 from monitors.registry import MONITORS
-from sources.tables import PARTITION_COLUMN, TABLES
+from sources.tables import PARTITION_COLUMN, TABLES, with_dataset_prefix
 from tests.scenario import local
 from tests.servers.stacks import default_config, local_stack
 from tests.test_backends_scenarios import DAY, EVENING, pipeline
 
 
+WINDOW = Window(first_date=DAY - timedelta(days=6), last_date=DAY, until=EVENING)
+
+
 def monitor_queries() -> dict[str, str]:
-    """Every module-level *QUERY string of every registered monitor, by 'monitor.NAME'."""
+    """Every module-level *QUERY string of every registered monitor, by 'monitor.NAME', and the query a
+    configured monitor builds (its `branches`) from the demo's configuration, by 'monitor.demo'."""
     found = {}
     for name, spec in MONITORS.items():
         module = sys.modules[spec.check.__module__]
         for attribute, value in vars(module).items():
             if attribute.endswith("QUERY") and attribute.isupper() and isinstance(value, str):
                 found[f"{name}.{attribute}"] = value
+        if hasattr(module, "branches"):
+            config = spec.config_model.model_validate(DEMO_MONITORS[name])
+            found[f"{name}.demo"] = union_query(module.branches(config, WINDOW))
     return found
 
 
@@ -135,19 +144,44 @@ def test_the_check_accepts_the_bounded_forms() -> None:
         assert partition_problems(f"SELECT * FROM nba_orchestration.phase_completions WHERE {where}") == [], where
 
 
+def _tables(sql: str) -> set[tuple[str, str]]:
+    tree = sqlglot.parse_one(sql, read="bigquery")
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    return {(t.db, t.name) for t in tree.find_all(exp.Table) if t.name not in ctes}
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_no_query_names_a_dataset_without_the_prefix(name: str) -> None:
+    """What every adapter sends: each table the query reads, and only those, in its prefixed dataset."""
+    original = _tables(QUERIES[name])
+    assert original and all(db for db, _ in original), original  # a table without a dataset could not be staged
+    staged = _tables(with_dataset_prefix(QUERIES[name], "test_"))
+    assert staged == {(f"test_{db}", table) for db, table in original}
+
+
+def test_a_table_named_without_its_dataset_cannot_be_staged() -> None:
+    with pytest.raises(ValueError, match="nba_schedule: a table named without its dataset"):
+        with_dataset_prefix("SELECT * FROM nba_schedule WHERE game_date = @d", "test_")
+    cte = "WITH g AS (SELECT * FROM nba_reference.nba_schedule WHERE game_date = @d) SELECT * FROM g"
+    assert _tables(with_dataset_prefix(cte, "test_")) == {("test_nba_reference", "nba_schedule")}
+    assert with_dataset_prefix(cte, "") == cte
+
+
 def test_one_warehouse_job_per_warehouse_monitor_whatever_the_dates_and_transitions(tmp_path: Path) -> None:
-    """Lookback of 7 days and 4 transitions still cost one phase_stalls query; history does not add jobs."""
+    """Lookback of 7 days and 4 transitions still cost one phase_stalls query, six tables one freshness query and
+    three checks one volume query; history does not add jobs."""
     scenario = pipeline()
     for back in range(1, 30):
         day = DAY - timedelta(days=back)
         scenario.phase_complete(day, "phase_2_raw", local(day, "06:30"))
-    config = default_config(monitors={"phase_stalls": {"lookback_days": 7}})
+    config = default_config(monitors={"phase_stalls": {"lookback_days": 7}, **DEMO_MONITORS})
     stack = local_stack(tmp_path / "local", config)
     stack.load(scenario)
     warehouse = stack.canary.sources.warehouse
     report = stack.run(EVENING)
     warehouse_monitors = [name for name, spec in MONITORS.items() if spec.reads == "warehouse"]
     assert all(m.outcome.value != "error" for m in report.monitors)
-    assert warehouse.jobs == len(warehouse_monitors) == 2
+    assert {m.name for m in report.monitors} >= {"freshness", "volume"}
+    assert warehouse.jobs == len(warehouse_monitors) == 4
     stack.run(EVENING, monitors=("phase_stalls",))
-    assert warehouse.jobs == 3
+    assert warehouse.jobs == 5

@@ -33,7 +33,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from sources.tables import PARTITION_COLUMN, TABLES
+from sources.tables import PARTITION_COLUMN, RAW_TABLES, TABLES, prefixed_table
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VENV = PROJECT_ROOT / ".venv-bqemulator"
@@ -190,9 +190,9 @@ class BqEmulator:
             project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": self.endpoint}
         )
 
-    def load(self, project: str, rows_by_table: dict[str, list[dict[str, Any]]]) -> None:
-        """Create the three tables (production schemas, partitioned by game_date) and load the rows."""
-        load_tables(self.client(project), project, rows_by_table)
+    def load(self, project: str, rows_by_table: dict[str, list[dict[str, Any]]], *, dataset_prefix: str = "") -> None:
+        """Create the tables (production schemas, partitioned by game_date; datasets prefixed) and load the rows."""
+        load_tables(self.client(project), project, rows_by_table, dataset_prefix=dataset_prefix)
 
 
 def _json_value(value: Any) -> Any:
@@ -203,10 +203,15 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def load_tables(client: Any, project: str, rows_by_table: dict[str, list[dict[str, Any]]]) -> None:
+def load_tables(
+    client: Any, project: str, rows_by_table: dict[str, list[dict[str, Any]]], *, dataset_prefix: str = ""
+) -> None:
     from google.cloud import bigquery
 
-    for table_name, columns in TABLES.items():
+    for source_name, columns in TABLES.items():
+        if source_name in RAW_TABLES and source_name not in rows_by_table:
+            continue  # the raw tables only when the scenario has them: loads stay as fast as before
+        table_name = prefixed_table(source_name, dataset_prefix)
         dataset_id, table_id = table_name.split(".")
         client.create_dataset(bigquery.Dataset(f"{project}.{dataset_id}"), exists_ok=True)
         schema = [bigquery.SchemaField(name, kind) for name, kind in columns]
@@ -214,7 +219,7 @@ def load_tables(client: Any, project: str, rows_by_table: dict[str, list[dict[st
         table.time_partitioning = bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY, field=PARTITION_COLUMN)
         client.delete_table(table, not_found_ok=True)
         client.create_table(table)
-        rows = rows_by_table.get(table_name) or []
+        rows = rows_by_table.get(source_name) or []
         if not rows:
             continue
         names = [name for name, _ in columns]

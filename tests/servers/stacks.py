@@ -83,7 +83,10 @@ def local_stack(workdir: Path, config: CanaryConfig | None = None) -> Stack:
     workdir.mkdir(parents=True, exist_ok=True)
     settings = Settings(backend="local", local_dir=workdir)
     canary = main.build_canary(settings, config, console=None)
-    return Stack(backend="local", workdir=workdir, config=config, canary=canary, load=lambda s: s.write_local(workdir))
+    return Stack(
+        backend="local", workdir=workdir, config=config, canary=canary,
+        load=lambda s: s.write_local(workdir, dataset_prefix=config.dataset_prefix),
+    )
 
 
 def gcp_stack(
@@ -116,7 +119,9 @@ def gcp_stack(
     canary = Canary(
         config=config,
         sources=Sources(
-            warehouse=BigQueryWarehouse(project=project, endpoint=bigquery_endpoint, timeout_seconds=timeout),
+            warehouse=BigQueryWarehouse(
+                project=project, endpoint=bigquery_endpoint, timeout_seconds=timeout, dataset_prefix=config.dataset_prefix
+            ),
             iam=CloudRunIamPolicies(endpoint=run_endpoint, timeout_seconds=timeout),
         ),
         store=SqliteStateStore(path=workdir / "state.sqlite3"),
