@@ -29,6 +29,7 @@ class LocalNotifier:
             "monitor": message.monitor,
             "title": message.title,
             "where": dict(message.where),
+            "caused_by": message.caused_by,
         }
         return self._append(entry, text=render_text(message), thread=thread)
 
@@ -65,3 +66,6 @@ class LocalNotifier:
 
     def mark_group_resolved(self, group: AlertGroup, *, thread: ThreadRef) -> None:
         return None
+
+    def edit_parent(self, message: AlertMessage, *, thread: ThreadRef) -> None:
+        return None  # a file line is not edited; the effect's reply line says what it joined

@@ -27,6 +27,12 @@ class AlertMessage:
     facts: list[tuple[str, str]] = field(default_factory=list)
     first_notified: datetime | None = None
     synthetic: bool = False
+    caused_by: str | None = None
+    """The fingerprint of the firing finding that explains this one (alerts/causes.py)."""
+    cause: str | None = None
+    """That cause as one line ("orchestrator_iam: ..."), shown as "caused by"."""
+    affects: list[str] = field(default_factory=list)
+    """The firing findings this one explains, one line each, shown as "also affected"."""
 
 
 def humanize(delta: timedelta) -> str:
@@ -112,6 +118,11 @@ def build_message(decision: Decision, *, now: datetime) -> AlertMessage:
         first_notified=previous.first_seen if previous else None,
         synthetic=bool(finding.details.get("synthetic")),
     )
+
+
+def where_of(key: dict[str, str]) -> list[tuple[str, str]]:
+    """A key's labels in the order a reader looks for them, the problem last."""
+    return _where(key)
 
 
 def _where(key: dict[str, str]) -> list[tuple[str, str]]:

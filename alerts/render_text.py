@@ -25,6 +25,11 @@ def render_text(message: AlertMessage) -> str:
         lines.append(f"  {name}: {value}")
     if message.fix:
         lines.append(f"  fix: {message.fix}")
+    if message.cause:
+        lines.append(f"  caused by: {message.cause}")
+    if message.affects:
+        lines.append("  also affected:")
+        lines += [f"    - {line}" for line in message.affects]
     lines.append(f"  why now: {message.why_now}")
     lines.append(f"  fingerprint: {message.fingerprint}")
     return "\n".join(lines)

@@ -2,7 +2,8 @@
 
 collect   run the selected monitors (concurrently, each with a timeout) and turn errors into
           "canary degraded" findings
-decide    read the notification records and silences, and give each fingerprint its reason (pure decide)
+decide    read the notification records and silences, and give each fingerprint its reason (pure decide),
+          then thread explained findings under their causes (pure, alerts/causes.py)
 deliver   claim, send and record each due notice (or, in a dry run, render and send nothing)
 report    the RunReport the caller gets back
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
+from alerts.causes import causes_of, thread_by_cause
 from alerts.decide import Decisions, decide
 from alerts.deliver import DeliveryPlan, deliver, plan, send_without_state
 from alerts.notifier import Notifier
@@ -65,6 +67,10 @@ class Decided:
 
     plans: list[DeliveryPlan]
     silenced: dict[str, str] = field(default_factory=dict)
+    caused_by: dict[str, str] = field(default_factory=dict)
+    """effect fingerprint -> the fingerprint of the firing finding that explains it."""
+    refresh: list[DeliveryPlan] = field(default_factory=list)
+    """Causes' parents to edit once an effect joins their thread."""
     state_error: str | None = None
     """Set on the blind path: the alert state was unreadable, so `plans` holds only the blind notice."""
 
@@ -126,7 +132,12 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         # An operator's check of one date must not close what the scheduled runs are watching.
         retire_uncovered=request.game_date is None,
     )
-    return Decided(plans=plan(decisions.notify, now=now), silenced=decisions.silenced)
+    causes = causes_of(canary.config.pipeline, collected.findings)
+    decisions = thread_by_cause(decisions, previous=previous, findings=collected.findings, causes=causes, silences=silences, now=now)
+    return Decided(
+        plans=plan(decisions.notify, now=now), silenced=decisions.silenced, caused_by=causes,
+        refresh=plan(decisions.refresh, now=now),
+    )
 
 
 def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:
@@ -143,6 +154,7 @@ def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, no
         now=now,
         alerts=config.alerts,
         channel_for=config.slack.channel_for,
+        refresh=decided.refresh,
     )
 
 
@@ -153,7 +165,10 @@ def report(request: RunRequest, collected: Collected, decided: Decided, notifica
         today=collected.context.today,
         dry_run=request.dry_run,
         monitors=collected.results,
-        findings=[FindingReport.of(f, silenced_by=decided.silenced.get(f.fingerprint)) for f in collected.findings],
+        findings=[
+            FindingReport.of(f, silenced_by=decided.silenced.get(f.fingerprint), caused_by=decided.caused_by.get(f.fingerprint))
+            for f in collected.findings
+        ],
         notifications=notifications,
         state_error=decided.state_error,
     )
