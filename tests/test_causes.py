@@ -1,0 +1,306 @@
+"""Causes from the pipeline's topology (alerts/causes.py): which finding explains which, and the threads
+that follow, on both state stores (SQLite and Firestore on its emulator).
+
+The notifier here is a recording stand-in shaped like Slack (every post has its own ts, a reply names its
+parent); tests/test_slack_delivery.py drives the same rules through the real Slack client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Iterable
+
+import pytest
+
+from alerts.causes import causes_of, explains, thread_by_cause
+from alerts.decide import decide
+from alerts.deliver import deliver, plan
+from alerts.firestore_state import FirestoreStateStore
+from alerts.message import AlertMessage
+from alerts.notifier import DeliveryError, Receipt, ThreadRef
+from alerts.sqlite_state import SqliteStateStore
+from alerts.state import StateStore, records_for_decide
+from core.config import AlertsConfig, FirestoreConfig, Pipeline, SlackConfig
+from core.model import Finding, NotificationReport, Reason, Severity, Silence
+from tests.production import PIPELINE
+from tests.servers.firestore_emulator import firestore_emulator, firestore_env  # noqa: F401  (fixtures)
+from tests.slack_cases import NOW, TODAY, iam_findings, prediction_findings, stall_finding
+
+ALERTS = AlertsConfig()
+SLACK = SlackConfig(channel="#nba-pipeline-alerts")
+EVERY_MONITOR = frozenset({"orchestrator_iam", "phase_stalls", "missing_predictions", "push_delivery"})
+
+IAM = iam_findings()["missing_invoker"]  # phase4-to-phase5-orchestrator
+STALL = stall_finding()  # phase_4_precompute->phase_5_predictions, TODAY
+PREDICTIONS = prediction_findings()["none"]  # TODAY
+DEMO = [IAM, STALL, PREDICTIONS]
+
+
+def finding(monitor: str, **key: str) -> Finding:
+    return Finding(monitor=monitor, severity=Severity.CRITICAL, key=key, summary=f"{monitor} {key}")
+
+
+def stall(transition: str, game_date: date = TODAY) -> Finding:
+    return finding("phase_stalls", transition=transition, game_date=game_date.isoformat(), problem="stalled")
+
+
+# --- the rules, derived from [pipeline] --------------------------------------------------------------
+
+
+def test_an_iam_problem_explains_the_stall_of_the_transition_its_service_starts_for_any_game_date() -> None:
+    for transition in PIPELINE.transitions:
+        assert transition.service is not None
+        problem = finding("orchestrator_iam", service=transition.service, problem="missing_invoker")
+        for other in PIPELINE.transitions:
+            for day in (TODAY, TODAY - timedelta(days=1)):
+                assert explains(PIPELINE, problem, stall(other.label, day)) is (other is transition)
+
+
+def test_a_push_problem_explains_the_stall_and_an_iam_problem_explains_the_push_problem_of_its_service() -> None:
+    push = finding("push_delivery", service="phase4-to-phase5-orchestrator", problem="push_failing")
+    other_push = finding("push_delivery", service="phase3-to-phase4-orchestrator", problem="push_failing")
+    assert explains(PIPELINE, push, STALL)
+    assert explains(PIPELINE, IAM, push) and not explains(PIPELINE, IAM, other_push)
+    assert not explains(PIPELINE, push, IAM)
+    assert causes_of(PIPELINE, [STALL, push, IAM]) == {STALL.fingerprint: IAM.fingerprint, push.fingerprint: IAM.fingerprint}
+
+
+def test_a_stall_explains_missing_predictions_of_its_date_when_its_downstream_phase_is_at_or_before_predictions() -> None:
+    labels = [t.label for t in PIPELINE.transitions]  # 2->3, 3->4, 4->5, 5->6
+    explaining = [label for label in labels if explains(PIPELINE, stall(label), PREDICTIONS)]
+    assert explaining == labels[:3]
+    assert not explains(PIPELINE, stall(labels[2], TODAY - timedelta(days=1)), PREDICTIONS)
+
+
+def test_a_public_invoker_explains_nothing_it_does_not_stop_a_push() -> None:
+    public = iam_findings()["public_invoker"]
+    assert not explains(PIPELINE, public, STALL)
+    assert causes_of(PIPELINE, [public, STALL, PREDICTIONS]) == {PREDICTIONS.fingerprint: STALL.fingerprint}
+
+
+def test_the_root_cause_is_passed_down_the_chain_and_the_most_upstream_stall_wins() -> None:
+    assert causes_of(PIPELINE, DEMO) == {STALL.fingerprint: IAM.fingerprint, PREDICTIONS.fingerprint: IAM.fingerprint}
+    early, late = stall("phase_2_raw->phase_3_analytics"), stall("phase_3_analytics->phase_4_precompute")
+    assert causes_of(PIPELINE, [late, PREDICTIONS, early]) == {PREDICTIONS.fingerprint: early.fingerprint}
+
+
+def test_the_rules_follow_the_configuration_not_a_list_of_pairs() -> None:
+    # Move the orchestrator to another hand-off and make phase 6 the predictions phase: the rules follow.
+    data: dict[str, Any] = PIPELINE.model_dump(by_alias=True)
+    data["transitions"][1]["service"] = "phase4-to-phase5-orchestrator"
+    data["transitions"][2]["service"] = "something-else"
+    data["predictions_phase"] = "phase_6_publishing"
+    moved = Pipeline.model_validate(data)
+    assert explains(moved, IAM, stall("phase_3_analytics->phase_4_precompute"))
+    assert not explains(moved, IAM, STALL)
+    assert explains(moved, stall("phase_5_predictions->phase_6_publishing"), PREDICTIONS)
+
+
+# --- threads, on both stores ------------------------------------------------------------------------------
+
+
+@dataclass
+class Post:
+    kind: str
+    """post (chat.postMessage), edit (a parent rewritten) or resolved-parent (a parent marked resolved)."""
+    message: AlertMessage
+    thread: str | None
+    ts: str
+
+
+@dataclass
+class Recorder:
+    """A Notifier shaped like Slack: each post gets its own ts; a reply carries its parent's ts."""
+
+    posts: list[Post] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+    """Fingerprints whose notices are refused (a failed delivery)."""
+
+    def send(self, message: AlertMessage, *, thread: ThreadRef | None) -> Receipt:
+        if message.fingerprint in self.refuse:
+            raise DeliveryError("Slack chat.postMessage refused: channel_not_found")
+        ts = f"{1700000000 + len(self.posts)}.000100"
+        self.posts.append(Post("post", message, thread.ts if thread else None, ts))
+        return Receipt(channel="C0ALERTS", ts=ts)
+
+    def mark_resolved(self, message: AlertMessage, *, thread: ThreadRef) -> None:
+        self.posts.append(Post("resolved-parent", message, thread.ts, thread.ts))
+
+    def edit_parent(self, message: AlertMessage, *, thread: ThreadRef) -> None:
+        self.posts.append(Post("edit", message, thread.ts, thread.ts))
+
+    def since(self, mark: int) -> list[Post]:
+        return self.posts[mark:]
+
+    def parent_of(self, fingerprint: str) -> Post:
+        return next(p for p in self.posts if p.kind == "post" and p.thread is None and p.message.fingerprint == fingerprint)
+
+
+@dataclass
+class Canary:
+    store: StateStore
+    notifier: Recorder = field(default_factory=Recorder)
+    silences: list[Silence] = field(default_factory=list)
+
+    def run(self, findings: Iterable[Finding], *, at: datetime, succeeded: Iterable[str] = EVERY_MONITOR) -> list[NotificationReport]:
+        """One run as run/steps.py does it: decide, thread by cause, deliver."""
+        findings = list(findings)
+        previous = records_for_decide(self.store, fingerprints=[f.fingerprint for f in findings])
+        decided = decide(
+            previous=previous, findings=findings, succeeded=set(succeeded), repeat_after=ALERTS.repeat_after, now=at,
+            silences=self.silences,
+        )
+        causes = causes_of(PIPELINE, findings)
+        decided = thread_by_cause(decided, previous=previous, findings=findings, causes=causes, silences=self.silences, now=at)
+        return deliver(
+            plan(decided.notify, now=at), store=self.store, notifier=self.notifier, owner=f"run-{at:%H%M}", now=at,
+            alerts=ALERTS, channel_for=SLACK.channel_for, refresh=plan(decided.refresh, now=at),
+        )
+
+    def record(self, finding: Finding):  # type: ignore[no-untyped-def]
+        return self.store.load(fingerprints=[finding.fingerprint])[finding.fingerprint]
+
+    def silence(self, finding: Finding, *, at: datetime) -> None:
+        self.silences.append(Silence(
+            id=f"s{len(self.silences) + 1}", matchers={"monitor": finding.monitor, **finding.key}, author="oncall",
+            reason="known", created_at=at, expires_at=at + timedelta(days=1),
+        ))
+
+
+@pytest.fixture(params=["sqlite", "firestore"])
+def canary(request: pytest.FixtureRequest, tmp_path: Path) -> Canary:
+    if request.param == "sqlite":
+        return Canary(store=SqliteStateStore(path=tmp_path / "state.sqlite3"))
+    emulator = request.getfixturevalue("firestore_env")
+    return Canary(store=FirestoreStateStore(project=emulator.project, config=FirestoreConfig()))
+
+
+def reasons(reports: list[NotificationReport]) -> dict[str, Reason]:
+    return {r.fingerprint: r.reason for r in reports if r.delivered}
+
+
+def test_the_demo_is_one_parent_with_its_effects_in_its_thread_and_one_repeat_naming_all_three(canary: Canary) -> None:
+    sent = canary.run(DEMO, at=NOW)
+    assert all(r.delivered and r.reason is Reason.FIRST for r in sent)
+    parent, *replies = canary.notifier.posts
+    assert (parent.message.fingerprint, parent.thread) == (IAM.fingerprint, None)
+    assert [(r.message.fingerprint, r.thread) for r in replies] == [(STALL.fingerprint, parent.ts), (PREDICTIONS.fingerprint, parent.ts)]
+    assert [line.split(":")[0] for line in parent.message.affects] == ["[CRITICAL] phase_stalls", "[CRITICAL] missing_predictions"]
+    assert all(r.message.caused_by == IAM.fingerprint and r.message.cause.startswith("orchestrator_iam: ") for r in replies)
+    for effect in (STALL, PREDICTIONS):
+        stored = canary.record(effect)
+        assert (stored.thread_ts, stored.caused_by) == (parent.ts, IAM.fingerprint)
+    assert canary.record(IAM).caused_by is None
+
+    assert canary.run(DEMO, at=NOW + timedelta(minutes=30)) == []
+    mark = len(canary.notifier.posts)
+    repeat = canary.run(DEMO, at=NOW + timedelta(hours=2))
+    assert reasons(repeat) == {IAM.fingerprint: Reason.REPEAT}
+    [reply] = canary.notifier.since(mark)
+    assert reply.thread == parent.ts and len(reply.message.affects) == 2  # one reply naming all three
+
+
+def test_an_effect_new_in_a_later_run_joins_the_thread_and_the_parent_is_edited_to_list_it(canary: Canary) -> None:
+    canary.run([IAM], at=NOW)
+    parent = canary.notifier.parent_of(IAM.fingerprint)
+    assert parent.message.affects == []
+    mark = len(canary.notifier.posts)
+    assert reasons(canary.run([IAM, STALL], at=NOW + timedelta(minutes=30))) == {STALL.fingerprint: Reason.FIRST}
+    reply, edit = canary.notifier.since(mark)
+    assert (reply.kind, reply.thread, reply.message.fingerprint) == ("post", parent.ts, STALL.fingerprint)
+    assert (edit.kind, edit.thread, edit.message.fingerprint) == ("edit", parent.ts, IAM.fingerprint)
+    assert len(edit.message.affects) == 1 and "phase_stalls" in edit.message.affects[0]
+
+
+def test_the_cause_resolving_first_gives_the_still_firing_effect_its_own_parent(canary: Canary) -> None:
+    canary.run(DEMO, at=NOW)
+    parent = canary.notifier.parent_of(IAM.fingerprint)
+    mark = len(canary.notifier.posts)
+    # The binding is restored; the stall and the missing predictions are still there 30 min later.
+    sent = canary.run([STALL, PREDICTIONS], at=NOW + timedelta(minutes=30))
+    assert reasons(sent) == {IAM.fingerprint: Reason.RESOLVED, STALL.fingerprint: Reason.REPEAT, PREDICTIONS.fingerprint: Reason.REPEAT}
+    posts = canary.notifier.since(mark)
+    resolved = next(p for p in posts if p.message.fingerprint == IAM.fingerprint and p.kind == "post")
+    assert resolved.thread == parent.ts
+    # The stall now explains the missing predictions, but both move out of the resolved thread.
+    new_parents = [p for p in posts if p.kind == "post" and p.thread is None]
+    assert sorted(p.message.fingerprint for p in new_parents) == sorted([STALL.fingerprint, PREDICTIONS.fingerprint])
+    for post in new_parents:
+        assert post.message.why_now.startswith("its cause resolved and it did not: orchestrator_iam: ")
+        stored = canary.record(STALL if post.message.fingerprint == STALL.fingerprint else PREDICTIONS)
+        assert (stored.thread_ts, stored.caused_by, stored.firing) == (post.ts, None, True)
+    # The cause's parent is shown resolved: nothing firing lives in its thread any more.
+    [edit] = [p for p in posts if p.kind == "resolved-parent"]
+    assert (edit.thread, edit.message.fingerprint) == (parent.ts, IAM.fingerprint)
+    # Later the effects resolve where they now live.
+    mark = len(canary.notifier.posts)
+    canary.run([], at=NOW + timedelta(hours=1))
+    stall_parent = next(p for p in new_parents if p.message.fingerprint == STALL.fingerprint)
+    assert any(p.message.fingerprint == STALL.fingerprint and p.thread == stall_parent.ts for p in canary.notifier.since(mark))
+
+
+def test_the_effect_resolving_first_is_a_reply_in_the_cause_thread_which_stays_open(canary: Canary) -> None:
+    canary.run(DEMO, at=NOW)
+    parent = canary.notifier.parent_of(IAM.fingerprint)
+    mark = len(canary.notifier.posts)
+    sent = canary.run([IAM, STALL], at=NOW + timedelta(minutes=30))
+    assert reasons(sent) == {PREDICTIONS.fingerprint: Reason.RESOLVED}
+    [reply] = canary.notifier.since(mark)
+    assert (reply.thread, reply.message.reason) == (parent.ts, Reason.RESOLVED)  # no parent edit: the cause still fires
+    mark = len(canary.notifier.posts)
+    sent = canary.run([], at=NOW + timedelta(hours=1))
+    assert reasons(sent) == {IAM.fingerprint: Reason.RESOLVED, STALL.fingerprint: Reason.RESOLVED}
+    posts = canary.notifier.since(mark)
+    assert all(p.thread == parent.ts for p in posts)
+    [edit] = [p for p in posts if p.kind == "resolved-parent"]
+    assert edit.message.fingerprint == IAM.fingerprint  # the parent shows the cause resolved, not an effect
+
+
+def test_a_failed_delivery_of_the_cause_posts_the_effects_as_usual(canary: Canary) -> None:
+    canary.notifier.refuse.add(IAM.fingerprint)
+    sent = canary.run(DEMO, at=NOW)
+    assert [r.delivered for r in sent] == [False, True, True]
+    assert all(p.thread is None for p in canary.notifier.posts)  # explaining never hides an alert
+    assert canary.record(STALL).caused_by is None
+    assert [p.message.caused_by for p in canary.notifier.posts] == [IAM.fingerprint, IAM.fingerprint]
+    # The next run delivers the cause; the effects keep their own threads and lifecycle.
+    canary.notifier.refuse.clear()
+    mark = len(canary.notifier.posts)
+    assert reasons(canary.run(DEMO, at=NOW + timedelta(minutes=30))) == {IAM.fingerprint: Reason.FIRST}
+    [parent] = canary.notifier.since(mark)
+    assert parent.thread is None and len(parent.message.affects) == 2
+    assert set(reasons(canary.run(DEMO, at=NOW + timedelta(hours=2, minutes=30)))) == {IAM.fingerprint, STALL.fingerprint, PREDICTIONS.fingerprint}
+
+
+def test_a_silenced_cause_does_not_silence_its_effects(canary: Canary) -> None:
+    canary.silence(IAM, at=NOW)
+    sent = canary.run(DEMO, at=NOW)
+    assert reasons(sent) == {STALL.fingerprint: Reason.FIRST, PREDICTIONS.fingerprint: Reason.FIRST}
+    assert all(p.thread is None for p in canary.notifier.posts)  # no thread to join: their own parents
+
+
+def test_a_cause_silenced_after_its_thread_opened_lets_its_effects_repeat_on_their_own(canary: Canary) -> None:
+    canary.run(DEMO, at=NOW)
+    parent = canary.notifier.parent_of(IAM.fingerprint)
+    canary.silence(IAM, at=NOW + timedelta(minutes=30))
+    canary.silence(PREDICTIONS, at=NOW + timedelta(minutes=30))  # and the effect's own silence still mutes it
+    mark = len(canary.notifier.posts)
+    sent = canary.run(DEMO, at=NOW + timedelta(hours=2))
+    assert reasons(sent) == {STALL.fingerprint: Reason.REPEAT}
+    [reply] = canary.notifier.since(mark)
+    assert (reply.thread, reply.message.fingerprint) == (parent.ts, STALL.fingerprint)
+
+
+def test_a_silenced_effect_stays_silent_when_its_cause_resolves(canary: Canary) -> None:
+    canary.run(DEMO, at=NOW)
+    canary.silence(STALL, at=NOW)
+    sent = canary.run([STALL, PREDICTIONS], at=NOW + timedelta(minutes=30))
+    assert reasons(sent) == {IAM.fingerprint: Reason.RESOLVED, PREDICTIONS.fingerprint: Reason.REPEAT}
+
+
+def test_an_effect_of_an_errored_cause_monitor_stays_in_the_thread(canary: Canary) -> None:
+    canary.run(DEMO, at=NOW)
+    # orchestrator_iam errored: its incident neither resolves nor ends, so the effects do not move.
+    assert canary.run([STALL, PREDICTIONS], at=NOW + timedelta(minutes=30), succeeded=EVERY_MONITOR - {"orchestrator_iam"}) == []
