@@ -7,12 +7,14 @@ parent); tests/test_slack_delivery.py drives the same rules through the real Sla
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable
 
 import pytest
+from pydantic import SecretStr
 
 from alerts.causes import causes_of, explains, thread_by_cause
 from alerts.decide import decide
@@ -20,11 +22,13 @@ from alerts.deliver import deliver, plan
 from alerts.firestore_state import FirestoreStateStore
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
+from alerts.slack import SlackNotifier
 from alerts.sqlite_state import SqliteStateStore
 from alerts.state import StateStore, records_for_decide
 from core.config import AlertsConfig, FirestoreConfig, Pipeline, SlackConfig
 from core.model import Finding, NotificationReport, Reason, Severity, Silence
 from tests.production import PIPELINE
+from tests.servers.fake_slack import TOKEN, FakeSlack, fake_slack  # noqa: F401  (fixture)
 from tests.servers.firestore_emulator import firestore_emulator, firestore_env  # noqa: F401  (fixtures)
 from tests.slack_cases import NOW, TODAY, iam_findings, prediction_findings, stall_finding
 
@@ -304,3 +308,53 @@ def test_an_effect_of_an_errored_cause_monitor_stays_in_the_thread(canary: Canar
     canary.run(DEMO, at=NOW)
     # orchestrator_iam errored: its incident neither resolves nor ends, so the effects do not move.
     assert canary.run([STALL, PREDICTIONS], at=NOW + timedelta(minutes=30), succeeded=EVERY_MONITOR - {"orchestrator_iam"}) == []
+
+
+# --- the demo end to end: run report, notifications.jsonl, and Slack -------------------------------------
+
+
+def test_the_demo_reports_caused_by_and_its_notifications_jsonl_shows_one_thread(local_dir: Path) -> None:
+    from tests.conftest import run_cli
+
+    result = run_cli("demo", "--json")
+    assert result.code == 0, result.stderr
+    by_monitor = {f["monitor"]: f for f in result.report["findings"]}
+    iam = by_monitor["orchestrator_iam"]["fingerprint"]
+    assert by_monitor["orchestrator_iam"]["caused_by"] is None
+    assert by_monitor["phase_stalls"]["caused_by"] == iam and by_monitor["missing_predictions"]["caused_by"] == iam
+    lines = [json.loads(line) for line in (local_dir / "notifications.jsonl").read_text().splitlines()]
+    parent, *replies = lines
+    assert (parent["fingerprint"], parent["thread"], parent["caused_by"]) == (iam, None, None)
+    assert [(r["monitor"], r["caused_by"]) for r in replies] == [("phase_stalls", iam), ("missing_predictions", iam)]
+    assert {r["thread"] for r in replies} == {"0"}  # the parent's line (its byte offset stands in for Slack's ts)
+
+    later = (datetime.fromisoformat(result.report["now"].replace("Z", "+00:00")) + timedelta(hours=2)).isoformat()
+    again = run_cli("run", "--json", "--now", later, "--date", result.report["today"])
+    assert again.code == 0, again.stderr
+    assert [(n["fingerprint"], n["reason"]) for n in again.report["notifications"]] == [(iam, "repeat")]
+    repeat = json.loads((local_dir / "notifications.jsonl").read_text().splitlines()[-1])
+    assert repeat["thread"] == "0" and "phase_stalls" in repeat["text"] and "missing_predictions" in repeat["text"]
+
+
+def test_over_slack_the_demo_is_one_parent_two_replies_then_one_repeat_and_a_new_effect_edits_the_parent(fake_slack: FakeSlack, tmp_path: Path) -> None:
+    notifier = SlackNotifier(token=SecretStr(TOKEN), base_url=fake_slack.base_url, channel_for=SLACK.channel_for, sleep=lambda _: None)
+    canary = Canary(store=SqliteStateStore(path=tmp_path / "state.sqlite3"), notifier=notifier)  # type: ignore[arg-type]
+    canary.run([IAM, STALL], at=NOW)
+    [parent] = fake_slack.parents()
+    assert parent.text.startswith("FIRING [CRITICAL] orchestrator_iam") and "also affected" in parent.text
+    [stall_reply] = fake_slack.replies(parent.ts)
+    assert "caused by: orchestrator_iam" in stall_reply.text
+    assert "Also affected" in json.dumps(parent.blocks) and "Caused by" in json.dumps(stall_reply.blocks)
+
+    canary.run(DEMO, at=NOW + timedelta(minutes=30))  # the predictions go missing later: they join the thread
+    assert len(fake_slack.parents()) == 1
+    assert [m.text.split(":")[0] for m in fake_slack.replies(parent.ts)] == ["FIRING [CRITICAL] phase_stalls", "FIRING [CRITICAL] missing_predictions"]
+    [update] = fake_slack.calls("chat.update")
+    assert update.body["ts"] == parent.ts and "missing_predictions" in update.body["text"]
+    assert fake_slack.parents()[0].edits == 1
+
+    canary.run(DEMO, at=NOW + timedelta(hours=2))
+    replies = fake_slack.replies(parent.ts)
+    assert len(fake_slack.parents()) == 1 and len(replies) == 3
+    assert replies[-1].text.startswith("STILL FIRING [CRITICAL] orchestrator_iam")
+    assert "phase_stalls" in replies[-1].text and "missing_predictions" in replies[-1].text
