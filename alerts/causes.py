@@ -127,6 +127,8 @@ def thread_by_cause(
     notify: list[Decision] = []
     decided = {d.fingerprint for d in decisions.notify}
     new_in_thread: set[str] = set()
+    named_by: set[str] = set()
+    """Causes whose repeat must go out now because an effect in their thread is due."""
     for decision in decisions.notify:
         if decision.reason is Reason.RESOLVED:
             notify.append(decision)  # an effect's resolution is a reply where it lives (its record's thread)
@@ -139,16 +141,27 @@ def thread_by_cause(
         if decision.reason is Reason.REPEAT and lives_in is not None:
             if not cause_open(lives_in):
                 update |= {"detached": True, "cause": previous.get(lives_in)}
-            elif not muted(lives_in):
-                continue  # the cause's repeat names it
+            elif lives_in in firing and not muted(lives_in):
+                named_by.add(lives_in)
+                continue  # the cause's repeat names it (sent now if it was not due yet)
             else:
-                update |= {"cause": previous.get(lives_in)}  # a silenced cause: it repeats on its own, in its thread
+                # A silenced cause (or one its errored monitor did not see): it repeats on its own, in its thread.
+                update |= {"cause": previous.get(lives_in)}
         elif cause is not None and not muted(cause) and decision.reason is Reason.FIRST:
             update |= {"in_cause_thread": True, "cause": previous.get(cause), "cause_finding": firing.get(cause)}
             new_in_thread.add(cause)
         if cause is not None and "cause_finding" not in update:
             update["cause_finding"] = firing.get(cause)
         notify.append(decision.model_copy(update=update))
+
+    # An effect due to repeat is named by its cause's repeat, sent now even when the cause's own interval has not passed.
+    for cause in sorted(named_by - decided):
+        state = previous.get(cause)
+        if state is not None and state.firing:
+            notify.append(Decision(
+                fingerprint=cause, reason=Reason.REPEAT, finding=firing[cause], previous=state,
+                caused_by=causes.get(cause), affects=affects.get(cause, []),
+            ))
 
     # An effect living in a cause's thread whose cause ended: its own new parent, even before its repeat is due.
     for fingerprint, finding in firing.items():

@@ -304,10 +304,28 @@ def test_a_silenced_effect_stays_silent_when_its_cause_resolves(canary: Canary) 
     assert reasons(sent) == {IAM.fingerprint: Reason.RESOLVED, PREDICTIONS.fingerprint: Reason.REPEAT}
 
 
-def test_an_effect_of_an_errored_cause_monitor_stays_in_the_thread(canary: Canary) -> None:
+def test_an_effect_of_an_errored_cause_monitor_stays_in_the_thread_and_repeats_there_on_its_own(canary: Canary) -> None:
     canary.run(DEMO, at=NOW)
-    # orchestrator_iam errored: its incident neither resolves nor ends, so the effects do not move.
-    assert canary.run([STALL, PREDICTIONS], at=NOW + timedelta(minutes=30), succeeded=EVERY_MONITOR - {"orchestrator_iam"}) == []
+    parent = canary.notifier.parent_of(IAM.fingerprint)
+    # orchestrator_iam errored: its incident neither resolves nor ends, so the effects do not move...
+    blind = EVERY_MONITOR - {"orchestrator_iam"}
+    assert canary.run([STALL, PREDICTIONS], at=NOW + timedelta(minutes=30), succeeded=blind) == []
+    # ...and with no repeat of the cause to name them, they repeat on their own, in its thread.
+    mark = len(canary.notifier.posts)
+    sent = canary.run([STALL, PREDICTIONS], at=NOW + timedelta(hours=2), succeeded=blind)
+    assert reasons(sent) == {STALL.fingerprint: Reason.REPEAT, PREDICTIONS.fingerprint: Reason.REPEAT}
+    assert {p.thread for p in canary.notifier.since(mark)} == {parent.ts}
+
+
+def test_an_effect_due_before_its_warning_cause_is_named_by_the_cause_repeat_sent_then(canary: Canary) -> None:
+    conditional = iam_findings()["conditional_invoker"]  # a warning: it repeats every 12 h on its own
+    canary.run([conditional, STALL], at=NOW)
+    parent = canary.notifier.parent_of(conditional.fingerprint)
+    mark = len(canary.notifier.posts)
+    sent = canary.run([conditional, STALL], at=NOW + timedelta(hours=2))  # the critical stall is due
+    assert reasons(sent) == {conditional.fingerprint: Reason.REPEAT}
+    [reply] = canary.notifier.since(mark)
+    assert reply.thread == parent.ts and "phase_stalls" in reply.message.affects[0]
 
 
 # --- the demo end to end: run report, notifications.jsonl, and Slack -------------------------------------
