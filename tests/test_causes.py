@@ -22,6 +22,7 @@ from alerts.deliver import deliver, plan
 from alerts.firestore_state import FirestoreStateStore
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
+from alerts.render_slack import render_alert
 from alerts.slack import SlackNotifier
 from alerts.sqlite_state import SqliteStateStore
 from alerts.state import StateStore, records_for_decide
@@ -30,6 +31,7 @@ from core.model import Finding, NotificationReport, Reason, Severity, Silence
 from tests.production import PIPELINE
 from tests.servers.fake_slack import TOKEN, FakeSlack, fake_slack  # noqa: F401  (fixture)
 from tests.servers.firestore_emulator import firestore_emulator, firestore_env  # noqa: F401  (fixtures)
+from tests.test_render_slack import check_golden
 from tests.slack_cases import NOW, TODAY, iam_findings, prediction_findings, stall_finding
 
 ALERTS = AlertsConfig()
@@ -376,3 +378,17 @@ def test_over_slack_the_demo_is_one_parent_two_replies_then_one_repeat_and_a_new
     assert len(fake_slack.parents()) == 1 and len(replies) == 3
     assert replies[-1].text.startswith("STILL FIRING [CRITICAL] orchestrator_iam")
     assert "phase_stalls" in replies[-1].text and "missing_predictions" in replies[-1].text
+
+
+def test_the_demo_thread_matches_its_golden_file(tmp_path: Path) -> None:
+    """The demo's incident as Slack shows it: the parent, the two replies, and the repeat two hours later."""
+    canary = Canary(store=SqliteStateStore(path=tmp_path / "state.sqlite3"))
+    canary.run(DEMO, at=NOW)
+    canary.run(DEMO, at=NOW + timedelta(hours=2))
+    parent = canary.notifier.posts[0].ts
+    thread = [
+        {"kind": p.kind, "reply_in": "parent" if p.thread == parent else p.thread, **render_alert(p.message).to_dict()}
+        for p in canary.notifier.posts
+    ]
+    assert [t["reply_in"] for t in thread] == [None, "parent", "parent", "parent"]
+    check_golden("demo-thread", {"posts": thread})
