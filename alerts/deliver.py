@@ -22,7 +22,7 @@ from alerts.message import AlertMessage, build_message
 from alerts.notifier import DeliveryError, Notifier, Receipt, ThreadRef
 from alerts.state import StateError, StateStore
 from core.config import AlertsConfig
-from core.model import Decision, NotificationReport, Reason, Severity
+from core.model import AlertState, Decision, NotificationReport, Reason, Severity
 
 ANOTHER_RUN = "another run claimed it first"
 
@@ -106,6 +106,7 @@ class _Delivery:
     """The thread of each incident recorded firing in this run (where its effects' replies go)."""
     joined: set[str] = field(default_factory=set)
     """Causes whose thread an effect's first notice joined in this run."""
+    read_again: dict[str, AlertState | None] = field(default_factory=dict)
 
     def thread_of(self, decision: Decision) -> ThreadRef | None:
         """Where a notice goes: its incident's thread, its cause's thread, or None (a new parent)."""
@@ -115,10 +116,21 @@ class _Delivery:
             if decision.caused_by in self.threads:
                 return self.threads[decision.caused_by]
             cause = decision.cause
+            if cause is None or not cause.thread_ts:
+                cause = self.cause_now(decision.caused_by)
             if cause is not None and cause.firing and cause.thread_ts and cause.channel:
                 return ThreadRef(channel=cause.channel, ts=cause.thread_ts)
             return None  # the cause has no thread (its delivery failed): posted as usual
         return _thread_of(decision)
+
+    def cause_now(self, fingerprint: str) -> AlertState | None:
+        """The cause's record as stored now: a concurrent run that won its claim may have opened its thread."""
+        if fingerprint not in self.read_again:
+            try:
+                self.read_again[fingerprint] = self.store.load(fingerprints=[fingerprint]).get(fingerprint)
+            except StateError:
+                self.read_again[fingerprint] = None
+        return self.read_again[fingerprint]
 
     def claim(self, decision: Decision) -> bool:
         expected = decision.previous.version if decision.previous else 0
