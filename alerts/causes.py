@@ -24,7 +24,7 @@ from alerts.decide import Decisions
 from alerts.group import member_line
 from alerts.message import AlertMessage, where_of
 from alerts.silences import silence_for
-from core.config import Pipeline
+from core.config import Pipeline, RepeatIntervals
 from core.model import AlertState, Decision, Finding, Reason, Silence
 
 IAM = "orchestrator_iam"
@@ -100,9 +100,14 @@ def thread_by_cause(
     findings: Sequence[Finding],
     causes: Mapping[str, str],
     silences: Sequence[Silence] = (),
+    repeat_after: RepeatIntervals,
     now: datetime,
 ) -> Decisions:
-    """decide()'s notices rearranged by cause (see the module docstring); `causes` from causes_of()."""
+    """decide()'s notices rearranged by cause (see the module docstring); `causes` from causes_of().
+
+    An effect in its cause's thread is due again when its severity's interval has passed since the cause's
+    last notice (which named it): then the cause's repeat goes out, even before the cause's own interval.
+    """
     firing = {f.fingerprint: f for f in findings}
     resolving = {d.fingerprint for d in decisions.notify if d.reason is Reason.RESOLVED}
 
@@ -142,7 +147,10 @@ def thread_by_cause(
             if not cause_open(lives_in):
                 update |= {"detached": True, "cause": previous.get(lives_in)}
             elif lives_in in firing and not muted(lives_in):
-                named_by.add(lives_in)
+                named = previous.get(lives_in)
+                assert decision.finding is not None
+                if named is not None and now - named.last_notified >= repeat_after.for_severity(decision.finding.severity):
+                    named_by.add(lives_in)
                 continue  # the cause's repeat names it (sent now if it was not due yet)
             else:
                 # A silenced cause (or one its errored monitor did not see): it repeats on its own, in its thread.

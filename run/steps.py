@@ -133,7 +133,10 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         retire_uncovered=request.game_date is None,
     )
     causes = causes_of(canary.config.pipeline, collected.findings)
-    decisions = thread_by_cause(decisions, previous=previous, findings=collected.findings, causes=causes, silences=silences, now=now)
+    decisions = thread_by_cause(
+        decisions, previous=previous, findings=collected.findings, causes=causes, silences=silences,
+        repeat_after=canary.config.alerts.repeat_after, now=now,
+    )
     return Decided(
         plans=plan(decisions.notify, now=now), silenced=decisions.silenced, caused_by=causes,
         refresh=plan(decisions.refresh, now=now),

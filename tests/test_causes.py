@@ -159,7 +159,9 @@ class Canary:
             silences=self.silences,
         )
         causes = causes_of(PIPELINE, findings)
-        decided = thread_by_cause(decided, previous=previous, findings=findings, causes=causes, silences=self.silences, now=at)
+        decided = thread_by_cause(decided, previous=previous, findings=findings, causes=causes, silences=self.silences,
+            repeat_after=ALERTS.repeat_after, now=at,
+        )
         return deliver(
             plan(decided.notify, now=at), store=self.store, notifier=self.notifier, owner=f"run-{at:%H%M}", now=at,
             alerts=ALERTS, channel_for=SLACK.channel_for, refresh=plan(decided.refresh, now=at),
@@ -206,6 +208,10 @@ def test_the_demo_is_one_parent_with_its_effects_in_its_thread_and_one_repeat_na
     assert reasons(repeat) == {IAM.fingerprint: Reason.REPEAT}
     [reply] = canary.notifier.since(mark)
     assert reply.thread == parent.ts and len(reply.message.affects) == 2  # one reply naming all three
+    # Every run after it is quiet until the next repeat is due, which again names all three.
+    for minutes in (30, 60, 90):
+        assert canary.run(DEMO, at=NOW + timedelta(hours=2, minutes=minutes)) == []
+    assert reasons(canary.run(DEMO, at=NOW + timedelta(hours=4))) == {IAM.fingerprint: Reason.REPEAT}
 
 
 def test_an_effect_new_in_a_later_run_joins_the_thread_and_the_parent_is_edited_to_list_it(canary: Canary) -> None:
@@ -328,6 +334,10 @@ def test_an_effect_due_before_its_warning_cause_is_named_by_the_cause_repeat_sen
     assert reasons(sent) == {conditional.fingerprint: Reason.REPEAT}
     [reply] = canary.notifier.since(mark)
     assert reply.thread == parent.ts and "phase_stalls" in reply.message.affects[0]
+    # That repeat named the stall: it is not due again until 2 h after it, and then the same way.
+    assert canary.run([conditional, STALL], at=NOW + timedelta(hours=2, minutes=30)) == []
+    assert canary.run([conditional, STALL], at=NOW + timedelta(hours=3, minutes=30)) == []
+    assert reasons(canary.run([conditional, STALL], at=NOW + timedelta(hours=4))) == {conditional.fingerprint: Reason.REPEAT}
 
 
 # --- the demo end to end: run report, notifications.jsonl, and Slack -------------------------------------
