@@ -192,6 +192,8 @@ def thread_by_cause(
             refresh.append(Decision(
                 fingerprint=cause, reason=Reason.FIRST, finding=firing[cause], previous=state, affects=affects.get(cause, []),
             ))
+    # The cause's resolution is read before the new parents of what it leaves behind.
+    notify = [d for d in notify if not d.detached] + [d for d in notify if d.detached]
     return Decisions(notify=notify, silenced=decisions.silenced, refresh=refresh)
 
 
@@ -208,7 +210,7 @@ def annotate(message: AlertMessage, decision: Decision) -> AlertMessage:
     if decision.detached and decision.previous is not None and decision.cause is not None:
         ended = f"{decision.cause.monitor}: {decision.cause.summary}"
         why_now = (
-            f"its cause resolved and it did not: {ended} is no longer firing, this still is "
+            f"its cause resolved and it did not: \"{ended}\" resolved, this is still firing "
             f"(first sent {decision.previous.first_seen:%Y-%m-%d %H:%M} UTC in that incident's thread; "
             f"notice {decision.previous.notify_count + 1}, now in its own thread)"
         )

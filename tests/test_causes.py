@@ -239,8 +239,10 @@ def test_the_cause_resolving_first_gives_the_still_firing_effect_its_own_parent(
     # The stall now explains the missing predictions, but both move out of the resolved thread.
     new_parents = [p for p in posts if p.kind == "post" and p.thread is None]
     assert sorted(p.message.fingerprint for p in new_parents) == sorted([STALL.fingerprint, PREDICTIONS.fingerprint])
+    # The cause's resolution comes first in the thread it leaves, then the new parents.
+    assert [p.message.fingerprint for p in posts if p.kind == "post"][0] == IAM.fingerprint
     for post in new_parents:
-        assert post.message.why_now.startswith("its cause resolved and it did not: orchestrator_iam: ")
+        assert post.message.why_now.startswith('its cause resolved and it did not: "orchestrator_iam: ')
         stored = canary.record(STALL if post.message.fingerprint == STALL.fingerprint else PREDICTIONS)
         assert (stored.thread_ts, stored.caused_by, stored.firing) == (post.ts, None, True)
     # The cause's parent is shown resolved: nothing firing lives in its thread any more.
