@@ -241,11 +241,10 @@ class _Delivery:
         if not isinstance(self.notifier, ParentEditor):
             return
         for item in refresh:
-            thread = self.threads.get(item.decision.fingerprint) or _thread_of(
-                item.decision.model_copy(update={"reason": Reason.REPEAT})
-            )
-            if item.decision.fingerprint not in self.joined or thread is None:
+            state = item.decision.previous
+            if item.decision.fingerprint not in self.joined or state is None or not state.channel or not state.thread_ts:
                 continue
+            thread = ThreadRef(channel=state.channel, ts=state.thread_ts)
             try:
                 self.notifier.edit_parent(item.message, thread=thread)
             except Exception:  # noqa: BLE001 - the replies are in the thread; the parent's edit is cosmetic
