@@ -26,6 +26,8 @@ class Decisions:
     notify: list[Decision]
     silenced: dict[str, str] = field(default_factory=dict)
     """fingerprint -> silence id, for findings whose first/repeat notice a silence muted."""
+    refresh: list[Decision] = field(default_factory=list)
+    """Parents to edit in place (alerts/causes.py: a cause's parent listing what it now affects)."""
 
 
 def decide(

@@ -4,21 +4,26 @@ Notices of one reason bound for one place (a channel for new incidents, a thread
 number more than `alerts.group_after` go out as one summary: each is claimed first, and only those this
 run claimed are listed. A summary of new incidents becomes their shared thread; each one's details
 follow there as a reply, and its later repeats and resolution land in that thread too.
+
+An explained first notice (alerts/causes.py) goes out after the others, as a reply in its cause's
+thread when the cause has one (delivered earlier in this run, or before); a cause whose delivery failed
+has no thread, and the effect is posted as its own parent: explaining never hides an alert.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
-from typing import Callable, Protocol, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
+from alerts.causes import annotate
 from alerts.group import AlertGroup
 from alerts.links import LinkContext
 from alerts.message import AlertMessage, build_message
 from alerts.notifier import DeliveryError, Notifier, Receipt, ThreadRef
 from alerts.state import StateError, StateStore
 from core.config import AlertsConfig
-from core.model import Decision, NotificationReport, Reason, Severity
+from core.model import AlertState, Decision, NotificationReport, Reason, Severity
 
 ANOTHER_RUN = "another run claimed it first"
 
@@ -38,6 +43,13 @@ class GroupNotifier(Protocol):
     def mark_group_resolved(self, group: AlertGroup, *, thread: ThreadRef) -> None: ...
 
 
+@runtime_checkable
+class ParentEditor(Protocol):
+    """A Notifier that can rewrite an incident's parent in place (Slack's chat.update)."""
+
+    def edit_parent(self, message: AlertMessage, *, thread: ThreadRef) -> None: ...
+
+
 @dataclass
 class Batch:
     """Due notices of one reason bound for one place: a channel (new incidents) or a thread (replies)."""
@@ -51,7 +63,7 @@ def plan(
     decisions: list[Decision], *, now: datetime, zone: tzinfo = timezone.utc, links: LinkContext | None = None
 ) -> list[DeliveryPlan]:
     """Each decision with its message (times in `zone`, links built from `links`)."""
-    return [DeliveryPlan(decision=d, message=build_message(d, now=now, zone=zone, links=links)) for d in decisions]
+    return [DeliveryPlan(decision=d, message=annotate(build_message(d, now=now, zone=zone, links=links), d)) for d in decisions]
 
 
 def _thread_of(decision: Decision) -> ThreadRef | None:
@@ -61,11 +73,14 @@ def _thread_of(decision: Decision) -> ThreadRef | None:
     return ThreadRef(channel=previous.channel, ts=previous.thread_ts)
 
 
-def batches(plans: list[DeliveryPlan], *, channel_for: Callable[[Severity], str | None]) -> list[Batch]:
+def batches(
+    plans: list[DeliveryPlan], *, channel_for: Callable[[Severity], str | None],
+    thread_of: Callable[[Decision], ThreadRef | None] = _thread_of,
+) -> list[Batch]:
     """The plans split by reason and destination, in the order they first appear."""
     found: dict[tuple[Reason, str | None, str | None], Batch] = {}
     for item in plans:
-        thread = _thread_of(item.decision)
+        thread = thread_of(item.decision)
         place = (thread.channel, thread.ts) if thread else (channel_for(item.message.severity), None)
         found.setdefault((item.decision.reason, *place), Batch(reason=item.decision.reason, thread=thread)).plans.append(item)
     return list(found.values())
@@ -91,6 +106,35 @@ class _Delivery:
     reports: dict[str, NotificationReport] = field(default_factory=dict)
     resolved: dict[tuple[str, str], list[DeliveryPlan]] = field(default_factory=dict)
     """Delivered resolved notices by the thread whose parent may now be edited."""
+    threads: dict[str, ThreadRef] = field(default_factory=dict)
+    """The thread of each incident recorded firing in this run (where its effects' replies go)."""
+    joined: set[str] = field(default_factory=set)
+    """Causes whose thread an effect's first notice joined in this run."""
+    read_again: dict[str, AlertState | None] = field(default_factory=dict)
+
+    def thread_of(self, decision: Decision) -> ThreadRef | None:
+        """Where a notice goes: its incident's thread, its cause's thread, or None (a new parent)."""
+        if decision.detached:
+            return None  # its cause resolved: it gets its own parent
+        if decision.reason is Reason.FIRST and decision.in_cause_thread and decision.caused_by:
+            if decision.caused_by in self.threads:
+                return self.threads[decision.caused_by]
+            cause = decision.cause
+            if cause is None or not cause.thread_ts:
+                cause = self.cause_now(decision.caused_by)
+            if cause is not None and cause.firing and cause.thread_ts and cause.channel:
+                return ThreadRef(channel=cause.channel, ts=cause.thread_ts)
+            return None  # the cause has no thread (its delivery failed): posted as usual
+        return _thread_of(decision)
+
+    def cause_now(self, fingerprint: str) -> AlertState | None:
+        """The cause's record as stored now: a concurrent run that won its claim may have opened its thread."""
+        if fingerprint not in self.read_again:
+            try:
+                self.read_again[fingerprint] = self.store.load(fingerprints=[fingerprint]).get(fingerprint)
+            except StateError:
+                self.read_again[fingerprint] = None
+        return self.read_again[fingerprint]
 
     def claim(self, decision: Decision) -> bool:
         expected = decision.previous.version if decision.previous else 0
@@ -113,18 +157,23 @@ class _Delivery:
                 pass  # the claim's lease expires on its own
             self.report(decision, delivered=False, error=str(error))
 
-    def record(self, item: DeliveryPlan, receipt: Receipt, *, group: list[str] | None = None) -> None:
+    def record(self, item: DeliveryPlan, receipt: Receipt, *, thread: ThreadRef | None, group: list[str] | None = None) -> None:
         decision, message = item.decision, item.message
+        joined = decision.reason is Reason.FIRST and thread is not None  # a first notice that joined its cause's thread
         state = decision.next_record(
             now=self.now,
             retention=self.alerts.resolved_retention,
-            channel=receipt.channel or self.channel_for(message.severity),
-            thread_ts=receipt.ts,
+            channel=thread.channel if joined else receipt.channel or self.channel_for(message.severity),
+            thread_ts=thread.ts if joined else receipt.ts,
             group=group,
+            caused_by=decision.caused_by if joined else None,
         )
-        thread = _thread_of(decision)
         if decision.reason is Reason.RESOLVED and thread is not None:
             self.resolved.setdefault((thread.channel, thread.ts), []).append(item)
+        if joined and decision.caused_by:
+            self.joined.add(decision.caused_by)
+        if state.firing and state.channel and state.thread_ts:
+            self.threads[decision.fingerprint] = ThreadRef(channel=state.channel, ts=state.thread_ts)
         try:
             self.store.record(state=state, owner=self.owner)
         except StateError as error:
@@ -139,12 +188,13 @@ class _Delivery:
         )
 
     def one(self, item: DeliveryPlan) -> None:
+        thread = self.thread_of(item.decision)
         try:
-            receipt = self.notifier.send(item.message, thread=_thread_of(item.decision))
+            receipt = self.notifier.send(item.message, thread=thread)
         except Exception as error:
             self.failed([item.decision], as_delivery_error(error))
             return
-        self.record(item, receipt)
+        self.record(item, receipt, thread=thread)
 
     def group(self, batch: Batch, claimed: list[DeliveryPlan], notifier: GroupNotifier) -> None:
         group = AlertGroup(reason=batch.reason, members=tuple(i.message for i in claimed), limit=self.alerts.group_after)
@@ -153,10 +203,12 @@ class _Delivery:
         except Exception as error:
             self.failed([i.decision for i in claimed], as_delivery_error(error))
             return
-        members = [i.decision.fingerprint for i in claimed] if batch.reason is Reason.FIRST else None
+        # A summary of new incidents is their thread, unless it is itself a reply (effects in a cause's thread).
+        opens_thread = batch.reason is Reason.FIRST and batch.thread is None
+        members = [i.decision.fingerprint for i in claimed] if opens_thread else None
         for item in claimed:
-            self.record(item, receipt, group=members)
-        if batch.reason is Reason.FIRST and receipt.ts:
+            self.record(item, receipt, thread=batch.thread, group=members)
+        if opens_thread and receipt.ts:
             summary = ThreadRef(channel=receipt.channel or str(self.channel_for(group.severity)), ts=receipt.ts)
             for member in group.ordered:  # in the summary's order
                 try:
@@ -178,13 +230,29 @@ class _Delivery:
                 continue  # a summary's thread with members still firing keeps its parent as it is
             thread = ThreadRef(channel=channel, ts=ts)
             members = next((i.decision.previous.group for i in items if i.decision.previous and i.decision.previous.group), [])
+            # The parent is the cause's message, not an effect's that lived in its thread.
+            owner = next((i for i in items if i.decision.previous and not i.decision.previous.caused_by), items[-1])
             try:
                 if members and isinstance(self.notifier, GroupNotifier):
                     self.notifier.mark_group_resolved(self.whole_group(members, items), thread=thread)
                 else:
-                    self.notifier.mark_resolved(items[-1].message, thread=thread)
+                    self.notifier.mark_resolved(owner.message, thread=thread)
             except (DeliveryError, StateError):
                 pass  # the resolved replies are in the thread; the parent's edit is cosmetic
+
+    def edit_parents(self, refresh: Sequence[DeliveryPlan]) -> None:
+        """A cause's parent rewritten to list what it affects, once an effect joined its thread (cosmetic)."""
+        if not isinstance(self.notifier, ParentEditor):
+            return
+        for item in refresh:
+            state = item.decision.previous
+            if item.decision.fingerprint not in self.joined or state is None or not state.channel or not state.thread_ts:
+                continue
+            thread = ThreadRef(channel=state.channel, ts=state.thread_ts)
+            try:
+                self.notifier.edit_parent(item.message, thread=thread)
+            except Exception:  # noqa: BLE001 - the replies are in the thread; the parent's edit is cosmetic
+                pass
 
     def whole_group(self, members: list[str], resolved_now: list[DeliveryPlan]) -> AlertGroup:
         """Every incident the summary listed, also those that resolved in earlier runs."""
@@ -206,16 +274,22 @@ def deliver(
     now: datetime,
     alerts: AlertsConfig,
     channel_for: Callable[[Severity], str | None],
+    refresh: Sequence[DeliveryPlan] = (),
 ) -> list[NotificationReport]:
-    """One report per plan, in the plans' order."""
+    """One report per plan, in the plans' order; `refresh`: parents to edit once an effect joined their thread."""
     run = _Delivery(store=store, notifier=notifier, owner=owner, now=now, alerts=alerts, channel_for=channel_for)
-    for batch in batches(plans, channel_for=channel_for):
-        claimed = [item for item in batch.plans if run.claim(item.decision)]
-        if len(batch.plans) > alerts.group_after and len(claimed) > 1 and isinstance(notifier, GroupNotifier):
-            run.group(batch, claimed, notifier)
-        else:
-            for item in claimed:
-                run.one(item)
+    # Causes first: an explained first notice needs its cause's thread, which may be opened in this run.
+    causes_first = [item for item in plans if not item.decision.in_cause_thread]
+    effects = [item for item in plans if item.decision.in_cause_thread]
+    for wave in (causes_first, effects):
+        for batch in batches(wave, channel_for=channel_for, thread_of=run.thread_of):
+            claimed = [item for item in batch.plans if run.claim(item.decision)]
+            if len(batch.plans) > alerts.group_after and len(claimed) > 1 and isinstance(notifier, GroupNotifier):
+                run.group(batch, claimed, notifier)
+            else:
+                for item in claimed:
+                    run.one(item)
+    run.edit_parents(refresh)
     run.edit_resolved_parents()
     return [run.reports[item.decision.fingerprint] for item in plans]
 

@@ -30,6 +30,7 @@ class LocalNotifier:
             "monitor": message.monitor,
             "title": message.title,
             "where": dict(message.where),
+            "caused_by": message.caused_by,
         }
         if thread is not None and message.broadcast:
             entry["broadcast"] = True
@@ -81,3 +82,6 @@ class LocalNotifier:
 
     def mark_group_resolved(self, group: AlertGroup, *, thread: ThreadRef) -> None:
         return None
+
+    def edit_parent(self, message: AlertMessage, *, thread: ThreadRef) -> None:
+        return None  # a file line is not edited; the effect's reply line says what it joined

@@ -38,6 +38,13 @@ class AlertMessage:
     check: str | None = None
     """For an unverified close: what to check by hand."""
 
+    caused_by: str | None = None
+    """The fingerprint of the firing finding that explains this one (alerts/causes.py)."""
+    cause: str | None = None
+    """That cause as one line ("orchestrator_iam: ..."), shown as "caused by"."""
+    affects: list[str] = field(default_factory=list)
+    """The firing findings this one explains, one line each, shown as "also affected"."""
+
     @property
     def broadcast(self) -> bool:
         """A repeat of a critical alert is also shown in the channel (Slack's reply_broadcast), once per repeat."""
@@ -174,6 +181,11 @@ def build_message(
         zone=zone,
         links=found,
     )
+
+
+def where_of(key: dict[str, str]) -> list[tuple[str, str]]:
+    """A key's labels in the order a reader looks for them, the problem last."""
+    return _where(key)
 
 
 def _where(key: dict[str, str]) -> list[tuple[str, str]]:

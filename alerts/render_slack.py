@@ -144,6 +144,10 @@ def render_alert(message: AlertMessage) -> SlackMessage:
         blocks.append(_section("\n".join(f"*{escape(name)}:* {escape(value)}" for name, value in message.facts)))
     if message.fix:
         blocks.append(_section(f"*Fix*\n{_code(message.fix)}"))
+    if message.cause:
+        blocks.append(_section(f"*Caused by*\n{escape(message.cause)}"))
+    if message.affects:
+        blocks.append(_section("*Also affected*\n" + "\n".join(f"• {escape(line)}" for line in message.affects)))
     if message.check:
         blocks.append(_section(f"*It may still be real*\n{escape(message.check)}"))
     links = _links(message)

@@ -31,6 +31,11 @@ def render_text(message: AlertMessage) -> str:
         lines.append(f"  {name}: {value}")
     if message.fix:
         lines.append(f"  fix: {message.fix}")
+    if message.cause:
+        lines.append(f"  caused by: {message.cause}")
+    if message.affects:
+        lines.append("  also affected:")
+        lines += [f"    - {line}" for line in message.affects]
     if message.check:
         lines.append(f"  check: {message.check}")
     for label, url in message.links:

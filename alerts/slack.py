@@ -172,6 +172,10 @@ class SlackNotifier:
         """Edit the incident's parent to show it resolved and how long it lasted."""
         self._update(render_resolved_parent(message), thread=thread)
 
+    def edit_parent(self, message: AlertMessage, *, thread: ThreadRef) -> None:
+        """Rewrite an incident's parent (chat.update), e.g. to list the findings it explains."""
+        self._update(render_alert(message), thread=thread)
+
     # --- grouping (alerts.deliver uses these when present) ---
 
     def send_group(self, group: AlertGroup, *, thread: ThreadRef | None) -> Receipt:

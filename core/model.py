@@ -144,6 +144,8 @@ class AlertState(BaseModel):
     version: int = 0
     group: list[str] = Field(default_factory=list)
     """The fingerprints listed in the summary message that is this incident's thread (empty: its own thread)."""
+    caused_by: str | None = None
+    """The cause whose thread this incident lives in (an explained finding posted as a reply there), or None."""
 
     @property
     def resolves_with(self) -> str:
@@ -156,13 +158,13 @@ class AlertState(BaseModel):
     @classmethod
     def opened(
         cls, finding: Finding, *, now: datetime, channel: str | None, thread_ts: str | None,
-        version: int = 0, group: list[str] | None = None,
+        version: int = 0, group: list[str] | None = None, caused_by: str | None = None,
     ) -> AlertState:
         """The record after a first notice (a new incident, or one that fired again after resolving)."""
         return cls(
             fingerprint=finding.fingerprint, monitor=finding.monitor, key=finding.key, severity=finding.severity,
             summary=finding.summary, status=AlertStatus.FIRING, first_seen=now, last_seen=now, last_notified=now,
-            notify_count=1, channel=channel, thread_ts=thread_ts, version=version, group=group or [],
+            notify_count=1, channel=channel, thread_ts=thread_ts, version=version, group=group or [], caused_by=caused_by,
         )
 
     def repeated(self, finding: Finding, *, now: datetime) -> AlertState:
@@ -205,22 +207,40 @@ class Decision(BaseModel):
     note: str | None = None
     """Why a resolved incident closes without being seen healthy (its game date is no longer checked), or
     "escalated" for a repeat sent at once because the finding's severity rose."""
+    caused_by: str | None = None
+    """The firing finding that explains this one (alerts/causes.py), whatever thread this notice goes to."""
+    cause: AlertState | None = None
+    """The cause's record as this run read it (None when the cause is new in this run or never notified)."""
+    cause_finding: Finding | None = None
+    """The cause as this run saw it firing (its title for "caused by")."""
+    in_cause_thread: bool = False
+    """Post this first notice as a reply in the cause's thread, when the cause has one."""
+    affects: list[Finding] = Field(default_factory=list)
+    """The firing findings this one explains: its parent and repeats name them ("also affected")."""
+    detached: bool = False
+    """A repeat that leaves its resolved cause's thread: it gets its own new parent."""
 
     def next_record(
         self, *, now: datetime, retention: timedelta, channel: str | None, thread_ts: str | None,
-        group: list[str] | None = None,
+        group: list[str] | None = None, caused_by: str | None = None,
     ) -> AlertState:
-        """The notification record to write once this decision's notice was delivered."""
+        """The notification record to write once this decision's notice was delivered.
+
+        `channel`/`thread_ts` name the thread the notice started or joined; `caused_by` is the cause
+        whose thread a first notice joined (None: it is its own thread)."""
         previous = self.previous
         if self.reason is Reason.RESOLVED:
             assert previous is not None
             return previous.resolved(now=now, retention=retention)
         assert self.finding is not None
         if self.reason is Reason.REPEAT and previous is not None:
-            return previous.repeated(self.finding, now=now)
+            repeated = previous.repeated(self.finding, now=now)
+            if self.detached:
+                return repeated.model_copy(update={"channel": channel, "thread_ts": thread_ts, "caused_by": None, "group": []})
+            return repeated
         return AlertState.opened(
             self.finding, now=now, channel=channel, thread_ts=thread_ts,
-            version=previous.version if previous else 0, group=group,
+            version=previous.version if previous else 0, group=group, caused_by=caused_by,
         )
 
 
@@ -243,10 +263,12 @@ class FindingReport(BaseModel):
     since: datetime | None = None
     fix: str | None = None
     silenced_by: str | None = None
+    caused_by: str | None = None
+    """The fingerprint of the firing finding that explains this one (the pipeline's topology), or None."""
 
     @classmethod
-    def of(cls, finding: Finding, *, silenced_by: str | None = None) -> FindingReport:
-        return cls(fingerprint=finding.fingerprint, silenced_by=silenced_by, **finding.model_dump())
+    def of(cls, finding: Finding, *, silenced_by: str | None = None, caused_by: str | None = None) -> FindingReport:
+        return cls(fingerprint=finding.fingerprint, silenced_by=silenced_by, caused_by=caused_by, **finding.model_dump())
 
 
 class RunReport(BaseModel):

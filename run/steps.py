@@ -2,7 +2,8 @@
 
 collect   run the selected monitors (concurrently, each with a timeout) and turn errors into
           "canary degraded" findings
-decide    read the notification records and silences, and give each fingerprint its reason (pure decide)
+decide    read the notification records and silences, and give each fingerprint its reason (pure decide),
+          then thread explained findings under their causes (pure, alerts/causes.py)
 deliver   claim, send and record each due notice (or, in a dry run, render and send nothing)
 digest    once a day, the first full run at or after [digest] at posts the daily digest (run/digest.py)
 report    the RunReport the caller gets back
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
+from alerts.causes import causes_of, thread_by_cause
 from alerts.decide import Decisions, decide
 from alerts.links import LinkContext
 from alerts.deliver import DeliveryPlan, deliver, plan, send_without_state
@@ -73,6 +75,10 @@ class Decided:
 
     plans: list[DeliveryPlan]
     silenced: dict[str, str] = field(default_factory=dict)
+    caused_by: dict[str, str] = field(default_factory=dict)
+    """effect fingerprint -> the fingerprint of the firing finding that explains it."""
+    refresh: list[DeliveryPlan] = field(default_factory=list)
+    """Causes' parents to edit once an effect joins their thread."""
     state_error: str | None = None
     """Set on the blind path: the alert state was unreadable, so `plans` holds only the blind notice."""
 
@@ -148,6 +154,11 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         # An operator's check of one date must not close what the scheduled runs are watching.
         retire_uncovered=request.game_date is None,
     )
+    causes = causes_of(canary.config.pipeline, collected.findings)
+    decisions = thread_by_cause(
+        decisions, previous=previous, findings=collected.findings, causes=causes, silences=silences,
+        repeat_after=canary.config.alerts.repeat_after, now=now,
+    )
     # A check its monitor could not read (CheckResult.check_errors) neither fires nor resolves its alerts.
     unread = {r.name: r.check_errors for r in results if r.check_errors}
     notify = [
@@ -155,7 +166,10 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         if not (d.reason is Reason.RESOLVED and d.previous is not None
                 and any(e.holds(d.previous) for e in unread.get(d.previous.monitor, ())))
     ]
-    return Decided(plans=plan(notify, now=now, **presentation(canary)), silenced=decisions.silenced)
+    return Decided(
+        plans=plan(notify, now=now, **presentation(canary)), silenced=decisions.silenced, caused_by=causes,
+        refresh=plan(decisions.refresh, now=now, **presentation(canary)),
+    )
 
 
 def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:
@@ -172,6 +186,7 @@ def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, no
         now=now,
         alerts=config.alerts,
         channel_for=config.slack.channel_for,
+        refresh=decided.refresh,
     )
 
 
@@ -196,7 +211,10 @@ def report(
         today=collected.context.today,
         dry_run=request.dry_run,
         monitors=collected.results,
-        findings=[FindingReport.of(f, silenced_by=decided.silenced.get(f.fingerprint)) for f in collected.findings],
+        findings=[
+            FindingReport.of(f, silenced_by=decided.silenced.get(f.fingerprint), caused_by=decided.caused_by.get(f.fingerprint))
+            for f in collected.findings
+        ],
         notifications=notifications,
         state_error=decided.state_error,
         digest=digest_text,

@@ -164,6 +164,7 @@ def test_a_record_round_trips_every_field(store: StateStore) -> None:
         expire_at=NOW + timedelta(days=30),
         severity=Severity.WARNING,
         key={"transition": "phase_4_precompute->phase_5_predictions", "game_date": "2026-11-21", "problem": "stalled"},
+        caused_by="9baefdbd4caf83e4",
     )
 
     stored = notify(store, state)
@@ -371,7 +372,7 @@ def test_firestore_keeps_one_readable_document_per_fingerprint(firestore_env: Fi
     document = raw_document(firestore_env, "fp")
     assert set(document) == {
         "status", "severity", "monitor", "key", "summary", "first_seen", "last_seen", "last_notified", "notify_count",
-        "channel", "thread_ts", "resolved_at", "expire_at", "version", "claim_owner", "claim_expires", "group",
+        "channel", "thread_ts", "resolved_at", "expire_at", "version", "claim_owner", "claim_expires", "group", "caused_by",
     }
     assert (document["status"], document["severity"], document["version"]) == ("resolved", "critical", 1)
     assert document["key"] == {"service": "svc-fp", "problem": "missing_invoker"}

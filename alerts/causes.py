@@ -1,0 +1,232 @@
+"""Which finding explains which, derived from the pipeline's topology ([pipeline]); pure: no I/O, no clock.
+
+The rules (no hand-written pairs: each follows from the phases, the transitions and their services):
+- an invoker/push problem of service S (orchestrator_iam, push_delivery) explains the stall of every
+  transition S starts, for any game date, and S's push_delivery findings (an IAM problem of S explains them);
+- a stall of transition X->Y for game date D explains missing_predictions of D when Y is at or before
+  the predictions phase.
+A finding's cause is its root: the stall explained by an IAM finding passes that IAM finding on to the
+missing predictions it explains, so one broken binding is one incident with one thread.
+
+`thread_by_cause` then turns decide()'s answer into threads: an explained first notice joins its
+cause's thread; while the cause fires (and is not silenced) the effect does not repeat on its own,
+the cause's repeat names it; when the cause ends and the effect still fires, the effect gets its own
+new parent saying so. The effect's own notices follow the effect's silences, never the cause's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Mapping, Sequence
+
+from alerts.decide import Decisions
+from alerts.group import member_line
+from alerts.message import AlertMessage, where_of
+from alerts.silences import silence_for
+from core.config import Pipeline, RepeatIntervals
+from core.model import AlertState, Decision, Finding, Reason, Silence
+
+IAM = "orchestrator_iam"
+PUSH = "push_delivery"
+STALLS = "phase_stalls"
+PREDICTIONS = "missing_predictions"
+SERVICE_MONITORS = (IAM, PUSH)
+"""Monitors whose findings are about the service (key `service`) that starts a downstream phase."""
+GRANTS_ACCESS = frozenset({"public_invoker"})
+"""IAM problems that let too many callers in: they never stop a push, so they explain nothing."""
+
+
+def _service_problem(finding: Finding) -> str | None:
+    """The service whose invoker/push problem this finding is, or None."""
+    if finding.monitor not in SERVICE_MONITORS or finding.key.get("problem") in GRANTS_ACCESS:
+        return None
+    return finding.key.get("service")
+
+
+def explains(pipeline: Pipeline, cause: Finding, effect: Finding) -> bool:
+    """Whether `cause` firing explains `effect` firing, by the pipeline's topology."""
+    if cause.fingerprint == effect.fingerprint:
+        return False
+    service = _service_problem(cause)
+    if service is not None:
+        if effect.monitor == STALLS:
+            started = {t.label for t in pipeline.transitions_started_by(service)}
+            return effect.key.get("transition") in started
+        if effect.monitor == PUSH:
+            return cause.monitor == IAM and effect.key.get("service") == service
+        return False
+    if cause.monitor == STALLS and effect.monitor == PREDICTIONS:
+        transition = next((t for t in pipeline.transitions if t.label == cause.key.get("transition")), None)
+        return (
+            transition is not None
+            and cause.key.get("game_date") is not None
+            and cause.key.get("game_date") == effect.key.get("game_date")
+            and pipeline.position(transition.to_phase) <= pipeline.position(pipeline.predictions_phase)
+        )
+    return False
+
+
+def _rank(pipeline: Pipeline, finding: Finding) -> tuple[int, int, str]:
+    """Which of several explaining findings is the cause: IAM before push, the most upstream stall."""
+    kind = (IAM, PUSH, STALLS).index(finding.monitor) if finding.monitor in (IAM, PUSH, STALLS) else 3
+    transition = next((t for t in pipeline.transitions if t.label == finding.key.get("transition")), None)
+    position = pipeline.position(transition.from_phase) if transition else 0
+    return (kind, position, finding.fingerprint)
+
+
+def causes_of(pipeline: Pipeline, findings: Sequence[Finding]) -> dict[str, str]:
+    """effect fingerprint -> the fingerprint of its root cause among these (firing) findings."""
+    unique = list({f.fingerprint: f for f in findings}.values())
+    direct: dict[str, str] = {}
+    for effect in unique:
+        candidates = [c for c in unique if explains(pipeline, c, effect)]
+        if candidates:
+            direct[effect.fingerprint] = min(candidates, key=lambda c: _rank(pipeline, c)).fingerprint
+    roots: dict[str, str] = {}
+    for effect, cause in direct.items():
+        seen = {effect}
+        while cause in direct and cause not in seen:  # the rules cannot loop; `seen` makes sure
+            seen.add(cause)
+            cause = direct[cause]
+        roots[effect] = cause
+    return roots
+
+
+def thread_by_cause(
+    decisions: Decisions,
+    *,
+    previous: Mapping[str, AlertState],
+    findings: Sequence[Finding],
+    causes: Mapping[str, str],
+    silences: Sequence[Silence] = (),
+    repeat_after: RepeatIntervals,
+    now: datetime,
+) -> Decisions:
+    """decide()'s notices rearranged by cause (see the module docstring); `causes` from causes_of().
+
+    An effect in its cause's thread is due again when its severity's interval has passed since the cause's
+    last notice (which named it): then the cause's repeat goes out, even before the cause's own interval.
+    """
+    firing = {f.fingerprint: f for f in findings}
+    resolving = {d.fingerprint for d in decisions.notify if d.reason is Reason.RESOLVED}
+
+    def muted(fingerprint: str) -> bool:
+        return fingerprint in decisions.silenced or (
+            fingerprint in firing and silence_for(firing[fingerprint], silences, now=now) is not None
+        )
+
+    def cause_open(fingerprint: str) -> bool:
+        """Still firing: seen in this run, or not seen by an errored monitor (its record stays firing)."""
+        if fingerprint in firing:
+            return True
+        state = previous.get(fingerprint)
+        return state is not None and state.firing and fingerprint not in resolving
+
+    affects: dict[str, list[Finding]] = {}
+    for finding in firing.values():
+        cause = causes.get(finding.fingerprint)
+        if cause is not None and not muted(finding.fingerprint):
+            affects.setdefault(cause, []).append(finding)
+
+    notify: list[Decision] = []
+    decided = {d.fingerprint for d in decisions.notify}
+    new_in_thread: set[str] = set()
+    named_by: set[str] = set()
+    """Causes whose repeat must go out now because an effect in their thread is due."""
+    for decision in decisions.notify:
+        if decision.reason is Reason.RESOLVED:
+            notify.append(decision)  # an effect's resolution is a reply where it lives (its record's thread)
+            continue
+        fingerprint = decision.fingerprint
+        cause = causes.get(fingerprint)
+        state = decision.previous
+        lives_in = state.caused_by if state is not None and state.firing else None
+        update: dict[str, object] = {"caused_by": cause, "affects": affects.get(fingerprint, [])}
+        if decision.reason is Reason.REPEAT and lives_in is not None:
+            if not cause_open(lives_in):
+                update |= {"detached": True, "cause": previous.get(lives_in)}
+            elif lives_in in firing and not muted(lives_in):
+                named = previous.get(lives_in)
+                assert decision.finding is not None
+                if named is not None and now - named.last_notified >= repeat_after.for_severity(decision.finding.severity):
+                    named_by.add(lives_in)
+                continue  # the cause's repeat names it (sent now if it was not due yet)
+            else:
+                # A silenced cause (or one its errored monitor did not see): it repeats on its own, in its thread.
+                update |= {"cause": previous.get(lives_in)}
+        elif cause is not None and not muted(cause) and decision.reason is Reason.FIRST:
+            update |= {"in_cause_thread": True, "cause": previous.get(cause), "cause_finding": firing.get(cause)}
+            new_in_thread.add(cause)
+        if cause is not None and "cause_finding" not in update:
+            update["cause_finding"] = firing.get(cause)
+        notify.append(decision.model_copy(update=update))
+
+    # An effect due to repeat is named by its cause's repeat, sent now even when the cause's own interval has not passed.
+    for cause in sorted(named_by - decided):
+        state = previous.get(cause)
+        if state is not None and state.firing:
+            notify.append(Decision(
+                fingerprint=cause, reason=Reason.REPEAT, finding=firing[cause], previous=state,
+                caused_by=causes.get(cause), affects=affects.get(cause, []),
+            ))
+
+    # An effect living in a cause's thread whose cause ended: its own new parent, even before its repeat is due.
+    for fingerprint, finding in firing.items():
+        state = previous.get(fingerprint)
+        if fingerprint in decided or state is None or not state.firing or state.caused_by is None:
+            continue
+        if cause_open(state.caused_by) or muted(fingerprint):
+            continue
+        notify.append(Decision(
+            fingerprint=fingerprint, reason=Reason.REPEAT, finding=finding, previous=state, detached=True,
+            caused_by=causes.get(fingerprint), cause=previous.get(state.caused_by), affects=affects.get(fingerprint, []),
+            cause_finding=firing.get(causes.get(fingerprint, "")),
+        ))
+
+    # A cause already notified whose thread gains a new effect: its parent is edited to list what it affects.
+    refresh = []
+    for cause in sorted(new_in_thread - {d.fingerprint for d in notify if d.reason is Reason.FIRST}):
+        state = previous.get(cause)
+        if cause in firing and state is not None and state.firing and state.thread_ts and not state.group:
+            refresh.append(Decision(
+                fingerprint=cause, reason=Reason.FIRST, finding=firing[cause], previous=state, affects=affects.get(cause, []),
+            ))
+    # The cause's resolution is read before the new parents of what it leaves behind.
+    notify = [d for d in notify if not d.detached] + [d for d in notify if d.detached]
+    return Decisions(notify=notify, silenced=decisions.silenced, refresh=refresh)
+
+
+def annotate(message: AlertMessage, decision: Decision) -> AlertMessage:
+    """The message with what explains it and what it explains (pure)."""
+    if decision.reason is Reason.RESOLVED:
+        return message
+    cause_line = None
+    if decision.cause_finding is not None:
+        cause_line = f"{decision.cause_finding.monitor}: {decision.cause_finding.summary}"
+    elif decision.cause is not None:
+        cause_line = f"{decision.cause.monitor}: {decision.cause.summary}"
+    why_now = message.why_now
+    if decision.detached and decision.previous is not None and decision.cause is not None:
+        ended = f"{decision.cause.monitor}: {decision.cause.summary}"
+        why_now = (
+            f"its cause resolved and it did not: \"{ended}\" resolved, this is still firing "
+            f"(first sent {decision.previous.first_seen:%Y-%m-%d %H:%M} UTC in that incident's thread; "
+            f"notice {decision.previous.notify_count + 1}, now in its own thread)"
+        )
+    return replace(
+        message,
+        why_now=why_now,
+        caused_by=decision.caused_by,
+        cause=cause_line if decision.caused_by else None,
+        affects=[member_line_of(f) for f in decision.affects],
+    )
+
+
+def member_line_of(finding: Finding) -> str:
+    """An affected finding as one line: severity, monitor, title and where (as its own message shows them)."""
+    stub = AlertMessage(
+        fingerprint=finding.fingerprint, reason=Reason.FIRST, severity=finding.severity, monitor=finding.monitor,
+        title=finding.summary, where=where_of(finding.key), why_now="",
+    )
+    return member_line(stub)
