@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from typing import Mapping, Sequence
 
 from alerts.decide import Decisions, decide
 from alerts.deliver import DeliveryPlan, deliver, plan, send_without_state
 from alerts.notifier import Notifier
 from alerts.state import StateError, StateStore, records_for_decide
 from core.config import CanaryConfig
-from core.model import Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport
+from core.model import (
+    AlertState, Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport, Silence,
+)
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
 from run.runner import degraded_finding, run_monitors, state_unreadable_finding
@@ -93,9 +96,13 @@ def collect(canary: Canary, request: RunRequest) -> Collected:
         ctx=context,
         timeout=config.monitor_timeout,
     )
+    return Collected(context=context, results=results, findings=findings_of(results))
+
+
+def findings_of(results: list[MonitorResult]) -> list[Finding]:
+    """The monitors' findings, then a "canary degraded" finding for each monitor that errored."""
     findings = [f for r in results for f in r.findings]
-    findings += [degraded_finding(r) for r in results if r.outcome is Outcome.ERROR]
-    return Collected(context=context, results=results, findings=findings)
+    return findings + [degraded_finding(r) for r in results if r.outcome is Outcome.ERROR]
 
 
 def decide_notices(canary: Canary, request: RunRequest, collected: Collected) -> Decided:
@@ -110,12 +117,29 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         collected.findings.append(blind)
         decision = Decision(fingerprint=blind.fingerprint, reason=Reason.FIRST, finding=blind)
         return Decided(plans=plan([decision], now=now), state_error=str(error))
-    results = collected.results
-    decisions: Decisions = decide(
+    decisions = decide_run(
+        canary.config, results=collected.results, findings=collected.findings, previous=previous, silences=silences,
+        now=now, scheduled=request.game_date is None,
+    )
+    return Decided(plans=plan(decisions.notify, now=now), silenced=decisions.silenced)
+
+
+def decide_run(
+    config: CanaryConfig,
+    *,
+    results: list[MonitorResult],
+    findings: list[Finding],
+    previous: Mapping[str, AlertState],
+    silences: Sequence[Silence],
+    now: datetime,
+    scheduled: bool,
+) -> Decisions:
+    """The pure decision of one run (a scheduled or operator's run, or one tick of a replay)."""
+    return decide(
         previous=previous,
-        findings=collected.findings,
+        findings=findings,
         succeeded={r.name for r in results if r.outcome is not Outcome.ERROR},
-        repeat_after=canary.config.alerts.repeat_after,
+        repeat_after=config.alerts.repeat_after,
         now=now,
         silences=silences,
         coverage={
@@ -124,9 +148,8 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
             if r.outcome is not Outcome.ERROR and r.game_dates is not None
         },
         # An operator's check of one date must not close what the scheduled runs are watching.
-        retire_uncovered=request.game_date is None,
+        retire_uncovered=scheduled,
     )
-    return Decided(plans=plan(decisions.notify, now=now), silenced=decisions.silenced)
 
 
 def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:
