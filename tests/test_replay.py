@@ -6,6 +6,8 @@ import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from core.config import DEFAULT_CONFIG_PATH
 from demo.pipeline import build_demo, write_demo
 from monitors.base import Sources
@@ -16,6 +18,9 @@ from sources.iam_file import IamPolicyFile
 from tests.conftest import run_cli
 from tests.production import PUSH_MEMBER, SERVICES
 from tests.scenario import Scenario, local
+from tests.servers.bqemulator import BqEmulator, bqemulator  # noqa: F401  (session fixture)
+from tests.servers.fake_cloud_run import FakeCloudRun, fake_cloud_run  # noqa: F401  (fixture)
+from tests.servers.stacks import gcp_stack, local_stack
 
 D1, D2, D3 = date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)
 P2, P3, P4, P5, P6 = "phase_2_raw", "phase_3_analytics", "phase_4_precompute", "phase_5_predictions", "phase_6_publishing"
@@ -171,3 +176,22 @@ def test_a_replay_of_the_demo_history_shows_only_the_broken_day(tmp_path: Path) 
         ("phase_stalls", "2026-11-21", "stalled", None),
         ("missing_predictions", "2026-11-21", "none", None),
     }
+
+
+@pytest.mark.servers
+def test_the_same_replay_on_bigquery(tmp_path: Path, bqemulator: BqEmulator, fake_cloud_run: FakeCloudRun) -> None:  # noqa: F811
+    """google-cloud-bigquery against bqemulator: the same range queries give the same notices."""
+    scenario = history()
+    on_duckdb = local_stack(tmp_path / "local")
+    on_duckdb.load(scenario)
+    on_bigquery = gcp_stack(
+        tmp_path / "gcp", bigquery_endpoint=bqemulator.endpoint, run_endpoint=fake_cloud_run.endpoint,
+        load_warehouse=lambda project, s: bqemulator.load(project, s.rows_by_table),
+        set_policies=fake_cloud_run.set_policies, project=bqemulator.new_project(),
+    )
+    on_bigquery.load(scenario)
+    request = ReplayRequest(first=D1, last=D3, every=timedelta(minutes=30))
+    expected = replay(on_duckdb.config, on_duckdb.canary.sources, request)
+    got = replay(on_bigquery.config, on_bigquery.canary.sources, request)
+    assert len(expected.notices) > 10
+    assert got.notices == expected.notices and got.incidents == expected.incidents
