@@ -117,21 +117,27 @@ def judge_transition(
 
 def _runs(rows: list[Row], now: datetime) -> dict[tuple[date, str], list[ProcessorRun]]:
     """Each processor's first and last success and its failures per (game date, phase), as known at `now`."""
-    seen: dict[tuple[date, str, str], list] = {}
+    firsts: dict[tuple[date, str, str], datetime] = {}
+    lasts: dict[tuple[date, str, str], datetime] = {}
+    failures: dict[tuple[date, str, str], int] = {}
     for row in rows:
         at = row["completed_at"]
         if at is None or at > now:
             continue  # written after this moment: invisible to a check at `now`
-        entry = seen.setdefault((row["game_date"], row["phase"], row["processor_name"]), [None, None, 0])
+        name = (row["game_date"], row["phase"], row["processor_name"])
         if row["success"]:
-            entry[0] = at if entry[0] is None or at < entry[0] else entry[0]
-            entry[1] = at if entry[1] is None or at > entry[1] else entry[1]
+            firsts[name] = min(at, firsts.get(name, at))
+            lasts[name] = max(at, lasts.get(name, at))
         else:
-            entry[2] += 1
+            failures[name] = failures.get(name, 0) + 1
     grouped: dict[tuple[date, str], list[ProcessorRun]] = {}
-    for (game_date, phase, processor), (first, last, failures) in seen.items():
+    for name in {**firsts, **failures}:
+        game_date, phase, processor = name
         grouped.setdefault((game_date, phase), []).append(
-            ProcessorRun(processor=processor, first_success_at=first, last_success_at=last, failures=failures)
+            ProcessorRun(
+                processor=processor, first_success_at=firsts.get(name), last_success_at=lasts.get(name),
+                failures=failures.get(name, 0),
+            )
         )
     return grouped
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.deliver import plan
 from core.config import CanaryConfig
-from core.model import AlertState, Reason, Severity
+from core.model import AlertState, MonitorResult, Reason, Severity
 from monitors.base import CheckContext, FetchWindow, MonitorSpec, Sources
 from monitors.registry import MONITORS
 from run.runner import timed_result
@@ -121,13 +121,16 @@ class RowsByDate:
 
     def __init__(self, rows: list[Row]) -> None:
         self._by_date: dict[date, list[Row]] = {}
+        self._spans: dict[tuple[date, date], list[Row]] = {}
         for row in rows:
             self._by_date.setdefault(row["game_date"], []).append(row)
 
-    @functools.lru_cache(maxsize=64)
     def of(self, first: date, last: date) -> list[Row]:
-        days = range((last - first).days + 1)
-        return [row for offset in days for row in self._by_date.get(first + timedelta(days=offset), ())]
+        """The rows of game dates first..last (the same list for every tick of one window)."""
+        if (first, last) not in self._spans:
+            days = range((last - first).days + 1)
+            self._spans[(first, last)] = [row for offset in days for row in self._by_date.get(first + timedelta(days=offset), ())]
+        return self._spans[(first, last)]
 
 
 def replay(config: CanaryConfig, sources: Sources, request: ReplayRequest) -> ReplayReport:
@@ -179,7 +182,10 @@ def _fetch_range(spec: MonitorSpec[Any], config: CanaryConfig, sources: Sources,
     return spec.fetch(monitor_config, sources, functools.reduce(FetchWindow.covering, windows))
 
 
-def _judge_at(spec: MonitorSpec[Any], config: CanaryConfig, sources: Sources, rows: RowsByDate, ctx: CheckContext) -> Any:
+def _judge_at(
+    spec: MonitorSpec[Any], config: CanaryConfig, sources: Sources, rows: RowsByDate, ctx: CheckContext
+) -> MonitorResult:
+    """One monitor's result at one tick, from its window's rows; a judge's exception is its ERROR, as in a run."""
     assert spec.window is not None and spec.judge is not None
     monitor_config = config.monitors[spec.name]
     span = spec.window(monitor_config, ctx)
