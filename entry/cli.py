@@ -24,8 +24,8 @@ from core.model import RunReport
 from demo.pipeline import build_demo, demo_now, write_demo
 from entry.timeline import print_timeline
 from run.configure import apply_settings, load_all, load_config
-from run.replay import ReplayRequest, replay
 from run.observe import emit_log, observed_run
+from run.replay import ReplayRequest, replay
 from run.steps import Canary, RequestError, RunRequest
 from run.synthetic import send_test_alert
 from sources.errors import SourceError
