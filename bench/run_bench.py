@@ -1,12 +1,14 @@
 """Benchmarks that print figures (never asserted in tests): concurrency, cost against history, cold start.
 
-    .venv/bin/python bench/run_bench.py [--latency 0.3] [--repeat 7]
+    .venv/bin/python bench/run_bench.py [--latency 0.3] [--repeat 7] [--only concurrency,history,cold_start,replay]
 
 1. Concurrency: every external call (Warehouse.query, IamPolicies.get) slowed by the same injected
    latency; a whole run against its slowest monitor (target run/slowest <= 1.5).
 2. Cost against history: run time on the demo history (7 days) and on a 10x longer one (70 days),
    DuckDB backend (target ratio <= 1.3); warehouse jobs per run.
 3. Cold start: `python -X importtime -c "import main"` against functions_framework alone.
+4. Replay: `main.py replay` of a 180-day demo history at 30-minute ticks (target <= 10 s), its
+   growth from 30 to 180 days, and the ratio against looping `main.py run --now T` over a sample.
 
 bench/README.md records the last measured figures and the machine.
 """
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -154,30 +157,112 @@ def bench_cold_start(repeat: int) -> dict[str, Any]:
     return figures
 
 
+def replay_canary(workdir: Path, days: int) -> tuple[Canary, Any]:
+    """The demo with `days` game days in all (the broken one last)."""
+    return demo_canary(workdir, days - 1)
+
+
+def bench_replay(sample: int, repeat: int) -> dict[str, Any]:
+    from datetime import timedelta
+
+    from run.replay import ReplayRequest, replay
+
+    figures: dict[str, Any] = {"growth": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        canary, now = replay_canary(Path(tmp), 180)
+        config = canary.config
+        today = now.astimezone(config.zone).date()
+        replay(config, canary.sources, ReplayRequest(first=today, last=today, every=timedelta(minutes=30)))  # warm
+        for days in (30, 60, 120, 180):
+            request = ReplayRequest(first=today - timedelta(days=days - 1), last=today, every=timedelta(minutes=30))
+            jobs, times = canary.sources.warehouse.jobs, []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                report = replay(config, canary.sources, request)
+                times.append(time.perf_counter() - started)
+            figures["growth"].append({
+                "days": days, "ticks": report.ticks, "s": statistics.median(times),
+                "jobs": (canary.sources.warehouse.jobs - jobs) / repeat, "incidents": len(report.incidents),
+                "notices": len(report.notices),
+            })
+        full = figures["growth"][-1]
+        # The alternative: `main.py run --now T` once per tick (dry runs, so the sample shares no state).
+        step = max(1, full["ticks"] // sample)
+        start = datetime.combine(today - timedelta(days=179), datetime.min.time(), tzinfo=config.zone)
+        ticks = [start + timedelta(minutes=30 * i) for i in range(0, full["ticks"], step)][:sample]
+        env = {**os.environ, "CANARY_BACKEND": "local", "CANARY_LOCAL_DIR": tmp}
+        walls = []
+        for tick in ticks:
+            began = time.perf_counter()
+            subprocess.run([sys.executable, "main.py", "run", "--dry-run", "--json", "--now", tick.isoformat()], cwd=ROOT,
+                           env=env, capture_output=True, check=True)
+            walls.append(time.perf_counter() - began)
+        inproc = []
+        for index, tick in enumerate(ticks):
+            began = time.perf_counter()
+            execute(canary, RunRequest(run_id=f"bench-replay-{index}", now=tick, dry_run=True))
+            inproc.append(time.perf_counter() - began)
+    figures["cli_tick_s"] = statistics.median(walls)
+    figures["cli_loop_s"] = figures["cli_tick_s"] * full["ticks"]
+    figures["inproc_tick_s"] = statistics.median(inproc)
+    figures["inproc_loop_s"] = figures["inproc_tick_s"] * full["ticks"]
+    figures["sample"] = len(ticks)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency", type=float, default=0.3, help="seconds added to every external call")
     parser.add_argument("--repeat", type=int, default=7, help="runs per figure (the median is printed)")
+    parser.add_argument("--only", default="concurrency,history,cold_start,replay", help="comma-separated sections to run")
     args = parser.parse_args()
+    sections = set(args.only.split(","))
     print(f"machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), Python {platform.python_version()}, "
           f"{platform.system()} {platform.machine()}")
 
-    c = bench_concurrency(args.latency, args.repeat)
-    print("\n1. concurrency (every external call +{latency_s:g} s; 2 queries + 3 IAM reads = {sum_if_serial_s:.1f} s if serial)".format(**c))
-    print("   whole run {run_s:.3f} s, slowest monitor {slowest_monitor_s:.3f} s, ratio run/slowest {ratio:.2f} (target <= 1.5)".format(**c))
+    if "concurrency" in sections:
+        c = bench_concurrency(args.latency, args.repeat)
+        print("\n1. concurrency (every external call +{latency_s:g} s; 2 queries + 3 IAM reads = {sum_if_serial_s:.1f} s if serial)".format(**c))
+        print("   whole run {run_s:.3f} s, slowest monitor {slowest_monitor_s:.3f} s, ratio run/slowest {ratio:.2f} (target <= 1.5)".format(**c))
 
-    h = bench_history(args.repeat)
-    print("\n2. cost against history (DuckDB, dry runs, median of {} runs)".format(args.repeat))
+    if "history" in sections:
+        bench_history_section(args.repeat)
+    if "cold_start" in sections:
+        bench_cold_start_section(args.repeat)
+    if "replay" in sections:
+        bench_replay_section(sample=max(3, args.repeat), repeat=max(3, args.repeat // 2))
+
+
+def bench_history_section(repeat: int) -> None:
+    h = bench_history(repeat)
+    print("\n2. cost against history (DuckDB, dry runs, median of {} runs)".format(repeat))
     print("   7 days  ({rows_7d:,} rows): {run_7d_s:.3f} s, {jobs_per_run_7d:g} warehouse jobs per run".format(**h))
     print("   70 days ({rows_70d:,} rows): {run_70d_s:.3f} s, {jobs_per_run_70d:g} warehouse jobs per run".format(**h))
     print("   ratio 70d/7d {ratio:.2f} (target <= 1.3)".format(**h))
 
-    s = bench_cold_start(max(3, args.repeat // 2))
+
+def bench_cold_start_section(repeat: int) -> None:
+    s = bench_cold_start(max(3, repeat // 2))
     print("\n3. cold start (python -X importtime, sum of module self times, median)")
     print("   import main: {main_import_ms:.0f} ms (process {main_process_ms:.0f} ms)".format(**s))
     print("   import functions_framework: {functions_framework_import_ms:.0f} ms (process {functions_framework_process_ms:.0f} ms)".format(**s))
     print("   ratio main/functions_framework {ratio:.2f}; heavy client libraries imported by main: {}".format(
         ", ".join(s["heavy_imported"]) or "none", **s))
+
+
+def bench_replay_section(sample: int, repeat: int) -> None:
+    r = bench_replay(sample, repeat)
+    print("\n4. replay (DuckDB, demo history, 30-minute ticks, one warehouse query per monitor; median of {} replays)".format(repeat))
+    for g in r["growth"]:
+        print("   {days:>3} days: {ticks:>5,} ticks in {s:.2f} s ({per_tick:.3f} ms per tick), {jobs:g} warehouse jobs, "
+              "{incidents} incidents, {notices} notices".format(per_tick=g["s"] / g["ticks"] * 1000, **g))
+    full, first = r["growth"][-1], r["growth"][0]
+    print("   180 days: {:.2f} s (target <= 10 s); growth 30 -> 180 days: time x{:.2f} for ticks x{:.2f}".format(
+        full["s"], full["s"] / first["s"], full["ticks"] / first["ticks"]))
+    print("   looping `main.py run --now T` (subprocess, median of {sample} sampled ticks): {cli_tick_s:.2f} s per tick, "
+          "{cli_loop_s:,.0f} s for every tick: replay is {ratio:,.0f}x faster".format(ratio=r["cli_loop_s"] / full["s"], **r))
+    print("   looping execute() in one process: {inproc_tick_s:.3f} s per tick, {inproc_loop_s:,.0f} s for every tick: "
+          "replay is {ratio:,.0f}x faster".format(ratio=r["inproc_loop_s"] / full["s"], **r))
 
 
 if __name__ == "__main__":

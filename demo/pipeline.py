@@ -41,13 +41,15 @@ PHASE_PROCESSORS = {
     "phase_5_predictions": ["PredictionCoordinator"],
     "phase_6_publishing": ["PhaseSixExporter"],
 }
-# League-local start of each phase's work on a game date (hour, minute).
+# League-local start of each phase's work on a game date. Each phase starts within its transition's
+# max_delay of the previous one completing, so a healthy day is healthy at every 30-minute tick (a
+# replay of the history shows only the broken day), not only at the demo's 18:30.
 PHASE_START_LOCAL = {
     "phase_2_raw": time(6, 0),
-    "phase_3_analytics": time(8, 0),
-    "phase_4_precompute": time(10, 0),
-    "phase_5_predictions": time(11, 30),
-    "phase_6_publishing": time(12, 30),
+    "phase_3_analytics": time(6, 40),
+    "phase_4_precompute": time(7, 40),
+    "phase_5_predictions": time(8, 40),
+    "phase_6_publishing": time(9, 10),
 }
 SYSTEMS = ("catboost_v9", "ensemble_v1")
 BROKEN_SERVICE = "phase4-to-phase5-orchestrator"

@@ -13,19 +13,23 @@ import sys
 import time
 import uuid
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Callable, NoReturn, Sequence, TextIO
 
 from alerts.silences import new_silence, parse_matchers
 from alerts.state import StateError, StateStore
-from core.config import CanaryConfig, ConfigError, Settings
+from core.config import CanaryConfig, ConfigError, Settings, parse_duration
 from core.inputs import parse_game_date as parse_date, parse_instant
 from core.model import RunReport
 from demo.pipeline import DEMO_MONITORS, build_demo, demo_now, write_demo
+from entry.timeline import print_timeline
 from monitors.registry import MONITORS
-from run.configure import load_all
+from run.configure import apply_settings, load_all, load_config
 from run.observe import emit_log, observed_run
+from run.replay import ReplayRequest, replay
 from run.steps import Canary, RequestError, RunRequest
 from run.synthetic import send_test_alert
+from sources.errors import SourceError
 
 EXIT_OK = 0
 """The run completed and every due notice was delivered."""
@@ -59,10 +63,7 @@ def parse_now(text: str) -> datetime:
 
 
 def parse_game_date(text: str) -> date:
-    try:
-        return parse_date(text)
-    except ValueError as error:
-        raise BadInput(f"--date: {error}") from None
+    return parse_day("--date", text)
 
 
 def parse_monitor_list(text: str) -> tuple[str, ...]:
@@ -92,6 +93,13 @@ def make_parser() -> CliParser:
     silence.add_argument("--reason", required=True)
     silence.add_argument("--author", default=None, help="who (default: $USER)")
     commands.add_parser("silences", help="list the active silences")
+    replay = commands.add_parser("replay", help="what the canary would have said, tick by tick, over past game dates")
+    replay.add_argument("--from", dest="first", required=True, help="first league-local date (YYYY-MM-DD), from its 00:00")
+    replay.add_argument("--to", dest="last", required=True, help="last league-local date (YYYY-MM-DD), to its end")
+    replay.add_argument("--every", default="30m", help="tick interval, as Cloud Scheduler fires (default 30m)")
+    replay.add_argument("--monitors", type=str, help="comma-separated monitor names (default: all enabled)")
+    replay.add_argument("--config", type=str, help="replay this configuration file instead of the current one")
+    replay.add_argument("--json", action="store_true", help="print the replay as one JSON object on stdout")
     test_alert = commands.add_parser("test-alert", help="send a marked synthetic alert through the real path, then resolve it")
     test_alert.add_argument("--json", action="store_true")
     return parser
@@ -179,6 +187,8 @@ def cli(
             except StateError as error:
                 print(f"error: alert state: {error}", file=stderr)
                 return EXIT_DELIVERY_FAILED
+        if args.command == "replay":
+            return cli_replay(build=build, settings=settings, config=config, args=args, stdout=stdout, stderr=stderr)
         if args.command == "test-alert":
             return cli_test_alert(
                 canary=build(settings, config, console=stderr if args.json else stdout),
@@ -230,6 +240,41 @@ def with_demo_checks(config: CanaryConfig) -> CanaryConfig:
         if not monitors[name].enabled:
             monitors[name] = MONITORS[name].config_model.model_validate(table)
     return config.model_copy(update={"monitors": monitors})
+
+
+def cli_replay(
+    *, build: Builder, settings: Settings, config: CanaryConfig, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
+) -> int:
+    """`main.py replay`: exit 0 with the timeline (or one JSON object), 1 when a source failed, 2 for bad input."""
+    if args.config is not None:
+        config = apply_settings(load_config(Path(args.config)), settings)
+    try:
+        every = parse_duration(args.every)
+    except ValueError as error:
+        raise BadInput(f"--every: {error}") from None
+    request = ReplayRequest(
+        first=parse_day("--from", args.first),
+        last=parse_day("--to", args.last),
+        every=every,
+        monitors=parse_monitor_list(args.monitors) if args.monitors is not None else None,
+    )
+    try:
+        result = replay(config, build(settings, config, console=None).sources, request)
+    except SourceError as error:
+        print(f"error: {error}", file=stderr)
+        return EXIT_DELIVERY_FAILED
+    if args.json:
+        print(json.dumps(result.as_json()), file=stdout)
+    else:
+        print_timeline(result, out=stdout, zone=config.zone, repeat_after=config.alerts.repeat_after)
+    return EXIT_OK
+
+
+def parse_day(flag: str, text: str) -> date:
+    try:
+        return parse_date(text)
+    except ValueError as error:
+        raise BadInput(f"{flag}: {error}") from None
 
 
 def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:

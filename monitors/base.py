@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from core.config import Pipeline
 from core.model import CheckResult
 from sources.iam import IamPolicies
-from sources.warehouse import Warehouse
+from sources.warehouse import Row, Warehouse
 
 
 class MonitorConfig(BaseModel):
@@ -46,6 +46,23 @@ class CheckContext:
         return self.game_date or self.today
 
 
+@dataclass(frozen=True)
+class FetchWindow:
+    """What one fetch reads: rows of game dates first_date..last_date written up to `until`."""
+
+    first_date: date
+    last_date: date
+    until: datetime
+
+    def covering(self, other: FetchWindow) -> FetchWindow:
+        """The smallest window holding both."""
+        return FetchWindow(
+            first_date=min(self.first_date, other.first_date),
+            last_date=max(self.last_date, other.last_date),
+            until=max(self.until, other.until),
+        )
+
+
 ConfigT = TypeVar("ConfigT", bound=MonitorConfig)
 
 
@@ -56,3 +73,16 @@ class MonitorSpec(Generic[ConfigT]):
     check: Callable[[ConfigT, Sources, CheckContext], CheckResult]
     reads: str
     """The port it reads ('warehouse' or 'iam'): a failure of that source errors this monitor only."""
+    fetch: Callable[[ConfigT, Sources, FetchWindow], list[Row]] | None = None
+    """One query for a whole window; every row carries its `game_date` (a replay slices rows by it)."""
+    judge: Callable[[ConfigT, list[Row], CheckContext], CheckResult] | None = None
+    """Pure: the check at ctx.now from fetched rows, ignoring rows written after ctx.now."""
+    window: Callable[[ConfigT, CheckContext], FetchWindow] | None = None
+    """The window one check at ctx needs."""
+    no_history: str | None = None
+    """Why this monitor cannot be replayed (its source keeps no history); None when it has fetch/judge."""
+
+    @property
+    def replayable(self) -> bool:
+        return self.fetch is not None and self.judge is not None and self.window is not None
+

@@ -1,7 +1,7 @@
 """missing_predictions: today's games must have active predictions by the time they are due.
 
 Due 3 hours before the earliest known game start, or at 13:00 league-local time when no start time is
-known. One query joins the schedule with the predictions of one system for one game date.
+known. One query joins the schedule with the predictions of one system for a range of game dates.
 """
 
 from __future__ import annotations
@@ -14,37 +14,40 @@ from pydantic import Field
 
 from core.config import Duration
 from core.model import CheckResult, Finding, Severity
-from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
+from monitors.base import CheckContext, FetchWindow, MonitorConfig, MonitorSpec, Sources
 from sources.tables import PREDICTIONS, SCHEDULE
 from sources.warehouse import Row
 
 NAME = "missing_predictions"
 
+# One row per scheduled game and moment its active predictions were written (a game with none: one row,
+# created_at NULL), so judge can count what existed at any moment of the window.
 QUERY = f"""
 WITH games AS (
-  SELECT game_id AS game_id, MIN(game_start_utc) AS game_start_utc
+  SELECT game_date AS game_date, game_id AS game_id, MIN(game_start_utc) AS game_start_utc
   FROM {SCHEDULE}
-  WHERE game_date = @game_date
+  WHERE game_date BETWEEN @first_date AND @last_date
     AND COALESCE(game_status, 'scheduled') NOT IN ('postponed', 'cancelled')
-  GROUP BY game_id
+  GROUP BY game_date, game_id
 ),
 predictions AS (
-  SELECT game_id AS game_id, COUNT(*) AS prediction_count, COUNT(DISTINCT player_lookup) AS player_count
+  SELECT game_date AS game_date, game_id AS game_id, created_at AS created_at, COUNT(*) AS prediction_count
   FROM {PREDICTIONS}
-  WHERE game_date = @game_date
+  WHERE game_date BETWEEN @first_date AND @last_date
     AND system_id = @system_id
     AND (is_active IS NULL OR is_active)
-    AND created_at <= @now
-  GROUP BY game_id
+    AND created_at <= @until
+  GROUP BY game_date, game_id, created_at
 )
 SELECT
+  games.game_date AS game_date,
   games.game_id AS game_id,
   games.game_start_utc AS game_start_utc,
-  COALESCE(predictions.prediction_count, 0) AS prediction_count,
-  COALESCE(predictions.player_count, 0) AS player_count
+  predictions.created_at AS created_at,
+  COALESCE(predictions.prediction_count, 0) AS prediction_count
 FROM games
-LEFT JOIN predictions ON predictions.game_id = games.game_id
-ORDER BY game_id
+LEFT JOIN predictions ON predictions.game_id = games.game_id AND predictions.game_date = games.game_date
+ORDER BY game_date, game_id
 """
 
 
@@ -76,20 +79,31 @@ def due_at(config: Config, game_date: date, starts: list[datetime], zone: ZoneIn
 
 
 def judge_games(config: Config, game_date: date, rows: list[Row], now: datetime, zone: ZoneInfo) -> CheckResult:
-    if not rows:
+    """The games of `game_date` and their active predictions written up to `now`."""
+    starts: dict[str, datetime | None] = {}
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row["game_date"] != game_date:
+            continue
+        game_id = row["game_id"]
+        starts[game_id] = row["game_start_utc"]
+        written = row["created_at"] is not None and row["created_at"] <= now
+        counts[game_id] = counts.get(game_id, 0) + (int(row["prediction_count"]) if written else 0)
+    if not starts:
         return CheckResult(no_data=True, no_data_reason=f"no games scheduled on {game_date}")
-    due = due_at(config, game_date, [r["game_start_utc"] for r in rows if r["game_start_utc"] is not None], zone)
+    games = sorted(starts)
+    due = due_at(config, game_date, [start for start in starts.values() if start is not None], zone)
     if now < due:
         return CheckResult()
-    missing = [r["game_id"] for r in rows if int(r["prediction_count"]) == 0]
+    missing = [game_id for game_id in games if counts[game_id] == 0]
     if not missing:
         return CheckResult()
-    total_predictions = sum(int(r["prediction_count"]) for r in rows)
+    total_predictions = sum(counts.values())
     key_base = {"game_date": game_date.isoformat(), "system_id": config.system_id}
     details = {
         "game_date": game_date.isoformat(),
         "system_id": config.system_id,
-        "games_scheduled": len(rows),
+        "games_scheduled": len(games),
         "games_without_predictions": len(missing),
         "missing_games": missing[: config.max_games_listed],
         "active_predictions": total_predictions,
@@ -99,15 +113,15 @@ def judge_games(config: Config, game_date: date, rows: list[Row], now: datetime,
         "table": PREDICTIONS,
     }
     fix = config.rerun(game_date)
-    if len(missing) == len(rows):
+    if len(missing) == len(games):
         return CheckResult(
             findings=[
                 Finding(
                     monitor=NAME,
                     severity=Severity.CRITICAL,
                     key={**key_base, "problem": "none"},
-                    summary=f"No active {config.system_id} predictions for {game_date} ({len(rows)} games scheduled)",
-                    details={**details, "evidence": f"0 active predictions for {len(rows)} scheduled games"},
+                    summary=f"No active {config.system_id} predictions for {game_date} ({len(games)} games scheduled)",
+                    details={**details, "evidence": f"0 active predictions for {len(games)} scheduled games"},
                     since=due,
                     fix=fix,
                 )
@@ -119,7 +133,7 @@ def judge_games(config: Config, game_date: date, rows: list[Row], now: datetime,
                 monitor=NAME,
                 severity=Severity.WARNING,
                 key={**key_base, "problem": "partial"},
-                summary=f"{len(missing)} of {len(rows)} games on {game_date} have no active {config.system_id} predictions",
+                summary=f"{len(missing)} of {len(games)} games on {game_date} have no active {config.system_id} predictions",
                 details={
                     **details,
                     "evidence": f"{total_predictions} active predictions, none for {', '.join(missing[: config.max_games_listed])}",
@@ -131,9 +145,22 @@ def judge_games(config: Config, game_date: date, rows: list[Row], now: datetime,
     )
 
 
-def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
+def window(config: Config, ctx: CheckContext) -> FetchWindow:
+    """Today's (or the operator's) game date, as written up to now."""
+    return FetchWindow(first_date=ctx.target_date, last_date=ctx.target_date, until=ctx.now)
+
+
+def fetch(config: Config, sources: Sources, span: FetchWindow) -> list[Row]:
+    """The window's games and when their active predictions were written: one query however long the window."""
+    return sources.warehouse.query(
+        QUERY,
+        {"first_date": span.first_date, "last_date": span.last_date, "system_id": config.system_id, "until": span.until},
+    )
+
+
+def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
+    """The target game date at ctx.now."""
     game_date = ctx.target_date
-    rows = sources.warehouse.query(QUERY, {"game_date": game_date, "system_id": config.system_id, "now": ctx.now})
     result = judge_games(config, game_date, rows, ctx.now, ctx.zone)
     # The phase that writes predictions: its alert links the logs of the service that starts it.
     phase = ctx.pipeline.predictions_phase
@@ -141,4 +168,10 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     return result.model_copy(update={"findings": findings, "game_dates": [game_date]})
 
 
-SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="warehouse")
+def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
+    return judge(config, fetch(config, sources, window(config, ctx)), ctx)
+
+
+SPEC = MonitorSpec(
+    name=NAME, config_model=Config, check=check, reads="warehouse", fetch=fetch, judge=judge, window=window
+)

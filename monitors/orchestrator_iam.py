@@ -139,4 +139,7 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     return CheckResult(findings=findings)
 
 
-SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="iam")
+SPEC = MonitorSpec(
+    name=NAME, config_model=Config, check=check, reads="iam",
+    no_history="reads live Cloud Run IAM policies (getIamPolicy); past policies are not kept, so there is no history to replay",
+)

@@ -2,7 +2,7 @@
 
 Reads only BigQuery phase_completions, the pipeline's record of what actually ran; never the
 Firestore `_triggered` flag whose staleness cost seven sessions of false "orchestrator stuck" alarms.
-One query covers every transition and date, so the cost is one job whatever the configuration.
+One query covers every transition and date (and, for a replay, a whole season), so the cost is one job.
 """
 
 from __future__ import annotations
@@ -15,26 +15,24 @@ from pydantic import Field
 from core.commands import shell_command
 from core.config import Transition
 from core.model import CheckResult, Finding, Severity
-from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
+from monitors.base import CheckContext, FetchWindow, MonitorConfig, MonitorSpec, Sources
 from sources.tables import PHASE_COMPLETIONS
 from sources.warehouse import Row
 
 NAME = "phase_stalls"
 
-# Every processor's first and last success per game date; failures are counted as evidence only.
+# Row-level (one row per completion, bounded by game date and `until`) so that judge can tell what was
+# known at any moment of the window: a replay reads a whole season once and judges it tick by tick.
 QUERY = f"""
 SELECT
   game_date AS game_date,
   phase AS phase,
   processor_name AS processor_name,
-  MIN(IF(status = 'success', completed_at, NULL)) AS first_success_at,
-  MAX(IF(status = 'success', completed_at, NULL)) AS last_success_at,
-  COUNTIF(status != 'success') AS failures
+  status = 'success' AS success,
+  completed_at AS completed_at
 FROM {PHASE_COMPLETIONS}
-WHERE game_date BETWEEN @start_date AND @end_date
-  AND phase IN UNNEST(@phases)
-  AND completed_at <= @now
-GROUP BY game_date, phase, processor_name
+WHERE game_date BETWEEN @first_date AND @last_date
+  AND completed_at <= @until
 """
 
 
@@ -129,31 +127,56 @@ def judge_transition(
     )
 
 
-def _runs(rows: list[Row]) -> dict[tuple[date, str], list[ProcessorRun]]:
-    grouped: dict[tuple[date, str], list[ProcessorRun]] = {}
+def _runs(rows: list[Row], now: datetime) -> dict[tuple[date, str], list[ProcessorRun]]:
+    """Each processor's first and last success and its failures per (game date, phase), as known at `now`."""
+    firsts: dict[tuple[date, str, str], datetime] = {}
+    lasts: dict[tuple[date, str, str], datetime] = {}
+    failures: dict[tuple[date, str, str], int] = {}
     for row in rows:
-        grouped.setdefault((row["game_date"], row["phase"]), []).append(
+        at = row["completed_at"]
+        if at is None or at > now:
+            continue  # written after this moment: invisible to a check at `now`
+        name = (row["game_date"], row["phase"], row["processor_name"])
+        if row["success"]:
+            firsts[name] = min(at, firsts.get(name, at))
+            lasts[name] = max(at, lasts.get(name, at))
+        else:
+            failures[name] = failures.get(name, 0) + 1
+    grouped: dict[tuple[date, str], list[ProcessorRun]] = {}
+    for name in {**firsts, **failures}:
+        game_date, phase, processor = name
+        grouped.setdefault((game_date, phase), []).append(
             ProcessorRun(
-                processor=row["processor_name"],
-                first_success_at=row["first_success_at"],
-                last_success_at=row["last_success_at"],
-                failures=int(row["failures"] or 0),
+                processor=processor, first_success_at=firsts.get(name), last_success_at=lasts.get(name),
+                failures=failures.get(name, 0),
             )
         )
     return grouped
 
 
-def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
+def window(config: Config, ctx: CheckContext) -> FetchWindow:
+    """Today (or the operator's date) and `lookback_days` before it, as written up to now."""
     end = ctx.target_date
-    start = end - timedelta(days=config.lookback_days)
-    phases = sorted({p for t in ctx.pipeline.transitions for p in (t.from_phase, t.to_phase)})
-    rows = sources.warehouse.query(
-        QUERY, {"start_date": start, "end_date": end, "phases": phases, "now": ctx.now}
-    )
-    judged = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
-    if not rows:
-        return CheckResult(no_data=True, no_data_reason=f"no phase completions for {start}..{end}", game_dates=judged)
-    runs = _runs(rows)
+    return FetchWindow(first_date=end - timedelta(days=config.lookback_days), last_date=end, until=ctx.now)
+
+
+def fetch(config: Config, sources: Sources, span: FetchWindow) -> list[Row]:
+    """Every completion in the window, whatever its phase: one query however long the window."""
+    del config  # every phase is read: which ones the transitions name is the pipeline's, known at judge time
+    return sources.warehouse.query(QUERY, {"first_date": span.first_date, "last_date": span.last_date, "until": span.until})
+
+
+def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
+    """Each transition of each judged game date, at ctx.now."""
+    span = window(config, ctx)
+    judged = [span.first_date + timedelta(days=offset) for offset in range((span.last_date - span.first_date).days + 1)]
+    dates = set(judged)
+    phases = {p for t in ctx.pipeline.transitions for p in (t.from_phase, t.to_phase)}
+    runs = _runs([r for r in rows if r["game_date"] in dates and r["phase"] in phases], ctx.now)
+    if not runs:
+        return CheckResult(
+            no_data=True, no_data_reason=f"no phase completions for {span.first_date}..{span.last_date}", game_dates=judged
+        )
     findings = []
     for game_date in judged:
         for transition in ctx.pipeline.transitions:
@@ -170,4 +193,10 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     return CheckResult(findings=findings, game_dates=judged)
 
 
-SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="warehouse")
+def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
+    return judge(config, fetch(config, sources, window(config, ctx)), ctx)
+
+
+SPEC = MonitorSpec(
+    name=NAME, config_model=Config, check=check, reads="warehouse", fetch=fetch, judge=judge, window=window
+)

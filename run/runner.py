@@ -7,19 +7,24 @@ import shlex
 import time
 import threading
 from datetime import timedelta
-from typing import Any
+from typing import Any, Callable
 
 from core.commands import shell_command
 from core.config import LinksConfig, Pipeline
-from core.model import CANARY_MONITOR, CheckError, Finding, MonitorResult, Outcome, Severity
+from core.model import CANARY_MONITOR, CheckError, CheckResult, Finding, MonitorResult, Outcome, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
 from sources.errors import SourceError
 
 
 def _timed_check(spec: MonitorSpec[Any], config: MonitorConfig, sources: Sources, ctx: CheckContext) -> MonitorResult:
+    return timed_result(spec, sources, lambda: spec.check(config, sources, ctx))
+
+
+def timed_result(spec: MonitorSpec[Any], sources: Sources, compute: Callable[[], CheckResult]) -> MonitorResult:
+    """The MonitorResult of one check (a scheduled run's, or a replay's judge): an exception is its ERROR."""
     started = time.perf_counter()
     try:
-        result = spec.check(config, sources, ctx)
+        result = compute()
     except SourceError as error:
         return MonitorResult(
             name=spec.name, outcome=Outcome.ERROR, duration_ms=_ms_since(started), error=str(error), source=error.source

@@ -14,9 +14,9 @@ notice that names the store and lists this run's findings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Callable, Mapping, Sequence
 
 from alerts.causes import causes_of, thread_by_cause
 from alerts.decide import Decisions, decide
@@ -25,7 +25,9 @@ from alerts.deliver import DeliveryPlan, deliver, plan, send_without_state
 from alerts.notifier import Notifier
 from alerts.state import StateError, StateStore, records_for_decide
 from core.config import CanaryConfig
-from core.model import Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport
+from core.model import (
+    AlertState, Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport, Silence,
+)
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
 from run.digest import post_digest
@@ -113,14 +115,18 @@ def collect(canary: Canary, request: RunRequest) -> Collected:
         ctx=context,
         timeout=config.monitor_timeout,
     )
+    def retry(name: str) -> str:
+        return retry_command(name, backend=canary.backend, pipeline=config.pipeline, links=config.links)
+
+    return Collected(context=context, results=results, findings=findings_of(results, retry=retry))
+
+
+def findings_of(results: list[MonitorResult], *, retry: Callable[[str], str] | None = None) -> list[Finding]:
+    """The monitors' findings, then a "canary degraded" finding for each monitor that errored (with the
+    command that retries it, `retry(name)`) and for each check a monitor could not read."""
     findings = [f for r in results for f in r.findings]
-    findings += [
-        degraded_finding(r, retry=retry_command(r.name, backend=canary.backend, pipeline=config.pipeline, links=config.links))
-        for r in results
-        if r.outcome is Outcome.ERROR
-    ]
-    findings += [check_degraded_finding(r, failed) for r in results for failed in r.check_errors]
-    return Collected(context=context, results=results, findings=findings)
+    findings += [degraded_finding(r, retry=retry(r.name) if retry else None) for r in results if r.outcome is Outcome.ERROR]
+    return findings + [check_degraded_finding(r, failed) for r in results for failed in r.check_errors]
 
 
 def decide_notices(canary: Canary, request: RunRequest, collected: Collected) -> Decided:
@@ -138,12 +144,33 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         collected.findings.append(blind)
         decision = Decision(fingerprint=blind.fingerprint, reason=Reason.FIRST, finding=blind)
         return Decided(plans=plan([decision], now=now, **presentation(canary)), state_error=str(error))
-    results = collected.results
-    decisions: Decisions = decide(
+    decisions, causes = decide_run(
+        canary.config, results=collected.results, findings=collected.findings, previous=previous, silences=silences,
+        now=now, scheduled=request.game_date is None,
+    )
+    return Decided(
+        plans=plan(decisions.notify, now=now, **presentation(canary)), silenced=decisions.silenced, caused_by=causes,
+        refresh=plan(decisions.refresh, now=now, **presentation(canary)),
+    )
+
+
+def decide_run(
+    config: CanaryConfig,
+    *,
+    results: list[MonitorResult],
+    findings: list[Finding],
+    previous: Mapping[str, AlertState],
+    silences: Sequence[Silence],
+    now: datetime,
+    scheduled: bool,
+) -> tuple[Decisions, dict[str, str]]:
+    """The pure decision of one run (a scheduled or operator's run, or one tick of a replay): what is due,
+    threaded by cause, and each explained finding's cause (fingerprint -> fingerprint)."""
+    decisions = decide(
         previous=previous,
-        findings=collected.findings,
+        findings=findings,
         succeeded={r.name for r in results if r.outcome is not Outcome.ERROR},
-        repeat_after=canary.config.alerts.repeat_after,
+        repeat_after=config.alerts.repeat_after,
         now=now,
         silences=silences,
         coverage={
@@ -152,12 +179,12 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
             if r.outcome is not Outcome.ERROR and r.game_dates is not None
         },
         # An operator's check of one date must not close what the scheduled runs are watching.
-        retire_uncovered=request.game_date is None,
+        retire_uncovered=scheduled,
     )
-    causes = causes_of(canary.config.pipeline, collected.findings)
+    causes = causes_of(config.pipeline, findings)
     decisions = thread_by_cause(
-        decisions, previous=previous, findings=collected.findings, causes=causes, silences=silences,
-        repeat_after=canary.config.alerts.repeat_after, now=now,
+        decisions, previous=previous, findings=findings, causes=causes, silences=silences,
+        repeat_after=config.alerts.repeat_after, now=now,
     )
     # A check its monitor could not read (CheckResult.check_errors) neither fires nor resolves its alerts.
     unread = {r.name: r.check_errors for r in results if r.check_errors}
@@ -166,10 +193,7 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         if not (d.reason is Reason.RESOLVED and d.previous is not None
                 and any(e.holds(d.previous) for e in unread.get(d.previous.monitor, ())))
     ]
-    return Decided(
-        plans=plan(notify, now=now, **presentation(canary)), silenced=decisions.silenced, caused_by=causes,
-        refresh=plan(decisions.refresh, now=now, **presentation(canary)),
-    )
+    return replace(decisions, notify=notify), causes
 
 
 def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:

@@ -52,11 +52,11 @@ def stall_finding(game_date: date = TODAY, *, processor: str = "ml_feature_store
 def prediction_findings() -> dict[str, Finding]:
     config = CONFIG.monitors["missing_predictions"]
     start = NOW + timedelta(hours=1)
-    rows = [
-        {"game_id": "0022600301", "game_start_utc": start, "prediction_count": 0, "player_count": 0},
-        {"game_id": "0022600302", "game_start_utc": start, "prediction_count": 0, "player_count": 0},
+    rows = [  # the rows of missing_predictions.QUERY: a game without predictions has created_at NULL
+        {"game_date": TODAY, "game_id": "0022600301", "game_start_utc": start, "created_at": None, "prediction_count": 0},
+        {"game_date": TODAY, "game_id": "0022600302", "game_start_utc": start, "created_at": None, "prediction_count": 0},
     ]
-    partial = [dict(rows[0]), {**rows[1], "prediction_count": 84, "player_count": 28}]
+    partial = [dict(rows[0]), {**rows[1], "created_at": NOW - timedelta(hours=1), "prediction_count": 84}]
     none = missing_predictions.judge_games(config, TODAY, rows, NOW, NEW_YORK).findings[0]
     some = missing_predictions.judge_games(config, TODAY, partial, NOW, NEW_YORK).findings[0]
     # As missing_predictions.check adds it: the phase whose starting service's logs the alert links.
