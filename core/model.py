@@ -72,14 +72,35 @@ def resolving_monitor(monitor: str, key: dict[str, str]) -> str:
     return monitor
 
 
+class UnreadTarget(BaseModel):
+    """A target a check could not read: its own "canary degraded" finding; its alerts neither fire nor resolve."""
+
+    target: str
+    source: str
+    error: str
+
+
+class Judged(BaseModel):
+    """The targets (game dates, services) a check judged in this run: only their incidents can resolve."""
+
+    label: str
+    """The finding-key label that names a target: "game_date", "service"."""
+    targets: list[str]
+    unread: list[UnreadTarget] = Field(default_factory=list)
+
+    @classmethod
+    def game_dates(cls, dates: list[date]) -> Judged:
+        return cls(label="game_date", targets=[d.isoformat() for d in dates])
+
+
 class CheckResult(BaseModel):
     """What a monitor returns: its findings, or that it had nothing to judge."""
 
     findings: list[Finding] = Field(default_factory=list)
     no_data: bool = False
     no_data_reason: str | None = None
-    game_dates: list[date] | None = None
-    """The game dates this check judged (date-based monitors); None: it judges everything it owns."""
+    judged: Judged | None = None
+    """What this check judged; None: it judges everything it owns."""
 
     @property
     def outcome(self) -> Outcome:
@@ -98,7 +119,7 @@ class MonitorResult(BaseModel):
     note: str | None = None
     """Why there was nothing to judge, for a NO_DATA outcome (e.g. no games scheduled)."""
     findings: list[Finding] = Field(default_factory=list, exclude=True)
-    game_dates: list[date] | None = Field(default=None, exclude=True)
+    judged: Judged | None = Field(default=None, exclude=True)
 
 
 class AlertState(BaseModel):
@@ -180,7 +201,7 @@ class Decision(BaseModel):
     finding: Finding | None = None
     previous: AlertState | None = None
     note: str | None = None
-    """Why a resolved incident closes without being seen healthy (its game date is no longer checked)."""
+    """Why a resolved incident closes without being seen healthy (its target is no longer checked)."""
 
     def next_record(
         self, *, now: datetime, retention: timedelta, channel: str | None, thread_ts: str | None,

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 
 from core.config import Duration
-from core.model import CheckResult, Finding, Severity
+from core.model import CheckResult, Finding, Judged, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
 from sources.tables import PREDICTIONS, SCHEDULE
 from sources.warehouse import Row
@@ -122,7 +122,7 @@ def judge_games(config: Config, game_date: date, rows: list[Row], now: datetime,
 def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     game_date = ctx.target_date
     rows = sources.warehouse.query(QUERY, {"game_date": game_date, "system_id": config.system_id, "now": ctx.now})
-    return judge_games(config, game_date, rows, ctx.now, ctx.zone).model_copy(update={"game_dates": [game_date]})
+    return judge_games(config, game_date, rows, ctx.now, ctx.zone).model_copy(update={"judged": Judged.game_dates([game_date])})
 
 
 SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="warehouse")

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from pydantic import Field
 
 from core.config import Transition
-from core.model import CheckResult, Finding, Severity
+from core.model import CheckResult, Finding, Judged, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
 from sources.tables import PHASE_COMPLETIONS
 from sources.warehouse import Row
@@ -140,7 +140,7 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     )
     judged = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
     if not rows:
-        return CheckResult(no_data=True, no_data_reason=f"no phase completions for {start}..{end}", game_dates=judged)
+        return CheckResult(no_data=True, no_data_reason=f"no phase completions for {start}..{end}", judged=Judged.game_dates(judged))
     runs = _runs(rows)
     findings = []
     for game_date in judged:
@@ -154,7 +154,7 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
             )
             if finding:
                 findings.append(finding)
-    return CheckResult(findings=findings, game_dates=judged)
+    return CheckResult(findings=findings, judged=Judged.game_dates(judged))
 
 
 SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="warehouse")

@@ -31,7 +31,7 @@ def _timed_check(spec: MonitorSpec[Any], config: MonitorConfig, sources: Sources
     return MonitorResult(
         name=spec.name, outcome=result.outcome, duration_ms=_ms_since(started), findings=result.findings,
         note=result.no_data_reason if result.no_data else None,
-        game_dates=result.game_dates,
+        judged=result.judged,
     )
 
 
@@ -97,6 +97,28 @@ def degraded_finding(result: MonitorResult) -> Finding:
             f"run `python main.py run --monitors {result.name}` to retry."
         ),
     )
+
+
+def unread_target_findings(result: MonitorResult) -> list[Finding]:
+    """One "canary degraded" finding per target a monitor could not read; its other targets were judged."""
+    if result.judged is None:
+        return []
+    label = result.judged.label
+    return [
+        Finding(
+            monitor=CANARY_MONITOR,
+            severity=Severity.WARNING,
+            key={"monitor": result.name, label: unread.target, "problem": "error"},
+            summary=f"Canary degraded: {result.name} could not read {unread.source} for {label} {unread.target}",
+            details={"monitor": result.name, label: unread.target, "source": unread.source, "error": unread.error},
+            fix=(
+                f"Until this clears, {result.name} neither fires nor resolves the alerts of {label} {unread.target} "
+                f"(its other targets are judged as usual). Check that the canary's service account can read "
+                f"{unread.source} for it; run `python main.py run --monitors {result.name}` to retry."
+            ),
+        )
+        for unread in result.judged.unread
+    ]
 
 
 def state_unreadable_finding(*, source: str, error: str, findings: list[Finding]) -> Finding:

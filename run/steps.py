@@ -23,7 +23,7 @@ from core.config import CanaryConfig
 from core.model import Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
-from run.runner import degraded_finding, run_monitors, state_unreadable_finding
+from run.runner import degraded_finding, run_monitors, state_unreadable_finding, unread_target_findings
 
 
 class RequestError(ValueError):
@@ -95,6 +95,7 @@ def collect(canary: Canary, request: RunRequest) -> Collected:
     )
     findings = [f for r in results for f in r.findings]
     findings += [degraded_finding(r) for r in results if r.outcome is Outcome.ERROR]
+    findings += [f for r in results if r.outcome is not Outcome.ERROR for f in unread_target_findings(r)]
     return Collected(context=context, results=results, findings=findings)
 
 
@@ -118,11 +119,7 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         repeat_after=canary.config.alerts.repeat_after,
         now=now,
         silences=silences,
-        coverage={
-            r.name: frozenset(d.isoformat() for d in r.game_dates)
-            for r in results
-            if r.outcome is not Outcome.ERROR and r.game_dates is not None
-        },
+        coverage={r.name: r.judged for r in results if r.outcome is not Outcome.ERROR and r.judged is not None},
         # An operator's check of one date must not close what the scheduled runs are watching.
         retire_uncovered=request.game_date is None,
     )
