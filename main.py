@@ -54,7 +54,10 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
         config=config,
         sources=Sources(
             warehouse=BigQueryWarehouse(project=settings.gcp_project, endpoint=settings.bigquery_endpoint, timeout_seconds=timeout),
-            iam=CloudRunIamPolicies(endpoint=settings.run_endpoint, timeout_seconds=timeout),
+            iam=CloudRunIamPolicies(
+                endpoint=settings.run_endpoint, resource_manager_endpoint=settings.resource_manager_endpoint,
+                timeout_seconds=timeout,
+            ),
         ),
         store=FirestoreStateStore(project=settings.gcp_project, config=config.firestore),
         notifier=SlackNotifier(

@@ -357,6 +357,7 @@ def make_stack(
                 "CANARY_GCP_PROJECT": emulator.new_project(),
                 "CANARY_BIGQUERY_ENDPOINT": emulator.endpoint,
                 "CANARY_RUN_ENDPOINT": fake.endpoint,
+                "CANARY_RESOURCE_MANAGER_ENDPOINT": fake.endpoint,
                 "CANARY_SLACK_BASE_URL": slack.base_url,
                 "CANARY_SLACK_BOT_TOKEN": TOKEN,
                 "FIRESTORE_EMULATOR_HOST": firestore.host,

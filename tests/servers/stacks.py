@@ -115,7 +115,7 @@ def gcp_stack(
         config=config,
         sources=Sources(
             warehouse=BigQueryWarehouse(project=project, endpoint=bigquery_endpoint, timeout_seconds=timeout),
-            iam=CloudRunIamPolicies(endpoint=run_endpoint, timeout_seconds=timeout),
+            iam=CloudRunIamPolicies(endpoint=run_endpoint, resource_manager_endpoint=run_endpoint, timeout_seconds=timeout),
         ),
         store=SqliteStateStore(path=workdir / "state.sqlite3"),
         notifier=LocalNotifier(path=workdir / "notifications.jsonl", console=None),
