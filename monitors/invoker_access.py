@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.commands import shell_command
+from core.config import Pipeline
 from sources.iam import Policy
 
 # The roles that carry run.routes.invoke, in one place.
@@ -57,6 +59,14 @@ class Access:
     @property
     def can_invoke(self) -> bool:
         return bool(self.granted)
+
+
+def binding_command(verb: str, pipeline: Pipeline, service: str, *, member: str, role: str) -> str:
+    """`gcloud run services add|remove-iam-policy-binding` for one member and role on a service."""
+    return shell_command(
+        "gcloud", "run", "services", f"{verb}-iam-policy-binding", service,
+        region=pipeline.region, member=member, role=role, project=pipeline.project,
+    )
 
 
 def _bindings(policy: Policy) -> list[dict[str, Any]]:

@@ -12,11 +12,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from core.commands import shell_command
 from core.config import Pipeline
 from core.model import CheckResult, Finding, Judged, Severity, UnreadTarget
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
-from monitors.invoker_access import Grant, effective_access, grants_to, public_grants
+from monitors.invoker_access import Grant, binding_command, effective_access, grants_to, public_grants
 from sources.errors import SourceError
 from sources.iam import Policy
 
@@ -41,13 +40,6 @@ class Config(MonitorConfig):
 
     def services_of(self, pipeline: Pipeline) -> list[str]:
         return self.services if self.services is not None else pipeline.services
-
-
-def binding_command(verb: str, pipeline: Pipeline, service: str, *, member: str, role: str) -> str:
-    return shell_command(
-        "gcloud", "run", "services", f"{verb}-iam-policy-binding", service,
-        region=pipeline.region, member=member, role=role, project=pipeline.project,
-    )
 
 
 def judge_policy(

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from demo.pipeline import PHASE_PROCESSORS, invoker_policy
-from tests.production import PUSH_MEMBER, SERVICES
+from demo.pipeline import PHASE_PROCESSORS, healthy_push_chain, invoker_policy
+from tests.production import PIPELINE, PUSH_MEMBER, SERVICES
 from sources.tables import PHASE_COMPLETIONS, PREDICTIONS, SCHEDULE, write_duckdb
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -38,6 +38,13 @@ class Scenario:
     policies: dict[str, Any] = field(
         default_factory=lambda: {name: invoker_policy(PUSH_MEMBER) for name in SERVICES}
     )
+    project_policy: dict[str, Any] = field(default_factory=dict)
+    services: dict[str, Any] = field(default_factory=lambda: healthy_push_chain(
+        PIPELINE.project, PIPELINE.region, list(SERVICES), PUSH_MEMBER.split(":", 1)[-1])[0])
+    subscriptions: list[dict[str, Any]] = field(default_factory=lambda: healthy_push_chain(
+        PIPELINE.project, PIPELINE.region, list(SERVICES), PUSH_MEMBER.split(":", 1)[-1])[1])
+    push_series: list[dict[str, Any]] = field(default_factory=list)
+    """timeSeries of push_metrics.json (none: no traffic)."""
 
     # --- phase_completions ---
     def completion(
@@ -98,6 +105,7 @@ class Scenario:
         """Set a service's policy; None removes the service (not found)."""
         if policy is None:
             self.policies.pop(service, None)
+            self.services.pop(service, None)
         else:
             self.policies[service] = policy
         return self
@@ -110,4 +118,9 @@ class Scenario:
         local_dir.mkdir(parents=True, exist_ok=True)
         write_duckdb(local_dir / "warehouse.duckdb", self.rows_by_table)
         (local_dir / "iam_policies.json").write_text(json.dumps(self.policies), encoding="utf-8")
+        for name, data in (
+            ("project_iam_policy.json", self.project_policy), ("services.json", self.services),
+            ("subscriptions.json", self.subscriptions), ("push_metrics.json", {"timeSeries": self.push_series}),
+        ):
+            (local_dir / name).write_text(json.dumps(data), encoding="utf-8")
         return local_dir

@@ -41,6 +41,7 @@ from run.steps import Canary, RunRequest, execute
 from monitors.base import Sources
 from sources.duckdb_warehouse import DuckDbWarehouse
 from sources.iam_file import IamPolicyFile
+from sources.push_files import PushChainFiles
 from tests.conftest import PROJECT_ROOT
 from tests.servers.fake_slack import TOKEN as SLACK_TOKEN, FakeSlack, fake_slack  # noqa: F401  (fixture)
 from tests.servers.firestore_emulator import firestore_emulator, firestore_env
@@ -68,7 +69,8 @@ OUTAGE_FINDINGS = len(SERVICES) + 2
 
 def write_outage(local_dir: Path) -> None:
     """The demo's broken day, with every service's invoker binding gone: OUTAGE_FINDINGS critical findings."""
-    pipeline = build_demo(now=NOW, zone=CONFIG.zone, services=SERVICES, push_member=PUSH_MEMBER, history_days=2)
+    pipeline = build_demo(now=NOW, zone=CONFIG.zone, services=SERVICES, push_member=PUSH_MEMBER, history_days=2,
+                          project=CONFIG.pipeline.project, region=CONFIG.pipeline.region)
     pipeline.policies = {name: invoker_policy() for name in SERVICES}
     write_demo(pipeline, local_dir)
 
@@ -106,6 +108,7 @@ def canary_with(local_dir: Path, store: StateStore, notifier: Any = None) -> Can
         sources=Sources(
             warehouse=DuckDbWarehouse(path=local_dir / "warehouse.duckdb"),
             iam=IamPolicyFile(path=local_dir / "iam_policies.json"),
+            push=PushChainFiles(folder=local_dir),
         ),
         store=store,
         notifier=notifier or LocalNotifier(path=local_dir / "notifications.jsonl", console=None),
