@@ -63,8 +63,8 @@ def no_grouping(config: CanaryConfig) -> CanaryConfig:
 
 
 CONFIG = no_grouping(load_config(DEFAULT_CONFIG_PATH))
-OUTAGE_FINDINGS = len(SERVICES) + 2
-"""One missing_invoker per service, the 4->5 stall and the missing predictions."""
+OUTAGE_FINDINGS = 2 * len(SERVICES) + 2
+"""One missing_invoker and one push_account_cannot_invoke per service, the 4->5 stall and the missing predictions."""
 
 
 def write_outage(local_dir: Path) -> None:
@@ -72,6 +72,7 @@ def write_outage(local_dir: Path) -> None:
     pipeline = build_demo(now=NOW, zone=CONFIG.zone, services=SERVICES, push_member=PUSH_MEMBER, history_days=2,
                           project=CONFIG.pipeline.project, region=CONFIG.pipeline.region)
     pipeline.policies = {name: invoker_policy() for name in SERVICES}
+    pipeline.push_metrics = {"timeSeries": []}  # no push traffic: only the critical configuration findings
     write_demo(pipeline, local_dir)
 
 
