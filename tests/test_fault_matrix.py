@@ -43,13 +43,16 @@ from tests.servers.fake_slack import FakeSlack, fake_slack  # noqa: F401  (fixtu
 from tests.servers.fault_grpc import FaultGrpcServer
 from tests.servers.fault_proxy import FAULTS, FaultProxy
 from tests.servers.firestore_emulator import PROJECT, FirestoreEmulator, firestore_emulator, firestore_env  # noqa: F401  (fixtures)
+from tests.servers.fake_monitoring import FakeMonitoring, fake_monitoring, fake_monitoring_server  # noqa: F401  (fixtures)
+from tests.servers.pubsub_emulator import PubSubEmulator, pubsub_emulator, pubsub_env  # noqa: F401  (fixtures)
+from tests.servers.push_chain import load_push_chain
 from tests.servers.stacks import Stack, default_config, gcp_stack
 from tests.test_backends_scenarios import CASES, EVENING
 
 pytestmark = pytest.mark.servers
 
 # Which monitors read each source; the notifier is read by none (its failures are notification errors).
-READERS = {"bigquery": {"phase_stalls", "missing_predictions"}, "cloud_run": {"orchestrator_iam"}, "slack": set()}
+READERS = {"bigquery": {"phase_stalls", "missing_predictions"}, "cloud_run": {"orchestrator_iam", "push_delivery"}, "slack": set()}
 MONITOR_TIMEOUT_S = 2.0
 STATE_TIMEOUT_S = 1.0
 """The Firestore store's per-call timeout and retry deadline in these tests (production: 20 s)."""
@@ -103,7 +106,8 @@ def print_matrix(pytestconfig: pytest.Config) -> Iterator[None]:
 
 @pytest.fixture
 def rig(
-    tmp_path: Path, bqemulator: BqEmulator, fake_cloud_run: FakeCloudRun, fake_slack: FakeSlack  # noqa: F811
+    tmp_path: Path, bqemulator: BqEmulator, fake_cloud_run: FakeCloudRun, fake_slack: FakeSlack,  # noqa: F811
+    pubsub_env: PubSubEmulator, fake_monitoring: FakeMonitoring,  # noqa: F811
 ) -> Iterator[tuple[Stack, dict[str, FaultProxy]]]:
     proxies = {
         "bigquery": FaultProxy(upstream=bqemulator.endpoint, hold_seconds=MONITOR_TIMEOUT_S * 3).start(),
@@ -117,6 +121,8 @@ def rig(
         load_warehouse=lambda project, scenario: bqemulator.load(project, scenario.rows_by_table),
         set_policies=fake_cloud_run.set_policies,
         project=bqemulator.new_project(),
+        monitoring_endpoint=fake_monitoring.host,
+        load_push=lambda scenario: load_push_chain(scenario, cloud_run=fake_cloud_run, monitoring=fake_monitoring, pubsub=pubsub_env),
         config=default_config(monitor_timeout=MONITOR_TIMEOUT_S),
         slack_base_url=proxies["slack"].endpoint + "/api/",
         slack_timeout_seconds=1,

@@ -19,27 +19,12 @@ from tests.scenario import utc
 from tests.servers.fake_cloud_run import FakeCloudRun, fake_cloud_run  # noqa: F401
 from tests.servers.fake_monitoring import FakeMonitoring, fake_monitoring, fake_monitoring_server  # noqa: F401
 from tests.servers.pubsub_emulator import PubSubEmulator, pubsub_emulator, pubsub_env  # noqa: F401
+from tests.servers.push_chain import create_subscriptions
 from demo.pipeline import invoker_policy
 
 NOW = utc("2026-11-21T23:30")
 BROKEN = "phase4-to-phase5-orchestrator"
 ACCOUNT = PUSH_MEMBER.split(":", 1)[1]
-
-
-def create_subscriptions(subscriptions: list[dict[str, Any]]) -> None:
-    """Create each subscription (and its topic) in the emulator through the real client."""
-    from google.cloud import pubsub_v1
-
-    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
-    for sub in subscriptions:
-        try:
-            publisher.create_topic(name=sub["topic"])
-        except Exception:  # noqa: BLE001 (already exists: several subscriptions share a topic)
-            pass
-        push = {"push_endpoint": sub["pushConfig"]["pushEndpoint"]}
-        if "oidcToken" in sub["pushConfig"]:
-            push["oidc_token"] = {"service_account_email": sub["pushConfig"]["oidcToken"]["serviceAccountEmail"]}
-        subscriber.create_subscription(request={"name": sub["name"], "topic": sub["topic"], "push_config": push})
 
 
 def setup_chain(fake: FakeCloudRun, *, policies: dict[str, Any] | None = None, oidc: bool = True, skip: str | None = None) -> list[dict[str, Any]]:
