@@ -25,7 +25,7 @@ CONDITIONAL = {"bindings": [{"role": "roles/run.invoker", "members": [PUSH_MEMBE
 
 
 def check(fake: FakeCloudRun) -> Any:
-    sources = Sources(warehouse=None, iam=CloudRunIamPolicies(endpoint=fake.endpoint, resource_manager_endpoint=fake.endpoint, timeout_seconds=5))  # type: ignore[arg-type]
+    sources = Sources(warehouse=None, push=None, iam=CloudRunIamPolicies(endpoint=fake.endpoint, resource_manager_endpoint=fake.endpoint, timeout_seconds=5))  # type: ignore[arg-type]
     ctx = CheckContext(now=NOW, today=NOW.date(), zone=CONFIG.zone, pipeline=CONFIG.pipeline)
     return orchestrator_iam.check(CONFIG.monitors["orchestrator_iam"], sources, ctx)
 
