@@ -147,3 +147,25 @@ def test_an_unreadable_subscriptions_file_errors_the_monitor(local_dir):
     report = run_cli("run", "--json", "--now", NOW, "--monitors", "push_delivery").report
     assert report["monitors"][0]["outcome"] == "error"
     assert [f["key"] for f in report["findings"]] == [{"monitor": "push_delivery", "problem": "error"}]
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ('window = "30m"', 'window = "30m"\nservices = ["phase2-to-phase3-orchestrator"]',
+         "monitors.push_delivery.services[0]: unknown service 'phase2-to-phase3-orchestrator'"),
+        ("min_failed_ratio = 0.5          # ... making up at least this share of all pushes", "min_failed_ratio = 1.5",
+         "monitors.push_delivery.min_failed_ratio"),
+        ('max_backlog_age = "1h"          # backlog when the oldest unacked message is older', 'max_backlog_age = "soon"',
+         "monitors.push_delivery.max_backlog_age"),
+    ],
+)
+def test_a_bad_push_delivery_table_names_the_key(local_dir, tmp_path, monkeypatch, old, new, message):
+    from tests.production import production_toml
+
+    path = tmp_path / "canary.toml"
+    path.write_text(production_toml(old, new), encoding="utf-8")
+    monkeypatch.setenv("CANARY_CONFIG", str(path))
+    Scenario().write_local(local_dir)
+    result = run_cli("run", "--json", "--now", NOW)
+    assert result.code == 2 and message in result.stderr, result.stderr
