@@ -37,7 +37,8 @@ def decide(
     - nothing: an errored or unselected monitor neither repeats nor resolves what it owns.
 
     `coverage` maps a monitor to the targets (game dates, services) it judged in this run. An incident of
-    a target it could not read is left alone (that target has its own "canary degraded" finding). An
+    a target it could not read is left alone (that target has its own "canary degraded" finding), and so
+    is one it had no data for (no push traffic is not health). An
     incident of another target was not looked at: in a scheduled run (`retire_uncovered`) the target has
     left what the monitor checks (a game date out of its window), so it closes with a note saying so; in
     an operator's run for one date it is left alone.
@@ -72,9 +73,11 @@ def decide(
             continue
         note = None
         judged = (coverage or {}).get(owner)
+        if judged is not None and judged.leaves_alone(state.key):
+            continue
         target = state.key.get(judged.label) if judged is not None else None
         if judged is not None and target is not None and target not in judged.targets:
-            if not retire_uncovered or target in {u.target for u in judged.unread}:
+            if not retire_uncovered:
                 continue
             note = f"{judged.label.replace('_', ' ')} {target} is no longer checked by {owner} (outside what it checks)"
         # Sent even when silenced: whoever saw the alert must see it end.

@@ -87,6 +87,14 @@ class Judged(BaseModel):
     """The finding-key label that names a target: "game_date", "service"."""
     targets: list[str]
     unread: list[UnreadTarget] = Field(default_factory=list)
+    without_data: list[dict[str, str]] = Field(default_factory=list)
+    """Key labels of incidents a judged target had no data for (e.g. no push traffic): left alone, not healthy."""
+
+    def leaves_alone(self, key: dict[str, str]) -> bool:
+        """Whether this run says nothing about the incident with `key` (unread target, or no data for it)."""
+        if key.get(self.label) in {u.target for u in self.unread}:
+            return True
+        return any(all(key.get(k) == v for k, v in labels.items()) for labels in self.without_data)
 
     @classmethod
     def game_dates(cls, dates: list[date]) -> Judged:

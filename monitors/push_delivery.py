@@ -262,7 +262,25 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
         f for t in targets
         for f in judge_target(config, pipeline, t, subscriptions, project_policy=project_policy, counts=counts, ages=ages)
     ]
-    return CheckResult(findings=findings, judged=Judged(label="service", targets=[t.name for t in targets], unread=unread))
+    return CheckResult(findings=findings, judged=Judged(
+        label="service", targets=[t.name for t in targets], unread=unread,
+        without_data=without_data(targets, subscriptions, counts=counts, ages=ages),
+    ))
+
+
+def without_data(
+    targets: list[Target], subscriptions: list[Json], *, counts: dict[str, Counter[tuple[str, str]]], ages: dict[str, float],
+) -> list[dict[str, str]]:
+    """The symptoms a service's subscriptions had no data for in the window: no traffic is not health, so
+    an open pushes_failing (or backlog) incident is left alone rather than resolved."""
+    held = []
+    for target in targets:
+        ids = [subscription_id(s) for s in push_subscriptions(subscriptions, service_hosts(target.service or {}))]
+        if not any(counts.get(i) for i in ids):
+            held.append({"service": target.name, "problem": "pushes_failing"})
+        if not any(i in ages for i in ids):
+            held.append({"service": target.name, "problem": "backlog"})
+    return held
 
 
 SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="push")

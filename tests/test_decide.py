@@ -148,3 +148,12 @@ def test_next_state_counts_and_keeps_the_thread():
     assert (repeat.notify_count, repeat.first_seen, repeat.last_notified, repeat.thread_ts) == (2, NOW, later, "1.0")
     resolved = Decision(fingerprint=CRIT.fingerprint, reason=Reason.RESOLVED, previous=repeat).next_record(now=later, retention=timedelta(days=30), channel="#c", thread_ts="3.0")
     assert (resolved.status, resolved.resolved_at, resolved.expire_at) == ("resolved", later, later + timedelta(days=30))
+
+
+def test_an_incident_without_data_this_run_is_left_alone_and_its_judged_siblings_resolve():
+    failing = finding(monitor="push_delivery", service="s1", problem="pushes_failing")
+    no_sub = finding(monitor="push_delivery", service="s1", problem="no_subscription")
+    coverage = {"push_delivery": Judged(label="service", targets=["s1"], without_data=[{"service": "s1", "problem": "pushes_failing"}])}
+    previous = {f.fingerprint: state(f) for f in (failing, no_sub)}
+    decisions = decide(previous=previous, findings=[], succeeded={"push_delivery"}, repeat_after=REPEATS, now=NOW, coverage=coverage)
+    assert [(d.fingerprint, d.reason) for d in decisions.notify] == [(no_sub.fingerprint, Reason.RESOLVED)]

@@ -169,3 +169,20 @@ def test_a_bad_push_delivery_table_names_the_key(local_dir, tmp_path, monkeypatc
     Scenario().write_local(local_dir)
     result = run_cli("run", "--json", "--now", NOW)
     assert result.code == 2 and message in result.stderr, result.stderr
+
+
+def test_pushes_failing_neither_resolves_without_traffic_nor_when_the_backlog_gauge_is_absent(local_dir):
+    failing = pushes(Scenario(), SERVICE, "remote_server_4xx", "403", [6])
+    first = run(local_dir, failing)
+    assert problems(first) == [(SERVICE, "pushes_failing")]
+    # Half an hour later nothing was pushed at all (no series in the window): not health, so no resolution.
+    quiet = Scenario()
+    quiet.write_local(local_dir)
+    later = run_cli("run", "--json", "--now", "2026-11-21T23:45:00Z", "--monitors", "push_delivery").report
+    assert later["findings"] == [] and later["notifications"] == []
+    # Pushes acked again: healthy traffic resolves it.
+    healed = pushes(Scenario(), SERVICE, "ack", "success", [4])
+    healed.push_series[0]["points"][0]["interval"]["endTime"] = "2026-11-22T00:00:00Z"
+    healed.write_local(local_dir)
+    resolved = run_cli("run", "--json", "--now", "2026-11-22T00:00:00Z", "--monitors", "push_delivery").report
+    assert [n["reason"] for n in resolved["notifications"]] == ["resolved"]
