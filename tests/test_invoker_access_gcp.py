@@ -4,20 +4,16 @@ ROLE_withcond_HASH role and no condition)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from core.model import Judged
+from demo.pipeline import invoker_policy
 from monitors import orchestrator_iam
 from monitors.base import CheckContext, Sources
 from sources.cloud_run_iam import CloudRunIamPolicies
-from tests.production import PUSH_MEMBER, SERVICES
+from tests.production import CONFIG, PUSH_MEMBER, SERVICES
 from tests.scenario import utc
 from tests.servers.fake_cloud_run import FakeCloudRun, fake_cloud_run  # noqa: F401
-from tests.production import CONFIG
-from demo.pipeline import invoker_policy
 
 NOW = utc("2026-11-21T23:30")
 CONDITIONAL = {"bindings": [{"role": "roles/run.invoker", "members": [PUSH_MEMBER],

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from demo.pipeline import push_series, push_subscription, service_json
+from demo.pipeline import invoker_policy, push_series, push_subscription, service_json
 from monitors import push_delivery
 from monitors.base import CheckContext, Sources
 from sources.cloud_run_iam import CloudRunIamPolicies
@@ -18,9 +18,8 @@ from tests.production import CONFIG, PIPELINE, PUSH_MEMBER, SERVICES
 from tests.scenario import utc
 from tests.servers.fake_cloud_run import FakeCloudRun, fake_cloud_run  # noqa: F401
 from tests.servers.fake_monitoring import FakeMonitoring, fake_monitoring, fake_monitoring_server  # noqa: F401
-from tests.servers.pubsub_emulator import PubSubEmulator, pubsub_emulator, pubsub_env  # noqa: F401
+from tests.servers.pubsub_emulator import pubsub_emulator, pubsub_env  # noqa: F401
 from tests.servers.push_chain import create_subscriptions
-from demo.pipeline import invoker_policy
 
 NOW = utc("2026-11-21T23:30")
 BROKEN = "phase4-to-phase5-orchestrator"

@@ -21,7 +21,7 @@ import re
 import threading
 from concurrent import futures
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import grpc
