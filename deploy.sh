@@ -59,7 +59,10 @@ VERIFY_DELAY="${DEPLOY_VERIFY_DELAY:-5}"
 DATASETS=(nba_orchestration nba_reference nba_predictions nba_raw) # nba_raw: the freshness and volume checks
 PROJECT_ROLES=(
   roles/bigquery.jobUser # run query jobs (billed to the project)
-  roles/run.viewer       # read the orchestrators' IAM policies (run.services.getIamPolicy)
+  roles/run.viewer       # the services' IAM policies and URLs (run.services.getIamPolicy, run.services.get)
+  roles/pubsub.viewer    # push_delivery: list the project's subscriptions (pubsub.subscriptions.list)
+  roles/monitoring.viewer # push_delivery: push_request_count and oldest_unacked_message_age (monitoring.timeSeries.list)
+  roles/browser          # the project's IAM policy, for project-level invoker grants (resourcemanager.projects.getIamPolicy)
   roles/datastore.user   # the alert records in Firestore
 )
 TIME_ZONE="Etc/UTC"
@@ -170,6 +173,7 @@ note "APIs the function, its trigger and its sources need"
 run gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com \
   artifactregistry.googleapis.com cloudscheduler.googleapis.com secretmanager.googleapis.com \
   firestore.googleapis.com bigquery.googleapis.com logging.googleapis.com monitoring.googleapis.com \
+  pubsub.googleapis.com cloudresourcemanager.googleapis.com \
   --project="$PROJECT"
 
 ensure_service_account() {

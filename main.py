@@ -33,6 +33,7 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
         from alerts.sqlite_state import SqliteStateStore
         from sources.duckdb_warehouse import DuckDbWarehouse
         from sources.iam_file import IamPolicyFile
+        from sources.push_files import PushChainFiles
 
         local = settings.local_dir
         return Canary(
@@ -40,6 +41,7 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
             sources=Sources(
                 warehouse=DuckDbWarehouse(path=local / "warehouse.duckdb", dataset_prefix=config.dataset_prefix),
                 iam=IamPolicyFile(path=local / "iam_policies.json"),
+                push=PushChainFiles(folder=local),
             ),
             store=SqliteStateStore(path=local / "state.sqlite3"),
             notifier=LocalNotifier(path=local / "notifications.jsonl", console=console),
@@ -48,6 +50,7 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
     from alerts.slack import SlackNotifier
     from sources.bigquery_warehouse import BigQueryWarehouse
     from sources.cloud_run_iam import CloudRunIamPolicies
+    from sources.gcp_push import GcpPushChain
 
     timeout = config.monitor_timeout.total_seconds()
     return Canary(
@@ -57,7 +60,11 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
                 project=settings.gcp_project, endpoint=settings.bigquery_endpoint, timeout_seconds=timeout,
                 dataset_prefix=config.dataset_prefix,
             ),
-            iam=CloudRunIamPolicies(endpoint=settings.run_endpoint, timeout_seconds=timeout),
+            iam=CloudRunIamPolicies(
+                endpoint=settings.run_endpoint, resource_manager_endpoint=settings.resource_manager_endpoint,
+                timeout_seconds=timeout,
+            ),
+            push=GcpPushChain(run_endpoint=settings.run_endpoint, monitoring_endpoint=settings.monitoring_endpoint, timeout_seconds=timeout),
         ),
         store=FirestoreStateStore(project=settings.gcp_project, config=config.firestore),
         backend="gcp",

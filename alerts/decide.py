@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 
 from alerts.silences import silence_for
 from core.config import RepeatIntervals
-from core.model import AlertState, Decision, Finding, Reason, Severity, Silence
+from core.model import AlertState, Decision, Finding, Judged, Reason, Severity, Silence
 
 
 ESCALATED = "escalated"
@@ -38,7 +38,7 @@ def decide(
     repeat_after: RepeatIntervals,
     now: datetime,
     silences: Sequence[Silence] = (),
-    coverage: Mapping[str, frozenset[str]] | None = None,
+    coverage: Mapping[str, Judged] | None = None,
     retire_uncovered: bool = True,
 ) -> Decisions:
     """Give each fingerprint its reason to notify now, or none.
@@ -49,10 +49,12 @@ def decide(
     - resolved: notified and firing before, absent now, and the monitor that owns it ran cleanly;
     - nothing: an errored or unselected monitor neither repeats nor resolves what it owns.
 
-    `coverage` maps a date-based monitor to the game dates (ISO) it judged in this run. An incident of
-    another game date was not looked at: in a scheduled run (`retire_uncovered`) its date has left the
-    window, so it closes with a note saying it is no longer checked; in an operator's run for one date it
-    is left alone.
+    `coverage` maps a monitor to the targets (game dates, services) it judged in this run. An incident of
+    a target it could not read is left alone (that target has its own "canary degraded" finding), and so
+    is one it had no data for (no push traffic is not health). An
+    incident of another target was not looked at: in a scheduled run (`retire_uncovered`) the target has
+    left what the monitor checks (a game date out of its window), so it closes with a note saying so; in
+    an operator's run for one date it is left alone.
     """
     notify: list[Decision] = []
     silenced: dict[str, str] = {}
@@ -88,11 +90,13 @@ def decide(
             continue
         note = None
         judged = (coverage or {}).get(owner)
-        game_date = state.key.get("game_date")
-        if judged is not None and game_date is not None and game_date not in judged:
+        if judged is not None and judged.leaves_alone(state.key):
+            continue
+        target = state.key.get(judged.label) if judged is not None else None
+        if judged is not None and target is not None and target not in judged.targets:
             if not retire_uncovered:
                 continue
-            note = f"game date {game_date} is no longer checked by {owner} (outside its window)"
+            note = f"{judged.label.replace('_', ' ')} {target} is no longer checked by {owner} (outside what it checks)"
         # Sent even when silenced: whoever saw the alert must see it end.
         notify.append(Decision(fingerprint=fingerprint, reason=Reason.RESOLVED, previous=state, note=note))
     return Decisions(notify=notify, silenced=silenced)

@@ -81,7 +81,12 @@ def _facts(details: dict[str, Any], zone: tzinfo) -> list[tuple[str, str]]:
     for name, value in details.items():
         if name in _NOT_FACTS or value is None or value == [] or value == "":
             continue
-        text = ", ".join(str(v) for v in value) if isinstance(value, list) else _readable(value, zone)
+        if isinstance(value, dict):
+            text = ", ".join(f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, list):
+            text = ", ".join(str(v) for v in value)
+        else:
+            text = _readable(value, zone)
         shown.append((name.replace("_", " "), text))
     return shown
 

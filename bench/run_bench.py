@@ -58,6 +58,10 @@ class SlowIam:
         time.sleep(self.latency)
         return self.inner.get(project=project, region=region, service=service)
 
+    def get_project(self, *, project: str) -> Any:
+        time.sleep(self.latency)
+        return self.inner.get_project(project=project)
+
 
 def demo_canary(workdir: Path, history_days: int) -> tuple[Canary, Any]:
     import main
@@ -69,6 +73,7 @@ def demo_canary(workdir: Path, history_days: int) -> tuple[Canary, Any]:
     pipeline = build_demo(
         now=now, zone=config.zone, services=config.pipeline.services,
         push_member=config.monitors["orchestrator_iam"].member, history_days=history_days,
+        project=config.pipeline.project, region=config.pipeline.region,
     )
     write_demo(pipeline, workdir)
     canary = main.build_canary(Settings(backend="local", local_dir=workdir), config, console=None)
@@ -89,7 +94,8 @@ def bench_concurrency(latency: float, repeat: int) -> dict[str, float]:
         canary, now = demo_canary(Path(tmp), 7)
         timed_runs(canary, now, 1)  # warm: sqlglot transpile cache, DuckDB
         canary.sources = Sources(
-            warehouse=SlowWarehouse(canary.sources.warehouse, latency), iam=SlowIam(canary.sources.iam, latency)
+            warehouse=SlowWarehouse(canary.sources.warehouse, latency), iam=SlowIam(canary.sources.iam, latency),
+            push=canary.sources.push,
         )
         runs, reports = timed_runs(canary, now, repeat)
     ratios = [run / (max(m.duration_ms for m in report.monitors) / 1000) for run, report in zip(runs, reports)]

@@ -222,6 +222,9 @@ class Settings(BaseSettings):
     """Overrides dataset_prefix of the configuration file (deploy.sh --dataset-prefix sets it; '' clears it)."""
     bigquery_endpoint: str | None = None
     run_endpoint: str | None = None
+    resource_manager_endpoint: str | None = None
+    monitoring_endpoint: str | None = None
+    """host:port of a gRPC stand-in of Cloud Monitoring (google-cloud-monitoring has only gRPC transports)."""
     slack_base_url: str | None = None
     heartbeat_url: str | None = None
 

@@ -92,14 +92,43 @@ class CheckError(BaseModel):
         return bool(self.labels) and all(state.key.get(name) == value for name, value in self.labels.items())
 
 
+class UnreadTarget(BaseModel):
+    """A target a check could not read: its own "canary degraded" finding; its alerts neither fire nor resolve."""
+
+    target: str
+    source: str
+    error: str
+
+
+class Judged(BaseModel):
+    """The targets (game dates, services) a check judged in this run: only their incidents can resolve."""
+
+    label: str
+    """The finding-key label that names a target: "game_date", "service"."""
+    targets: list[str]
+    unread: list[UnreadTarget] = Field(default_factory=list)
+    without_data: list[dict[str, str]] = Field(default_factory=list)
+    """Key labels of incidents a judged target had no data for (e.g. no push traffic): left alone, not healthy."""
+
+    def leaves_alone(self, key: dict[str, str]) -> bool:
+        """Whether this run says nothing about the incident with `key` (unread target, or no data for it)."""
+        if key.get(self.label) in {u.target for u in self.unread}:
+            return True
+        return any(all(key.get(k) == v for k, v in labels.items()) for labels in self.without_data)
+
+    @classmethod
+    def game_dates(cls, dates: list[date]) -> Judged:
+        return cls(label="game_date", targets=[d.isoformat() for d in dates])
+
+
 class CheckResult(BaseModel):
     """What a monitor returns: its findings, or that it had nothing to judge."""
 
     findings: list[Finding] = Field(default_factory=list)
     no_data: bool = False
     no_data_reason: str | None = None
-    game_dates: list[date] | None = None
-    """The game dates this check judged (date-based monitors); None: it judges everything it owns."""
+    judged: Judged | None = None
+    """What this check judged; None: it judges everything it owns."""
     check_errors: list[CheckError] = Field(default_factory=list)
     """Checks of this monitor that could not be read; the runner turns each into a "canary degraded" finding."""
 
@@ -120,7 +149,7 @@ class MonitorResult(BaseModel):
     note: str | None = None
     """Why there was nothing to judge, for a NO_DATA outcome (e.g. no games scheduled)."""
     findings: list[Finding] = Field(default_factory=list, exclude=True)
-    game_dates: list[date] | None = Field(default=None, exclude=True)
+    judged: Judged | None = Field(default=None, exclude=True)
     check_errors: list[CheckError] = Field(default_factory=list, exclude=True)
 
 

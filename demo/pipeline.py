@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sources.push import OLDEST_UNACKED_AGE, PUSH_REQUESTS
 from sources.tables import (
     GAMEBOOK, INJURY_REPORT, PHASE_COMPLETIONS, PLAYER_PROPS, PREDICTIONS, RAW_SCHEDULE, RAW_TABLES, SCHEDULE,
     SCOREBOARD, TEAM_BOXSCORE, write_duckdb,
@@ -95,6 +96,10 @@ class DemoPipeline:
         default_factory=lambda: {t: [] for t in (PHASE_COMPLETIONS, SCHEDULE, PREDICTIONS, *RAW_TABLES)}
     )
     policies: dict[str, Any] = field(default_factory=dict)
+    project_policy: dict[str, Any] = field(default_factory=dict)
+    services: dict[str, Any] = field(default_factory=dict)
+    subscriptions: list[dict[str, Any]] = field(default_factory=list)
+    push_metrics: dict[str, Any] = field(default_factory=lambda: {"timeSeries": []})
 
 
 def demo_now(real_now: datetime, zone: ZoneInfo) -> datetime:
@@ -117,10 +122,80 @@ def invoker_policy(*members: str) -> dict[str, Any]:
     return {"version": 1, "etag": "BwYdemo0000=", "bindings": bindings}
 
 
+PROJECT_NUMBER = "756957797294"
+PHASE3_SUBSCRIPTION = "nba-phase3-analytics-sub"
+"""The seeds' real phase-3 trigger: a direct push subscription to nba-phase3-analytics-processors /process."""
+
+
+def service_json(project: str, region: str, name: str) -> dict[str, Any]:
+    """A Cloud Run v2 Service as get_service answers it: its deterministic and legacy URLs."""
+    legacy = f"https://{name}-{abs(hash_of(name)) % 10**10:010d}-wl.a.run.app"
+    return {
+        "name": f"projects/{project}/locations/{region}/services/{name}",
+        "uri": legacy,
+        "urls": [f"https://{name}-{PROJECT_NUMBER}.{region}.run.app", legacy],
+        "invokerIamDisabled": False,
+    }
+
+
+def hash_of(text: str) -> int:
+    """A stable number from a name (Python's hash() changes per process)."""
+    return int.from_bytes(text.encode()[:8].ljust(8, b"_"), "big")
+
+
+def push_subscription(project: str, region: str, service: str, push_account: str | None) -> dict[str, Any]:
+    """The push subscription that starts `service`, as the Pub/Sub API answers it: the direct phase-3 one,
+    or an Eventarc one (its endpoint carries Eventarc's query string)."""
+    base = f"https://{service}-{PROJECT_NUMBER}.{region}.run.app"
+    if service == "nba-phase3-analytics-processors":
+        name, endpoint, topic = PHASE3_SUBSCRIPTION, f"{base}/process", "nba-phase2-raw-complete"
+    else:
+        topic = service.split("-to-")[0].replace("phase", "nba-phase") + "-complete"
+        name = f"eventarc-{region}-{service}-{hash_of(service) % 1000:03d}-sub-{hash_of(topic) % 1000:03d}"
+        endpoint = f"{base}/?__GCP_CloudEventsMode=CUSTOM_PUBSUB_projects%2F{project}%2Ftopics%2F{topic}"
+    config: dict[str, Any] = {"pushEndpoint": endpoint}
+    if push_account:
+        config["oidcToken"] = {"serviceAccountEmail": push_account}
+    return {
+        "name": f"projects/{project}/subscriptions/{name}", "topic": f"projects/{project}/topics/{topic}",
+        "pushConfig": config, "ackDeadlineSeconds": 600, "state": "ACTIVE",
+    }
+
+
+def push_series(project: str, subscription: str, metric: str, points: list[tuple[datetime, int]], **labels: str) -> dict[str, Any]:
+    """One timeSeries of a timeSeries.list answer (REST JSON; int64Value is a string)."""
+    delta = metric.endswith("push_request_count")
+    return {
+        "metric": {"type": metric, "labels": labels},
+        "resource": {"type": "pubsub_subscription", "labels": {"project_id": project, "subscription_id": subscription}},
+        "metricKind": "DELTA" if delta else "GAUGE",
+        "valueType": "INT64",
+        "points": [
+            {"interval": {**({"startTime": _z(at - timedelta(minutes=1))} if delta else {}), "endTime": _z(at)},
+             "value": {"int64Value": str(value)}}
+            for at, value in points
+        ],
+    }
+
+
+def _z(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def healthy_push_chain(project: str, region: str, services: list[str], push_account: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """services.json and subscriptions.json of a healthy pipeline: each service has its push subscription."""
+    return (
+        {name: service_json(project, region, name) for name in services},
+        [push_subscription(project, region, name, push_account) for name in services],
+    )
+
+
 def build_demo(
-    *, now: datetime, zone: ZoneInfo, services: list[str], push_member: str, history_days: int = 7, seed: int = 7
+    *, now: datetime, zone: ZoneInfo, services: list[str], push_member: str, project: str, region: str,
+    history_days: int = 7, seed: int = 7,
 ) -> DemoPipeline:
-    """`history_days` healthy days, then today broken; an IAM policy for each of `services` (from [pipeline])."""
+    """`history_days` healthy days, then today broken; an IAM policy for each of `services` (from [pipeline]),
+    their push subscriptions, and the last half hour of push metrics (pushes to the broken service fail with 403)."""
     rng = random.Random(seed)
     today = now.astimezone(zone).date()
     pipeline = DemoPipeline(now=now, today=today)
@@ -130,7 +205,36 @@ def build_demo(
     pipeline.policies = {
         name: invoker_policy() if name == BROKEN_SERVICE else invoker_policy(push_member) for name in services
     }
+    pipeline.project_policy = {"version": 1, "etag": "BwYdemoproj=", "bindings": [
+        {"role": "roles/owner", "members": ["user:pipeline-owner@example.com"]},
+        {"role": "roles/run.viewer", "members": [push_member]},
+    ]}
+    push_account = push_member.split(":", 1)[-1]
+    pipeline.services, pipeline.subscriptions = healthy_push_chain(project, region, services, push_account)
+    pipeline.push_metrics = {"timeSeries": _push_metrics(pipeline, project, now, rng)}
     return pipeline
+
+
+def _push_metrics(pipeline: DemoPipeline, project: str, now: datetime, rng: random.Random) -> list[dict[str, Any]]:
+    """Per-minute push counts of the last 30 minutes: acks, except 403s to the broken service (retried with
+    backoff since phase 4 completed), whose oldest unacked message is as old as that completion."""
+    series = []
+    minutes = [now - timedelta(minutes=m) for m in range(0, 30, 3)]
+    for subscription in pipeline.subscriptions:
+        sid = subscription["name"].rsplit("/", 1)[-1]
+        broken = BROKEN_SERVICE in subscription["pushConfig"]["pushEndpoint"]
+        if broken:
+            series.append(push_series(project, sid, PUSH_REQUESTS, [(at, rng.randint(1, 3)) for at in minutes],
+                                      response_class="remote_server_4xx", response_code="403"))
+            phase4_done = max(r["completed_at"] for r in pipeline.rows[PHASE_COMPLETIONS]
+                              if r["game_date"] == pipeline.today and r["phase"] == "phase_4_precompute")
+            age = int((now - phase4_done).total_seconds())
+            series.append(push_series(project, sid, OLDEST_UNACKED_AGE, [(at, age - int((now - at).total_seconds())) for at in minutes]))
+        else:
+            series.append(push_series(project, sid, PUSH_REQUESTS, [(minutes[0], rng.randint(1, 2))],
+                                      response_class="ack", response_code="success"))
+            series.append(push_series(project, sid, OLDEST_UNACKED_AGE, [(at, 0) for at in minutes]))
+    return series
 
 
 def _game_day(pipeline: DemoPipeline, day: date, zone: ZoneInfo, rng: random.Random, *, broken: bool) -> None:
@@ -252,4 +356,9 @@ def write_demo(pipeline: DemoPipeline, local_dir: Path, *, dataset_prefix: str =
     """The warehouse (its datasets prefixed like the canary's queries: staging reads test_nba_raw...) and the IAM file."""
     local_dir.mkdir(parents=True, exist_ok=True)
     write_duckdb(local_dir / "warehouse.duckdb", pipeline.rows, dataset_prefix=dataset_prefix)
-    (local_dir / "iam_policies.json").write_text(json.dumps(pipeline.policies, indent=2) + "\n", encoding="utf-8")
+    for name, data in (
+        ("iam_policies.json", pipeline.policies), ("project_iam_policy.json", pipeline.project_policy),
+        ("services.json", pipeline.services), ("subscriptions.json", pipeline.subscriptions),
+        ("push_metrics.json", pipeline.push_metrics),
+    ):
+        (local_dir / name).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -215,6 +215,7 @@ def cli_demo(
     pipeline = build_demo(
         now=now, zone=config.zone, services=config.pipeline.services,
         push_member=config.monitors["orchestrator_iam"].member, history_days=args.history_days,
+        project=config.pipeline.project, region=config.pipeline.region,
     )
     for stale in ("state.sqlite3", "notifications.jsonl"):
         (settings.local_dir / stale).unlink(missing_ok=True)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from core.config import Pipeline
 from core.model import CheckResult
 from sources.iam import IamPolicies
+from sources.push import PushChain
 from sources.warehouse import Row, Warehouse
 
 
@@ -28,6 +29,7 @@ class MonitorConfig(BaseModel):
 class Sources:
     warehouse: Warehouse
     iam: IamPolicies
+    push: PushChain
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class MonitorSpec(Generic[ConfigT]):
     config_model: type[ConfigT]
     check: Callable[[ConfigT, Sources, CheckContext], CheckResult]
     reads: str
-    """The port it reads ('warehouse' or 'iam'): a failure of that source errors this monitor only."""
+    """The port it reads ('warehouse', 'iam' or 'push'): a failure of that source errors this monitor only."""
     fetch: Callable[[ConfigT, Sources, FetchWindow], list[Row]] | None = None
     """One query for a whole window; every row carries its `game_date` (a replay slices rows by it)."""
     judge: Callable[[ConfigT, list[Row], CheckContext], CheckResult] | None = None

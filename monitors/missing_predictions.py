@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 
 from core.config import Duration
-from core.model import CheckResult, Finding, Severity
+from core.model import CheckResult, Finding, Judged, Severity
 from monitors.base import CheckContext, FetchWindow, MonitorConfig, MonitorSpec, Sources
 from sources.tables import PREDICTIONS, SCHEDULE
 from sources.warehouse import Row
@@ -165,7 +165,7 @@ def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
     # The phase that writes predictions: its alert links the logs of the service that starts it.
     phase = ctx.pipeline.predictions_phase
     findings = [f.model_copy(update={"details": {**f.details, "phase": phase}}) for f in result.findings]
-    return result.model_copy(update={"findings": findings, "game_dates": [game_date]})
+    return result.model_copy(update={"findings": findings, "judged": Judged.game_dates([game_date])})
 
 
 def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from core.commands import shell_command
 from core.config import Transition
-from core.model import CheckResult, Finding, Severity
+from core.model import CheckResult, Finding, Judged, Severity
 from monitors.base import CheckContext, FetchWindow, MonitorConfig, MonitorSpec, Sources
 from sources.tables import PHASE_COMPLETIONS
 from sources.warehouse import Row
@@ -175,7 +175,7 @@ def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
     runs = _runs([r for r in rows if r["game_date"] in dates and r["phase"] in phases], ctx.now)
     if not runs:
         return CheckResult(
-            no_data=True, no_data_reason=f"no phase completions for {span.first_date}..{span.last_date}", game_dates=judged
+            no_data=True, no_data_reason=f"no phase completions for {span.first_date}..{span.last_date}", judged=Judged.game_dates(judged)
         )
     findings = []
     for game_date in judged:
@@ -190,7 +190,7 @@ def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
             )
             if finding:
                 findings.append(finding)
-    return CheckResult(findings=findings, game_dates=judged)
+    return CheckResult(findings=findings, judged=Judged.game_dates(judged))
 
 
 def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:

@@ -6,13 +6,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from monitors import freshness, missing_predictions, orchestrator_iam, phase_stalls, volume
+from monitors import freshness, missing_predictions, orchestrator_iam, phase_stalls, push_delivery, volume
 from core.config import ConfigError, Pipeline, describe_validation_error
 from monitors.base import MonitorConfig, MonitorSpec
 
 MONITORS: dict[str, MonitorSpec[Any]] = {
     spec.name: spec
-    for spec in (orchestrator_iam.SPEC, phase_stalls.SPEC, missing_predictions.SPEC, freshness.SPEC, volume.SPEC)
+    for spec in (
+        orchestrator_iam.SPEC, push_delivery.SPEC, phase_stalls.SPEC, missing_predictions.SPEC, freshness.SPEC, volume.SPEC,
+    )
 }
 
 

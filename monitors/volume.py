@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from core.config import StrictModel
-from core.model import CheckError, CheckResult, Finding, Severity
+from core.model import CheckError, CheckResult, Finding, Judged, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
 from monitors.data_checks import (
     SCHEDULE_CHECK, Branch, Identifier, TableName, Window, count_branch, errors_by_check, fetch_branches, games_by_date,
@@ -155,7 +155,7 @@ def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
         game_date = check.date_for(ctx.target_date)
         judged.add(game_date)
         findings += judge_check(check, rows, game_date, games.get(game_date, 0), ctx.now)
-    return CheckResult(findings=findings, check_errors=failed, game_dates=sorted(judged))
+    return CheckResult(findings=findings, check_errors=failed, judged=Judged.game_dates(sorted(judged)))
 
 
 def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:

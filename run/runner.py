@@ -40,7 +40,7 @@ def timed_result(spec: MonitorSpec[Any], sources: Sources, compute: Callable[[],
     return MonitorResult(
         name=spec.name, outcome=result.outcome, duration_ms=_ms_since(started), findings=result.findings,
         note=result.no_data_reason if result.no_data else None,
-        game_dates=result.game_dates, check_errors=result.check_errors,
+        judged=result.judged, check_errors=result.check_errors,
     )
 
 
@@ -137,6 +137,31 @@ def check_degraded_finding(result: MonitorResult, failed: CheckError) -> Finding
             f"if one is set), and fix the entry or the table; run `python main.py run --monitors {result.name}` to retry."
         ),
     )
+
+
+def unread_target_findings(result: MonitorResult, *, retry: str | None = None) -> list[Finding]:
+    """One "canary degraded" finding per target a monitor could not read; its other targets were judged."""
+    if result.judged is None:
+        return []
+    label = result.judged.label
+    return [
+        Finding(
+            monitor=CANARY_MONITOR,
+            severity=Severity.WARNING,
+            key={"monitor": result.name, label: unread.target, "problem": "error"},
+            summary=f"Canary degraded: {result.name} could not read {unread.source} for {label} {unread.target}",
+            details={
+                "monitor": result.name, label: unread.target, "source": unread.source, "error": unread.error,
+                "check_first": (
+                    f"until this clears, {result.name} neither fires nor resolves the alerts of {label} {unread.target} "
+                    f"(its other targets are judged as usual): check that the canary's service account can read "
+                    f"{unread.source} for it, then retry (the fix)"
+                ),
+            },
+            fix=retry or shell_command("python", "main.py", "run", monitors=result.name) + " --dry-run",
+        )
+        for unread in result.judged.unread
+    ]
 
 
 def store_check_command(*, backend: str, pipeline: Pipeline) -> str:

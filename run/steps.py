@@ -33,6 +33,7 @@ from monitors.registry import MONITORS, known_names
 from run.digest import post_digest
 from run.runner import (
     check_degraded_finding, degraded_finding, retry_command, run_monitors, state_unreadable_finding, store_check_command,
+    unread_target_findings,
 )
 
 
@@ -126,6 +127,10 @@ def findings_of(results: list[MonitorResult], *, retry: Callable[[str], str] | N
     command that retries it, `retry(name)`) and for each check a monitor could not read."""
     findings = [f for r in results for f in r.findings]
     findings += [degraded_finding(r, retry=retry(r.name) if retry else None) for r in results if r.outcome is Outcome.ERROR]
+    findings += [
+        f for r in results if r.outcome is not Outcome.ERROR
+        for f in unread_target_findings(r, retry=retry(r.name) if retry else None)
+    ]
     return findings + [check_degraded_finding(r, failed) for r in results for failed in r.check_errors]
 
 
@@ -173,11 +178,7 @@ def decide_run(
         repeat_after=config.alerts.repeat_after,
         now=now,
         silences=silences,
-        coverage={
-            r.name: frozenset(d.isoformat() for d in r.game_dates)
-            for r in results
-            if r.outcome is not Outcome.ERROR and r.game_dates is not None
-        },
+        coverage={r.name: r.judged for r in results if r.outcome is not Outcome.ERROR and r.judged is not None},
         # An operator's check of one date must not close what the scheduled runs are watching.
         retire_uncovered=scheduled,
     )

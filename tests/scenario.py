@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from demo.pipeline import PHASE_PROCESSORS, invoker_policy
-from tests.production import PUSH_MEMBER, SERVICES
+from demo.pipeline import PHASE_PROCESSORS, healthy_push_chain, invoker_policy
+from tests.production import PIPELINE, PUSH_MEMBER, SERVICES
 from sources.tables import PHASE_COMPLETIONS, PREDICTIONS, SCHEDULE, write_duckdb
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -41,6 +41,13 @@ class Scenario:
     raw_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Rows of phase 2's raw tables (sources.tables.RAW_TABLES), by table; a table absent here is not
     created on bqemulator (DuckDB creates every table)."""
+    project_policy: dict[str, Any] = field(default_factory=dict)
+    services: dict[str, Any] = field(default_factory=lambda: healthy_push_chain(
+        PIPELINE.project, PIPELINE.region, list(SERVICES), PUSH_MEMBER.split(":", 1)[-1])[0])
+    subscriptions: list[dict[str, Any]] = field(default_factory=lambda: healthy_push_chain(
+        PIPELINE.project, PIPELINE.region, list(SERVICES), PUSH_MEMBER.split(":", 1)[-1])[1])
+    push_series: list[dict[str, Any]] = field(default_factory=list)
+    """timeSeries of push_metrics.json (none: no traffic)."""
 
     # --- phase_completions ---
     def completion(
@@ -106,6 +113,7 @@ class Scenario:
         """Set a service's policy; None removes the service (not found)."""
         if policy is None:
             self.policies.pop(service, None)
+            self.services.pop(service, None)
         else:
             self.policies[service] = policy
         return self
@@ -121,4 +129,9 @@ class Scenario:
         local_dir.mkdir(parents=True, exist_ok=True)
         write_duckdb(local_dir / "warehouse.duckdb", self.rows_by_table, dataset_prefix=dataset_prefix)
         (local_dir / "iam_policies.json").write_text(json.dumps(self.policies), encoding="utf-8")
+        for name, data in (
+            ("project_iam_policy.json", self.project_policy), ("services.json", self.services),
+            ("subscriptions.json", self.subscriptions), ("push_metrics.json", {"timeSeries": self.push_series}),
+        ):
+            (local_dir / name).write_text(json.dumps(data), encoding="utf-8")
         return local_dir

@@ -11,7 +11,12 @@ from tests.production import CONFIG, PIPELINE, PUSH_MEMBER
 from core.model import AlertState, Decision, Finding, Reason, Severity
 from run.runner import degraded_finding, retry_command
 from core.model import MonitorResult, Outcome
-from monitors import missing_predictions, orchestrator_iam, phase_stalls
+from collections import Counter
+
+from demo.pipeline import push_subscription, service_json
+from monitors import missing_predictions, orchestrator_iam, phase_stalls, push_delivery
+from run.runner import unread_target_findings
+from core.model import Judged, UnreadTarget
 from tests.scenario import NEW_YORK
 
 NOW = datetime(2026, 11, 21, 23, 30, tzinfo=timezone.utc)
@@ -34,6 +39,32 @@ def iam_findings() -> dict[str, Finding]:
         "conditional_invoker": orchestrator_iam.judge_policy(config, PIPELINE, service, conditional)[0],
         "public_invoker": orchestrator_iam.judge_policy(config, PIPELINE, service, public)[0],
         "not_found": orchestrator_iam.judge_policy(config, PIPELINE, service, None)[0],
+    }
+
+
+def push_findings() -> dict[str, Finding]:
+    """Every push_delivery kind, from the demo's REST shapes of a service and its Eventarc subscription."""
+    config = CONFIG.monitors["push_delivery"]
+    service = "phase4-to-phase5-orchestrator"
+    account = PUSH_MEMBER.split(":", 1)[1]
+    subscription = push_subscription(PIPELINE.project, PIPELINE.region, service, account)
+    sid = push_delivery.subscription_id(subscription)
+    target = push_delivery.Target(name=service, service=service_json(PIPELINE.project, PIPELINE.region, service), policy=invoker_policy())
+
+    def judge(subscriptions: list, **metrics: object) -> list[Finding]:
+        return push_delivery.judge_target(config, PIPELINE, target, subscriptions, project_policy={},
+                                          counts=metrics.get("counts", {}), ages=metrics.get("ages", {}))  # type: ignore[arg-type]
+
+    unauthenticated = {**subscription, "pushConfig": {"pushEndpoint": subscription["pushConfig"]["pushEndpoint"]}}
+    failing = judge([subscription], counts={sid: Counter({("remote_server_4xx", "403"): 23, ("ack", "success"): 1})},
+                    ages={sid: 29129.0})
+    by_problem = {f.key["problem"]: f for f in failing}
+    return {
+        "no_subscription": judge([])[0],
+        "unauthenticated_push": judge([unauthenticated])[0],
+        "push_account_cannot_invoke": by_problem["push_account_cannot_invoke"],
+        "pushes_failing": by_problem["pushes_failing"],
+        "backlog": by_problem["backlog"],
     }
 
 
@@ -76,7 +107,15 @@ def all_findings() -> dict[str, Finding]:
     found = {f"orchestrator_iam-{kind}": f for kind, f in iam_findings().items()}
     found["phase_stalls-stalled"] = stall_finding()
     found |= {f"missing_predictions-{kind}": f for kind, f in prediction_findings().items()}
+    found |= {f"push_delivery-{kind}": f for kind, f in push_findings().items()}
     found["canary-error"] = degraded()
+    [found["canary-error-one-service"]] = unread_target_findings(MonitorResult(
+        name="orchestrator_iam", outcome=Outcome.FIRING, duration_ms=120.0, judged=Judged(
+            label="service", targets=["phase3-to-phase4-orchestrator"],
+            unread=[UnreadTarget(target="phase4-to-phase5-orchestrator", source="cloud_run",
+                                 error="cloud_run: phase4-to-phase5-orchestrator: 403 Forbidden: Permission denied")],
+        ),
+    ))
     return found
 
 

@@ -10,6 +10,8 @@ notifications).
 
 from __future__ import annotations
 
+from collections import Counter
+
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -17,13 +19,17 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from demo.pipeline import PHASE_PROCESSORS, invoker_policy
-from tests.production import PUSH_MEMBER
+from demo.pipeline import PHASE_PROCESSORS, invoker_policy, push_series
+from sources.push import OLDEST_UNACKED_AGE, PUSH_REQUESTS
+from tests.production import PIPELINE, PUSH_MEMBER
 from tests.scenario import Scenario, local, utc
 from tests.servers.bqemulator import BqEmulator, bqemulator  # noqa: F401  (session fixture)
 from tests.servers.fake_cloud_run import FakeCloudRun, fake_cloud_run  # noqa: F401  (fixture)
 from tests.servers.fake_slack import FakeSlack, fake_slack  # noqa: F401  (fixture)
 from tests.servers.firestore_emulator import firestore_emulator, firestore_env  # noqa: F401  (fixtures)
+from tests.servers.fake_monitoring import FakeMonitoring, fake_monitoring, fake_monitoring_server  # noqa: F401  (fixtures)
+from tests.servers.pubsub_emulator import pubsub_emulator, pubsub_env  # noqa: F401  (fixtures)
+from tests.servers.push_chain import load_push_chain
 from tests.servers.stacks import BACKENDS, Stack, comparable, default_config, finding_keys, local_stack, production_stack
 
 pytestmark = pytest.mark.servers
@@ -63,6 +69,10 @@ def iam(service: str, problem: str, severity: str) -> tuple[str, tuple[tuple[str
     return key("orchestrator_iam", severity, service=service, problem=problem)
 
 
+def push(service: str, problem: str, severity: str = "critical") -> tuple[str, tuple[tuple[str, str], ...], str]:
+    return key("push_delivery", severity, service=service, problem=problem)
+
+
 def stall(transition: str, game_date: date = DAY) -> tuple[str, tuple[tuple[str, str], ...], str]:
     return key("phase_stalls", "critical", transition=transition, game_date=game_date.isoformat(), problem="stalled")
 
@@ -89,13 +99,14 @@ MEMBER_POLICY = invoker_policy(PUSH_MEMBER)
 
 
 def _healthy() -> Case:
-    return Case(pipeline(), EVENING, set(), outcomes={"orchestrator_iam": "ok", "phase_stalls": "ok", "missing_predictions": "ok"})
+    return Case(pipeline(), EVENING, set(), outcomes={"orchestrator_iam": "ok", "push_delivery": "ok", "phase_stalls": "ok", "missing_predictions": "ok"})
 
 
 # IAM rules
 def _iam_missing_invoker() -> Case:
     s = pipeline().policy("phase4-to-phase5-orchestrator", invoker_policy("serviceAccount:other@example.iam.gserviceaccount.com"))
-    return Case(s, EVENING, {iam("phase4-to-phase5-orchestrator", "missing_invoker", "critical")})
+    return Case(s, EVENING, {iam("phase4-to-phase5-orchestrator", "missing_invoker", "critical"),
+                             push("phase4-to-phase5-orchestrator", "push_account_cannot_invoke")})
 
 
 def _iam_no_bindings() -> Case:
@@ -104,7 +115,9 @@ def _iam_no_bindings() -> Case:
     return Case(
         s, EVENING,
         {iam("phase5-to-phase6-orchestrator", "missing_invoker", "critical"),
-         iam("phase3-to-phase4-orchestrator", "missing_invoker", "critical")},
+         iam("phase3-to-phase4-orchestrator", "missing_invoker", "critical"),
+         push("phase5-to-phase6-orchestrator", "push_account_cannot_invoke"),
+         push("phase3-to-phase4-orchestrator", "push_account_cannot_invoke")},
     )
 
 
@@ -120,7 +133,8 @@ def _iam_conditional() -> Case:
         ],
     }
     return Case(pipeline().policy("phase4-to-phase5-orchestrator", policy), EVENING,
-                {iam("phase4-to-phase5-orchestrator", "conditional_invoker", "warning")})
+                {iam("phase4-to-phase5-orchestrator", "conditional_invoker", "warning"),
+                 push("phase4-to-phase5-orchestrator", "push_account_cannot_invoke")})
 
 
 def _iam_public() -> Case:
@@ -128,9 +142,9 @@ def _iam_public() -> Case:
     s.policy("phase5-to-phase6-orchestrator", invoker_policy("allAuthenticatedUsers"))
     return Case(
         s, EVENING,
+        # allAuthenticatedUsers includes every service account: the push account CAN invoke 5->6.
         {iam("phase3-to-phase4-orchestrator", "public_invoker", "warning"),
-         iam("phase5-to-phase6-orchestrator", "public_invoker", "warning"),
-         iam("phase5-to-phase6-orchestrator", "missing_invoker", "critical")},
+         iam("phase5-to-phase6-orchestrator", "public_invoker", "warning")},
     )
 
 
@@ -313,9 +327,20 @@ def _demo_like_incident() -> Case:
     yesterday = DAY - timedelta(days=1)
     for phase, at in ((P2, "06:30"), (P3, "08:30"), (P4, "10:30"), (P5, "11:45"), (P6, "12:45")):
         s.phase_complete(yesterday, phase, local(yesterday, at))
+    # Its pushes rejected with 403 every few minutes since (and for the later runs of a test), the
+    # oldest message unacked since phase 4 completed at 10:30.
+    sid = next(x for x in s.subscriptions if "phase4-to-phase5" in x["pushConfig"]["pushEndpoint"])["name"].rsplit("/", 1)[-1]
+    minutes = [EVENING + timedelta(minutes=m) for m in range(-27, 180, 3)]
+    phase4_done = local(DAY, "10:30")
+    s.push_series += [
+        push_series(PIPELINE.project, sid, PUSH_REQUESTS, [(at, 2) for at in minutes], response_class="remote_server_4xx", response_code="403"),
+        push_series(PIPELINE.project, sid, OLDEST_UNACKED_AGE, [(at, int((at - phase4_done).total_seconds())) for at in minutes]),
+    ]
     return Case(
         s, EVENING,
-        {iam("phase4-to-phase5-orchestrator", "missing_invoker", "critical"), stall(T45), preds("none")},
+        {iam("phase4-to-phase5-orchestrator", "missing_invoker", "critical"), stall(T45), preds("none"),
+         push("phase4-to-phase5-orchestrator", "push_account_cannot_invoke"),
+         push("phase4-to-phase5-orchestrator", "pushes_failing"), push("phase4-to-phase5-orchestrator", "backlog", "warning")},
     )
 
 
@@ -351,19 +376,25 @@ def make_stack(
         from tests.servers.fake_slack import TOKEN
 
         firestore = request.getfixturevalue("firestore_env")  # FIRESTORE_EMULATOR_HOST set, database emptied
+        pubsub = request.getfixturevalue("pubsub_env")  # PUBSUB_EMULATOR_HOST set, emulator emptied
+        monitoring: FakeMonitoring = request.getfixturevalue("fake_monitoring")
         stack = production_stack(
             tmp_path / "gcp",
             env={
                 "CANARY_GCP_PROJECT": emulator.new_project(),
                 "CANARY_BIGQUERY_ENDPOINT": emulator.endpoint,
                 "CANARY_RUN_ENDPOINT": fake.endpoint,
+                "CANARY_RESOURCE_MANAGER_ENDPOINT": fake.endpoint,
                 "CANARY_SLACK_BASE_URL": slack.base_url,
                 "CANARY_SLACK_BOT_TOKEN": TOKEN,
                 "FIRESTORE_EMULATOR_HOST": firestore.host,
+                "PUBSUB_EMULATOR_HOST": pubsub.host,
+                "CANARY_MONITORING_ENDPOINT": monitoring.host,
             },
             monkeypatch=request.getfixturevalue("monkeypatch"),
             load_warehouse=lambda project, scenario: emulator.load(project, scenario.rows_by_table),
             set_policies=fake.set_policies,
+            load_push=lambda scenario: load_push_chain(scenario, cloud_run=fake, monitoring=monitoring, pubsub=pubsub),
             config=config,
         )
         assert {type(stack.canary.store).__name__, type(stack.canary.notifier).__name__} == {
@@ -398,8 +429,12 @@ def test_scenario(
     # Every finding is new on a first run: exactly one `first` notice each, all delivered.
     assert sorted(n.reason.value for n in report.notifications) == ["first"] * len(case.expected)
     assert all(n.delivered for n in report.notifications), report.notifications
-    if backend == "gcp":  # through slack_sdk to the fake Slack: one parent message per notice
-        assert len(request.getfixturevalue("fake_slack").posted()) == len(case.expected)
+    if backend == "gcp":  # through slack_sdk to the fake Slack: one message per notice, and a summary above group_after
+        # Notices go to the channel or, when a cause explains them, to the cause's thread: one summary per place
+        # that gets more than group_after of them.
+        places = Counter(f.caused_by for f in report.findings)
+        summary = sum(1 for count in places.values() if count > default_config().alerts.group_after)
+        assert len(request.getfixturevalue("fake_slack").posted()) == len(case.expected) + summary
 
 
 @pytest.mark.parametrize(
@@ -420,15 +455,17 @@ def test_notification_lifecycle(backend: str, make_stack: Callable[..., Stack]) 
     stack = make_stack(backend)
     broken = pipeline().policy("phase4-to-phase5-orchestrator", invoker_policy())
     stack.load(broken)
-    first = stack.run(EVENING)
-    assert [n.reason.value for n in first.notifications] == ["first"]
+    first = stack.run(EVENING)  # missing_invoker, and push_delivery's push_account_cannot_invoke
+    assert [n.reason.value for n in first.notifications] == ["first"] * 2
     quiet = stack.run(EVENING + timedelta(minutes=30))
     assert quiet.notifications == []
     repeat = stack.run(EVENING + timedelta(hours=2))
-    assert [n.reason.value for n in repeat.notifications] == ["repeat"]
+    # One cause, one incident: the binding's repeat names push_delivery's finding, which it explains.
+    [cause] = [f for f in first.findings if f.caused_by is None]
+    assert [(n.fingerprint, n.reason.value) for n in repeat.notifications] == [(cause.fingerprint, "repeat")]
     stack.load(pipeline())
     resolved = stack.run(EVENING + timedelta(hours=2, minutes=30))
-    assert [(n.reason.value, n.delivered) for n in resolved.notifications] == [("resolved", True)]
+    assert [(n.reason.value, n.delivered) for n in resolved.notifications] == [("resolved", True)] * 2
     assert resolved.findings == []
     again = stack.run(EVENING + timedelta(hours=3))
     assert again.notifications == []
@@ -438,13 +475,16 @@ def test_notification_lifecycle(backend: str, make_stack: Callable[..., Stack]) 
 def test_cloud_run_fake_faults_reach_the_real_client(
     fault: str, make_stack: Callable[..., Stack], fake_cloud_run: FakeCloudRun  # noqa: F811
 ) -> None:
-    """The fake's own faults, read by google-cloud-run's REST transport: orchestrator_iam errors, naming cloud_run."""
+    """The fake's own faults, read by google-cloud-run's REST transport: the monitors reading Cloud Run error, naming it."""
     stack = make_stack("gcp", default_config(monitor_timeout=1))
     stack.load(pipeline())
     fake_cloud_run.fault, fake_cloud_run.slow_seconds = fault, 3
     report = stack.run(EVENING)
     outcomes = {m.name: (m.outcome.value, m.source) for m in report.monitors}
+    # A monitor cut off by its timeout is named by its port's source: push_delivery's reads several APIs.
+    push_source = "push_chain" if fault == "slow" and outcomes["push_delivery"][1] != "cloud_run" else "cloud_run"
     assert outcomes == {
-        "orchestrator_iam": ("error", "cloud_run"), "phase_stalls": ("ok", None), "missing_predictions": ("ok", None)
+        "orchestrator_iam": ("error", "cloud_run"), "push_delivery": ("error", push_source),
+        "phase_stalls": ("ok", None), "missing_predictions": ("ok", None)
     }
     assert {m for m, _ in fake_cloud_run.requests} == {"GET"}  # what run_v2's REST getIamPolicy really sends

@@ -36,17 +36,25 @@ def jsonl(local_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_demo_raises_exactly_the_three_alerts_of_its_story(local_dir):
+def test_demo_tells_one_story_the_lost_invoker_of_phase4_to_phase5(local_dir):
     result = run_cli("demo", "--json")
     assert result.code == 0, result.stderr
     report = result.report
+    # Cause (the binding), its chain (the push account's access, the 403 pushes, the backlog) and its
+    # symptoms (the stall, no predictions): every finding points at phase4-to-phase5-orchestrator.
     assert sorted((f["monitor"], f["key"]["problem"]) for f in report["findings"]) == [
         ("missing_predictions", "none"),
         ("orchestrator_iam", "missing_invoker"),
         ("phase_stalls", "stalled"),
+        ("push_delivery", "backlog"),
+        ("push_delivery", "push_account_cannot_invoke"),
+        ("push_delivery", "pushes_failing"),
     ]
-    assert notices(report) == [("first", True)] * 3
-    assert len(jsonl(local_dir)) == 3
+    assert {f["key"]["service"] for f in report["findings"] if "service" in f["key"]} == {"phase4-to-phase5-orchestrator"}
+    failing = next(f for f in report["findings"] if f["key"]["problem"] == "pushes_failing")
+    assert set(failing["details"]["pushes_by_class_and_code"]) == {"remote_server_4xx/403"}
+    assert notices(report) == [("first", True)] * 6
+    assert len(jsonl(local_dir)) == 6
     # The raw-table checks are on in the demo and judge a healthy raw layer: the outage is downstream of it.
     outcomes = {m["name"]: m["outcome"] for m in report["monitors"]}
     assert (outcomes["freshness"], outcomes["volume"]) == ("ok", "ok")
@@ -63,26 +71,27 @@ def test_json_prints_exactly_one_object_with_the_report_contract(local_dir):
     report = json.loads(result.stdout)
     assert set(report) >= {"run_id", "now", "today", "dry_run", "monitors", "findings", "notifications"}
     assert (report["now"], report["today"], report["dry_run"]) == ("2026-11-21T23:30:00Z", "2026-11-21", False)
-    assert [m["name"] for m in report["monitors"]] == ["orchestrator_iam", "phase_stalls", "missing_predictions"]
+    assert [m["name"] for m in report["monitors"]] == ["orchestrator_iam", "push_delivery", "phase_stalls", "missing_predictions"]
     for monitor in report["monitors"]:
         assert set(monitor) >= {"name", "outcome", "duration_ms", "error"}
     for finding in report["findings"]:
         assert set(finding) >= {"fingerprint", "monitor", "severity", "key", "summary", "details"}
     log_line = json.loads(result.stderr.strip().splitlines()[-1])
-    assert (log_line["severity"], log_line["run_id"], log_line["findings"]) == ("INFO", report["run_id"], 2)
+    # missing_invoker and push_account_cannot_invoke of the broken service, and the stall
+    assert (log_line["severity"], log_line["run_id"], log_line["findings"]) == ("INFO", report["run_id"], 3)
 
 
 def test_dry_run_lists_what_would_be_sent_and_writes_nothing(local_dir):
     stalled_day().write_local(local_dir)
     result = run_cli("run", "--json", "--dry-run", "--now", T0)
     assert result.code == 0
-    assert notices(result.report) == [("first", False), ("first", False)]
+    assert notices(result.report) == [("first", False)] * 3
     assert jsonl(local_dir) == []
     state = local_dir / "state.sqlite3"
     if state.exists():
         assert sqlite3.connect(state).execute("SELECT COUNT(*) FROM alerts").fetchone() == (0,)
     real = run_cli("run", "--json", "--now", T0)
-    assert notices(real.report) == [("first", True), ("first", True)]
+    assert notices(real.report) == [("first", True)] * 3
 
 
 def test_a_firing_alert_repeats_on_its_interval_and_resolves_when_fixed(local_dir):
@@ -116,7 +125,7 @@ def test_a_failed_delivery_exits_1_and_the_next_run_sends_it(local_dir):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("run", "--monitors", "orchestrator_iam,nope"), "unknown monitor 'nope' (known: orchestrator_iam, phase_stalls, missing_predictions, freshness, volume)"),
+        (("run", "--monitors", "orchestrator_iam,nope"), "unknown monitor 'nope' (known: orchestrator_iam, push_delivery, phase_stalls, missing_predictions, freshness, volume)"),
         (("run", "--now", "21/11/2026"), "--now: expected an ISO 8601 time with a UTC offset"),
         (("run", "--now", "2026-11-21T23:30"), "--now: give a UTC offset"),
         (("run", "--date", "tomorrow"), "--date: expected a league-local game date YYYY-MM-DD"),
@@ -181,7 +190,8 @@ def test_a_missing_table_errors_the_warehouse_monitors_only(local_dir):
     assert result.code == 0
     report = result.report
     outcomes = {m["name"]: (m["outcome"], m["source"]) for m in report["monitors"]}
-    assert outcomes == {"orchestrator_iam": ("firing", None), "phase_stalls": ("error", "duckdb"), "missing_predictions": ("error", "duckdb")}
+    assert outcomes == {"orchestrator_iam": ("firing", None), "push_delivery": ("firing", None),
+                        "phase_stalls": ("error", "duckdb"), "missing_predictions": ("error", "duckdb")}
     assert "nba_orchestration.phase_completions" in next(m["error"] for m in report["monitors"] if m["name"] == "phase_stalls")
     degraded = sorted(f["key"]["monitor"] for f in report["findings"] if f["monitor"] == "canary")
     assert degraded == ["missing_predictions", "phase_stalls"]
@@ -189,12 +199,12 @@ def test_a_missing_table_errors_the_warehouse_monitors_only(local_dir):
     assert any(f["key"]["problem"] == "missing_invoker" for f in report["findings"])
 
 
-def test_an_unreadable_iam_file_errors_only_orchestrator_iam(local_dir):
+def test_an_unreadable_iam_file_errors_only_the_monitors_that_read_it(local_dir):
     stalled_day().write_local(local_dir)
     (local_dir / "iam_policies.json").write_text("{not json")
     report = run_cli("run", "--json", "--now", T0).report
     outcomes = {m["name"]: m["outcome"] for m in report["monitors"]}
-    assert outcomes == {"orchestrator_iam": "error", "phase_stalls": "firing", "missing_predictions": "no_data"}
+    assert outcomes == {"orchestrator_iam": "error", "push_delivery": "error", "phase_stalls": "firing", "missing_predictions": "no_data"}
     assert "is not valid JSON" in report["monitors"][0]["error"]
 
 
@@ -261,7 +271,7 @@ def test_silence_mutes_new_notices_and_is_listed(local_dir):
     # Silences are created at the real time: run at it too.
     report = run_cli("run", "--json", "--now", datetime.now(timezone.utc).isoformat()).report
     assert report["notifications"] == []
-    assert [f["silenced_by"] is not None for f in report["findings"]] == [True]
+    assert [f["silenced_by"] is not None for f in report["findings"]] == [True, True]
 
 
 def test_an_unreadable_alert_state_sends_one_notice_listing_the_findings_and_exits_1(local_dir):
@@ -274,11 +284,11 @@ def test_an_unreadable_alert_state_sends_one_notice_listing_the_findings_and_exi
     [notice] = report["notifications"]
     assert (notice["reason"], notice["delivered"]) == ("first", True)
     [line] = jsonl(local_dir)
-    assert "alert state (sqlite) is unreadable; 2 finding(s) of this run could not be deduplicated" in line["text"]
+    assert "alert state (sqlite) is unreadable; 3 finding(s) of this run could not be deduplicated" in line["text"]
     assert "phase4-to-phase5-orchestrator" in line["text"] and "phase_3_analytics has not started" in line["text"]
     (local_dir / "state.sqlite3").unlink()
     healed = run_cli("run", "--json", "--now", "2026-11-21T23:35:00Z")
-    assert healed.code == 0 and notices(healed.report) == [("first", True), ("first", True)]
+    assert healed.code == 0 and notices(healed.report) == [("first", True)] * 3
 
 
 def test_a_silence_that_cannot_be_stored_says_so_in_one_line(local_dir):

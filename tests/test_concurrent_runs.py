@@ -41,6 +41,7 @@ from run.steps import Canary, RunRequest, execute
 from monitors.base import Sources
 from sources.duckdb_warehouse import DuckDbWarehouse
 from sources.iam_file import IamPolicyFile
+from sources.push_files import PushChainFiles
 from tests.conftest import PROJECT_ROOT
 from tests.servers.fake_slack import TOKEN as SLACK_TOKEN, FakeSlack, fake_slack  # noqa: F401  (fixture)
 from tests.servers.firestore_emulator import firestore_emulator, firestore_env
@@ -66,14 +67,16 @@ def no_grouping(config: CanaryConfig) -> CanaryConfig:
 
 
 CONFIG = no_grouping(load_config(DEFAULT_CONFIG_PATH))
-OUTAGE_FINDINGS = len(SERVICES) + 2
-"""One missing_invoker per service, the 4->5 stall and the missing predictions."""
+OUTAGE_FINDINGS = 2 * len(SERVICES) + 2
+"""One missing_invoker and one push_account_cannot_invoke per service, the 4->5 stall and the missing predictions."""
 
 
 def write_outage(local_dir: Path) -> None:
     """The demo's broken day, with every service's invoker binding gone: OUTAGE_FINDINGS critical findings."""
-    pipeline = build_demo(now=NOW, zone=CONFIG.zone, services=SERVICES, push_member=PUSH_MEMBER, history_days=2)
+    pipeline = build_demo(now=NOW, zone=CONFIG.zone, services=SERVICES, push_member=PUSH_MEMBER, history_days=2,
+                          project=CONFIG.pipeline.project, region=CONFIG.pipeline.region)
     pipeline.policies = {name: invoker_policy() for name in SERVICES}
+    pipeline.push_metrics = {"timeSeries": []}  # no push traffic: only the critical configuration findings
     write_demo(pipeline, local_dir)
 
 
@@ -110,6 +113,7 @@ def canary_with(local_dir: Path, store: StateStore, notifier: Any = None) -> Can
         sources=Sources(
             warehouse=DuckDbWarehouse(path=local_dir / "warehouse.duckdb"),
             iam=IamPolicyFile(path=local_dir / "iam_policies.json"),
+            push=PushChainFiles(folder=local_dir),
         ),
         store=store,
         notifier=notifier or LocalNotifier(path=local_dir / "notifications.jsonl", console=None),
@@ -339,14 +343,19 @@ def test_a_run_that_dies_holding_a_claim_leaves_that_notice_to_the_run_after_its
     assert len(posted(local_dir)) == 2
 
     # A minute later the dead run's claims (it claims a batch before sending it) are still live: the
-    # two IAM notices it claimed and never sent wait, because it might still be sending them. It died
-    # before its second wave (the stall and the missing predictions, which an IAM finding explains):
-    # this run sends those, as their own parents, since their cause has no thread yet.
+    # IAM notices it claimed and never sent wait, because it might still be sending them. It died before
+    # its second wave (the push findings, the stall and the missing predictions, which IAM findings
+    # explain): this run sends those, in their cause's thread where the dead run posted the cause.
     soon = run_once(local_dir, new_store(), now=NOW + timedelta(minutes=1), run_id="run-2")
     waiting = {n["fingerprint"] for n in soon["notifications"] if n["skipped"] == ANOTHER_RUN}
     effects = {f["fingerprint"] for f in soon["findings"] if f["caused_by"]}
     assert len(waiting) == 2 and {n["fingerprint"] for n in soon["notifications"] if n["delivered"]} == effects
-    assert len(effects) == 2 and all(e["thread"] is None for e in posted(local_dir))
+    assert len(effects) == OUTAGE_FINDINGS - len(SERVICES)
+    # An effect whose cause the dead run did post joins that thread; the others have no thread to join.
+    cause_of = {f["fingerprint"]: f["caused_by"] for f in soon["findings"]}
+    sent_by_dead_run = {e["fingerprint"] for e in posted(local_dir)[:2]}
+    for line in posted(local_dir)[2:]:
+        assert (line["thread"] is not None) == (cause_of[line["fingerprint"]] in sent_by_dead_run), line
 
     # After the lease, the claims of the sender that died are taken over: no alert is lost.
     later = run_once(local_dir, new_store(), now=NOW + LEASE + timedelta(minutes=2), run_id="run-3")

@@ -91,7 +91,7 @@ def test_a_healthy_raw_layer_is_quiet_and_costs_one_query_per_monitor(tmp_path: 
     stack, report = run(tmp_path, healthy(), EVENING)
     assert {m.name: m.outcome.value for m in report.monitors} == {"freshness": "ok", "volume": "ok"}
     assert report.findings == [] and stack.canary.sources.warehouse.jobs == 2
-    assert [m.game_dates for m in report.monitors] == [None, [YESTERDAY]]
+    assert [m.judged.targets if m.judged else None for m in report.monitors] == [None, [YESTERDAY.isoformat()]]
 
 
 @pytest.mark.parametrize(
@@ -183,7 +183,7 @@ def test_a_check_is_not_judged_before_it_is_due_nor_on_rows_loaded_later(tmp_pat
     scenario = healthy()
     scenario.raw_rows[GAMEBOOK] = []
     _, report = run(tmp_path, scenario, local(DAY, "08:59"), freshness={"tables": []})
-    assert report.findings == [] and report.monitors[1].game_dates == []
+    assert report.findings == [] and report.monitors[1].judged.targets == []
     # Loaded at 06:10: a judge at 06:00 (a replay) does not count them.
     healthy_rows = volume.fetch(volume.Config.model_validate({"checks": [GAMEBOOK_VOLUME]}),
                                 _sources(tmp_path, healthy()), Window(YESTERDAY, DAY, EVENING))
@@ -239,7 +239,7 @@ def test_a_missing_table_or_column_is_that_checks_degraded_finding_and_the_other
     assert all(f.key["problem"] == "error" for f in degraded.values())
     # The other checks were judged: the empty props table is stale, the gamebook volume is fine.
     assert {k for k in keys(report) if k[0] != "canary"} == {stale(PLAYER_PROPS, "critical")}
-    assert report.monitors[1].game_dates == [YESTERDAY]
+    assert report.monitors[1].judged.targets == [YESTERDAY.isoformat()]
 
 
 def test_every_check_failing_is_the_monitors_error(tmp_path: Path) -> None:
@@ -318,6 +318,7 @@ def bq_stack(bqemulator: BqEmulator, tmp_path: Path) -> Iterator[Any]:  # noqa: 
             tmp_path / "gcp", bigquery_endpoint=bqemulator.endpoint, run_endpoint="http://127.0.0.1:9",
             load_warehouse=lambda project, s: bqemulator.load(project, s.rows_by_table, dataset_prefix=prefix),
             set_policies=lambda policies: None, project=bqemulator.new_project(), config=config,
+            monitoring_endpoint="127.0.0.1:9", load_push=lambda scenario: None,
         )
 
     yield make
@@ -381,7 +382,8 @@ def test_the_demo_staged_under_a_prefix_tells_the_same_story(local_dir: Path, mo
     result = run_cli("demo", "--json")
     assert result.code == 0, result.stderr
     assert sorted((f["monitor"], f["key"]["problem"]) for f in result.report["findings"]) == [
-        ("missing_predictions", "none"), ("orchestrator_iam", "missing_invoker"), ("phase_stalls", "stalled")]
+        ("missing_predictions", "none"), ("orchestrator_iam", "missing_invoker"), ("phase_stalls", "stalled"),
+        ("push_delivery", "backlog"), ("push_delivery", "push_account_cannot_invoke"), ("push_delivery", "pushes_failing")]
     assert {m["name"]: m["outcome"] for m in result.report["monitors"]}["freshness"] == "ok"
     with duckdb.connect(str(local_dir / "warehouse.duckdb"), read_only=True) as db:
         schemas = {r[0] for r in db.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}

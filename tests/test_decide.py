@@ -8,7 +8,7 @@ import pytest
 
 from alerts.decide import decide
 from core.config import RepeatIntervals
-from core.model import AlertState, Decision, Finding, Reason, Severity, Silence
+from core.model import AlertState, Decision, Finding, Judged, Reason, Severity, Silence, UnreadTarget
 from tests.scenario import utc
 
 NOW = utc("2026-11-21T23:30")
@@ -58,7 +58,7 @@ def test_decide(case, previous, findings, succeeded, expected):
     assert {d.fingerprint: d.reason for d in decisions.notify} == expected
 
 
-COVERED = {"phase_stalls": frozenset({"2026-11-20", "2026-11-21"})}
+COVERED = {"phase_stalls": Judged(label="game_date", targets=["2026-11-20", "2026-11-21"])}
 OLD_STALL = finding(transition="a->b", game_date="2026-11-19", problem="stalled")
 
 
@@ -66,7 +66,7 @@ OLD_STALL = finding(transition="a->b", game_date="2026-11-19", problem="stalled"
     "case, retire, expected",
     [
         ("a scheduled run retires a date that left its window, with a note", True,
-         [(OLD_STALL.fingerprint, Reason.RESOLVED, "game date 2026-11-19 is no longer checked by phase_stalls (outside its window)")]),
+         [(OLD_STALL.fingerprint, Reason.RESOLVED, "game date 2026-11-19 is no longer checked by phase_stalls (outside what it checks)")]),
         ("an operator's one-date run leaves other dates alone", False, []),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
@@ -82,6 +82,40 @@ def test_a_covered_date_absent_from_findings_resolves_plainly():
     decisions = decide(previous={CRIT.fingerprint: state(CRIT)}, findings=[], succeeded={"phase_stalls"},
                        repeat_after=REPEATS, now=NOW, coverage=COVERED, retire_uncovered=False)
     assert [(d.reason, d.note) for d in decisions.notify] == [(Reason.RESOLVED, None)]
+
+
+MISSING = {
+    service: finding(monitor="orchestrator_iam", service=service, problem="missing_invoker") for service in ("s1", "s2", "s3")
+}
+S2_UNREAD = Finding(monitor="canary", severity=Severity.WARNING, key={"monitor": "orchestrator_iam", "service": "s2", "problem": "error"}, summary="d")
+SERVICES_JUDGED = {"orchestrator_iam": Judged(
+    label="service", targets=["s1"], unread=[UnreadTarget(target="s2", source="cloud_run", error="403")],
+)}
+
+
+@pytest.mark.parametrize("retire", [True, False], ids=["scheduled", "operator"])
+def test_only_judged_services_resolve_and_an_unread_one_is_left_alone(retire):
+    previous = {s.fingerprint: s for s in (state(MISSING["s1"]), state(MISSING["s2"]), state(S2_UNREAD))}
+    decisions = decide(previous=previous, findings=[S2_UNREAD], succeeded={"orchestrator_iam"}, repeat_after=REPEATS,
+                       now=NOW, coverage=SERVICES_JUDGED, retire_uncovered=retire)
+    # s1 was read and is healthy: resolved; s2 could not be read: its incident stays open, its degraded stays quiet.
+    assert [(d.fingerprint, d.reason) for d in decisions.notify] == [(MISSING["s1"].fingerprint, Reason.RESOLVED)]
+
+
+def test_a_service_dropped_from_the_checked_list_closes_as_no_longer_checked():
+    previous = {MISSING["s3"].fingerprint: state(MISSING["s3"])}
+    decisions = decide(previous=previous, findings=[], succeeded={"orchestrator_iam"}, repeat_after=REPEATS,
+                       now=NOW, coverage=SERVICES_JUDGED)
+    assert [(d.reason, d.note) for d in decisions.notify] == [
+        (Reason.RESOLVED, "service s3 is no longer checked by orchestrator_iam (outside what it checks)")
+    ]
+
+
+def test_a_target_degraded_resolves_once_its_target_is_read_again():
+    judged_again = {"orchestrator_iam": Judged(label="service", targets=["s1", "s2"])}
+    decisions = decide(previous={S2_UNREAD.fingerprint: state(S2_UNREAD)}, findings=[], succeeded={"orchestrator_iam"},
+                       repeat_after=REPEATS, now=NOW, coverage=judged_again)
+    assert [(d.fingerprint, d.reason) for d in decisions.notify] == [(S2_UNREAD.fingerprint, Reason.RESOLVED)]
 
 
 def _silence(**matchers: str) -> Silence:
@@ -163,3 +197,12 @@ def test_an_escalation_replies_in_the_thread_and_says_so():
     assert message.why_now.startswith("escalated from warning to critical")
     record = decision.next_record(now=later, retention=timedelta(days=30), channel="#c", thread_ts="2.0")
     assert (record.severity, record.thread_ts, record.notify_count) == (Severity.CRITICAL, "1.0", 2)
+
+
+def test_an_incident_without_data_this_run_is_left_alone_and_its_judged_siblings_resolve():
+    failing = finding(monitor="push_delivery", service="s1", problem="pushes_failing")
+    no_sub = finding(monitor="push_delivery", service="s1", problem="no_subscription")
+    coverage = {"push_delivery": Judged(label="service", targets=["s1"], without_data=[{"service": "s1", "problem": "pushes_failing"}])}
+    previous = {f.fingerprint: state(f) for f in (failing, no_sub)}
+    decisions = decide(previous=previous, findings=[], succeeded={"push_delivery"}, repeat_after=REPEATS, now=NOW, coverage=coverage)
+    assert [(d.fingerprint, d.reason) for d in decisions.notify] == [(no_sub.fingerprint, Reason.RESOLVED)]

@@ -176,7 +176,10 @@ def test_the_invoker_binding_is_for_the_scheduler_account_on_the_functions_run_s
 def test_the_canary_account_gets_least_privilege_and_nothing_else(fresh):
     result = fresh
     project_roles = sorted(flag(c, "role") or "" for c in result.find("gcloud", "projects", "add-iam-policy-binding"))
-    assert project_roles == ["roles/bigquery.jobUser", "roles/datastore.user", "roles/run.viewer"]
+    assert project_roles == [
+        "roles/bigquery.jobUser", "roles/browser", "roles/datastore.user", "roles/monitoring.viewer", "roles/pubsub.viewer",
+        "roles/run.viewer",
+    ]
     assert all(flag(c, "member") == CANARY_MEMBER for c in result.find("gcloud", "projects", "add-iam-policy-binding"))
     datasets = result.find("bq", "add-iam-policy-binding")
     assert sorted(c[-1] for c in datasets) == [

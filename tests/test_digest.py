@@ -80,7 +80,7 @@ def test_the_first_full_run_after_9_posts_one_all_clear_digest(local_dir: Path, 
     assert "Tonight's slate: 2 game(s), first tip-off Sat 2026-11-21 19:00 EST (00:00 UTC)" in text
     assert "predictions due Sat 2026-11-21 16:00 EST (21:00 UTC)" in text  # 3 h before the first tip-off
     assert f"Pipeline latency for {YESTERDAY}: 4 h 10 min from phase_2_raw complete to phase_6_publishing" in text
-    assert "monitors: orchestrator_iam ok, phase_stalls ok, missing_predictions ok" in text
+    assert "monitors: orchestrator_iam ok, push_delivery ok, phase_stalls ok, missing_predictions ok" in text
     again = run(local_dir, healthy_yesterday_and_tonight(), "2026-11-21T15:00:00Z")
     assert digests(again) == [], "once a day"
 
@@ -90,9 +90,11 @@ def test_the_digest_lists_open_incidents_and_is_not_all_clear(local_dir: Path, d
     report = run(local_dir, scenario, MORNING)
     assert [n["delivered"] for n in digests(report)] == [True]
     [line] = [e for e in jsonl(local_dir) if e["reason"] == "digest"]
-    assert line["all_clear"] is False and line["open"] == 1
-    assert "Daily digest for Sat 2026-11-21: 1 open incident(s)" in line["text"]
+    # The binding's loss, and its push account (the subscription's) that now cannot invoke either.
+    assert line["all_clear"] is False and line["open"] == 2
+    assert "Daily digest for Sat 2026-11-21: 2 open incident(s)" in line["text"]
     assert "open: [CRITICAL] orchestrator_iam: phase4-to-phase5-orchestrator" in line["text"]
+    assert "open: [CRITICAL] push_delivery: phase4-to-phase5-orchestrator" in line["text"]
     assert "all clear" not in line["text"]
 
 

@@ -41,19 +41,23 @@ import main
 from run.observe import run_log_record
 from alerts.firestore_state import FirestoreStateStore
 from core.model import AlertState, RunReport
+from tests.production import PUSH_MEMBER
 from tests.servers.bqemulator import BqEmulator, bqemulator, say  # noqa: F401  (session fixture)
 from tests.servers.fake_cloud_run import FakeCloudRun, fake_cloud_run  # noqa: F401  (fixture)
 from tests.servers.fake_slack import FakeSlack, fake_slack  # noqa: F401  (fixture)
 from tests.servers.fault_grpc import FaultGrpcServer
 from tests.servers.fault_proxy import FAULTS, FaultProxy
 from tests.servers.firestore_emulator import PROJECT, FirestoreEmulator, firestore_emulator, firestore_env  # noqa: F401  (fixtures)
+from tests.servers.fake_monitoring import FakeMonitoring, fake_monitoring, fake_monitoring_server  # noqa: F401  (fixtures)
+from tests.servers.pubsub_emulator import PubSubEmulator, pubsub_emulator, pubsub_env  # noqa: F401  (fixtures)
+from tests.servers.push_chain import load_push_chain
 from tests.servers.stacks import Stack, default_config, gcp_stack
 from tests.test_backends_scenarios import CASES, EVENING
 
 pytestmark = pytest.mark.servers
 
 # Which monitors read each source; the notifier is read by none (its failures are notification errors).
-READERS = {"bigquery": {"phase_stalls", "missing_predictions"}, "cloud_run": {"orchestrator_iam"}, "slack": set()}
+READERS = {"bigquery": {"phase_stalls", "missing_predictions"}, "cloud_run": {"orchestrator_iam", "push_delivery"}, "slack": set()}
 MONITOR_TIMEOUT_S = 2.0
 STATE_TIMEOUT_S = 1.0
 """The Firestore store's per-call timeout and retry deadline in these tests (production: 20 s)."""
@@ -107,7 +111,8 @@ def print_matrix(pytestconfig: pytest.Config) -> Iterator[None]:
 
 @pytest.fixture
 def rig(
-    tmp_path: Path, bqemulator: BqEmulator, fake_cloud_run: FakeCloudRun, fake_slack: FakeSlack  # noqa: F811
+    tmp_path: Path, bqemulator: BqEmulator, fake_cloud_run: FakeCloudRun, fake_slack: FakeSlack,  # noqa: F811
+    pubsub_env: PubSubEmulator, fake_monitoring: FakeMonitoring,  # noqa: F811
 ) -> Iterator[tuple[Stack, dict[str, FaultProxy]]]:
     proxies = {
         "bigquery": FaultProxy(upstream=bqemulator.endpoint, hold_seconds=MONITOR_TIMEOUT_S * 3).start(),
@@ -121,7 +126,12 @@ def rig(
         load_warehouse=lambda project, scenario: bqemulator.load(project, scenario.rows_by_table),
         set_policies=fake_cloud_run.set_policies,
         project=bqemulator.new_project(),
-        config=default_config(monitor_timeout=MONITOR_TIMEOUT_S),
+        monitoring_endpoint=fake_monitoring.host,
+        load_push=lambda scenario: load_push_chain(scenario, cloud_run=fake_cloud_run, monitoring=fake_monitoring, pubsub=pubsub_env),
+        # Every finding of the incident critical (no backlog warning), so each one repeats after 2 h.
+        config=default_config(monitor_timeout=MONITOR_TIMEOUT_S, monitors={"push_delivery": {
+            "push_account": PUSH_MEMBER.split(":", 1)[1], "max_backlog_age": "1d",
+        }}),
         slack_base_url=proxies["slack"].endpoint + "/api/",
         slack_timeout_seconds=1,
         slack_retries=1,
@@ -170,11 +180,15 @@ def test_fault(source: str, fault: str, rig: tuple[Stack, dict[str, FaultProxy]]
     assert errored == READERS[source], [(m.name, m.outcome.value, m.error) for m in during.monitors]
     for result in during.monitors:
         if result.name in errored:
-            assert result.source == source, (result.source, result.error)
+            # Cut off by its timeout, a monitor is named by its port's source; push_delivery's port reads
+            # Cloud Run, Pub/Sub and Monitoring, so it says "push_chain" then.
+            cut_off = fault == "timeout" and result.name == "push_delivery" and result.source == "push_chain"
+            assert result.source == source or cut_off, (result.source, result.error)
     degraded = [f for f in during.findings if f.monitor == "canary"]
     assert {f.key["monitor"] for f in degraded} == errored
     for finding in degraded:
-        assert finding.details["source"] == source and source in finding.summary, finding
+        named = finding.details["source"]
+        assert (named == source or (fault == "timeout" and named == "push_chain")) and named in finding.summary, finding
     intact = {fp for fp, monitor in by_monitor.items() if monitor not in errored}
     assert {f.fingerprint for f in during.findings if f.monitor != "canary"} == intact
     assert {fp for fp, state in before.items() if state.caused_by} == {fp for fp, m in by_monitor.items() if m != "orchestrator_iam"}

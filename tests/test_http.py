@@ -88,15 +88,17 @@ def test_a_scheduler_post_runs_every_monitor_delivers_and_logs_one_structured_li
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     report = response.get_json()
-    assert [m["name"] for m in report["monitors"]] == ["orchestrator_iam", "phase_stalls", "missing_predictions"]
-    assert problems(report) == [("orchestrator_iam", "missing_invoker"), ("phase_stalls", "stalled")]
-    assert [(n["reason"], n["delivered"]) for n in report["notifications"]] == [("first", True)] * 2
-    assert len(jsonl(local_dir)) == 2
+    assert [m["name"] for m in report["monitors"]] == ["orchestrator_iam", "push_delivery", "phase_stalls", "missing_predictions"]
+    assert problems(report) == [
+        ("orchestrator_iam", "missing_invoker"), ("phase_stalls", "stalled"), ("push_delivery", "push_account_cannot_invoke"),
+    ]
+    assert [(n["reason"], n["delivered"]) for n in report["notifications"]] == [("first", True)] * 3
+    assert len(jsonl(local_dir)) == 3
     [line] = log_lines(capsys)
     assert line["severity"] == "INFO" and line["message"] == "pipeline-canary run completed"
     assert line["event"] == "canary_run" and line["run_id"] == report["run_id"]
-    assert line["outcomes"] == {"orchestrator_iam": "firing", "phase_stalls": "firing", "missing_predictions": "no_data"}
-    assert line["notifications_delivered"] == 2 and line["duration_ms"] > 0
+    assert line["outcomes"] == {"orchestrator_iam": "firing", "push_delivery": "firing", "phase_stalls": "firing", "missing_predictions": "no_data"}
+    assert line["notifications_delivered"] == 3 and line["duration_ms"] > 0
     again = app.client.post("/", json={"now": T0})
     assert again.status_code == 200 and again.get_json()["notifications"] == []  # deduplicated
 
@@ -149,10 +151,10 @@ def test_a_failed_delivery_answers_503_so_cloud_scheduler_retries(app, local_dir
     report = response.get_json()
     assert report["notifications"] and all(n["error"] and not n["delivered"] for n in report["notifications"])
     [line] = log_lines(capsys)
-    assert line["severity"] == "ERROR" and line["notifications_failed"] == 2
+    assert line["severity"] == "ERROR" and line["notifications_failed"] == 3
     (local_dir / "notifications.jsonl").rmdir()
     retry = app.client.post("/", json={"now": T0})  # Cloud Scheduler's retry delivers them
-    assert retry.status_code == 200 and [n["delivered"] for n in retry.get_json()["notifications"]] == [True, True]
+    assert retry.status_code == 200 and [n["delivered"] for n in retry.get_json()["notifications"]] == [True] * 3
 
 
 def test_an_errored_monitor_answers_200_with_the_error_listed_and_its_degraded_alert(app, local_dir, capsys):
@@ -165,7 +167,7 @@ def test_an_errored_monitor_answers_200_with_the_error_listed_and_its_degraded_a
     assert ("canary", "error") in problems(report)
     assert all(n["delivered"] for n in report["notifications"])
     [line] = log_lines(capsys)
-    assert line["severity"] == "WARNING" and line["errored_monitors"] == ["orchestrator_iam"]
+    assert line["severity"] == "WARNING" and line["errored_monitors"] == ["orchestrator_iam", "push_delivery"]
 
 
 # --- bad requests: 400 / 404 / 405 / 413, JSON naming the problem ------------------------------------
@@ -525,7 +527,7 @@ def test_a_real_functions_framework_server_answers_a_cloud_scheduler_post(local_
         assert response.getheader("Content-Type") == "application/json"
         report = json.loads(text)
         assert report["dry_run"] is False
-        assert [m["name"] for m in report["monitors"]] == ["orchestrator_iam", "phase_stalls", "missing_predictions"]
+        assert [m["name"] for m in report["monitors"]] == ["orchestrator_iam", "push_delivery", "phase_stalls", "missing_predictions"]
         assert all(m["outcome"] != "error" for m in report["monitors"]), report["monitors"]
         assert ("orchestrator_iam", "missing_invoker") in problems(report)
         assert all(n["delivered"] for n in report["notifications"]) and report["notifications"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_member_holding_another_role_is_still_missing_invoker(local_dir):
 
 def test_member_named_in_a_string_is_not_a_binding(local_dir):
     # A grep for "roles/run.invoker" would pass this policy: the role appears only in a condition's text.
-    policy = {"bindings": [{"role": "roles/run.developer", "members": [PUSH_MEMBER],
+    policy = {"bindings": [{"role": "roles/run.viewer", "members": [PUSH_MEMBER],
                             "condition": {"title": "roles/run.invoker", "expression": "true"}}]}
     report = run(local_dir, Scenario().policy("phase3-to-phase4-orchestrator", policy), EVENING, "--monitors", "orchestrator_iam")
     assert keys(report, "orchestrator_iam") == [{"service": "phase3-to-phase4-orchestrator", "problem": "missing_invoker"}]
@@ -75,7 +76,9 @@ def test_only_a_conditional_invoker_binding_is_a_warning(local_dir):
     [found] = report["findings"]
     assert found["key"] == {"service": "phase5-to-phase6-orchestrator", "problem": "conditional_invoker"}
     assert found["severity"] == "warning"
-    assert found["details"]["condition_title"] == "business hours"
+    assert found["details"]["access_from"] == [
+        "roles/run.invoker on the service via " + PUSH_MEMBER + " (only when: business hours)"
+    ]
 
 
 def test_conditional_beside_an_unconditional_binding_is_fine(local_dir):
@@ -91,6 +94,73 @@ def test_public_invoker_is_a_warning_even_when_the_member_is_bound(local_dir):
     [found] = report["findings"]
     assert (found["key"]["problem"], found["severity"]) == ("public_invoker", "warning")
     assert found["details"]["public_members"] == ["allUsers"]
+
+
+@pytest.mark.parametrize(
+    "bindings, where",
+    [
+        ([{"role": "roles/run.admin", "members": [PUSH_MEMBER]}], "roles/run.admin: run.* includes run.routes.invoke"),
+        ([{"role": "roles/run.developer", "members": [PUSH_MEMBER]}], "roles/run.developer lists run.routes.invoke"),
+        ([{"role": "roles/run.servicesInvoker", "members": [PUSH_MEMBER]}], "roles/run.servicesInvoker"),
+        ([{"role": "roles/run.invoker", "members": ["allAuthenticatedUsers"]}], "allAuthenticatedUsers includes every service account"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_effective_access_on_the_service_is_not_missing_invoker(local_dir, bindings, where):
+    scenario = Scenario().policy("phase4-to-phase5-orchestrator", {"bindings": bindings})
+    report = run(local_dir, scenario, EVENING, "--monitors", "orchestrator_iam")
+    assert "missing_invoker" not in [k["problem"] for k in keys(report, "orchestrator_iam")], where
+
+
+@pytest.mark.parametrize("role", ["roles/run.invoker", "roles/editor", "roles/owner"])
+def test_a_project_level_grant_is_access_the_service_policy_does_not_show(local_dir, role):
+    scenario = Scenario().policy("phase4-to-phase5-orchestrator", {"etag": "BwY="})
+    scenario.write_local(local_dir)
+    (local_dir / "project_iam_policy.json").write_text(json.dumps({"bindings": [{"role": role, "members": [PUSH_MEMBER]}]}))
+    result = run_cli("run", "--json", "--now", EVENING, "--monitors", "orchestrator_iam")
+    assert result.report["findings"] == []
+
+
+def test_a_deleted_member_and_a_viewer_grant_nothing(local_dir):
+    deleted = f"deleted:{PUSH_MEMBER}?uid=123456789012345678901"
+    scenario = Scenario().policy("phase4-to-phase5-orchestrator", {"bindings": [
+        {"role": "roles/run.invoker", "members": [deleted]}, {"role": "roles/run.viewer", "members": [PUSH_MEMBER]},
+    ]})
+    report = run(local_dir, scenario, EVENING, "--monitors", "orchestrator_iam")
+    assert keys(report, "orchestrator_iam") == [{"service": "phase4-to-phase5-orchestrator", "problem": "missing_invoker"}]
+
+
+def test_a_withcond_role_of_a_version_1_answer_is_conditional_never_missing(local_dir):
+    # https://cloud.google.com/iam/docs/troubleshooting-withcond: the condition is hidden, the role renamed.
+    policy = {"version": 1, "bindings": [{"role": "roles/run.invoker_withcond_2b17cc25d2cd9e2c54d8", "members": [PUSH_MEMBER]}]}
+    report = run(local_dir, Scenario().policy("phase4-to-phase5-orchestrator", policy), EVENING, "--monitors", "orchestrator_iam")
+    [found] = report["findings"]
+    assert (found["key"]["problem"], found["severity"]) == ("conditional_invoker", "warning")
+    assert "hidden" in found["details"]["access_from"][0]
+
+
+def test_one_unreadable_policy_is_that_service_s_degraded_and_the_others_are_judged(local_dir):
+    scenario = Scenario().policy("phase4-to-phase5-orchestrator", {"etag": "BwY="})
+    scenario.policies["phase3-to-phase4-orchestrator"] = ["not", "a", "policy"]  # type: ignore[assignment]
+    report = run(local_dir, scenario, EVENING, "--monitors", "orchestrator_iam")
+    assert outcome(report, "orchestrator_iam") == "firing"
+    assert keys(report, "orchestrator_iam") == [{"service": "phase4-to-phase5-orchestrator", "problem": "missing_invoker"}]
+    assert keys(report, "canary") == [
+        {"monitor": "orchestrator_iam", "service": "phase3-to-phase4-orchestrator", "problem": "error"}
+    ]
+
+
+def test_an_unread_service_neither_fires_nor_resolves_and_a_read_one_resolves(local_dir):
+    broken = Scenario().policy("phase4-to-phase5-orchestrator", {"etag": "BwY="}).policy("phase3-to-phase4-orchestrator", {"etag": "BwY="})
+    first = run(local_dir, broken, EVENING, "--monitors", "orchestrator_iam")
+    assert len(keys(first, "orchestrator_iam")) == 2
+    fixed_one_unread_other = Scenario()
+    fixed_one_unread_other.policies["phase3-to-phase4-orchestrator"] = "unreadable"  # type: ignore[assignment]
+    later = run(local_dir, fixed_one_unread_other, "2026-11-21T23:45:00Z", "--monitors", "orchestrator_iam")
+    resolved = {f["fingerprint"] for f in first["findings"] if f["key"]["service"] == "phase4-to-phase5-orchestrator"}
+    assert [(n["fingerprint"], n["reason"]) for n in later["notifications"] if n["reason"] == "resolved"] == [
+        (resolved.pop(), "resolved")
+    ]
 
 
 def test_absent_service_is_not_found_and_the_removed_orchestrator_is_not_checked(local_dir):

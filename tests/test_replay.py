@@ -15,6 +15,7 @@ from run.configure import load_config
 from run.replay import ReplayRequest, replay
 from sources.duckdb_warehouse import DuckDbWarehouse
 from sources.iam_file import IamPolicyFile
+from sources.push_files import PushChainFiles
 from tests.conftest import run_cli
 from tests.production import PUSH_MEMBER, SERVICES
 from tests.scenario import Scenario, local
@@ -99,7 +100,8 @@ def test_replay_sends_exactly_what_the_scheduled_runs_would_have_sent_in_order(l
     assert ("2026-11-22T06:00", "resolved", "phase_stalls", "stalled", "2026-11-21") in said
     assert any(n["reason"] == "repeat" for n in notices)
     assert any(n["summary"].startswith("No longer checked:") for n in notices)  # D1's phase-6 stall leaves the window
-    assert replay_report["not_replayed"] == [{"monitor": "orchestrator_iam", "why": replay_report["not_replayed"][0]["why"]}]
+    assert [n["monitor"] for n in replay_report["not_replayed"]] == ["orchestrator_iam", "push_delivery"]
+    assert all(n["why"] for n in replay_report["not_replayed"])
 
 
 def test_the_json_object_and_its_incidents(local_dir: Path) -> None:
@@ -160,7 +162,8 @@ def test_one_warehouse_query_per_monitor_for_the_whole_replay(tmp_path: Path) ->
     history().write_local(tmp_path)
     warehouse = DuckDbWarehouse(path=tmp_path / "warehouse.duckdb")
     config = load_config(DEFAULT_CONFIG_PATH)
-    report = replay(config, Sources(warehouse=warehouse, iam=IamPolicyFile(path=tmp_path / "iam_policies.json")),
+    report = replay(config, Sources(warehouse=warehouse, iam=IamPolicyFile(path=tmp_path / "iam_policies.json"),
+                                    push=PushChainFiles(folder=tmp_path)),
                     ReplayRequest(first=D1 - timedelta(days=30), last=D3, every=timedelta(minutes=30)))
     assert report.ticks > 1500 and warehouse.jobs == 2
 
@@ -168,9 +171,13 @@ def test_one_warehouse_query_per_monitor_for_the_whole_replay(tmp_path: Path) ->
 def test_a_replay_of_the_demo_history_shows_only_the_broken_day(tmp_path: Path) -> None:
     config = load_config(DEFAULT_CONFIG_PATH)
     now = datetime(2026, 11, 21, 23, 30, tzinfo=timezone.utc)
-    demo = build_demo(now=now, zone=config.zone, services=SERVICES, push_member=PUSH_MEMBER, history_days=60)
+    demo = build_demo(
+        now=now, zone=config.zone, services=SERVICES, push_member=PUSH_MEMBER, history_days=60,
+        project=config.pipeline.project, region=config.pipeline.region,
+    )
     write_demo(demo, tmp_path)
-    sources = Sources(warehouse=DuckDbWarehouse(path=tmp_path / "warehouse.duckdb"), iam=IamPolicyFile(path=tmp_path / "x.json"))
+    sources = Sources(warehouse=DuckDbWarehouse(path=tmp_path / "warehouse.duckdb"), iam=IamPolicyFile(path=tmp_path / "x.json"),
+                      push=PushChainFiles(folder=tmp_path))
     report = replay(config, sources, ReplayRequest(first=demo.today - timedelta(days=60), last=demo.today, every=timedelta(minutes=30)))
     assert {(i.monitor, i.key["game_date"], i.key["problem"], i.resolved_at) for i in report.incidents} == {
         ("phase_stalls", "2026-11-21", "stalled", None),
@@ -188,6 +195,7 @@ def test_the_same_replay_on_bigquery(tmp_path: Path, bqemulator: BqEmulator, fak
         tmp_path / "gcp", bigquery_endpoint=bqemulator.endpoint, run_endpoint=fake_cloud_run.endpoint,
         load_warehouse=lambda project, s: bqemulator.load(project, s.rows_by_table),
         set_policies=fake_cloud_run.set_policies, project=bqemulator.new_project(),
+        monitoring_endpoint="127.0.0.1:9", load_push=lambda scenario: None,
     )
     on_bigquery.load(scenario)
     request = ReplayRequest(first=D1, last=D3, every=timedelta(minutes=30))

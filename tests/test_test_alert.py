@@ -25,7 +25,7 @@ def slack_canary(fake: FakeSlack, tmp_path: Path, *, token: str = TOKEN) -> Cana
     config = CONFIG
     return Canary(
         config=config,
-        sources=Sources(warehouse=None, iam=None),  # type: ignore[arg-type]  (a test alert reads no source)
+        sources=Sources(warehouse=None, iam=None, push=None),  # type: ignore[arg-type]  (a test alert reads no source)
         store=SqliteStateStore(path=tmp_path / "state.sqlite3"),
         notifier=SlackNotifier(
             token=SecretStr(token), base_url=fake.base_url, channel_for=config.slack.channel_for, sleep=lambda _: None

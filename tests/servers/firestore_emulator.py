@@ -13,7 +13,6 @@ The process is shared by every module that imports them (started once, stopped a
 from __future__ import annotations
 
 import atexit
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -24,7 +23,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.servers.processes import ServerFailed, free_port, stop_process_group, wait_for_http
+from tests.servers.processes import ServerFailed, find_sdk_jar, java_and_jar, free_port, stop_process_group, wait_for_http
 
 PROJECT = "canary-test"
 MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
@@ -49,20 +48,8 @@ class FirestoreEmulator:
 
 def find_emulator_jar() -> tuple[Path | None, str]:
     """The emulator's jar under the Cloud SDK root, or None and why not."""
-    gcloud = shutil.which("gcloud")
-    if gcloud is None:
-        return None, "gcloud is not installed, so the Firestore emulator jar cannot be located"
-    try:
-        answer = subprocess.run(
-            [gcloud, "info", "--format=value(installation.sdk_root)"], capture_output=True, text=True, timeout=60
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return None, f"`gcloud info` failed ({error}), so the Firestore emulator jar cannot be located"
-    folder = Path(answer.stdout.strip()) / "platform" / "cloud-firestore-emulator"
-    jars = sorted(folder.glob("*.jar"))
-    if not jars:
-        return None, f"no Firestore emulator jar in {folder} (install google-cloud-cli-firestore-emulator)"
-    return jars[0], ""
+    return find_sdk_jar("platform/cloud-firestore-emulator", "*.jar", name="Firestore emulator",
+                        package="google-cloud-cli-firestore-emulator")
 
 
 def _start(jar: Path, java: str) -> tuple[FirestoreEmulator, subprocess.Popen[bytes]]:
@@ -110,12 +97,7 @@ class _Shared:
 
 @pytest.fixture(scope="session")
 def firestore_emulator() -> Iterator[FirestoreEmulator]:
-    java = shutil.which("java")
-    if java is None:
-        pytest.skip("Firestore emulator tests need Java (apt-get install openjdk-17-jre-headless)")
-    jar, why = find_emulator_jar()
-    if jar is None:
-        pytest.skip(why)
+    java, jar = java_and_jar(find_emulator_jar(), what="Firestore emulator")
     emulator = _Shared.acquire(jar, java)
     try:
         yield emulator

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 
 class ServerFailed(RuntimeError):
@@ -53,3 +55,33 @@ def stop_process_group(process: subprocess.Popen[bytes], *, grace_s: float = 10)
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def find_sdk_jar(folder: str, pattern: str, *, name: str, package: str) -> tuple[Path | None, str]:
+    """A jar under the Cloud SDK root's `folder` (e.g. platform/pubsub-emulator/lib), or None and why not."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        return None, f"gcloud is not installed, so the {name} jar cannot be located"
+    try:
+        answer = subprocess.run(
+            [gcloud, "info", "--format=value(installation.sdk_root)"], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return None, f"`gcloud info` failed ({error}), so the {name} jar cannot be located"
+    jars = sorted((Path(answer.stdout.strip()) / folder).glob(pattern))
+    if not jars:
+        return None, f"no {name} jar in {Path(answer.stdout.strip()) / folder} (install {package})"
+    return jars[0], ""
+
+
+def java_and_jar(found: tuple[Path | None, str], *, what: str) -> tuple[str, Path]:
+    """The java binary and the emulator's jar, or skip the test saying which is missing."""
+    import pytest
+
+    java = shutil.which("java")
+    if java is None:
+        pytest.skip(f"{what} tests need Java (apt-get install openjdk-17-jre-headless)")
+    jar, why = found
+    if jar is None:
+        pytest.skip(why)
+    return java, jar

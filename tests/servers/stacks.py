@@ -3,7 +3,8 @@
 - local: main.build_canary with CANARY_BACKEND=local (DuckDB file, IAM JSON file, SQLite, JSONL notifier).
 - gcp: the production source adapters over real HTTP to local stand-ins: BigQueryWarehouse ->
   bqemulator (CANARY_BIGQUERY_ENDPOINT), CloudRunIamPolicies -> the Cloud Run fake
-  (CANARY_RUN_ENDPOINT). Alert state and delivery stay SQLite + JSONL until the Firestore store and
+  (CANARY_RUN_ENDPOINT, CANARY_RESOURCE_MANAGER_ENDPOINT), GcpPushChain -> the Pub/Sub emulator
+  (PUBSUB_EMULATOR_HOST) and the gRPC Monitoring stand-in (CANARY_MONITORING_ENDPOINT). Alert state and delivery stay SQLite + JSONL until the Firestore store and
   the Slack notifier land; then this variant switches to main.build_canary(backend=gcp).
 
 A Stack keeps its state store across runs, so a test can run twice and see what the second run sends.
@@ -97,6 +98,8 @@ def gcp_stack(
     load_warehouse: Callable[[str, Scenario], None],
     set_policies: Callable[[dict[str, Any]], None],
     project: str,
+    monitoring_endpoint: str,
+    load_push: Callable[[Scenario], None],
     config: CanaryConfig | None = None,
     slack_base_url: str | None = None,
     slack_timeout_seconds: int = 10,
@@ -112,6 +115,7 @@ def gcp_stack(
     from monitors.base import Sources
     from sources.bigquery_warehouse import BigQueryWarehouse
     from sources.cloud_run_iam import CloudRunIamPolicies
+    from sources.gcp_push import GcpPushChain
 
     config = config or default_config()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -122,7 +126,8 @@ def gcp_stack(
             warehouse=BigQueryWarehouse(
                 project=project, endpoint=bigquery_endpoint, timeout_seconds=timeout, dataset_prefix=config.dataset_prefix
             ),
-            iam=CloudRunIamPolicies(endpoint=run_endpoint, timeout_seconds=timeout),
+            iam=CloudRunIamPolicies(endpoint=run_endpoint, resource_manager_endpoint=run_endpoint, timeout_seconds=timeout),
+            push=GcpPushChain(run_endpoint=run_endpoint, monitoring_endpoint=monitoring_endpoint, timeout_seconds=timeout),
         ),
         store=SqliteStateStore(path=workdir / "state.sqlite3"),
         notifier=LocalNotifier(path=workdir / "notifications.jsonl", console=None),
@@ -145,6 +150,7 @@ def gcp_stack(
     def load(scenario: Scenario) -> None:
         load_warehouse(project, scenario)
         set_policies(scenario.policies)
+        load_push(scenario)
 
     return Stack(backend="gcp", workdir=workdir, config=config, canary=canary, load=load)
 
@@ -187,6 +193,7 @@ def production_stack(
     monkeypatch: Any,
     load_warehouse: Callable[[str, Scenario], None],
     set_policies: Callable[[dict[str, Any]], None],
+    load_push: Callable[[Scenario], None],
     config: CanaryConfig | None = None,
 ) -> Stack:
     """The whole gcp backend as production builds it: CANARY_BACKEND=gcp and the endpoint variables set
@@ -204,5 +211,6 @@ def production_stack(
     def load(scenario: Scenario) -> None:
         load_warehouse(project, scenario)
         set_policies(scenario.policies)
+        load_push(scenario)
 
     return Stack(backend="gcp", workdir=workdir, config=config, canary=canary, load=load)

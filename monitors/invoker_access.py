@@ -1,0 +1,130 @@
+"""Who may invoke a Cloud Run service: effective access from the service's and the project's IAM policies.
+
+Pure: it reads two getIamPolicy answers (version 3) and says which unconditional bindings let a member
+call `run.routes.invoke`, and which would only under a condition. Group membership cannot be read, and
+folder and organization policies are not read: access granted only there is reported as missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.commands import shell_command
+from core.config import Pipeline
+from sources.iam import Policy
+
+# The roles that carry run.routes.invoke, in one place.
+# - run.invoker, run.servicesInvoker, run.developer, run.admin ("run.*"): Cloud Run's IAM roles page,
+#   https://cloud.google.com/run/docs/reference/iam/roles (run.servicesInvoker holds only
+#   run.routes.invoke; run.developer's list holds it; run.viewer does not: run.routes.get/list only).
+# - owner, editor (basic roles, granted on the project): "By default, only project owners and editors
+#   can create, update, delete, or invoke Cloud Run resources",
+#   https://cloud.google.com/run/docs/securing/managing-access
+INVOKER_ROLES = frozenset({
+    "roles/run.invoker", "roles/run.servicesInvoker", "roles/run.developer", "roles/run.admin",
+    "roles/owner", "roles/editor",
+})
+ALL_USERS = "allUsers"
+ALL_AUTHENTICATED_USERS = "allAuthenticatedUsers"
+"""Includes every service account: https://cloud.google.com/iam/docs/principals-overview#all-authenticated-users"""
+PUBLIC_MEMBERS = (ALL_USERS, ALL_AUTHENTICATED_USERS)
+WITHCOND = "_withcond_"
+"""A version-1 answer renames a conditional binding's role ROLE_withcond_HASH and hides the condition:
+https://cloud.google.com/iam/docs/troubleshooting-withcond"""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One binding that lets the member invoke (or would, under its condition)."""
+
+    scope: str
+    """"service" or "project": a service's getIamPolicy does not include inherited (project) policies."""
+    role: str
+    via: str
+    """The policy member that matched: the member itself, allAuthenticatedUsers or allUsers."""
+    condition: str | None = None
+    """The condition's title/expression, "hidden (version 1 answer)" for a _withcond_ role, None if unconditional."""
+
+    def describe(self) -> str:
+        text = f"{self.role} on the {self.scope} via {self.via}"
+        return f"{text} (only when: {self.condition})" if self.condition else text
+
+
+@dataclass(frozen=True)
+class Access:
+    granted: list[Grant] = field(default_factory=list)
+    conditional: list[Grant] = field(default_factory=list)
+
+    @property
+    def can_invoke(self) -> bool:
+        return bool(self.granted)
+
+
+def binding_command(verb: str, pipeline: Pipeline, service: str, *, member: str, role: str) -> str:
+    """`gcloud run services add|remove-iam-policy-binding` for one member and role on a service."""
+    return shell_command(
+        "gcloud", "run", "services", f"{verb}-iam-policy-binding", service,
+        region=pipeline.region, member=member, role=role, project=pipeline.project,
+    )
+
+
+def _bindings(policy: Policy) -> list[dict[str, Any]]:
+    bindings = policy.get("bindings") or []
+    if not isinstance(bindings, list):
+        raise ValueError("the policy's 'bindings' is not a list")
+    return [b for b in bindings if isinstance(b, dict)]
+
+
+def invoker_role(role: str) -> tuple[str, bool] | None:
+    """(the role, whether a v1 answer marked it conditional) when `role` carries run.routes.invoke, else None."""
+    base, marked, _hash = role.partition(WITHCOND)
+    if base in INVOKER_ROLES:
+        return base, bool(marked)
+    return None
+
+
+def _condition_text(binding: dict[str, Any], withcond: bool) -> str | None:
+    condition = binding.get("condition")
+    if condition:
+        if isinstance(condition, dict):
+            return str(condition.get("title") or condition.get("expression") or "a condition")
+        return str(condition)
+    return "hidden (the policy was answered as version 1)" if withcond else None
+
+
+def grants_to(member: str, policy: Policy, *, scope: str) -> list[Grant]:
+    """Every binding of `policy` whose role carries run.routes.invoke and whose members include `member`
+    or a public member (a `deleted:` member never matches: it names a principal that no longer exists)."""
+    found = []
+    for binding in _bindings(policy):
+        role = invoker_role(str(binding.get("role", "")))
+        if role is None:
+            continue
+        members = binding.get("members") or []
+        for via in (member, ALL_AUTHENTICATED_USERS, ALL_USERS):
+            if via in members:
+                found.append(Grant(scope=scope, role=role[0], via=via, condition=_condition_text(binding, role[1])))
+    return found
+
+
+def effective_access(member: str, *, service_policy: Policy, project_policy: Policy | None) -> Access:
+    """Whether `member` may invoke the service, and through which bindings."""
+    grants = grants_to(member, service_policy, scope="service")
+    if project_policy is not None:
+        grants += grants_to(member, project_policy, scope="project")
+    return Access(
+        granted=[g for g in grants if g.condition is None],
+        conditional=[g for g in grants if g.condition is not None],
+    )
+
+
+def public_grants(policy: Policy) -> list[Grant]:
+    """Unconditional bindings on the service that let allUsers or allAuthenticatedUsers invoke it."""
+    return [
+        Grant(scope="service", role=role[0], via=m)
+        for b in _bindings(policy)
+        if (role := invoker_role(str(b.get("role", "")))) is not None and _condition_text(b, role[1]) is None
+        for m in (b.get("members") or [])
+        if m in PUBLIC_MEMBERS
+    ]
