@@ -43,6 +43,7 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
             ),
             store=SqliteStateStore(path=local / "state.sqlite3"),
             notifier=LocalNotifier(path=local / "notifications.jsonl", console=console),
+            setting_problems=settings.problems(),
         )
     from alerts.firestore_state import FirestoreStateStore
     from alerts.slack import SlackNotifier
@@ -62,6 +63,7 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
             base_url=settings.slack_base_url,
             channel_for=config.slack.channel_for,
         ),
+        setting_problems=settings.problems(),
     )
 
 

@@ -99,6 +99,25 @@ def degraded_finding(result: MonitorResult) -> Finding:
     )
 
 
+SETTINGS_CHECK = "settings"
+"""The pseudo-monitor that judges the canary's own optional settings, on every run."""
+
+
+def setting_finding(name: str, problem: str) -> Finding:
+    """A bad optional setting (e.g. CANARY_HEARTBEAT_URL): the run went on without it, and says so."""
+    return Finding(
+        monitor=CANARY_MONITOR,
+        severity=Severity.WARNING,
+        key={"monitor": SETTINGS_CHECK, "setting": name, "problem": "invalid_setting"},
+        summary=f"Canary degraded: setting {name} is invalid, so it is not used",
+        details={"setting": name, "error": problem},
+        fix=(
+            f"Correct {name} (deploy.sh checks it before a deploy: ./deploy.sh --plan shows the command); "
+            "monitoring goes on meanwhile, without what this setting provides."
+        ),
+    )
+
+
 def state_unreadable_finding(*, source: str, error: str, findings: list[Finding]) -> Finding:
     """The run could not read its alert state: it cannot deduplicate, so it lists what it found instead."""
     listed = [f"{f.severity.value}: {f.summary}" for f in findings[:MAX_FINDINGS_LISTED]]

@@ -23,7 +23,7 @@ from core.config import CanaryConfig
 from core.model import Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
-from run.runner import degraded_finding, run_monitors, state_unreadable_finding
+from run.runner import SETTINGS_CHECK, degraded_finding, run_monitors, setting_finding, state_unreadable_finding
 
 
 class RequestError(ValueError):
@@ -48,6 +48,8 @@ class Canary:
     sources: Sources
     store: StateStore
     notifier: Notifier
+    setting_problems: dict[str, str] = field(default_factory=dict)
+    """Bad optional settings (variable -> problem): left unused, each raised as "canary degraded"."""
 
 
 @dataclass
@@ -95,6 +97,7 @@ def collect(canary: Canary, request: RunRequest) -> Collected:
     )
     findings = [f for r in results for f in r.findings]
     findings += [degraded_finding(r) for r in results if r.outcome is Outcome.ERROR]
+    findings += [setting_finding(name, problem) for name, problem in sorted(canary.setting_problems.items())]
     return Collected(context=context, results=results, findings=findings)
 
 
@@ -114,7 +117,8 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
     decisions: Decisions = decide(
         previous=previous,
         findings=collected.findings,
-        succeeded={r.name for r in results if r.outcome is not Outcome.ERROR},
+        # The settings are judged on every run: a setting fixed since resolves its "canary degraded".
+        succeeded={r.name for r in results if r.outcome is not Outcome.ERROR} | {SETTINGS_CHECK},
         repeat_after=canary.config.alerts.repeat_after,
         now=now,
         silences=silences,

@@ -397,6 +397,7 @@ def test_the_cli_manages_silences_in_firestore_with_the_gcp_backend(
     from tests.conftest import run_cli
 
     monkeypatch.setenv("CANARY_BACKEND", "gcp")
+    monkeypatch.setenv("CANARY_ALLOW_TEST_ENDPOINTS", "1")  # FIRESTORE_EMULATOR_HOST names the emulator
     monkeypatch.setenv("CANARY_GCP_PROJECT", firestore_env.project)
 
     created = run_cli("silence", "--match", "service=phase4-to-phase5-orchestrator", "--for", "4h", "--reason", "redeploying")
