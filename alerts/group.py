@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alerts.message import AlertMessage
-from alerts.render_text import REASON_MARK, SEVERITY_MARK
+from alerts.render_text import REASON_MARK, SEVERITY_MARK, Clean, inert_text
 from core.model import Reason, Severity
 
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -49,9 +49,9 @@ def group_title(group: AlertGroup) -> str:
     return f"{len(group.members)} alerts {_REASON_WORDS[group.reason]} ({group.counts}) from {', '.join(group.monitors)}"
 
 
-def group_headline(group: AlertGroup) -> str:
+def group_headline(group: AlertGroup, clean: Clean = inert_text) -> str:
     test = "[TEST] " if group.synthetic else ""
-    return f"{test}{REASON_MARK[group.reason]} {SEVERITY_MARK[group.severity.value]} {group_title(group)}"
+    return f"{test}{REASON_MARK[group.reason]} {SEVERITY_MARK[group.severity.value]} {clean(group_title(group))}"
 
 
 def group_why_now(group: AlertGroup) -> str:
@@ -66,15 +66,15 @@ def group_why_now(group: AlertGroup) -> str:
     return f"more than {limit} alerts of this thread resolved in one run"
 
 
-def member_line(message: AlertMessage) -> str:
-    """One line per grouped alert: severity, monitor, title and where."""
-    where = ", ".join(f"{name}={value}" for name, value in message.where)
-    return f"{SEVERITY_MARK[message.severity.value]} {message.monitor}: {message.title} ({where})"
+def member_line(message: AlertMessage, clean: Clean = inert_text) -> str:
+    """One line per grouped alert: severity, monitor, title and where (each value made inert by `clean`)."""
+    where = ", ".join(f"{clean(name)}={clean(value)}" for name, value in message.where)
+    return f"{SEVERITY_MARK[message.severity.value]} {clean(message.monitor)}: {clean(message.title)} ({where})"
 
 
-def render_group_text(group: AlertGroup) -> str:
-    lines = [group_headline(group)]
-    lines += [f"  - {member_line(m)}" for m in group.ordered]
+def render_group_text(group: AlertGroup, clean: Clean = inert_text) -> str:
+    lines = [group_headline(group, clean)]
+    lines += [f"  - {member_line(m, clean)}" for m in group.ordered]
     lines.append(f"  why now: {group_why_now(group)}")
     return "\n".join(lines)
 

@@ -1,7 +1,14 @@
 """How Slack shows an alert: pure Block Kit rendering (slack_sdk models) with a plain `text` fallback.
 
-Everything that came from the warehouse or an API is escaped for mrkdwn, so a processor named
-`<!channel>` reads as text and pings nobody; every piece is cut to Slack's limits with a visible note.
+Everything that came from the warehouse or an API goes through `inert()`, so a value is shown as text
+and nothing else: a processor named `<!channel>` pings nobody, and a game id holding a line break and
+`*Fix*` cannot add a block of its own. Every piece is cut to Slack's limits with a visible note.
+
+Slack documents only `&`, `<` and `>` as control characters to escape
+(https://api.slack.com/reference/surfaces/formatting#escaping); its mrkdwn has no escape for `*`, `_`,
+`~` or backticks (https://api.slack.com/reference/surfaces/formatting#basics), so those are replaced by
+look-alikes, and mrkdwn text objects are `verbatim` (no auto-linking of URLs or channel names:
+https://api.slack.com/reference/block-kit/composition-objects#text).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlo
 
 from alerts.group import AlertGroup, group_headline, group_why_now, member_line, render_group_text
 from alerts.message import AlertMessage
-from alerts.render_text import REASON_MARK, SEVERITY_MARK, headline, render_text
+from alerts.render_text import REASON_MARK, SEVERITY_MARK, headline, render_text, visible_controls
 from core.model import Reason
 
 MAX_BLOCKS = 50
@@ -51,6 +58,19 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_LOOKALIKES = str.maketrans({"*": "\u2217", "~": "\u223c", "`": "\u02cb"})
+"""Bold, strike and code markers as look-alikes (asterisk operator, tilde operator, modifier grave)."""
+_FORMATTING_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+"""An underscore that could open or close italics; one inside a word (phase_4_precompute) cannot, and stays."""
+
+
+def inert(value: object) -> str:
+    """A source value made inert for Slack mrkdwn: one line (controls shown as escapes), no mention or
+    link (`& < >` as entities), no bold, italics, strike or code (look-alike characters)."""
+    text = escape(visible_controls(str(value))).translate(_LOOKALIKES)
+    return _FORMATTING_UNDERSCORE.sub("\u02cd", text)
+
+
 def clip(text: str, limit: int) -> str:
     """`text` cut to `limit` characters with a visible note; an escaped entity is never split."""
     if len(text) <= limit:
@@ -65,7 +85,7 @@ def _section(mrkdwn: str) -> SectionBlock:
 
 def _header(text: str) -> HeaderBlock:
     # Plain text is not parsed for mentions; look-alike angle quotes make sure no client ever does.
-    plain = text.replace("<", "\u2039").replace(">", "\u203a")
+    plain = visible_controls(text).replace("<", "\u2039").replace(">", "\u203a")
     return HeaderBlock(text=PlainTextObject(text=clip(plain, MAX_HEADER_TEXT), emoji=True))
 
 
@@ -74,16 +94,17 @@ def _context(mrkdwn: str) -> ContextBlock:
 
 
 def _fallback(text: str) -> str:
-    # The fallback is parsed as mrkdwn too (and shown in push notifications): escape it as well.
-    return clip(escape(text), MAX_FALLBACK_TEXT)
+    # The fallback is parsed as mrkdwn too (and shown in push notifications): its values come in inert.
+    return clip(text, MAX_FALLBACK_TEXT)
 
 
 def _code(text: str) -> str:
-    return "```" + escape(text).replace("```", "'''") + "```"
+    """A code block: inside it only a backtick (which could close it) and line breaks matter."""
+    return "```" + escape(visible_controls(text)).replace("`", "\u02cb") + "```"
 
 
 def _where_line(message: AlertMessage) -> str:
-    return ", ".join(f"{escape(name)}=`{escape(value)}`" for name, value in message.where)
+    return ", ".join(f"{inert(name)}=`{inert(value)}`" for name, value in message.where)
 
 
 def _title(message: AlertMessage) -> str:
@@ -94,7 +115,7 @@ def _title(message: AlertMessage) -> str:
 
 
 def _footer(message: AlertMessage) -> ContextBlock:
-    parts = [f"fingerprint `{escape(message.fingerprint)}`"]
+    parts = [f"fingerprint `{inert(message.fingerprint)}`"]
     if message.first_notified and message.reason is not Reason.FIRST:
         parts.append(f"first notified {message.first_notified:%Y-%m-%d %H:%M} UTC")
     if message.synthetic:
@@ -105,35 +126,35 @@ def _footer(message: AlertMessage) -> ContextBlock:
 def render_alert(message: AlertMessage) -> SlackMessage:
     """A notice: the parent of a new incident, or a repeat / resolved reply in its thread."""
     fields = [
-        MarkdownTextObject(text=f"*Severity*\n{message.severity.value}"),
-        MarkdownTextObject(text=clip(f"*Monitor*\n{escape(message.monitor)}", MAX_FIELD_TEXT)),
+        MarkdownTextObject(text=f"*Severity*\n{message.severity.value}", verbatim=True),
+        MarkdownTextObject(text=clip(f"*Monitor*\n{inert(message.monitor)}", MAX_FIELD_TEXT), verbatim=True),
     ]
     if message.since:
-        fields.append(MarkdownTextObject(text=f"*Since*\n{message.since:%Y-%m-%d %H:%M} UTC"))
+        fields.append(MarkdownTextObject(text=f"*Since*\n{message.since:%Y-%m-%d %H:%M} UTC", verbatim=True))
     blocks: list[Block] = [
         _header(_title(message)),
-        SectionBlock(text=MarkdownTextObject(text=clip(f"*{escape(message.title)}*\n*Where:* {_where_line(message)}", MAX_SECTION_TEXT), verbatim=True), fields=fields),
+        SectionBlock(text=MarkdownTextObject(text=clip(f"*{inert(message.title)}*\n*Where:* {_where_line(message)}", MAX_SECTION_TEXT), verbatim=True), fields=fields),
     ]
     if message.evidence:
-        blocks.append(_section(f"*Evidence*\n{escape(message.evidence)}"))
+        blocks.append(_section(f"*Evidence*\n{inert(message.evidence)}"))
     if message.facts:
-        blocks.append(_section("\n".join(f"*{escape(name)}:* {escape(value)}" for name, value in message.facts)))
+        blocks.append(_section("\n".join(f"*{inert(name)}:* {inert(value)}" for name, value in message.facts)))
     if message.fix:
         blocks.append(_section(f"*Fix*\n{_code(message.fix)}"))
-    blocks.append(_context(f"*Why now:* {escape(message.why_now)}"))
+    blocks.append(_context(f"*Why now:* {inert(message.why_now)}"))
     blocks.append(_footer(message))
-    return SlackMessage(text=_fallback(render_text(message)), blocks=blocks)
+    return SlackMessage(text=_fallback(render_text(message, inert)), blocks=blocks)
 
 
 def render_resolved_parent(message: AlertMessage) -> SlackMessage:
     """The incident's parent message after it resolved (chat.update): what it was and how long it lasted."""
     blocks: list[Block] = [
         _header(_title(message)),
-        _section(f"*{escape(message.title)}*\n*Where:* {_where_line(message)}"),
-        _context(f"*{escape(message.why_now)}*. The thread below holds the incident's history."),
+        _section(f"*{inert(message.title)}*\n*Where:* {_where_line(message)}"),
+        _context(f"*{inert(message.why_now)}*. The thread below holds the incident's history."),
         _footer(message),
     ]
-    return SlackMessage(text=_fallback(headline(message) + f" ({message.why_now})"), blocks=blocks)
+    return SlackMessage(text=_fallback(headline(message, inert) + f" ({inert(message.why_now)})"), blocks=blocks)
 
 
 def _member_sections(lines: Sequence[str], *, room: int) -> list[Block]:
@@ -162,10 +183,10 @@ def render_group(group: AlertGroup, *, parent_edit: bool = False) -> SlackMessag
     emoji = _REASON_EMOJI[group.reason] if group.reason is Reason.RESOLVED else _SEVERITY_EMOJI[group.severity.value]
     why = "every alert listed here resolved; the thread below holds their history" if parent_edit else group_why_now(group)
     head: list[Block] = [_header(f"{emoji} {group_headline(group)}")]
-    tail: list[Block] = [_context(f"*Why now:* {escape(why)}")]
+    tail: list[Block] = [_context(f"*Why now:* {inert(why)}")]
     if group.synthetic:
         tail.append(_context("synthetic test alerts: nothing is wrong"))
     room = MAX_BLOCKS - len(head) - len(tail) - 1  # one divider
-    lines = [escape(member_line(m)) for m in group.ordered]
+    lines = [member_line(m, inert) for m in group.ordered]
     blocks = head + [DividerBlock()] + _member_sections(lines, room=room) + tail
-    return SlackMessage(text=_fallback(render_group_text(group)), blocks=blocks)
+    return SlackMessage(text=_fallback(render_group_text(group, inert)), blocks=blocks)

