@@ -15,7 +15,7 @@ from typing import Callable, Protocol, runtime_checkable
 from alerts.group import AlertGroup
 from alerts.message import AlertMessage, build_message
 from alerts.notifier import DeliveryError, Notifier, Receipt, ThreadRef
-from alerts.state import StateError, StateStore
+from alerts.state import CorruptRecord, StateError, StateStore
 from core.config import AlertsConfig
 from core.model import Decision, NotificationReport, Reason, Severity
 
@@ -85,21 +85,43 @@ class _Delivery:
     alerts: AlertsConfig
     channel_for: Callable[[Severity], str | None]
     reports: dict[str, NotificationReport] = field(default_factory=dict)
+    corrupt: dict[str, str] = field(default_factory=dict)
+    """fingerprint -> why its record was replaced: said in that notice's report, whatever else happens."""
     resolved: dict[tuple[str, str], list[DeliveryPlan]] = field(default_factory=dict)
     """Delivered resolved notices by the thread whose parent may now be edited."""
 
-    def claim(self, decision: Decision) -> bool:
+    def claim(self, item: DeliveryPlan) -> DeliveryPlan | None:
+        """The plan to send once claimed (a corrupt record's notice becomes a first), or None."""
+        decision = item.decision
         expected = decision.previous.version if decision.previous else 0
         try:
             claimed = self.store.claim(
                 fingerprint=decision.fingerprint, expected_version=expected, owner=self.owner, now=self.now, lease=self.alerts.claim_lease
             )
+        except CorruptRecord as error:
+            return self.replace_corrupt(item, error)
         except StateError as error:
             self.report(decision, delivered=False, error=f"state store: {error}")
-            return False
+            return None
         if not claimed:
             self.report(decision, delivered=False, skipped=ANOTHER_RUN)
-        return claimed
+            return None
+        return item
+
+    def replace_corrupt(self, item: DeliveryPlan, error: CorruptRecord) -> DeliveryPlan | None:
+        """A record no run can compare is replaced, and its notice sent as a first: a duplicate at worst,
+        never a notice skipped on every run as if another run had sent it."""
+        decision = item.decision
+        self.corrupt[decision.fingerprint] = f"corrupt record replaced, notice sent as a first: {error}"
+        try:
+            self.store.replace_corrupt(fingerprint=decision.fingerprint, owner=self.owner, now=self.now, lease=self.alerts.claim_lease)
+        except StateError as failure:
+            self.report(decision, delivered=False, error=f"state store: {error}; cannot replace it: {failure}")
+            return None
+        if decision.finding is None:
+            return item  # a resolution: nothing to open again; it is sent and recorded as resolved
+        first = Decision(fingerprint=decision.fingerprint, reason=Reason.FIRST, finding=decision.finding)
+        return DeliveryPlan(decision=first, message=build_message(first, now=self.now))
 
     def failed(self, decisions: list[Decision], error: DeliveryError) -> None:
         for decision in decisions:
@@ -130,6 +152,9 @@ class _Delivery:
         self.report(decision, delivered=True)
 
     def report(self, decision: Decision, *, delivered: bool, error: str | None = None, skipped: str | None = None) -> None:
+        corrupt = self.corrupt.get(decision.fingerprint)
+        if corrupt:
+            error = f"{corrupt}; {error}" if error else corrupt
         self.reports[decision.fingerprint] = NotificationReport(
             fingerprint=decision.fingerprint, reason=decision.reason, delivered=delivered, error=error, skipped=skipped
         )
@@ -206,12 +231,16 @@ def deliver(
     """One report per plan, in the plans' order."""
     run = _Delivery(store=store, notifier=notifier, owner=owner, now=now, alerts=alerts, channel_for=channel_for)
     for batch in batches(plans, channel_for=channel_for):
-        claimed = [item for item in batch.plans if run.claim(item.decision)]
+        taken = [plan_ for item in batch.plans if (plan_ := run.claim(item)) is not None]
+        claimed = [item for item in taken if item.decision.fingerprint not in run.corrupt]
         if len(batch.plans) > alerts.group_after and len(claimed) > 1 and isinstance(notifier, GroupNotifier):
             run.group(batch, claimed, notifier)
         else:
             for item in claimed:
                 run.one(item)
+        for item in taken:
+            if item.decision.fingerprint in run.corrupt:
+                run.one(item)  # on its own: its record (and thread) starts again
     run.edit_resolved_parents()
     return [run.reports[item.decision.fingerprint] for item in plans]
 

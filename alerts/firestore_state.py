@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from alerts.state import StateError
+from alerts.state import CorruptRecord, StateError
 from core.config import FirestoreConfig, describe_validation_error
 from core.model import AlertState, AlertStatus, Silence
 
@@ -212,7 +212,10 @@ class FirestoreStateStore:
                 if expected_version != 0:
                     return False, None  # the record was deleted (TTL) since this run read it
                 return True, {"version": 0, **taken}
-            current = self._parse(_Claim, snapshot, self.alerts_collection)
+            try:
+                current = self._parse(_Claim, snapshot, self.alerts_collection)
+            except StateError as error:
+                raise CorruptRecord(fingerprint, str(error)) from None
             if current.version != expected_version:
                 return False, None  # another run recorded a notice since this one read the state
             if (
@@ -226,6 +229,15 @@ class FirestoreStateStore:
             return True, taken
 
         return self._compare_and_set(fingerprint, "claim", take)
+
+    def replace_corrupt(self, *, fingerprint: str, owner: str, now: datetime, lease: timedelta) -> None:
+        placeholder = {name: None for name in RECORD_FIELDS}
+        placeholder.update({"version": 0, "claim_owner": owner, "claim_expires": now + lease})
+
+        def overwrite(snapshot: DocumentSnapshot) -> tuple[None, dict[str, Any]]:
+            return None, placeholder  # every field named: update() replaces each, corrupt ones included
+
+        self._compare_and_set(fingerprint, "replace the corrupt record", overwrite)
 
     def record(self, *, state: AlertState, owner: str) -> None:
         def write(snapshot: DocumentSnapshot) -> tuple[None, dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Iterable, Iterator, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from alerts.state import StateError
+from alerts.state import CorruptRecord, StateError
 from core.config import describe_validation_error
 from core.model import AlertState, AlertStatus, Silence
 
@@ -108,6 +108,9 @@ class SqliteStateStore:
                 )
                 return True
             version, claim_owner, claim_expires = row
+            if not isinstance(version, int) or isinstance(version, bool):
+                # Not a version at all: no run can ever match it, so comparing would skip this notice forever.
+                raise CorruptRecord(fingerprint, f"{SOURCE}: {self.path}: corrupt alert {fingerprint}: version {version!r} is not an integer")
             if version != expected_version:
                 return False  # another run recorded a notice since this one read the state
             if claim_owner and claim_owner != owner and claim_expires and self._expiry(fingerprint, claim_expires) > now:
@@ -121,8 +124,16 @@ class SqliteStateStore:
     def _expiry(self, fingerprint: str, text: str) -> datetime:
         try:
             return datetime.fromisoformat(text)
-        except ValueError:
-            raise StateError(f"{SOURCE}: {self.path}: corrupt claim_expires {text!r} of alert {fingerprint}") from None
+        except (TypeError, ValueError):
+            raise CorruptRecord(fingerprint, f"{SOURCE}: {self.path}: corrupt claim_expires {text!r} of alert {fingerprint}") from None
+
+    def replace_corrupt(self, *, fingerprint: str, owner: str, now: datetime, lease: timedelta) -> None:
+        with self._connect(write=True) as db:
+            db.execute(
+                "UPDATE alerts SET status = NULL, record = NULL, version = 0, claim_owner = ?, claim_expires = ? "
+                "WHERE fingerprint = ?",
+                (owner, (now + lease).isoformat(), fingerprint),
+            )
 
     def record(self, *, state: AlertState, owner: str) -> None:
         with self._connect(write=True) as db:

@@ -12,6 +12,18 @@ class StateError(Exception):
     """The state store could not be read or written."""
 
 
+class CorruptRecord(StateError):
+    """One fingerprint's record cannot be compared (e.g. a non-integer version): that record's own error.
+
+    Never "another run claimed it first": the run replaces the record (`replace_corrupt`), delivers the
+    notice as a first, and reports the corruption, so "duplicate, never lost" holds for corruption too.
+    """
+
+    def __init__(self, fingerprint: str, message: str) -> None:
+        super().__init__(message)
+        self.fingerprint = fingerprint
+
+
 class StateStore(Protocol):
     source: str
 
@@ -29,6 +41,11 @@ class StateStore(Protocol):
         False when the record changed since it was read (another run already sent it) or another run
         holds an unexpired claim; an expired claim belongs to a sender that died and is taken over.
         """
+        ...
+
+    def replace_corrupt(self, *, fingerprint: str, owner: str, now: datetime, lease: timedelta) -> None:
+        """Overwrite a record whose claim raised CorruptRecord with a fresh placeholder (version 0) claimed
+        by `owner`; the notice then goes out as a first and its record is written as usual."""
         ...
 
     def record(self, *, state: AlertState, owner: str) -> None:

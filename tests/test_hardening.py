@@ -308,3 +308,28 @@ def test_3_property_any_value_keeps_the_alert_shape(value):
     assert _shape(render_alert(message(forging_finding(value), Reason.FIRST)).to_dict()) == benign
     assert render_text(message(forging_finding(value), Reason.FIRST)).count("\n") == render_text(
         message(forging_finding("value"), Reason.FIRST)).count("\n")
+
+
+# --- 6. a corrupt notification record is that record's own error, never a silent skip ---------------------
+
+
+def test_6_a_non_integer_version_sends_the_notice_as_a_first_and_says_so(local_dir):
+    import sqlite3
+
+    broken_day().write_local(local_dir)
+    first = run_cli("run", "--now", T0, "--json")
+    assert first.code == 0
+    target = next(n["fingerprint"] for n in first.report["notifications"])
+    with sqlite3.connect(local_dir / "state.sqlite3") as db:
+        db.execute("UPDATE alerts SET version = 'seven' WHERE fingerprint = ?", (target,))
+
+    due = run_cli("run", "--now", "2026-11-22T01:40:00Z", "--json")  # past the critical repeat interval
+    [notice] = [n for n in due.report["notifications"] if n["fingerprint"] == target]
+    assert notice["skipped"] is None and notice["delivered"] is True and notice["reason"] == "first"
+    assert "corrupt record replaced" in notice["error"] and "seven" in notice["error"]
+    assert due.code == 1  # reported: the run says its state store had a fault
+    others = [n for n in due.report["notifications"] if n["fingerprint"] != target]
+    assert others and all(n["delivered"] and n["error"] is None for n in others)
+
+    after = run_cli("run", "--now", "2026-11-22T01:50:00Z", "--json")  # the record was written afresh
+    assert after.code == 0 and [n for n in after.report["notifications"] if n["fingerprint"] == target] == []

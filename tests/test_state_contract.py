@@ -289,6 +289,36 @@ def test_a_corrupt_alert_record_is_a_state_error_naming_it(backend: Backend, sto
         store.load(fingerprints=["broken"])
 
 
+def corrupt_version(backend: Backend, tmp_path: Path, fingerprint: str, value: Any) -> None:
+    """What issue 11 found: a record whose compare-and-set field is not an integer."""
+    if backend.name == "sqlite":
+        with sqlite3.connect(tmp_path / "state.sqlite3") as db:
+            db.execute("UPDATE alerts SET version = ? WHERE fingerprint = ?", (value, fingerprint))
+        return
+    from google.cloud import firestore
+
+    client = firestore.Client(project=backend.new_store().project)  # type: ignore[attr-defined]
+    client.collection(FirestoreConfig().alerts_collection).document(fingerprint).update({"version": value})
+
+
+def test_a_non_integer_version_is_that_records_own_error_and_can_be_replaced(
+    backend: Backend, store: StateStore, tmp_path: Path
+) -> None:
+    """Issue 11, defect 6: never a silent "another run claimed it first"; replace_corrupt then lets it go out."""
+    from alerts.state import CorruptRecord
+
+    notify(store, alert("fp"))
+    corrupt_version(backend, tmp_path, "fp", "seven")
+    with pytest.raises(CorruptRecord, match=f"{backend.name}.*corrupt.*fp") as raised:
+        claim(store, "fp", version=1, owner="run-b")
+    assert raised.value.fingerprint == "fp"
+    store.replace_corrupt(fingerprint="fp", owner="run-b", now=NOW, lease=LEASE)
+    assert store.load(fingerprints=["fp"]) == {} and "fp" not in store.load_firing()  # a placeholder: nothing sent
+    assert not claim(store, "fp", owner="run-c")  # run-b holds the claim now
+    store.record(state=alert("fp"), owner="run-b")
+    assert store.load(fingerprints=["fp"])["fp"].version == 1
+
+
 def test_a_corrupt_silence_is_a_state_error_naming_it(backend: Backend, store: StateStore) -> None:
     store.add_silence(silence("good", hours=1))
     backend.corrupt_silence("bad")
