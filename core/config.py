@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -15,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.model import Severity
 from core.secrets import secret_values
+from core.urls import url_problem
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "canary.toml"
 
@@ -174,39 +173,6 @@ class CanaryConfig(StrictModel):
         return ZoneInfo(self.timezone)
 
 
-def url_problem(value: str) -> str | None:
-    """Why `value` is not a usable http(s) URL (scheme, a real host, a numeric port), or None.
-
-    urllib.parse is lenient (it accepts 'https://' and 'https://exa mple.com') and, for a bracketed
-    host that is not an IPv6 address ('https://[hc-ping.com]/x'), raises only when a part is read: so
-    the checks are explicit, and nothing here ever quotes the value (it may be a secret).
-    """
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        return "contains whitespace or control characters"
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-        host = parts.hostname
-    except ValueError as error:
-        return f"does not parse as a URL ({'bad port' if 'port' in str(error).lower() else 'bad host'})"
-    if parts.scheme not in ("http", "https"):
-        return "is not an http(s) URL"
-    if not host:
-        return "has no host"
-    if port == 0:
-        return "has port 0"
-    if "[" in parts.netloc:
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            return "has a bracketed host that is not an IPv6 address"
-        return None
-    if not _HOSTNAME.match(host):
-        return "has a host that is not a host name or IP address"
-    return None
-
-
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$")
 _PROJECT_ID = re.compile(r"^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 """A Google Cloud project id (https://cloud.google.com/resource-manager/docs/creating-managing-projects)."""
 

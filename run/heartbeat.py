@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any, Callable
 
-from core.config import url_problem
+from core.urls import url_problem
 
 if TYPE_CHECKING:
     from core.model import RunReport
