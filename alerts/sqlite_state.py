@@ -76,10 +76,10 @@ class SqliteStateStore:
     def load_firing(self) -> dict[str, AlertState]:
         with self._connect(write=False) as db:
             rows = db.execute(
-                "SELECT fingerprint, record FROM alerts WHERE record IS NOT NULL AND status = ?", (AlertStatus.FIRING.value,)
+                "SELECT fingerprint, record, version FROM alerts WHERE record IS NOT NULL AND status = ?",
+                (AlertStatus.FIRING.value,),
             ).fetchall()
-        states = (self._parse(AlertState, "alerts", fingerprint, record) for fingerprint, record in rows)
-        return {state.fingerprint: state for state in states}
+        return self._states(rows)
 
     def load(self, *, fingerprints: Iterable[str]) -> dict[str, AlertState]:
         wanted = sorted(set(fingerprints))
@@ -89,10 +89,23 @@ class SqliteStateStore:
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows += db.execute(
-                    f"SELECT fingerprint, record FROM alerts WHERE record IS NOT NULL AND fingerprint IN ({marks})", chunk
+                    f"SELECT fingerprint, record, version FROM alerts WHERE record IS NOT NULL AND fingerprint IN ({marks})",
+                    chunk,
                 ).fetchall()
-        states = (self._parse(AlertState, "alerts", fingerprint, record) for fingerprint, record in rows)
-        return {state.fingerprint: state for state in states}
+        return self._states(rows)
+
+    def _states(self, rows: list[tuple[str, str, object]]) -> dict[str, AlertState]:
+        """Records as read. The version column is what a claim compares, so it is the record's version: a
+        record body that disagrees with it (edited by hand, restored from a copy) would otherwise be
+        skipped on every run as if another run had sent it. A column that is no integer is left for
+        claim() to report as a CorruptRecord."""
+        states = {}
+        for fingerprint, record, version in rows:
+            state = self._parse(AlertState, "alerts", fingerprint, record)
+            if isinstance(version, int) and not isinstance(version, bool) and version != state.version:
+                state = state.model_copy(update={"version": version})
+            states[state.fingerprint] = state
+        return states
 
     def claim(self, *, fingerprint: str, expected_version: int, owner: str, now: datetime, lease: timedelta) -> bool:
         with self._connect(write=True) as db:

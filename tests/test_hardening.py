@@ -399,3 +399,17 @@ def test_fuzz_the_http_entry_never_answers_500_never_leaks_never_posts_chosen_te
 
 
 _FUZZ_CLOCK: dict[str, Any] = {}
+
+
+def test_6_a_version_column_that_disagrees_with_the_record_body_is_never_skipped(local_dir):
+    """SQLite stores 2.0 as the integer 2: a record body saying version 1 beside it used to be skipped forever."""
+    import sqlite3
+
+    broken_day().write_local(local_dir)
+    first = run_cli("run", "--now", T0, "--json")
+    target = first.report["notifications"][0]["fingerprint"]
+    with sqlite3.connect(local_dir / "state.sqlite3") as db:
+        db.execute("UPDATE alerts SET version = 2.0 WHERE fingerprint = ?", (target,))
+    due = run_cli("run", "--now", "2026-11-22T01:40:00Z", "--json")
+    [notice] = [n for n in due.report["notifications"] if n["fingerprint"] == target]
+    assert notice["delivered"] and notice["skipped"] is None and notice["reason"] == "repeat"
