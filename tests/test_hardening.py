@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import sys
 import time
@@ -338,8 +339,9 @@ def test_6_a_non_integer_version_sends_the_notice_as_a_first_and_says_so(local_d
 
 # --- a short fuzz of the HTTP entry (bounded in count and time; no socket: the Flask test client) ---------
 
-FUZZ_CASES = 250
-FUZZ_SECONDS = 40.0
+FUZZ_CASES = int(os.environ.get("CANARY_FUZZ_CASES", "250"))
+FUZZ_SECONDS = float(os.environ.get("CANARY_FUZZ_SECONDS", "40"))
+"""The bounds; read at import (the autouse isolated_env fixture clears CANARY_* before each test)."""
 _KNOWN = ["action", "monitors", "dry_run", "date", "now"]
 _EDGE_VALUES = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59-12:00", "0001-01-01", "9999-12-31", "2026-11-21",
                 T0, "true", "false", "test_alert", "run", "orchestrator_iam", "a,b,,", "\x00", "<!channel>",
@@ -359,8 +361,16 @@ _bodies = st.one_of(
 )
 
 
+@pytest.fixture(scope="module")
+def fuzz_figures() -> Any:
+    yield
+    if _FUZZ_CLOCK:  # shown with `pytest -s`: the figures of the probe
+        print(f"\nHTTP fuzz: {_FUZZ_CLOCK.get('cases', 0)} cases sent in {time.monotonic() - _FUZZ_CLOCK['started']:.1f} s, "
+              f"statuses {dict(sorted(_FUZZ_CLOCK.get('statuses', {}).items()))}")
+
+
 @pytest.fixture
-def fuzz_app(make_app, local_dir):
+def fuzz_app(make_app, local_dir, fuzz_figures):
     broken_day().write_local(local_dir)
     return make_app(), local_dir
 
@@ -385,6 +395,8 @@ def test_fuzz_the_http_entry_never_answers_500_never_leaks_never_posts_chosen_te
     response = app.client.open(path, method=method, query_string=query, data=body,
                                headers={"Content-Type": content_type} if content_type else {})
     text = response.get_data(as_text=True)
+    statuses = _FUZZ_CLOCK.setdefault("statuses", {})
+    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
     if response.status_code == 308:  # functions-framework's router merges '//' before the function runs
         assert path.startswith("//") and response.headers["Location"]
         return
