@@ -44,6 +44,7 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
             store=SqliteStateStore(path=local / "state.sqlite3"),
             notifier=LocalNotifier(path=local / "notifications.jsonl", console=console),
             setting_problems=settings.problems(),
+            secrets=settings.secrets(),
         )
     from alerts.firestore_state import FirestoreStateStore
     from alerts.slack import SlackNotifier
@@ -64,6 +65,7 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
             channel_for=config.slack.channel_for,
         ),
         setting_problems=settings.problems(),
+        secrets=settings.secrets(),
     )
 
 

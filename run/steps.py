@@ -20,6 +20,7 @@ from alerts.deliver import DeliveryPlan, deliver, plan, send_without_state
 from alerts.notifier import Notifier
 from alerts.state import StateError, StateStore, records_for_decide
 from core.config import CanaryConfig
+from core.secrets import scrub
 from core.model import Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
@@ -50,6 +51,9 @@ class Canary:
     notifier: Notifier
     setting_problems: dict[str, str] = field(default_factory=dict)
     """Bad optional settings (variable -> problem): left unused, each raised as "canary degraded"."""
+    secrets: list[str] = field(default_factory=list)
+    """Values (and fragments) never to show: an error text from a source is scrubbed before it becomes
+    part of a finding, so it reaches no alert, report or log line."""
 
 
 @dataclass
@@ -95,6 +99,8 @@ def collect(canary: Canary, request: RunRequest) -> Collected:
         ctx=context,
         timeout=config.monitor_timeout,
     )
+    if canary.secrets:
+        results = [r.model_copy(update={"error": scrub(r.error, canary.secrets)}) if r.error else r for r in results]
     findings = [f for r in results for f in r.findings]
     findings += [degraded_finding(r) for r in results if r.outcome is Outcome.ERROR]
     findings += [setting_finding(name, problem) for name, problem in sorted(canary.setting_problems.items())]

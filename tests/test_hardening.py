@@ -425,3 +425,19 @@ def test_6_a_version_column_that_disagrees_with_the_record_body_is_never_skipped
     due = run_cli("run", "--now", "2026-11-22T01:40:00Z", "--json")
     [notice] = [n for n in due.report["notifications"] if n["fingerprint"] == target]
     assert notice["delivered"] and notice["skipped"] is None and notice["reason"] == "repeat"
+
+
+def test_5_a_secret_fragment_in_a_source_error_reaches_no_output_of_the_cli(local_dir, monkeypatch):
+    from sources.iam_file import IamPolicyFile
+
+    def failing(self: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"upstream said: cannot reach hc-ping.com/{UUID}")
+
+    broken_day().write_local(local_dir)
+    monkeypatch.setenv("CANARY_HEARTBEAT_URL", BAD_HEARTBEAT)
+    monkeypatch.setattr(IamPolicyFile, "get", failing)
+    for args in (("--json",), ()):
+        result = run_cli("run", "--now", T0, *args)
+        assert "upstream said: cannot reach [redacted]" in result.stdout + result.stderr
+        assert leaks(result.stdout + result.stderr) == [], args
+    assert leaks((local_dir / "notifications.jsonl").read_text()) == []
