@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Protocol, runtime_checkable
+from typing import Callable, Mapping, Protocol, runtime_checkable
 
 from alerts.group import AlertGroup
 from alerts.message import AlertMessage, build_message
@@ -85,6 +85,8 @@ class _Delivery:
     alerts: AlertsConfig
     channel_for: Callable[[Severity], str | None]
     reports: dict[str, NotificationReport] = field(default_factory=dict)
+    unreadable: Mapping[str, str] = field(default_factory=dict)
+    """Records that load() could not read (fingerprint -> why): replaced before their notice is sent."""
     corrupt: dict[str, str] = field(default_factory=dict)
     """fingerprint -> why its record was replaced: said in that notice's report, whatever else happens."""
     resolved: dict[tuple[str, str], list[DeliveryPlan]] = field(default_factory=dict)
@@ -93,13 +95,15 @@ class _Delivery:
     def claim(self, item: DeliveryPlan) -> DeliveryPlan | None:
         """The plan to send once claimed (a corrupt record's notice becomes a first), or None."""
         decision = item.decision
+        if decision.fingerprint in self.unreadable:  # its record could not even be loaded
+            return self.replace_corrupt(item, self.unreadable[decision.fingerprint])
         expected = decision.previous.version if decision.previous else 0
         try:
             claimed = self.store.claim(
                 fingerprint=decision.fingerprint, expected_version=expected, owner=self.owner, now=self.now, lease=self.alerts.claim_lease
             )
         except CorruptRecord as error:
-            return self.replace_corrupt(item, error)
+            return self.replace_corrupt(item, str(error))
         except StateError as error:
             self.report(decision, delivered=False, error=f"state store: {error}")
             return None
@@ -108,7 +112,7 @@ class _Delivery:
             return None
         return item
 
-    def replace_corrupt(self, item: DeliveryPlan, error: CorruptRecord) -> DeliveryPlan | None:
+    def replace_corrupt(self, item: DeliveryPlan, error: str) -> DeliveryPlan | None:
         """A record no run can compare is replaced, and its notice sent as a first: a duplicate at worst,
         never a notice skipped on every run as if another run had sent it."""
         decision = item.decision
@@ -227,9 +231,12 @@ def deliver(
     now: datetime,
     alerts: AlertsConfig,
     channel_for: Callable[[Severity], str | None],
+    corrupt: Mapping[str, str] | None = None,
 ) -> list[NotificationReport]:
-    """One report per plan, in the plans' order."""
-    run = _Delivery(store=store, notifier=notifier, owner=owner, now=now, alerts=alerts, channel_for=channel_for)
+    """One report per plan, in the plans' order. `corrupt`: records load() could not read, replaced
+    (and their notices sent as firsts) rather than compared."""
+    run = _Delivery(store=store, notifier=notifier, owner=owner, now=now, alerts=alerts, channel_for=channel_for,
+                    unreadable=corrupt or {})
     for batch in batches(plans, channel_for=channel_for):
         taken = [plan_ for item in batch.plans if (plan_ := run.claim(item)) is not None]
         claimed = [item for item in taken if item.decision.fingerprint not in run.corrupt]

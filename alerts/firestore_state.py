@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from alerts.state import CorruptRecord, StateError
+from alerts.state import CorruptRecord, Records, StateError
 from core.config import FirestoreConfig, describe_validation_error
 from core.model import AlertState, AlertStatus, Silence
 
@@ -157,10 +157,15 @@ class FirestoreStateStore:
             snapshots = list(firing.stream(**self._call_options()))
         return self._records(snapshots)
 
-    def _records(self, snapshots: list[DocumentSnapshot]) -> dict[str, AlertState]:
-        states: dict[str, AlertState] = {}
+    def _records(self, snapshots: list[DocumentSnapshot]) -> Records:
+        states = Records()
         for snapshot in snapshots:
-            if snapshot.exists and (state := self._record_of(snapshot)) is not None:
+            try:
+                state = self._record_of(snapshot) if snapshot.exists else None
+            except StateError as error:
+                states.corrupt[snapshot.id] = str(error)  # that record's own problem; the others are read
+                continue
+            if state is not None:
                 states[state.fingerprint] = state
         return states
 

@@ -10,7 +10,7 @@ from typing import Iterable, Iterator, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from alerts.state import CorruptRecord, StateError
+from alerts.state import CorruptRecord, Records, StateError
 from core.config import describe_validation_error
 from core.model import AlertState, AlertStatus, Silence
 
@@ -94,14 +94,18 @@ class SqliteStateStore:
                 ).fetchall()
         return self._states(rows)
 
-    def _states(self, rows: list[tuple[str, str, object]]) -> dict[str, AlertState]:
+    def _states(self, rows: list[tuple[str, str, object]]) -> Records:
         """Records as read. The version column is what a claim compares, so it is the record's version: a
         record body that disagrees with it (edited by hand, restored from a copy) would otherwise be
         skipped on every run as if another run had sent it. A column that is no integer is left for
         claim() to report as a CorruptRecord."""
-        states = {}
+        states = Records()
         for fingerprint, record, version in rows:
-            state = self._parse(AlertState, "alerts", fingerprint, record)
+            try:
+                state = self._parse(AlertState, "alerts", fingerprint, record)
+            except StateError as error:
+                states.corrupt[fingerprint] = str(error)  # that record's own problem; the others are read
+                continue
             if isinstance(version, int) and not isinstance(version, bool) and version != state.version:
                 state = state.model_copy(update={"version": version})
             states[state.fingerprint] = state

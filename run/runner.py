@@ -118,6 +118,25 @@ def setting_finding(name: str, problem: str) -> Finding:
     )
 
 
+ALERT_STATE = "alert_state"
+"""The pseudo-monitor of the canary's own notification records."""
+
+
+def corrupt_record_finding(fingerprint: str, error: str) -> Finding:
+    """One notification record cannot be read: its incident's notices start again (as firsts), and this says so."""
+    return Finding(
+        monitor=CANARY_MONITOR,
+        severity=Severity.WARNING,
+        key={"monitor": ALERT_STATE, "record": fingerprint, "problem": "corrupt_record"},
+        summary=f"Canary degraded: the notification record {fingerprint} is corrupt",
+        details={"record": fingerprint, "error": error},
+        fix=(
+            f"The canary replaces the record the next time that incident notifies (as a first notice, in a new "
+            f"thread); until then a resolution of it cannot be sent. Delete the record {fingerprint} to clear this."
+        ),
+    )
+
+
 def state_unreadable_finding(*, source: str, error: str, findings: list[Finding]) -> Finding:
     """The run could not read its alert state: it cannot deduplicate, so it lists what it found instead."""
     listed = [f"{f.severity.value}: {f.summary}" for f in findings[:MAX_FINDINGS_LISTED]]
@@ -126,7 +145,7 @@ def state_unreadable_finding(*, source: str, error: str, findings: list[Finding]
     return Finding(
         monitor=CANARY_MONITOR,
         severity=Severity.CRITICAL,
-        key={"monitor": "alert_state", "problem": "error"},
+        key={"monitor": ALERT_STATE, "problem": "error"},
         summary=(
             f"Canary degraded: its alert state ({source}) is unreadable; "
             f"{len(findings)} finding(s) of this run could not be deduplicated"

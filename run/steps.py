@@ -24,7 +24,10 @@ from core.secrets import scrub
 from core.model import Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
-from run.runner import SETTINGS_CHECK, degraded_finding, run_monitors, setting_finding, state_unreadable_finding
+from run.runner import (
+    ALERT_STATE, SETTINGS_CHECK, corrupt_record_finding, degraded_finding, run_monitors, setting_finding,
+    state_unreadable_finding,
+)
 
 
 class RequestError(ValueError):
@@ -71,6 +74,8 @@ class Decided:
 
     plans: list[DeliveryPlan]
     silenced: dict[str, str] = field(default_factory=dict)
+    corrupt: dict[str, str] = field(default_factory=dict)
+    """Records that could not be read (fingerprint -> why): replaced when their notice goes out."""
     state_error: str | None = None
     """Set on the blind path: the alert state was unreadable, so `plans` holds only the blind notice."""
 
@@ -119,12 +124,15 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         collected.findings.append(blind)
         decision = Decision(fingerprint=blind.fingerprint, reason=Reason.FIRST, finding=blind)
         return Decided(plans=plan([decision], now=now), state_error=str(error))
+    corrupt = dict(getattr(previous, "corrupt", {}))
+    collected.findings.extend(corrupt_record_finding(fp, why) for fp, why in sorted(corrupt.items()))
     results = collected.results
     decisions: Decisions = decide(
         previous=previous,
         findings=collected.findings,
         # The settings are judged on every run: a setting fixed since resolves its "canary degraded".
-        succeeded={r.name for r in results if r.outcome is not Outcome.ERROR} | {SETTINGS_CHECK},
+        # The alert state was read: a corrupt record deleted or replaced since resolves its "canary degraded".
+        succeeded={r.name for r in results if r.outcome is not Outcome.ERROR} | {SETTINGS_CHECK, ALERT_STATE},
         repeat_after=canary.config.alerts.repeat_after,
         now=now,
         silences=silences,
@@ -136,7 +144,7 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         # An operator's check of one date must not close what the scheduled runs are watching.
         retire_uncovered=request.game_date is None,
     )
-    return Decided(plans=plan(decisions.notify, now=now), silenced=decisions.silenced)
+    return Decided(plans=plan(decisions.notify, now=now), silenced=decisions.silenced, corrupt=corrupt)
 
 
 def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:
@@ -153,6 +161,7 @@ def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, no
         now=now,
         alerts=config.alerts,
         channel_for=config.slack.channel_for,
+        corrupt=decided.corrupt,
     )
 
 

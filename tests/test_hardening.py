@@ -441,3 +441,27 @@ def test_5_a_secret_fragment_in_a_source_error_reaches_no_output_of_the_cli(loca
         assert "upstream said: cannot reach [redacted]" in result.stdout + result.stderr
         assert leaks(result.stdout + result.stderr) == [], args
     assert leaks((local_dir / "notifications.jsonl").read_text()) == []
+
+
+def test_6_a_record_whose_body_does_not_parse_is_its_own_error_not_a_blind_run(local_dir):
+    import sqlite3
+
+    broken_day().write_local(local_dir)
+    first = run_cli("run", "--now", T0, "--json")
+    target, *others = [n["fingerprint"] for n in first.report["notifications"]]
+    with sqlite3.connect(local_dir / "state.sqlite3") as db:
+        db.execute("UPDATE alerts SET record = '{\"severity\": \"catastrophic\"' WHERE fingerprint = ?", (target,))
+
+    due = run_cli("run", "--now", "2026-11-22T01:40:00Z", "--json")
+    report = due.report
+    assert report["state_error"] is None  # not the blind path: every other record was read and decided on
+    [corrupt] = [f for f in report["findings"] if f["key"].get("problem") == "corrupt_record"]
+    assert corrupt["key"]["record"] == target and "corrupt" in corrupt["details"]["error"]
+    notices = {n["fingerprint"]: n for n in report["notifications"]}
+    assert notices[target]["reason"] == "first" and notices[target]["delivered"] and "corrupt record replaced" in notices[target]["error"]
+    assert notices[corrupt["fingerprint"]]["delivered"]
+    assert all(notices[fp]["reason"] == "repeat" and notices[fp]["delivered"] for fp in others)
+
+    later = run_cli("run", "--now", "2026-11-22T01:50:00Z", "--json")  # the record was written afresh
+    assert later.code == 0 and not [f for f in later.report["findings"] if f["key"].get("problem") == "corrupt_record"]
+    assert [(n["fingerprint"], n["reason"]) for n in later.report["notifications"]] == [(corrupt["fingerprint"], "resolved")]
