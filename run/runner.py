@@ -83,15 +83,18 @@ def run_monitors(
 MAX_FINDINGS_LISTED = 15
 
 
+def degraded(key: dict[str, str], summary: str, details: dict[str, object], fix: str) -> Finding:
+    """A "canary degraded" warning: `key["monitor"]` names what it is about (a monitor or a pseudo-monitor)."""
+    return Finding(monitor=CANARY_MONITOR, severity=Severity.WARNING, key=key, summary=summary, details=details, fix=fix)
+
+
 def degraded_finding(result: MonitorResult) -> Finding:
     """The "canary degraded" finding for a monitor that errored: it names the monitor and the source."""
-    return Finding(
-        monitor=CANARY_MONITOR,
-        severity=Severity.WARNING,
-        key={"monitor": result.name, "problem": "error"},
-        summary=f"Canary degraded: monitor {result.name} could not read {result.source or 'its source'}",
-        details={"monitor": result.name, "source": result.source, "error": result.error},
-        fix=(
+    return degraded(
+        {"monitor": result.name, "problem": "error"},
+        f"Canary degraded: monitor {result.name} could not read {result.source or 'its source'}",
+        {"monitor": result.name, "source": result.source, "error": result.error},
+        (
             f"Until this clears, {result.name} neither fires nor resolves its alerts. Check that the canary's "
             f"service account can read {result.source or 'the source'} and that it answers; "
             f"run `python main.py run --monitors {result.name}` to retry."
@@ -105,13 +108,11 @@ SETTINGS_CHECK = "settings"
 
 def setting_finding(name: str, problem: str) -> Finding:
     """A bad optional setting (e.g. CANARY_HEARTBEAT_URL): the run went on without it, and says so."""
-    return Finding(
-        monitor=CANARY_MONITOR,
-        severity=Severity.WARNING,
-        key={"monitor": SETTINGS_CHECK, "setting": name, "problem": "invalid_setting"},
-        summary=f"Canary degraded: setting {name} is invalid, so it is not used",
-        details={"setting": name, "error": problem},
-        fix=(
+    return degraded(
+        {"monitor": SETTINGS_CHECK, "setting": name, "problem": "invalid_setting"},
+        f"Canary degraded: setting {name} is invalid, so it is not used",
+        {"setting": name, "error": problem},
+        (
             f"Correct {name} (deploy.sh checks it before a deploy: ./deploy.sh --plan shows the command); "
             "monitoring goes on meanwhile, without what this setting provides."
         ),
@@ -124,13 +125,11 @@ ALERT_STATE = "alert_state"
 
 def corrupt_record_finding(fingerprint: str, error: str) -> Finding:
     """One notification record cannot be read: its incident's notices start again (as firsts), and this says so."""
-    return Finding(
-        monitor=CANARY_MONITOR,
-        severity=Severity.WARNING,
-        key={"monitor": ALERT_STATE, "record": fingerprint, "problem": "corrupt_record"},
-        summary=f"Canary degraded: the notification record {fingerprint} is corrupt",
-        details={"record": fingerprint, "error": error},
-        fix=(
+    return degraded(
+        {"monitor": ALERT_STATE, "record": fingerprint, "problem": "corrupt_record"},
+        f"Canary degraded: the notification record {fingerprint} is corrupt",
+        {"record": fingerprint, "error": error},
+        (
             f"The canary replaces the record the next time that incident notifies (as a first notice, in a new "
             f"thread); until then a resolution of it cannot be sent. Delete the record {fingerprint} to clear this."
         ),
