@@ -467,7 +467,10 @@ import json, sys
 report = json.load(sys.stdin)
 print("smoke run", report["run_id"], {m["name"]: m["outcome"] for m in report["monitors"]})
 errors = [m["name"] for m in report["monitors"] if m["outcome"] == "error"]
-sys.exit(f"smoke: monitors errored: {errors}" if errors else 0)
+# A bad optional setting does not fail a run (it raises "canary degraded"); it fails the smoke test.
+settings = [f["key"].get("setting") for f in report.get("findings", []) if f["key"].get("problem") == "invalid_setting"]
+if errors or settings:
+    sys.exit(f"smoke: monitors errored: {errors}; invalid settings: {settings}")
 '
   fi
 fi

@@ -39,7 +39,8 @@ with (state_dir / "calls.jsonl").open("a") as log:
 state = json.loads((state_dir / "state.json").read_text())
 line = " ".join(args)
 if tool == "curl":
-    print(json.dumps({"run_id": "smoke1", "monitors": [{"name": "orchestrator_iam", "outcome": "ok"}]}))
+    print(json.dumps({"run_id": "smoke1", "monitors": [{"name": "orchestrator_iam", "outcome": "ok"}],
+                      "findings": state.get("smoke_findings", [])}))
 elif line.startswith(("iam service-accounts describe", "scheduler jobs describe", "logging metrics describe",
                       "iam roles describe")):
     sys.exit(0 if state["exists"] else 1)
@@ -98,8 +99,8 @@ def make_runner(tmp_path: Path) -> Any:
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
 
     def run(*args: str, exists: bool = False, policy: Any = None, env: dict[str, str] | None = None,
-            heartbeat: str = HEARTBEAT_URL) -> Deploy:
-        state = {"exists": exists, "service": "pipeline-canary", "url": URL, "token": IDENTITY_TOKEN, "heartbeat": heartbeat,
+            heartbeat: str = HEARTBEAT_URL, smoke_findings: list[Any] | None = None) -> Deploy:
+        state = {"smoke_findings": smoke_findings or [], "exists": exists, "service": "pipeline-canary", "url": URL, "token": IDENTITY_TOKEN, "heartbeat": heartbeat,
                  "policy": invoker_policy(SCHEDULER_MEMBER) if policy is None else policy}
         (state_dir / "state.json").write_text(json.dumps(state), encoding="utf-8")
         (state_dir / "calls.jsonl").write_text("", encoding="utf-8")
@@ -400,3 +401,9 @@ def test_1_a_malformed_heartbeat_secret_is_refused_before_anything_changes(deplo
     assert result.code == 2 and why in result.stderr and "CANARY_HEARTBEAT_URL" in result.stderr
     assert [c[:4] for c in result.calls] == [["gcloud", "secrets", "versions", "access"]]  # read, nothing changed
     assert "0f3c2a1e" not in result.stdout + result.stderr and "hc-ping.com" not in result.stdout + result.stderr
+
+
+def test_1_the_smoke_run_fails_on_an_invalid_setting_that_a_real_run_would_only_report(deploy):
+    degraded = {"monitor": "canary", "key": {"monitor": "settings", "setting": "CANARY_HEARTBEAT_URL", "problem": "invalid_setting"}}
+    result = deploy("--smoke", smoke_findings=[degraded])
+    assert result.code == 1 and "invalid settings: ['CANARY_HEARTBEAT_URL']" in result.stderr
