@@ -465,3 +465,20 @@ def test_6_a_record_whose_body_does_not_parse_is_its_own_error_not_a_blind_run(l
     later = run_cli("run", "--now", "2026-11-22T01:50:00Z", "--json")  # the record was written afresh
     assert later.code == 0 and not [f for f in later.report["findings"] if f["key"].get("problem") == "corrupt_record"]
     assert [(n["fingerprint"], n["reason"]) for n in later.report["notifications"]] == [(corrupt["fingerprint"], "resolved")]
+
+
+@given(openers=st.lists(st.sampled_from(["[", '{"k":', '{"dry_run":', '{"monitors":']), min_size=1, max_size=1),
+       depth=st.integers(min_value=1, max_value=20_000), closed=st.booleans())
+@settings(max_examples=120, deadline=None)
+def test_4_property_any_nesting_depth_is_a_400_or_413_never_a_crash(openers, depth, closed):
+    import flask
+
+    from entry.http import HttpError, read_params
+
+    opener = openers[0]
+    closer = "]" if opener == "[" else "}"
+    body = opener * depth + ("1" + closer * depth if closed else "")
+    with flask.Flask(__name__).test_request_context("/", method="POST", data=body, content_type="application/json"):
+        with pytest.raises(HttpError) as raised:
+            read_params(flask.request)
+    assert raised.value.status in (400, 413)
