@@ -140,10 +140,8 @@ def cli_run(
 ) -> int:
     started = time.perf_counter()
     canary = build(settings, config, console=stderr if as_json else stdout)
-    report, record = observed_run(
-        canary, request, heartbeat_url=settings.heartbeat_url, secrets=settings.secrets(), started=started
-    )
     secrets = settings.secrets()
+    report, record = observed_run(canary, request, heartbeat_url=settings.heartbeat_url, secrets=secrets, started=started)
     if as_json:
         print(json.dumps(scrub(report.model_dump(mode="json"), secrets), indent=None), file=stdout)
     else:
