@@ -7,8 +7,13 @@
 # command and runs none. The orchestrators of this pipeline went silent for 7 days because a redeploy
 # dropped roles/run.invoker and nothing checked (seeds/session-205); deploys used --set-env-vars,
 # which wipes every other variable (seeds/session-207). This script verifies the binding by parsing
-# the policy as JSON and fails loudly without it, and only ever uses --update-env-vars.
+# the policy as JSON and fails loudly without it, and only ever uses --update-env-vars/--update-secrets.
 set -euo pipefail
+# --set-secrets: "Existing secrets configuration will be overwritten" (gcloud functions deploy --help,
+# https://cloud.google.com/sdk/gcloud/reference/functions/deploy): a re-deploy without
+# --heartbeat-secret would drop the heartbeat. Test-only endpoint variables are removed on every deploy
+# (--remove-env-vars, applied before --update-env-vars): on the gcp backend the canary refuses to start
+# with one set, and the Slack token goes only to https://slack.com/api/.
 
 usage() {
   cat <<'EOF'
@@ -59,12 +64,21 @@ VERIFY_DELAY="${DEPLOY_VERIFY_DELAY:-5}"
 DATASETS=(nba_orchestration nba_reference nba_predictions nba_raw) # nba_raw: the freshness and volume checks
 PROJECT_ROLES=(
   roles/bigquery.jobUser # run query jobs (billed to the project)
-  roles/run.viewer       # the services' IAM policies and URLs (run.services.getIamPolicy, run.services.get)
   roles/pubsub.viewer    # push_delivery: list the project's subscriptions (pubsub.subscriptions.list)
   roles/monitoring.viewer # push_delivery: push_request_count and oldest_unacked_message_age (monitoring.timeSeries.list)
   roles/browser          # the project's IAM policy, for project-level invoker grants (resourcemanager.projects.getIamPolicy)
-  roles/datastore.user   # the alert records in Firestore
+  roles/datastore.user   # the alert records and silences in Firestore (see README: Security, roles)
 )
+# Reading the services' IAM policies needs run.services.getIamPolicy; push_delivery also needs their URLs
+# (run.services.get, which returns the service's configuration: no predefined role has getIamPolicy
+# without it, and the URLs are only in that answer). roles/run.viewer (granted by earlier versions of this
+# script, and removed below) holds more: every run.*.get/list of the project (revisions, jobs, executions).
+# https://cloud.google.com/run/docs/reference/iam/roles
+IAM_READER_ROLE_ID="pipelineCanaryRunIamReader"
+IAM_READER_PERMISSIONS="run.services.getIamPolicy,run.services.get"
+STALE_PROJECT_ROLES=(roles/run.viewer)
+# Variables that point the production clients at local stand-ins (tests only): removed on every deploy.
+TEST_ENDPOINT_VARS="CANARY_SLACK_BASE_URL,CANARY_BIGQUERY_ENDPOINT,CANARY_RUN_ENDPOINT,CANARY_MONITORING_ENDPOINT,CANARY_RESOURCE_MANAGER_ENDPOINT,CANARY_ALLOW_TEST_ENDPOINTS,FIRESTORE_EMULATOR_HOST"
 TIME_ZONE="Etc/UTC"
 # What Cloud Scheduler POSTs; tests/test_http.py sends exactly this body to a real server.
 SCHEDULER_BODY='{"action": "run"}'
@@ -167,6 +181,38 @@ present() {
   "$@" >/dev/null 2>&1 || return 1
 }
 
+# --- checks before anything changes ---------------------------------------------------------------
+
+# The canary would run with a malformed heartbeat URL (and raise "canary degraded" naming it); a deploy
+# refuses it first. Checked with core/urls.py (standard library only), the value never printed.
+CHECK_URL_PY='
+import sys
+sys.path.insert(0, sys.argv[1])
+from core.urls import url_problem
+value = sys.stdin.buffer.read().decode("utf-8", "replace")
+problem = url_problem(value) if value else "is empty"
+if problem:
+    print(problem + (" (a trailing newline? store it with printf %s, not echo)" if value.endswith("\n") else ""))
+    sys.exit(1)
+'
+
+check_heartbeat_secret() {
+  local problem status=0
+  show gcloud secrets versions access latest --secret="$HEARTBEAT_SECRET" --project="$PROJECT"
+  if ((PLAN)); then
+    note "(its value must be an http(s) URL: checked with python3 and core/urls.py, never printed)"
+    return 0
+  fi
+  problem="$(gcloud secrets versions access latest --secret="$HEARTBEAT_SECRET" --project="$PROJECT" |
+    python3 -c "$CHECK_URL_PY" "$SOURCE_DIR")" || status=$?
+  ((status == 0)) || die "--heartbeat-secret ${HEARTBEAT_SECRET}: CANARY_HEARTBEAT_URL ${problem:-could not be read}; nothing was changed"
+}
+
+if [[ -n "$HEARTBEAT_SECRET" ]]; then
+  note "the heartbeat URL in secret ${HEARTBEAT_SECRET} must parse before anything changes"
+  check_heartbeat_secret
+fi
+
 # --- 0. APIs and service accounts -----------------------------------------------------------------
 
 note "APIs the function, its trigger and its sources need"
@@ -196,6 +242,32 @@ for role in "${PROJECT_ROLES[@]}"; do
   run gcloud projects add-iam-policy-binding "$PROJECT" --member="$CANARY_MEMBER" --role="$role" \
     --condition=None --quiet
 done
+
+note "a custom role with only ${IAM_READER_PERMISSIONS} (IAM policies, not the services' configuration)"
+IAM_READER_ROLE="projects/${PROJECT}/roles/${IAM_READER_ROLE_ID}"
+state=0
+present gcloud iam roles describe "$IAM_READER_ROLE_ID" --project="$PROJECT" || state=$?
+if ((state != 1)); then
+  ((state == 2)) && note "if the role exists:"
+  run gcloud iam roles update "$IAM_READER_ROLE_ID" --project="$PROJECT" --permissions="$IAM_READER_PERMISSIONS" --quiet
+fi
+if ((state != 0)); then
+  ((state == 2)) && note "otherwise:"
+  run gcloud iam roles create "$IAM_READER_ROLE_ID" --project="$PROJECT" --permissions="$IAM_READER_PERMISSIONS" \
+    --title="pipeline-canary: read Cloud Run IAM policies" --stage=GA
+fi
+run gcloud projects add-iam-policy-binding "$PROJECT" --member="$CANARY_MEMBER" --role="$IAM_READER_ROLE" \
+  --condition=None --quiet
+
+note "remove broader roles that earlier deploys granted the canary"
+for role in "${STALE_PROJECT_ROLES[@]}"; do
+  held="$(value "" gcloud projects get-iam-policy "$PROJECT" --flatten=bindings[].members \
+    --filter="bindings.role=${role} AND bindings.members=${CANARY_MEMBER}" --format='value(bindings.role)')"
+  if ((PLAN)) || [[ -n "$held" ]]; then
+    ((PLAN)) && note "if the list above shows ${role}:"
+    run gcloud projects remove-iam-policy-binding "$PROJECT" --member="$CANARY_MEMBER" --role="$role" --all --quiet
+  fi
+done
 for dataset in "${DATASETS[@]}"; do
   run bq add-iam-policy-binding --dataset --member="$CANARY_MEMBER" --role=roles/bigquery.dataViewer \
     "${PROJECT}:${DATASET_PREFIX}${dataset}"
@@ -211,13 +283,14 @@ fi
 
 # --- 2. the function ------------------------------------------------------------------------------
 
-note "the function: private (no unauthenticated calls), env vars UPDATED (never --set-env-vars)"
+note "the function: private (no unauthenticated calls), env vars and secrets UPDATED (never --set-*), test endpoints removed"
 run gcloud functions deploy "$FUNCTION" --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source="$SOURCE_DIR" --entry-point=run_canary --trigger-http \
   --no-allow-unauthenticated --service-account="$SERVICE_ACCOUNT" \
   --memory=512Mi --timeout=300s --max-instances=2 \
+  --remove-env-vars="$TEST_ENDPOINT_VARS" \
   --update-env-vars="CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=${PROJECT},CANARY_SLACK_CHANNEL=${SLACK_CHANNEL},CANARY_DATASET_PREFIX=${DATASET_PREFIX}" \
-  --set-secrets="$SECRETS"
+  --update-secrets="$SECRETS"
 
 SERVICE_PATH="$(value "projects/${PROJECT}/locations/${REGION}/services/${FUNCTION}" \
   gcloud functions describe "$FUNCTION" --gen2 --region="$REGION" --project="$PROJECT" \
@@ -406,7 +479,10 @@ import json, sys
 report = json.load(sys.stdin)
 print("smoke run", report["run_id"], {m["name"]: m["outcome"] for m in report["monitors"]})
 errors = [m["name"] for m in report["monitors"] if m["outcome"] == "error"]
-sys.exit(f"smoke: monitors errored: {errors}" if errors else 0)
+# A bad optional setting does not fail a run (it raises "canary degraded"); it fails the smoke test.
+settings = [f["key"].get("setting") for f in report.get("findings", []) if f["key"].get("problem") == "invalid_setting"]
+if errors or settings:
+    sys.exit(f"smoke: monitors errored: {errors}; invalid settings: {settings}")
 '
   fi
 fi

@@ -45,6 +45,8 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
             ),
             store=SqliteStateStore(path=local / "state.sqlite3"),
             notifier=LocalNotifier(path=local / "notifications.jsonl", console=console),
+            setting_problems=settings.problems(),
+            secrets=settings.secrets(),
         )
     from alerts.firestore_state import FirestoreStateStore
     from alerts.slack import SlackNotifier
@@ -73,6 +75,8 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
             base_url=settings.slack_base_url,
             channel_for=config.slack.channel_for,
         ),
+        setting_problems=settings.problems(),
+        secrets=settings.secrets(),
     )
 
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from alerts.causes import annotate
 from alerts.group import AlertGroup
 from alerts.links import LinkContext
 from alerts.message import AlertMessage, build_message
 from alerts.notifier import DeliveryError, Notifier, Receipt, ThreadRef
-from alerts.state import StateError, StateStore
+from alerts.state import CorruptRecord, StateError, StateStore
 from core.config import AlertsConfig
 from core.model import AlertState, Decision, NotificationReport, Reason, Severity
 
@@ -104,6 +104,10 @@ class _Delivery:
     alerts: AlertsConfig
     channel_for: Callable[[Severity], str | None]
     reports: dict[str, NotificationReport] = field(default_factory=dict)
+    unreadable: Mapping[str, str] = field(default_factory=dict)
+    """Records that load() could not read (fingerprint -> why): replaced before their notice is sent."""
+    corrupt: dict[str, str] = field(default_factory=dict)
+    """fingerprint -> why its record was replaced: said in that notice's report, whatever else happens."""
     resolved: dict[tuple[str, str], list[DeliveryPlan]] = field(default_factory=dict)
     """Delivered resolved notices by the thread whose parent may now be edited."""
     threads: dict[str, ThreadRef] = field(default_factory=dict)
@@ -136,18 +140,40 @@ class _Delivery:
                 self.read_again[fingerprint] = None
         return self.read_again[fingerprint]
 
-    def claim(self, decision: Decision) -> bool:
+    def claim(self, item: DeliveryPlan) -> DeliveryPlan | None:
+        """The plan to send once claimed (a corrupt record's notice becomes a first), or None."""
+        decision = item.decision
+        if decision.fingerprint in self.unreadable:  # its record could not even be loaded
+            return self.replace_corrupt(item, self.unreadable[decision.fingerprint])
         expected = decision.previous.version if decision.previous else 0
         try:
             claimed = self.store.claim(
                 fingerprint=decision.fingerprint, expected_version=expected, owner=self.owner, now=self.now, lease=self.alerts.claim_lease
             )
+        except CorruptRecord as error:
+            return self.replace_corrupt(item, str(error))
         except StateError as error:
             self.report(decision, delivered=False, error=f"state store: {error}")
-            return False
+            return None
         if not claimed:
             self.report(decision, delivered=False, skipped=ANOTHER_RUN)
-        return claimed
+            return None
+        return item
+
+    def replace_corrupt(self, item: DeliveryPlan, error: str) -> DeliveryPlan | None:
+        """A record no run can compare is replaced, and its notice sent as a first: a duplicate at worst,
+        never a notice skipped on every run as if another run had sent it."""
+        decision = item.decision
+        self.corrupt[decision.fingerprint] = f"corrupt record replaced, notice sent as a first: {error}"
+        try:
+            self.store.replace_corrupt(fingerprint=decision.fingerprint, owner=self.owner, now=self.now, lease=self.alerts.claim_lease)
+        except StateError as failure:
+            self.report(decision, delivered=False, error=f"state store: {error}; cannot replace it: {failure}")
+            return None
+        if decision.finding is None:
+            return item  # a resolution: nothing to open again; it is sent and recorded as resolved
+        first = Decision(fingerprint=decision.fingerprint, reason=Reason.FIRST, finding=decision.finding)
+        return DeliveryPlan(decision=first, message=build_message(first, now=self.now))
 
     def failed(self, decisions: list[Decision], error: DeliveryError) -> None:
         for decision in decisions:
@@ -183,6 +209,9 @@ class _Delivery:
         self.report(decision, delivered=True)
 
     def report(self, decision: Decision, *, delivered: bool, error: str | None = None, skipped: str | None = None) -> None:
+        corrupt = self.corrupt.get(decision.fingerprint)
+        if corrupt:
+            error = f"{corrupt}; {error}" if error else corrupt
         self.reports[decision.fingerprint] = NotificationReport(
             fingerprint=decision.fingerprint, reason=decision.reason, delivered=delivered, error=error, skipped=skipped
         )
@@ -275,20 +304,27 @@ def deliver(
     alerts: AlertsConfig,
     channel_for: Callable[[Severity], str | None],
     refresh: Sequence[DeliveryPlan] = (),
+    corrupt: Mapping[str, str] | None = None,
 ) -> list[NotificationReport]:
-    """One report per plan, in the plans' order; `refresh`: parents to edit once an effect joined their thread."""
-    run = _Delivery(store=store, notifier=notifier, owner=owner, now=now, alerts=alerts, channel_for=channel_for)
+    """One report per plan, in the plans' order. `refresh`: parents to edit once an effect joined their
+    thread; `corrupt`: records load() could not read, replaced (their notices sent as firsts) rather than compared."""
+    run = _Delivery(store=store, notifier=notifier, owner=owner, now=now, alerts=alerts, channel_for=channel_for,
+                    unreadable=corrupt or {})
     # Causes first: an explained first notice needs its cause's thread, which may be opened in this run.
     causes_first = [item for item in plans if not item.decision.in_cause_thread]
     effects = [item for item in plans if item.decision.in_cause_thread]
     for wave in (causes_first, effects):
         for batch in batches(wave, channel_for=channel_for, thread_of=run.thread_of):
-            claimed = [item for item in batch.plans if run.claim(item.decision)]
+            taken = [plan_ for item in batch.plans if (plan_ := run.claim(item)) is not None]
+            claimed = [item for item in taken if item.decision.fingerprint not in run.corrupt]
             if len(batch.plans) > alerts.group_after and len(claimed) > 1 and isinstance(notifier, GroupNotifier):
                 run.group(batch, claimed, notifier)
             else:
                 for item in claimed:
                     run.one(item)
+            for item in taken:
+                if item.decision.fingerprint in run.corrupt:
+                    run.one(item)  # on its own: its record (and thread) starts again
     run.edit_parents(refresh)
     run.edit_resolved_parents()
     return [run.reports[item.decision.fingerprint] for item in plans]

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from alerts.message import humanize, when
 from alerts.notifier import Receipt
-from alerts.render_text import SEVERITY_MARK
+from alerts.render_text import Clean, SEVERITY_MARK, inert_text
 from core.model import Outcome, Severity
 
 DIGEST_MONITOR = "digest"
@@ -126,19 +126,20 @@ def latency_lines(digest: Digest) -> list[str]:
     return lines
 
 
-def render_digest_text(digest: Digest) -> str:
-    """The digest as plain text (the console, notifications.jsonl, Slack's fallback)."""
+def render_digest_text(digest: Digest, clean: Clean = inert_text) -> str:
+    """The digest as plain text (the console, notifications.jsonl, Slack's fallback); `clean` makes each
+    value read from a source inert for where it is shown."""
     lines = [f"DIGEST {digest.title}"]
     if digest.all_clear:
         lines.append("  all clear: no open incident, every monitor answered")
     for incident in digest.incidents[:MAX_INCIDENTS_LISTED]:
         thread = f" thread: {incident.thread_url}" if incident.thread_url else ""
-        lines.append(f"  open: {incident_line(incident, digest.zone, digest.now)}{thread}")
+        lines.append(f"  open: {clean(incident_line(incident, digest.zone, digest.now))}{thread}")
     if len(digest.incidents) > MAX_INCIDENTS_LISTED:
         lines.append(f"  ...and {len(digest.incidents) - MAX_INCIDENTS_LISTED} more open incidents")
     lines.append(f"  {slate_line(digest)}")
     lines += [f"  {line}" for line in latency_lines(digest)]
-    lines.append("  monitors: " + ", ".join(f"{m.name} {m.outcome.value}" + (f" ({m.note})" if m.note else "") for m in digest.monitors))
-    lines += [f"  could not read: {problem}" for problem in digest.problems]
+    lines.append("  monitors: " + ", ".join(f"{m.name} {m.outcome.value}" + (f" ({clean(m.note)})" if m.note else "") for m in digest.monitors))
+    lines += [f"  could not read: {clean(problem)}" for problem in digest.problems]
     lines.append(f"  as of {when(digest.now, digest.zone)}; fingerprint: {digest.fingerprint}")
     return "\n".join(lines)

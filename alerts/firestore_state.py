@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from alerts.state import StateError
+from alerts.state import CorruptRecord, Records, StateError
 from core.config import FirestoreConfig, describe_validation_error
 from core.model import AlertState, AlertStatus, Silence
 
@@ -157,10 +157,15 @@ class FirestoreStateStore:
             snapshots = list(firing.stream(**self._call_options()))
         return self._records(snapshots)
 
-    def _records(self, snapshots: list[DocumentSnapshot]) -> dict[str, AlertState]:
-        states: dict[str, AlertState] = {}
+    def _records(self, snapshots: list[DocumentSnapshot]) -> Records:
+        states = Records()
         for snapshot in snapshots:
-            if snapshot.exists and (state := self._record_of(snapshot)) is not None:
+            try:
+                state = self._record_of(snapshot) if snapshot.exists else None
+            except StateError as error:
+                states.corrupt[snapshot.id] = str(error)  # that record's own problem; the others are read
+                continue
+            if state is not None:
                 states[state.fingerprint] = state
         return states
 
@@ -212,7 +217,10 @@ class FirestoreStateStore:
                 if expected_version != 0:
                     return False, None  # the record was deleted (TTL) since this run read it
                 return True, {"version": 0, **taken}
-            current = self._parse(_Claim, snapshot, self.alerts_collection)
+            try:
+                current = self._parse(_Claim, snapshot, self.alerts_collection)
+            except StateError as error:
+                raise CorruptRecord(fingerprint, str(error)) from None
             if current.version != expected_version:
                 return False, None  # another run recorded a notice since this one read the state
             if (
@@ -226,6 +234,15 @@ class FirestoreStateStore:
             return True, taken
 
         return self._compare_and_set(fingerprint, "claim", take)
+
+    def replace_corrupt(self, *, fingerprint: str, owner: str, now: datetime, lease: timedelta) -> None:
+        placeholder = {name: None for name in RECORD_FIELDS}
+        placeholder.update({"version": 0, "claim_owner": owner, "claim_expires": now + lease})
+
+        def overwrite(snapshot: DocumentSnapshot) -> tuple[None, dict[str, Any]]:
+            return None, placeholder  # every field named: update() replaces each, corrupt ones included
+
+        self._compare_and_set(fingerprint, "replace the corrupt record", overwrite)
 
     def record(self, *, state: AlertState, owner: str) -> None:
         def write(snapshot: DocumentSnapshot) -> tuple[None, dict[str, Any]]:

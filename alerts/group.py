@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alerts.message import AlertMessage
-from alerts.render_text import REASON_MARK, SEVERITY_MARK, UNVERIFIED_MARK
+from alerts.render_text import REASON_MARK, SEVERITY_MARK, UNVERIFIED_MARK, Clean, inert_text
 from core.model import Reason, Severity
 
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -59,10 +59,10 @@ def group_title(group: AlertGroup) -> str:
     return f"{len(group.members)} alerts {_REASON_WORDS[group.reason]} ({group.counts}) from {', '.join(group.monitors)}"
 
 
-def group_headline(group: AlertGroup) -> str:
+def group_headline(group: AlertGroup, clean: Clean = inert_text) -> str:
     test = "[TEST] " if group.synthetic else ""
     mark = UNVERIFIED_MARK if group.reason is Reason.RESOLVED and group.unverified else REASON_MARK[group.reason]
-    return f"{test}{mark} {SEVERITY_MARK[group.severity.value]} {group_title(group)}"
+    return f"{test}{mark} {SEVERITY_MARK[group.severity.value]} {clean(group_title(group))}"
 
 
 def group_why_now(group: AlertGroup) -> str:
@@ -82,17 +82,17 @@ def group_why_now(group: AlertGroup) -> str:
     return f"more than {limit} alerts of this thread resolved in one run"
 
 
-def member_line(message: AlertMessage) -> str:
-    """One line per grouped alert: severity, monitor, title and where."""
-    where = ", ".join(f"{name}={value}" for name, value in message.where)
+def member_line(message: AlertMessage, clean: Clean = inert_text) -> str:
+    """One line per grouped alert: severity, monitor, title and where (each value made inert by `clean`)."""
+    where = ", ".join(f"{clean(name)}={clean(value)}" for name, value in message.where)
     unverified = f"{UNVERIFIED_MARK} (may still be real) " if message.unverified else ""
-    return f"{unverified}{SEVERITY_MARK[message.severity.value]} {message.monitor}: {message.title} ({where})"
+    return f"{unverified}{SEVERITY_MARK[message.severity.value]} {clean(message.monitor)}: {clean(message.title)} ({where})"
 
 
-def render_group_text(group: AlertGroup, members: list[AlertMessage] | None = None) -> str:
+def render_group_text(group: AlertGroup, members: list[AlertMessage] | None = None, clean: Clean = inert_text) -> str:
     """The summary as text; `members` (default: all, worst first) for one part of a split summary."""
-    lines = [group_headline(group)]
-    lines += [f"  - {member_line(m)}" for m in (group.ordered if members is None else members)]
+    lines = [group_headline(group, clean)]
+    lines += [f"  - {member_line(m, clean)}" for m in (group.ordered if members is None else members)]
     lines.append(f"  why now: {group_why_now(group)}")
     return "\n".join(lines)
 

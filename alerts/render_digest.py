@@ -6,7 +6,7 @@ from slack_sdk.models.blocks import Block
 
 from alerts.digest import MAX_INCIDENTS_LISTED, Digest, incident_line, latency_lines, render_digest_text, slate_line
 from alerts.message import when
-from alerts.render_slack import MAX_BLOCKS, SlackMessage, _context, _fallback, _header, _section, escape, link
+from alerts.render_slack import MAX_BLOCKS, SlackMessage, _context, _fallback, _header, _section, escape, inert, link
 
 
 def render_digest_slack(digest: Digest) -> SlackMessage:
@@ -18,7 +18,7 @@ def render_digest_slack(digest: Digest) -> SlackMessage:
     else:
         lines = []
         for incident in digest.incidents[:MAX_INCIDENTS_LISTED]:
-            line = escape(incident_line(incident, digest.zone, digest.now))
+            line = inert(incident_line(incident, digest.zone, digest.now))
             lines.append(f"• {line} {link(incident.thread_url, 'thread')}" if incident.thread_url else f"• {line}")
         if len(digest.incidents) > MAX_INCIDENTS_LISTED:
             lines.append(f"_…and {len(digest.incidents) - MAX_INCIDENTS_LISTED} more, each in its own thread_")
@@ -27,13 +27,13 @@ def render_digest_slack(digest: Digest) -> SlackMessage:
     latency = latency_lines(digest)
     blocks.append(_section(f"*{escape(latency[0])}*\n" + "\n".join(escape(line) for line in latency[1:])))
     outcomes = "\n".join(
-        f"• {escape(m.name)}: `{m.outcome.value}`" + (f" ({escape(m.note)})" if m.note else "") for m in digest.monitors
+        f"• {escape(m.name)}: `{m.outcome.value}`" + (f" ({inert(m.note)})" if m.note else "") for m in digest.monitors
     )
     blocks.append(_section(f"*Monitors in this run*\n{outcomes}"))
     if digest.problems:
-        blocks.append(_section("*Could not read*\n" + "\n".join(f"• {escape(p)}" for p in digest.problems)))
+        blocks.append(_section("*Could not read*\n" + "\n".join(f"• {inert(p)}" for p in digest.problems)))
     blocks.append(_context(f"as of {when(digest.now, digest.zone)} · fingerprint `{escape(digest.fingerprint)}`"))
-    return SlackMessage(text=_fallback(render_digest_text(digest)), blocks=blocks[:MAX_BLOCKS])
+    return SlackMessage(text=_fallback(render_digest_text(digest, clean=inert)), blocks=blocks[:MAX_BLOCKS])
 
 
 def _chunks(lines: list[str], size: int) -> list[list[str]]:

@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlo
 
 from alerts.group import AlertGroup, group_headline, group_why_now, member_line, render_group_text
 from alerts.message import AlertMessage, when
-from alerts.render_text import SEVERITY_MARK, headline, reason_mark, render_text
+from alerts.render_text import SEVERITY_MARK, headline, reason_mark, render_text, visible_controls
 from core.model import Reason
 
 MAX_BLOCKS = 50
@@ -59,6 +59,19 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_LOOKALIKES = str.maketrans({"*": "\u2217", "~": "\u223c", "`": "\u02cb"})
+"""Bold, strike and code markers as look-alikes (asterisk operator, tilde operator, modifier grave)."""
+_FORMATTING_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+"""An underscore that could open or close italics; one inside a word (phase_4_precompute) cannot, and stays."""
+
+
+def inert(value: object) -> str:
+    """A source value made inert for Slack mrkdwn: one line (controls shown as escapes), no mention or
+    link (`& < >` as entities), no bold, italics, strike or code (look-alike characters)."""
+    text = escape(visible_controls(str(value))).translate(_LOOKALIKES)
+    return _FORMATTING_UNDERSCORE.sub("\u02cd", text)
+
+
 def clip(text: str, limit: int) -> str:
     """`text` cut to `limit` characters with a visible note; an escaped entity is never split."""
     if len(text) <= limit:
@@ -73,7 +86,7 @@ def _section(mrkdwn: str) -> SectionBlock:
 
 def _header(text: str) -> HeaderBlock:
     # Plain text is not parsed for mentions; look-alike angle quotes make sure no client ever does.
-    plain = text.replace("<", "\u2039").replace(">", "\u203a")
+    plain = visible_controls(text).replace("<", "\u2039").replace(">", "\u203a")
     return HeaderBlock(text=PlainTextObject(text=clip(plain, MAX_HEADER_TEXT), emoji=True))
 
 
@@ -82,16 +95,17 @@ def _context(mrkdwn: str) -> ContextBlock:
 
 
 def _fallback(text: str) -> str:
-    # The fallback is parsed as mrkdwn too (and shown in push notifications): escape it as well.
-    return clip(escape(text), MAX_FALLBACK_TEXT)
+    # The fallback is parsed as mrkdwn too (and shown in push notifications): its values come in inert.
+    return clip(text, MAX_FALLBACK_TEXT)
 
 
 def _code(text: str) -> str:
-    return "```" + escape(text).replace("```", "'''") + "```"
+    """A code block: inside it only a backtick (which could close it) and line breaks matter."""
+    return "```" + escape(visible_controls(text)).replace("`", "\u02cb") + "```"
 
 
 def _where_line(message: AlertMessage) -> str:
-    return ", ".join(f"{escape(name)}=`{escape(value)}`" for name, value in message.where)
+    return ", ".join(f"{inert(name)}=`{inert(value)}`" for name, value in message.where)
 
 
 def _title(message: AlertMessage) -> str:
@@ -118,7 +132,7 @@ def _links(message: AlertMessage) -> SectionBlock | None:
 
 
 def _footer(message: AlertMessage) -> ContextBlock:
-    parts = [f"fingerprint `{escape(message.fingerprint)}`"]
+    parts = [f"fingerprint `{inert(message.fingerprint)}`"]
     if message.first_notified and message.reason is not Reason.FIRST:
         parts.append(f"first notified {when(message.first_notified, message.zone)}")
     if message.synthetic:
@@ -129,46 +143,46 @@ def _footer(message: AlertMessage) -> ContextBlock:
 def render_alert(message: AlertMessage) -> SlackMessage:
     """A notice: the parent of a new incident, or a repeat / resolved reply in its thread."""
     fields = [
-        MarkdownTextObject(text=f"*Severity*\n{message.severity.value}"),
-        MarkdownTextObject(text=clip(f"*Monitor*\n{escape(message.monitor)}", MAX_FIELD_TEXT)),
+        MarkdownTextObject(text=f"*Severity*\n{message.severity.value}", verbatim=True),
+        MarkdownTextObject(text=clip(f"*Monitor*\n{inert(message.monitor)}", MAX_FIELD_TEXT), verbatim=True),
     ]
     if message.since:
-        fields.append(MarkdownTextObject(text=f"*Since*\n{when(message.since, message.zone)}"))
+        fields.append(MarkdownTextObject(text=f"*Since*\n{when(message.since, message.zone)}", verbatim=True))
     blocks: list[Block] = [
         _header(_title(message)),
-        SectionBlock(text=MarkdownTextObject(text=clip(f"*{escape(message.title)}*\n*Where:* {_where_line(message)}", MAX_SECTION_TEXT), verbatim=True), fields=fields),
+        SectionBlock(text=MarkdownTextObject(text=clip(f"*{inert(message.title)}*\n*Where:* {_where_line(message)}", MAX_SECTION_TEXT), verbatim=True), fields=fields),
     ]
     if message.evidence:
-        blocks.append(_section(f"*Evidence*\n{escape(message.evidence)}"))
+        blocks.append(_section(f"*Evidence*\n{inert(message.evidence)}"))
     if message.facts:
-        blocks.append(_section("\n".join(f"*{escape(name)}:* {escape(value)}" for name, value in message.facts)))
+        blocks.append(_section("\n".join(f"*{inert(name)}:* {inert(value)}" for name, value in message.facts)))
     if message.fix:
         blocks.append(_section(f"*Fix*\n{_code(message.fix)}"))
     if message.cause:
-        blocks.append(_section(f"*Caused by*\n{escape(message.cause)}"))
+        blocks.append(_section(f"*Caused by*\n{inert(message.cause)}"))
     if message.affects:
-        blocks.append(_section("*Also affected*\n" + "\n".join(f"• {escape(line)}" for line in message.affects)))
+        blocks.append(_section("*Also affected*\n" + "\n".join(f"• {inert(line)}" for line in message.affects)))
     if message.check:
-        blocks.append(_section(f"*It may still be real*\n{escape(message.check)}"))
+        blocks.append(_section(f"*It may still be real*\n{inert(message.check)}"))
     links = _links(message)
     if links is not None:
         blocks.append(links)
-    blocks.append(_context(f"*Why now:* {escape(message.why_now)}"))
+    blocks.append(_context(f"*Why now:* {inert(message.why_now)}"))
     blocks.append(_footer(message))
-    return SlackMessage(text=_fallback(render_text(message)), blocks=blocks)
+    return SlackMessage(text=_fallback(render_text(message, inert)), blocks=blocks)
 
 
 def render_resolved_parent(message: AlertMessage) -> SlackMessage:
     """The incident's parent message after it resolved (chat.update): what it was and how long it lasted."""
     blocks: list[Block] = [
         _header(_title(message)),
-        _section(f"*{escape(message.title)}*\n*Where:* {_where_line(message)}"),
-        _context(f"*{escape(message.why_now)}*. The thread below holds the incident's history."),
+        _section(f"*{inert(message.title)}*\n*Where:* {_where_line(message)}"),
+        _context(f"*{inert(message.why_now)}*. The thread below holds the incident's history."),
     ]
     if message.check:
-        blocks.append(_section(f"*It may still be real*\n{escape(message.check)}"))
+        blocks.append(_section(f"*It may still be real*\n{inert(message.check)}"))
     blocks.append(_footer(message))
-    return SlackMessage(text=_fallback(headline(message) + f" ({message.why_now})"), blocks=blocks)
+    return SlackMessage(text=_fallback(headline(message, inert) + f" ({inert(message.why_now)})"), blocks=blocks)
 
 
 def _member_sections(lines: Sequence[str], *, room: int) -> list[Block]:
@@ -213,7 +227,7 @@ def _group_frame(group: AlertGroup, *, parent_edit: bool, part: str = "") -> tup
     else:
         why = group_why_now(group)
     head: list[Block] = [_header(f"{emoji} {group_headline(group)}{part}")]
-    tail: list[Block] = [_context(f"*Why now:* {escape(why)}")]
+    tail: list[Block] = [_context(f"*Why now:* {inert(why)}")]
     if group.synthetic:
         tail.append(_context("synthetic test alerts: nothing is wrong"))
     return head, tail
@@ -224,16 +238,16 @@ def render_group(group: AlertGroup, *, parent_edit: bool = False) -> SlackMessag
     head, tail = _group_frame(group, parent_edit=parent_edit)
     room = MAX_BLOCKS - len(head) - len(tail) - 1  # one divider
     room = min(room, BLOCKS_TEXT_BUDGET // MAX_SECTION_TEXT)
-    lines = [escape(member_line(m)) for m in group.ordered]
+    lines = [member_line(m, inert) for m in group.ordered]
     blocks = head + [DividerBlock()] + _member_sections(lines, room=room) + tail
-    return SlackMessage(text=_fallback(render_group_text(group)), blocks=blocks)
+    return SlackMessage(text=_fallback(render_group_text(group, clean=inert)), blocks=blocks)
 
 
 def render_group_parts(group: AlertGroup) -> list[SlackMessage]:
     """A summary split into as many messages as Slack's limits need (50 blocks, ~12,000 characters of block
     text): every alert is listed in one of them, worst first; parts after the first say which part they are."""
     members = group.ordered
-    sections = _pack_sections([escape(member_line(m)) for m in members])
+    sections = _pack_sections([member_line(m, inert) for m in members])
     head, tail = _group_frame(group, parent_edit=False, part=" (part 9 of 9)")
     frame = sum(len(b.to_dict().get("text", {}).get("text", "")) for b in head) + sum(
         len(e["text"]) for b in tail for e in b.to_dict()["elements"]
@@ -254,7 +268,7 @@ def render_group_parts(group: AlertGroup) -> list[SlackMessage]:
         label = f" (part {index + 1} of {len(parts)})" if len(parts) > 1 else ""
         head, tail = _group_frame(group, parent_edit=False, part=label)
         blocks = head + [DividerBlock()] + [_section(text) for text in texts] + tail
-        fallback = render_group_text(group, members[offset : offset + count]) + label
+        fallback = render_group_text(group, members[offset : offset + count], clean=inert) + label
         rendered.append(SlackMessage(text=_fallback(fallback), blocks=blocks))
         offset += count
     return rendered

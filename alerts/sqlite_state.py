@@ -10,7 +10,7 @@ from typing import Iterable, Iterator, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from alerts.state import StateError
+from alerts.state import CorruptRecord, Records, StateError
 from core.config import describe_validation_error
 from core.model import AlertState, AlertStatus, Silence
 
@@ -76,10 +76,10 @@ class SqliteStateStore:
     def load_firing(self) -> dict[str, AlertState]:
         with self._connect(write=False) as db:
             rows = db.execute(
-                "SELECT fingerprint, record FROM alerts WHERE record IS NOT NULL AND status = ?", (AlertStatus.FIRING.value,)
+                "SELECT fingerprint, record, version FROM alerts WHERE record IS NOT NULL AND status = ?",
+                (AlertStatus.FIRING.value,),
             ).fetchall()
-        states = (self._parse(AlertState, "alerts", fingerprint, record) for fingerprint, record in rows)
-        return {state.fingerprint: state for state in states}
+        return self._states(rows)
 
     def load(self, *, fingerprints: Iterable[str]) -> dict[str, AlertState]:
         wanted = sorted(set(fingerprints))
@@ -89,10 +89,27 @@ class SqliteStateStore:
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows += db.execute(
-                    f"SELECT fingerprint, record FROM alerts WHERE record IS NOT NULL AND fingerprint IN ({marks})", chunk
+                    f"SELECT fingerprint, record, version FROM alerts WHERE record IS NOT NULL AND fingerprint IN ({marks})",
+                    chunk,
                 ).fetchall()
-        states = (self._parse(AlertState, "alerts", fingerprint, record) for fingerprint, record in rows)
-        return {state.fingerprint: state for state in states}
+        return self._states(rows)
+
+    def _states(self, rows: list[tuple[str, str, object]]) -> Records:
+        """Records as read. The version column is what a claim compares, so it is the record's version: a
+        record body that disagrees with it (edited by hand, restored from a copy) would otherwise be
+        skipped on every run as if another run had sent it. A column that is no integer is left for
+        claim() to report as a CorruptRecord."""
+        states = Records()
+        for fingerprint, record, version in rows:
+            try:
+                state = self._parse(AlertState, "alerts", fingerprint, record)
+            except StateError as error:
+                states.corrupt[fingerprint] = str(error)  # that record's own problem; the others are read
+                continue
+            if isinstance(version, int) and not isinstance(version, bool) and version != state.version:
+                state = state.model_copy(update={"version": version})
+            states[state.fingerprint] = state
+        return states
 
     def claim(self, *, fingerprint: str, expected_version: int, owner: str, now: datetime, lease: timedelta) -> bool:
         with self._connect(write=True) as db:
@@ -108,6 +125,9 @@ class SqliteStateStore:
                 )
                 return True
             version, claim_owner, claim_expires = row
+            if not isinstance(version, int) or isinstance(version, bool):
+                # Not a version at all: no run can ever match it, so comparing would skip this notice forever.
+                raise CorruptRecord(fingerprint, f"{SOURCE}: {self.path}: corrupt alert {fingerprint}: version {version!r} is not an integer")
             if version != expected_version:
                 return False  # another run recorded a notice since this one read the state
             if claim_owner and claim_owner != owner and claim_expires and self._expiry(fingerprint, claim_expires) > now:
@@ -121,8 +141,16 @@ class SqliteStateStore:
     def _expiry(self, fingerprint: str, text: str) -> datetime:
         try:
             return datetime.fromisoformat(text)
-        except ValueError:
-            raise StateError(f"{SOURCE}: {self.path}: corrupt claim_expires {text!r} of alert {fingerprint}") from None
+        except (TypeError, ValueError):
+            raise CorruptRecord(fingerprint, f"{SOURCE}: {self.path}: corrupt claim_expires {text!r} of alert {fingerprint}") from None
+
+    def replace_corrupt(self, *, fingerprint: str, owner: str, now: datetime, lease: timedelta) -> None:
+        with self._connect(write=True) as db:
+            db.execute(
+                "UPDATE alerts SET status = NULL, record = NULL, version = 0, claim_owner = ?, claim_expires = ? "
+                "WHERE fingerprint = ?",
+                (owner, (now + lease).isoformat(), fingerprint),
+            )
 
     def record(self, *, state: AlertState, owner: str) -> None:
         with self._connect(write=True) as db:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Iterable, Protocol
+from typing import Iterable, Mapping, Protocol
 
 from core.model import AlertState, Silence
 
@@ -12,15 +12,37 @@ class StateError(Exception):
     """The state store could not be read or written."""
 
 
+class CorruptRecord(StateError):
+    """One fingerprint's record cannot be compared (e.g. a non-integer version): that record's own error.
+
+    Never "another run claimed it first": the run replaces the record (`replace_corrupt`), delivers the
+    notice as a first, and reports the corruption, so "duplicate, never lost" holds for corruption too.
+    """
+
+    def __init__(self, fingerprint: str, message: str) -> None:
+        super().__init__(message)
+        self.fingerprint = fingerprint
+
+
+class Records(dict[str, AlertState]):
+    """Notification records by fingerprint, and the ones that could not be read (`corrupt`: fingerprint ->
+    why). A corrupt record is that record's own problem: the others are still decided on."""
+
+    def __init__(self, states: Mapping[str, AlertState] | None = None, *, corrupt: Mapping[str, str] | None = None) -> None:
+        super().__init__(states or {})
+        self.corrupt: dict[str, str] = dict(corrupt or {})
+
+
 class StateStore(Protocol):
     source: str
 
     def load(self, *, fingerprints: Iterable[str]) -> dict[str, AlertState]:
-        """The records of exactly these fingerprints, whatever their status (absent ones are left out)."""
+        """The records of exactly these fingerprints, whatever their status (absent ones are left out);
+        a `Records` whose `corrupt` names those that exist but cannot be read."""
         ...
 
     def load_firing(self) -> dict[str, AlertState]:
-        """The records of every incident still firing (notified and not resolved)."""
+        """The records of every incident still firing (notified and not resolved), as `load` does."""
         ...
 
     def claim(self, *, fingerprint: str, expected_version: int, owner: str, now: datetime, lease: timedelta) -> bool:
@@ -29,6 +51,11 @@ class StateStore(Protocol):
         False when the record changed since it was read (another run already sent it) or another run
         holds an unexpired claim; an expired claim belongs to a sender that died and is taken over.
         """
+        ...
+
+    def replace_corrupt(self, *, fingerprint: str, owner: str, now: datetime, lease: timedelta) -> None:
+        """Overwrite a record whose claim raised CorruptRecord with a fresh placeholder (version 0) claimed
+        by `owner`; the notice then goes out as a first and its record is written as usual."""
         ...
 
     def record(self, *, state: AlertState, owner: str) -> None:
@@ -44,6 +71,8 @@ class StateStore(Protocol):
     def silences(self, *, now: datetime, include_expired: bool = False) -> list[Silence]: ...
 
 
-def records_for_decide(store: StateStore, *, fingerprints: Iterable[str]) -> dict[str, AlertState]:
+def records_for_decide(store: StateStore, *, fingerprints: Iterable[str]) -> Records:
     """What decide() compares a run's findings with: every firing incident, and these fingerprints' records."""
-    return {**store.load_firing(), **store.load(fingerprints=fingerprints)}
+    firing, loaded = store.load_firing(), store.load(fingerprints=fingerprints)
+    corrupt = {**getattr(firing, "corrupt", {}), **getattr(loaded, "corrupt", {})}
+    return Records({**firing, **loaded}, corrupt=corrupt)

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.model import Severity
 from core.secrets import secret_values
+from core.urls import url_problem
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "canary.toml"
 
@@ -206,8 +207,29 @@ class CanaryConfig(StrictModel):
         return ZoneInfo(self.timezone)
 
 
+_PROJECT_ID = re.compile(r"^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+"""A Google Cloud project id (https://cloud.google.com/resource-manager/docs/creating-managing-projects)."""
+
+SLACK_API = "https://slack.com/api/"
+"""The only place the Slack token goes on the gcp backend, unless test endpoints are allowed."""
+TEST_ENDPOINT_SETTINGS = {
+    "bigquery_endpoint": "CANARY_BIGQUERY_ENDPOINT",
+    "run_endpoint": "CANARY_RUN_ENDPOINT",
+    "resource_manager_endpoint": "CANARY_RESOURCE_MANAGER_ENDPOINT",
+    "monitoring_endpoint": "CANARY_MONITORING_ENDPOINT",
+    "slack_base_url": "CANARY_SLACK_BASE_URL",
+    "firestore_emulator_host": "FIRESTORE_EMULATOR_HOST",
+}
+"""Settings that point a production client at a local stand-in (unauthenticated, or given the token)."""
+
+
 class Settings(BaseSettings):
-    """Environment settings (prefix CANARY_); endpoints are for local servers and unset in production."""
+    """Environment settings (prefix CANARY_); endpoints are for local servers and unset in production.
+
+    Validated at load: a bad required setting is a configuration error naming the variable. A bad
+    optional one (the heartbeat URL) must not stop monitoring: it is kept out of use and reported by
+    `problems()`, which every run raises as a "canary degraded" alert naming the variable.
+    """
 
     model_config = SettingsConfigDict(env_prefix="CANARY_", extra="ignore", frozen=True)
 
@@ -226,7 +248,59 @@ class Settings(BaseSettings):
     monitoring_endpoint: str | None = None
     """host:port of a gRPC stand-in of Cloud Monitoring (google-cloud-monitoring has only gRPC transports)."""
     slack_base_url: str | None = None
+    firestore_emulator_host: str | None = Field(default=None, validation_alias="FIRESTORE_EMULATOR_HOST")
+    """Read by the Firestore client library itself; named here so the gcp backend can refuse it."""
+    allow_test_endpoints: bool = False
+    """CANARY_ALLOW_TEST_ENDPOINTS=1: the gcp backend may use the endpoint settings above (tests only)."""
     heartbeat_url: str | None = None
+
+    @field_validator("gcp_project")
+    @classmethod
+    def _project_id(cls, value: str) -> str:
+        if not _PROJECT_ID.match(value):
+            raise ValueError(f"not a Google Cloud project id: {value[:64]!r}")
+        return value
+
+    @field_validator("bigquery_endpoint", "run_endpoint", "slack_base_url")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(f"{problem} (expected e.g. http://127.0.0.1:9050)")
+        return value
+
+    @field_validator("slack_channel", "heartbeat_url", "firestore_emulator_host")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _production_talks_to_google_and_slack_only(self) -> Settings:
+        if self.backend != "gcp" or self.allow_test_endpoints:
+            return self
+        stray = [name for field, name in TEST_ENDPOINT_SETTINGS.items() if getattr(self, field)]
+        if stray:
+            raise ValueError(
+                f"{', '.join(stray)} set on the gcp backend: these point the production clients (and the Slack "
+                f"token) at a test stand-in; unset them, or set CANARY_ALLOW_TEST_ENDPOINTS=1 in a test"
+            )
+        return self
+
+    def problems(self) -> dict[str, str]:
+        """Bad optional settings, by variable name: each is left unused and reported, never a crash."""
+        found = {}
+        if self.heartbeat_url is not None:
+            problem = url_problem(self.heartbeat_url)
+            if problem:
+                found["CANARY_HEARTBEAT_URL"] = f"{problem}; the heartbeat is off until it is fixed"
+        return found
+
+    @property
+    def usable_heartbeat_url(self) -> str | None:
+        """The heartbeat URL when it is valid, else None (its problem is in `problems()`)."""
+        return None if "CANARY_HEARTBEAT_URL" in self.problems() else self.heartbeat_url
 
     def secrets(self) -> list[str]:
         """Every value of these settings that must never be shown (the token, the heartbeat URL)."""

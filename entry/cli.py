@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import io
 import json
 import sys
 import time
@@ -21,6 +22,7 @@ from alerts.state import StateError, StateStore
 from core.config import CanaryConfig, ConfigError, Settings, parse_duration
 from core.inputs import parse_game_date as parse_date, parse_instant
 from core.model import RunReport
+from core.secrets import scrub
 from demo.pipeline import DEMO_MONITORS, build_demo, demo_now, write_demo
 from entry.timeline import print_timeline
 from monitors.registry import MONITORS
@@ -149,13 +151,14 @@ def cli_run(
 ) -> int:
     started = time.perf_counter()
     canary = build(settings, config, console=stderr if as_json else stdout)
-    report, record = observed_run(
-        canary, request, heartbeat_url=settings.heartbeat_url, secrets=settings.secrets(), started=started
-    )
+    secrets = settings.secrets()
+    report, record = observed_run(canary, request, heartbeat_url=settings.heartbeat_url, secrets=secrets, started=started)
     if as_json:
-        print(json.dumps(report.model_dump(mode="json"), indent=None), file=stdout)
+        print(json.dumps(scrub(report.model_dump(mode="json"), secrets), indent=None), file=stdout)
     else:
-        print_summary(report, out=stdout, zone_name=config.timezone)
+        summary = io.StringIO()  # errors in it quote sources and clients: scrubbed like every output
+        print_summary(report, out=summary, zone_name=config.timezone)
+        print(scrub(summary.getvalue(), secrets), end="", file=stdout)
     emit_log(record, stream=stderr)
     return EXIT_DELIVERY_FAILED if report.delivery_failed else EXIT_OK
 

@@ -148,7 +148,7 @@ def read_params(request: flask.Request) -> RunParams:
     if raw.strip():
         try:
             body = json.loads(raw)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: thousands of nested [ or {
             raise HttpError(400, "request body is not JSON (send a JSON object, e.g. {\"dry_run\": true})") from None
         if not isinstance(body, dict):
             raise HttpError(400, f"request body must be a JSON object, not {type(body).__name__}")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import urlsplit
+
+from core.urls import url_problem
 
 if TYPE_CHECKING:
     from core.model import RunReport
@@ -32,11 +33,13 @@ class Heartbeat:
         self._url: str | None = None
         self.problem: str | None = None
         if url:
-            parts = urlsplit(url)
-            if parts.scheme in ("http", "https") and parts.netloc:
+            # Checked, never parsed blindly: urlsplit raises on a bracketed host ('https://[hc-ping.com]/x'),
+            # and a heartbeat setting must not stop a run. The problem text never quotes the URL.
+            problem = url_problem(url)
+            if problem is None:
                 self._url = url.rstrip("/")
             else:
-                self.problem = "CANARY_HEARTBEAT_URL is not an http(s) URL; heartbeat disabled"
+                self.problem = f"CANARY_HEARTBEAT_URL {problem}; heartbeat disabled"
 
     @property
     def enabled(self) -> bool:
@@ -52,10 +55,10 @@ class Heartbeat:
         """'ok', 'disabled' or 'failed: <reason>' (the reason never contains the URL)."""
         if self._url is None:
             return self.problem or "disabled"
-        request = urllib.request.Request(
-            self._url + suffix, data=data, method="POST", headers={"User-Agent": "pipeline-canary"}
-        )
         try:
+            request = urllib.request.Request(
+                self._url + suffix, data=data, method="POST", headers={"User-Agent": "pipeline-canary"}
+            )
             with self._opener(request, timeout=self.timeout) as response:
                 response.read(1024)
         except urllib.error.HTTPError as error:

@@ -92,6 +92,11 @@ def run_monitors(
 MAX_FINDINGS_LISTED = 15
 
 
+def degraded(key: dict[str, str], summary: str, details: dict[str, object], fix: str) -> Finding:
+    """A "canary degraded" warning: `key["monitor"]` names what it is about (a monitor or a pseudo-monitor)."""
+    return Finding(monitor=CANARY_MONITOR, severity=Severity.WARNING, key=key, summary=summary, details=details, fix=fix)
+
+
 def retry_command(monitor: str, *, backend: str, pipeline: Pipeline, links: LinksConfig) -> str:
     """How to run one monitor again by hand on the backend the canary runs on (a dry run: it posts nothing)."""
     if backend == "gcp":
@@ -171,6 +176,40 @@ def store_check_command(*, backend: str, pipeline: Pipeline) -> str:
     return "python main.py silences"
 
 
+SETTINGS_CHECK = "settings"
+"""The pseudo-monitor that judges the canary's own optional settings, on every run."""
+
+
+def setting_finding(name: str, problem: str) -> Finding:
+    """A bad optional setting (e.g. CANARY_HEARTBEAT_URL): the run went on without it, and says so."""
+    return degraded(
+        {"monitor": SETTINGS_CHECK, "setting": name, "problem": "invalid_setting"},
+        f"Canary degraded: setting {name} is invalid, so it is not used",
+        {"setting": name, "error": problem},
+        (
+            f"Correct {name} (deploy.sh checks it before a deploy: ./deploy.sh --plan shows the command); "
+            "monitoring goes on meanwhile, without what this setting provides."
+        ),
+    )
+
+
+ALERT_STATE = "alert_state"
+"""The pseudo-monitor of the canary's own notification records."""
+
+
+def corrupt_record_finding(fingerprint: str, error: str) -> Finding:
+    """One notification record cannot be read: its incident's notices start again (as firsts), and this says so."""
+    return degraded(
+        {"monitor": ALERT_STATE, "record": fingerprint, "problem": "corrupt_record"},
+        f"Canary degraded: the notification record {fingerprint} is corrupt",
+        {"record": fingerprint, "error": error},
+        (
+            f"The canary replaces the record the next time that incident notifies (as a first notice, in a new "
+            f"thread); until then a resolution of it cannot be sent. Delete the record {fingerprint} to clear this."
+        ),
+    )
+
+
 def state_unreadable_finding(*, source: str, error: str, findings: list[Finding], check: str | None = None) -> Finding:
     """The run could not read its alert state: it cannot deduplicate, so it lists what it found instead."""
     listed = [f"{f.severity.value}: {f.summary}" for f in findings[:MAX_FINDINGS_LISTED]]
@@ -179,7 +218,7 @@ def state_unreadable_finding(*, source: str, error: str, findings: list[Finding]
     return Finding(
         monitor=CANARY_MONITOR,
         severity=Severity.CRITICAL,
-        key={"monitor": "alert_state", "problem": "error"},
+        key={"monitor": ALERT_STATE, "problem": "error"},
         summary=(
             f"Canary degraded: its alert state ({source}) is unreadable; "
             f"{len(findings)} finding(s) of this run could not be deduplicated"

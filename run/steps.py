@@ -28,12 +28,13 @@ from core.config import CanaryConfig
 from core.model import (
     AlertState, Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport, Silence,
 )
+from core.secrets import scrub
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
 from run.digest import post_digest
 from run.runner import (
-    check_degraded_finding, degraded_finding, retry_command, run_monitors, state_unreadable_finding, store_check_command,
-    unread_target_findings,
+    ALERT_STATE, SETTINGS_CHECK, check_degraded_finding, corrupt_record_finding, degraded_finding, retry_command,
+    run_monitors, setting_finding, state_unreadable_finding, store_check_command, unread_target_findings,
 )
 
 
@@ -61,6 +62,11 @@ class Canary:
     notifier: Notifier
     backend: str = "local"
     """'local' or 'gcp': which commands an alert gives to run the canary again."""
+    setting_problems: dict[str, str] = field(default_factory=dict)
+    """Bad optional settings (variable -> problem): left unused, each raised as "canary degraded"."""
+    secrets: list[str] = field(default_factory=list)
+    """Values (and fragments) never to show: an error text from a source is scrubbed before it becomes
+    part of a finding, so it reaches no alert, report or log line."""
 
 
 @dataclass
@@ -82,6 +88,8 @@ class Decided:
     """effect fingerprint -> the fingerprint of the firing finding that explains it."""
     refresh: list[DeliveryPlan] = field(default_factory=list)
     """Causes' parents to edit once an effect joins their thread."""
+    corrupt: dict[str, str] = field(default_factory=dict)
+    """Records that could not be read (fingerprint -> why): replaced when their notice goes out."""
     state_error: str | None = None
     """Set on the blind path: the alert state was unreadable, so `plans` holds only the blind notice."""
 
@@ -116,15 +124,20 @@ def collect(canary: Canary, request: RunRequest) -> Collected:
         ctx=context,
         timeout=config.monitor_timeout,
     )
+    if canary.secrets:
+        results = [r.model_copy(update={"error": scrub(r.error, canary.secrets)}) if r.error else r for r in results]
+
     def retry(name: str) -> str:
         return retry_command(name, backend=canary.backend, pipeline=config.pipeline, links=config.links)
 
-    return Collected(context=context, results=results, findings=findings_of(results, retry=retry))
+    findings = findings_of(results, retry=retry)
+    findings += [setting_finding(name, problem) for name, problem in sorted(canary.setting_problems.items())]
+    return Collected(context=context, results=results, findings=findings)
 
 
 def findings_of(results: list[MonitorResult], *, retry: Callable[[str], str] | None = None) -> list[Finding]:
     """The monitors' findings, then a "canary degraded" finding for each monitor that errored (with the
-    command that retries it, `retry(name)`) and for each check a monitor could not read."""
+    command that retries it, `retry(name)`) and for each target or check a monitor could not read."""
     findings = [f for r in results for f in r.findings]
     findings += [degraded_finding(r, retry=retry(r.name) if retry else None) for r in results if r.outcome is Outcome.ERROR]
     findings += [
@@ -149,13 +162,18 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
         collected.findings.append(blind)
         decision = Decision(fingerprint=blind.fingerprint, reason=Reason.FIRST, finding=blind)
         return Decided(plans=plan([decision], now=now, **presentation(canary)), state_error=str(error))
+    corrupt = dict(getattr(previous, "corrupt", {}))
+    collected.findings.extend(corrupt_record_finding(fp, why) for fp, why in sorted(corrupt.items()))
     decisions, causes = decide_run(
         canary.config, results=collected.results, findings=collected.findings, previous=previous, silences=silences,
         now=now, scheduled=request.game_date is None,
+        # The settings are judged on every run: a setting fixed since resolves its "canary degraded".
+        # The alert state was read: a corrupt record deleted or replaced since resolves its "canary degraded".
+        also_judged=frozenset({SETTINGS_CHECK, ALERT_STATE}),
     )
     return Decided(
         plans=plan(decisions.notify, now=now, **presentation(canary)), silenced=decisions.silenced, caused_by=causes,
-        refresh=plan(decisions.refresh, now=now, **presentation(canary)),
+        refresh=plan(decisions.refresh, now=now, **presentation(canary)), corrupt=corrupt,
     )
 
 
@@ -168,13 +186,15 @@ def decide_run(
     silences: Sequence[Silence],
     now: datetime,
     scheduled: bool,
+    also_judged: frozenset[str] = frozenset(),
 ) -> tuple[Decisions, dict[str, str]]:
     """The pure decision of one run (a scheduled or operator's run, or one tick of a replay): what is due,
-    threaded by cause, and each explained finding's cause (fingerprint -> fingerprint)."""
+    threaded by cause, and each explained finding's cause (fingerprint -> fingerprint). `also_judged`:
+    pseudo-monitors this run judged besides its monitors (its settings, its alert state)."""
     decisions = decide(
         previous=previous,
         findings=findings,
-        succeeded={r.name for r in results if r.outcome is not Outcome.ERROR},
+        succeeded={r.name for r in results if r.outcome is not Outcome.ERROR} | also_judged,
         repeat_after=config.alerts.repeat_after,
         now=now,
         silences=silences,
@@ -212,6 +232,7 @@ def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, no
         alerts=config.alerts,
         channel_for=config.slack.channel_for,
         refresh=decided.refresh,
+        corrupt=decided.corrupt,
     )
 
 

@@ -488,3 +488,30 @@ def test_cloud_run_fake_faults_reach_the_real_client(
         "phase_stalls": ("ok", None), "missing_predictions": ("ok", None)
     }
     assert {m for m, _ in fake_cloud_run.requests} == {"GET"}  # what run_v2's REST getIamPolicy really sends
+
+
+def test_a_malformed_heartbeat_url_on_the_gcp_backend_degrades_never_stops_the_run(
+    make_stack: Callable[..., Stack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11, defect 1, as deployed: every real run crashed before any monitor ran (HTTP 500)."""
+    import json as json_
+
+    from run.configure import load_settings
+    from run.observe import observed_run
+    from run.steps import RunRequest
+
+    uuid = "0f3c2a1e-5b7d-4e21-9a6c-8d1f2e3b4c5d"
+    monkeypatch.setenv("CANARY_HEARTBEAT_URL", f"https://[hc-ping.com]/{uuid}")
+    stack = make_stack("gcp")
+    stack.load(pipeline().policy("phase4-to-phase5-orchestrator", invoker_policy()))
+    settings = load_settings()
+    report, record = observed_run(stack.canary, RunRequest(run_id="gcp-hb", now=EVENING), heartbeat_url=settings.heartbeat_url,
+                                  secrets=settings.secrets(), started=0.0)
+    assert all(m.outcome.value != "error" for m in report.monitors)
+    keys = {(f.monitor, f.key.get("setting"), f.key["problem"]) for f in report.findings}
+    # The setting's warning beside the broken binding's findings (its own and its push account's).
+    assert keys == {("canary", "CANARY_HEARTBEAT_URL", "invalid_setting"), ("orchestrator_iam", None, "missing_invoker"),
+                    ("push_delivery", None, "push_account_cannot_invoke")}
+    assert all(n.delivered for n in report.notifications) and len(report.notifications) == 3
+    shown = json_.dumps(report.model_dump(mode="json")) + json_.dumps(record)
+    assert uuid not in shown and "hc-ping.com" not in shown

@@ -25,6 +25,7 @@ SCHEDULER_SA = "pipeline-canary-scheduler@nba-props-platform.iam.gserviceaccount
 SCHEDULER_MEMBER = f"serviceAccount:{SCHEDULER_SA}"
 CANARY_MEMBER = "serviceAccount:pipeline-canary@nba-props-platform.iam.gserviceaccount.com"
 IDENTITY_TOKEN = "eyJhbGciOiJSUzI1NiJ9.identity-token-of-the-deployer.sig"
+HEARTBEAT_URL = "https://hc-ping.com/0f3c2a1e-5b7d-4e21-9a6c-8d1f2e3b4c5d"
 
 # The stand-in: logs its argv, answers describe/get-iam-policy/list from a state file the test writes.
 FAKE = r'''
@@ -38,8 +39,10 @@ with (state_dir / "calls.jsonl").open("a") as log:
 state = json.loads((state_dir / "state.json").read_text())
 line = " ".join(args)
 if tool == "curl":
-    print(json.dumps({"run_id": "smoke1", "monitors": [{"name": "orchestrator_iam", "outcome": "ok"}]}))
-elif line.startswith(("iam service-accounts describe", "scheduler jobs describe", "logging metrics describe")):
+    print(json.dumps({"run_id": "smoke1", "monitors": [{"name": "orchestrator_iam", "outcome": "ok"}],
+                      "findings": state.get("smoke_findings", [])}))
+elif line.startswith(("iam service-accounts describe", "scheduler jobs describe", "logging metrics describe",
+                      "iam roles describe")):
     sys.exit(0 if state["exists"] else 1)
 elif line.startswith("functions describe"):
     print(f"projects/p/locations/r/services/{state['service']}" if "serviceConfig.service" in line else state["url"])
@@ -50,6 +53,10 @@ elif line.startswith("alpha monitoring policies list"):
     print("projects/nba-props-platform/alertPolicies/123" if state["exists"] else "")
 elif line.startswith("auth print-identity-token"):
     print(state["token"])
+elif line.startswith("secrets versions access"):
+    sys.stdout.write(state["heartbeat"])  # a secret's bytes, exactly as stored
+elif line.startswith("projects get-iam-policy"):
+    print("roles/run.viewer" if state["exists"] else "")  # an earlier deploy's broader grant
 '''
 
 
@@ -91,8 +98,9 @@ def make_runner(tmp_path: Path) -> Any:
         script.write_text(f"#!{sys.executable} -SE\n{FAKE}", encoding="utf-8")
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
 
-    def run(*args: str, exists: bool = False, policy: Any = None, env: dict[str, str] | None = None) -> Deploy:
-        state = {"exists": exists, "service": "pipeline-canary", "url": URL, "token": IDENTITY_TOKEN,
+    def run(*args: str, exists: bool = False, policy: Any = None, env: dict[str, str] | None = None,
+            heartbeat: str = HEARTBEAT_URL, smoke_findings: list[Any] | None = None) -> Deploy:
+        state = {"smoke_findings": smoke_findings or [], "exists": exists, "service": "pipeline-canary", "url": URL, "token": IDENTITY_TOKEN, "heartbeat": heartbeat,
                  "policy": invoker_policy(SCHEDULER_MEMBER) if policy is None else policy}
         (state_dir / "state.json").write_text(json.dumps(state), encoding="utf-8")
         (state_dir / "calls.jsonl").write_text("", encoding="utf-8")
@@ -150,9 +158,10 @@ def test_the_function_is_private_updates_env_vars_and_takes_the_token_from_secre
     assert flag(call, "update-env-vars") == (
         "CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=nba-props-platform,CANARY_SLACK_CHANNEL=#nba-pipeline-alerts,CANARY_DATASET_PREFIX="
     )
-    assert flag(call, "set-secrets") == "CANARY_SLACK_BOT_TOKEN=pipeline-canary-slack-bot-token:latest"
+    assert flag(call, "update-secrets") == "CANARY_SLACK_BOT_TOKEN=pipeline-canary-slack-bot-token:latest"
     assert flag(call, "service-account") == "pipeline-canary@nba-props-platform.iam.gserviceaccount.com"
-    assert not any(arg.startswith(("--set-env-vars", "--env-vars-file", "--clear-env-vars")) for c in result.calls for arg in c)
+    assert not any(arg.startswith(("--set-env-vars", "--env-vars-file", "--clear-env-vars", "--set-secrets", "--clear-secrets"))
+                   for c in result.calls for arg in c)
 
 
 def test_the_scheduler_job_posts_every_30_minutes_with_an_oidc_token_for_the_function_url(fresh):
@@ -177,9 +186,11 @@ def test_the_canary_account_gets_least_privilege_and_nothing_else(fresh):
     result = fresh
     project_roles = sorted(flag(c, "role") or "" for c in result.find("gcloud", "projects", "add-iam-policy-binding"))
     assert project_roles == [
-        "roles/bigquery.jobUser", "roles/browser", "roles/datastore.user", "roles/monitoring.viewer", "roles/pubsub.viewer",
-        "roles/run.viewer",
-    ]
+        "projects/nba-props-platform/roles/pipelineCanaryRunIamReader", "roles/bigquery.jobUser", "roles/browser",
+        "roles/datastore.user", "roles/monitoring.viewer", "roles/pubsub.viewer"]
+    role = result.one("gcloud", "iam", "roles", "create")
+    assert role[4] == "pipelineCanaryRunIamReader" and flag(role, "permissions") == "run.services.getIamPolicy,run.services.get"
+    assert result.find("gcloud", "projects", "remove-iam-policy-binding") == []  # nothing broader was held
     assert all(flag(c, "member") == CANARY_MEMBER for c in result.find("gcloud", "projects", "add-iam-policy-binding"))
     datasets = result.find("bq", "add-iam-policy-binding")
     assert sorted(c[-1] for c in datasets) == [
@@ -255,7 +266,7 @@ def test_every_value_comes_from_flags_or_environment(deploy):
     assert job[5] == "canary-test-job" and flag(job, "schedule") == "*/5 * * * *" and flag(job, "location") == "europe-west1"
     assert flag(job, "oidc-service-account-email") == sched
     deployed = result.one("gcloud", "functions", "deploy")
-    assert deployed[3] == "canary-test" and flag(deployed, "set-secrets") == "CANARY_SLACK_BOT_TOKEN=slack-staging:latest"
+    assert deployed[3] == "canary-test" and flag(deployed, "update-secrets") == "CANARY_SLACK_BOT_TOKEN=slack-staging:latest"
     assert flag(deployed, "service-account") == "pipeline-canary@staging-proj.iam.gserviceaccount.com"
 
 
@@ -263,7 +274,7 @@ def test_a_heartbeat_secret_and_an_alert_channel_are_wired_when_given(deploy, tm
     result = deploy("--heartbeat-secret", "canary-heartbeat-url", "--alert-channel", "projects/p/notificationChannels/42",
                     env={"DEPLOY_WORK_DIR": str(tmp_path)})
     assert result.code == 0, result.stderr
-    assert flag(result.one("gcloud", "functions", "deploy"), "set-secrets") == (
+    assert flag(result.one("gcloud", "functions", "deploy"), "update-secrets") == (
         "CANARY_SLACK_BOT_TOKEN=pipeline-canary-slack-bot-token:latest,CANARY_HEARTBEAT_URL=canary-heartbeat-url:latest")
     assert [c[3] for c in result.find("gcloud", "secrets", "add-iam-policy-binding")] == [
         "pipeline-canary-slack-bot-token", "canary-heartbeat-url"]
@@ -362,3 +373,58 @@ def test_the_real_gcloud_parser_does_reject_a_bad_flag(tmp_path):
         env={**os.environ, "CLOUDSDK_CONFIG": str(tmp_path), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"},
     )
     assert done.returncode == 2 and "unrecognized arguments" in done.stderr
+
+
+# --- issue 11: secrets kept, test endpoints removed, least privilege, a bad heartbeat refused ----------
+
+
+def test_2_a_redeploy_without_the_heartbeat_secret_keeps_it_update_secrets_never_set_secrets(deploy):
+    first = deploy("--heartbeat-secret", "canary-heartbeat-url")
+    again = deploy(exists=True)  # the same deploy later, without --heartbeat-secret
+    assert (first.code, again.code) == (0, 0), first.stderr + again.stderr
+    for result in (first, again):
+        call = result.one("gcloud", "functions", "deploy")
+        assert flag(call, "set-secrets") is None and flag(call, "clear-secrets") is None and flag(call, "remove-secrets") is None
+    # --update-secrets leaves bindings it does not name as they are: CANARY_HEARTBEAT_URL stays.
+    assert flag(again.one("gcloud", "functions", "deploy"), "update-secrets") == (
+        "CANARY_SLACK_BOT_TOKEN=pipeline-canary-slack-bot-token:latest")
+
+
+def test_7_every_deploy_removes_the_test_endpoint_variables(fresh):
+    call = fresh.one("gcloud", "functions", "deploy")
+    removed = set((flag(call, "remove-env-vars") or "").split(","))
+    from core.config import TEST_ENDPOINT_SETTINGS
+
+    # Every stand-in variable the canary refuses on the gcp backend, and the switch that allows them.
+    assert removed == {*TEST_ENDPOINT_SETTINGS.values(), "CANARY_ALLOW_TEST_ENDPOINTS"}
+    assert not any(name in (flag(call, "update-env-vars") or "") for name in removed)
+
+
+def test_7_no_project_wide_run_viewer_and_a_redeploy_removes_the_one_granted_before(fresh, deploy):
+    granted = [flag(c, "role") for c in fresh.find("gcloud", "projects", "add-iam-policy-binding")]
+    assert "roles/run.viewer" not in granted and "roles/run.admin" not in granted
+    again = deploy(exists=True)  # a project deployed by the old script: the canary holds roles/run.viewer
+    assert again.code == 0, again.stderr
+    [removed] = again.find("gcloud", "projects", "remove-iam-policy-binding")
+    assert flag(removed, "role") == "roles/run.viewer" and flag(removed, "member") == CANARY_MEMBER
+    update = again.one("gcloud", "iam", "roles", "update")
+    assert flag(update, "permissions") == "run.services.getIamPolicy,run.services.get" and again.find("gcloud", "iam", "roles", "create") == []
+
+
+@pytest.mark.parametrize(("value", "why"), [
+    ("https://[hc-ping.com]/0f3c2a1e-5b7d-4e21-9a6c-8d1f2e3b4c5d", "bad host"),
+    ("https://hc-ping.com/0f3c2a1e-5b7d-4e21-9a6c-8d1f2e3b4c5d\n", "trailing newline"),
+    ("hc-ping.com/0f3c2a1e-5b7d-4e21-9a6c-8d1f2e3b4c5d", "not an http(s) URL"),
+    ("", "is empty"),
+])
+def test_1_a_malformed_heartbeat_secret_is_refused_before_anything_changes(deploy, value, why):
+    result = deploy("--heartbeat-secret", "canary-heartbeat-url", heartbeat=value)
+    assert result.code == 2 and why in result.stderr and "CANARY_HEARTBEAT_URL" in result.stderr
+    assert [c[:4] for c in result.calls] == [["gcloud", "secrets", "versions", "access"]]  # read, nothing changed
+    assert "0f3c2a1e" not in result.stdout + result.stderr and "hc-ping.com" not in result.stdout + result.stderr
+
+
+def test_1_the_smoke_run_fails_on_an_invalid_setting_that_a_real_run_would_only_report(deploy):
+    degraded = {"monitor": "canary", "key": {"monitor": "settings", "setting": "CANARY_HEARTBEAT_URL", "problem": "invalid_setting"}}
+    result = deploy("--smoke", smoke_findings=[degraded])
+    assert result.code == 1 and "invalid settings: ['CANARY_HEARTBEAT_URL']" in result.stderr

@@ -23,7 +23,7 @@ from alerts.render_slack import (
     MAX_SECTION_TEXT,
     TRUNCATED,
     clip,
-    escape,
+    inert,
     render_alert,
     render_group,
     render_resolved_parent,
@@ -134,9 +134,10 @@ def test_the_arrow_in_a_transition_is_escaped_too() -> None:
     assert "phase_4_precompute-&gt;phase_5_predictions" in section
 
 
-def test_the_text_fallback_is_the_plain_rendering_escaped() -> None:
+def test_the_text_fallback_is_the_plain_rendering_with_values_made_inert_for_mrkdwn() -> None:
     alert = message(hostile_finding(), Reason.FIRST)
-    assert render_alert(alert).text == escape(render_text(alert))
+    assert render_alert(alert).text == render_text(alert, inert)
+    assert "&lt;!channel&gt;" in render_alert(alert).text
 
 
 def test_long_data_is_cut_to_slacks_limits_with_a_visible_note() -> None:

@@ -3,11 +3,13 @@
 The contract is alerts/state.py's: load returns the asked records (any status) and everything still
 firing; claim is a compare-and-set that loses to a newer version or to another run's live claim and
 takes over an expired one; record bumps the version and clears the owner's claim; release gives a
-claim back; silences are listed until they expire; a corrupt record is a StateError, never a crash.
+claim back; silences are listed until they expire; a corrupt record is named (that record's own error;
+a corrupt silence a StateError), never a crash.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -280,14 +282,46 @@ def test_a_silence_id_is_never_reused(store: StateStore) -> None:
 # --- failures -------------------------------------------------------------------------------------
 
 
-def test_a_corrupt_alert_record_is_a_state_error_naming_it(backend: Backend, store: StateStore) -> None:
+def test_a_corrupt_alert_record_is_that_records_own_error_naming_it(backend: Backend, store: StateStore) -> None:
+    """Issue 11: one unreadable record no longer makes the whole store unreadable (the blind path)."""
     notify(store, alert("healthy"))
     backend.corrupt_alert("broken")
 
-    with pytest.raises(StateError, match=f"{backend.name}.*corrupt.*broken"):
-        store.load_firing()
-    with pytest.raises(StateError, match=f"{backend.name}.*corrupt.*broken"):
-        store.load(fingerprints=["broken"])
+    firing = store.load_firing()
+    assert list(firing) == ["healthy"] and list(firing.corrupt) == ["broken"]  # type: ignore[attr-defined]
+    assert re.search(f"{backend.name}.*corrupt.*broken", firing.corrupt["broken"])  # type: ignore[attr-defined]
+    loaded = store.load(fingerprints=["broken", "healthy"])
+    assert list(loaded) == ["healthy"] and list(loaded.corrupt) == ["broken"]  # type: ignore[attr-defined]
+
+
+def corrupt_version(backend: Backend, tmp_path: Path, fingerprint: str, value: Any) -> None:
+    """What issue 11 found: a record whose compare-and-set field is not an integer."""
+    if backend.name == "sqlite":
+        with sqlite3.connect(tmp_path / "state.sqlite3") as db:
+            db.execute("UPDATE alerts SET version = ? WHERE fingerprint = ?", (value, fingerprint))
+        return
+    from google.cloud import firestore
+
+    client = firestore.Client(project=backend.new_store().project)  # type: ignore[attr-defined]
+    client.collection(FirestoreConfig().alerts_collection).document(fingerprint).update({"version": value})
+
+
+def test_a_non_integer_version_is_that_records_own_error_and_can_be_replaced(
+    backend: Backend, store: StateStore, tmp_path: Path
+) -> None:
+    """Issue 11, defect 6: never a silent "another run claimed it first"; replace_corrupt then lets it go out."""
+    from alerts.state import CorruptRecord
+
+    notify(store, alert("fp"))
+    corrupt_version(backend, tmp_path, "fp", "seven")
+    with pytest.raises(CorruptRecord, match=f"{backend.name}.*corrupt.*fp") as raised:
+        claim(store, "fp", version=1, owner="run-b")
+    assert raised.value.fingerprint == "fp"
+    store.replace_corrupt(fingerprint="fp", owner="run-b", now=NOW, lease=LEASE)
+    assert store.load(fingerprints=["fp"]) == {} and "fp" not in store.load_firing()  # a placeholder: nothing sent
+    assert not claim(store, "fp", owner="run-c")  # run-b holds the claim now
+    store.record(state=alert("fp"), owner="run-b")
+    assert store.load(fingerprints=["fp"])["fp"].version == 1
 
 
 def test_a_corrupt_silence_is_a_state_error_naming_it(backend: Backend, store: StateStore) -> None:
@@ -398,6 +432,7 @@ def test_the_cli_manages_silences_in_firestore_with_the_gcp_backend(
     from tests.conftest import run_cli
 
     monkeypatch.setenv("CANARY_BACKEND", "gcp")
+    monkeypatch.setenv("CANARY_ALLOW_TEST_ENDPOINTS", "1")  # FIRESTORE_EMULATOR_HOST names the emulator
     monkeypatch.setenv("CANARY_GCP_PROJECT", firestore_env.project)
 
     created = run_cli("silence", "--match", "service=phase4-to-phase5-orchestrator", "--for", "4h", "--reason", "redeploying")

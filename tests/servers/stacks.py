@@ -201,7 +201,8 @@ def production_stack(
     import main
     from run.configure import load_settings
 
-    for name, value in {"CANARY_BACKEND": "gcp", **env}.items():
+    # The endpoint settings on the gcp backend are refused unless a test says so explicitly.
+    for name, value in {"CANARY_BACKEND": "gcp", "CANARY_ALLOW_TEST_ENDPOINTS": "1", **env}.items():
         monkeypatch.setenv(name, value)
     settings = load_settings()
     config = config or default_config()

