@@ -13,17 +13,18 @@ import sys
 import time
 import uuid
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Callable, NoReturn, Sequence, TextIO
 
-from alerts.silences import new_silence, parse_matchers
+from alerts.silences import new_silence, open_incidents_matched, parse_matchers
 from alerts.state import StateError, StateStore
 from core.config import CanaryConfig, ConfigError, Settings
 from core.inputs import parse_game_date as parse_date, parse_instant
 from core.model import RunReport
 from demo.pipeline import build_demo, demo_now, write_demo
-from run.configure import load_all
+from run.configure import load_all, load_config, load_settings
 from run.observe import emit_log, observed_run
-from run.steps import Canary, RequestError, RunRequest
+from run.steps import Canary, RequestError, RunRequest, check_replay, key_labels_by_monitor
 from run.synthetic import send_test_alert
 
 EXIT_OK = 0
@@ -86,11 +87,18 @@ def make_parser() -> CliParser:
     demo.add_argument("--json", action="store_true", help="print the run report as one JSON object on stdout")
     silence = commands.add_parser("silence", help="mute matching first/repeat notices for a while")
     silence.add_argument("--match", action="append", required=True, metavar="LABEL=VALUE",
-                         help="a label that must equal (monitor, service, transition, game_date, problem...)")
+                         help=f"a label that must equal VALUE; repeat for more, all must match "
+                              f"({', '.join(known_silence_labels())})")
     silence.add_argument("--for", dest="duration", required=True, help="how long, e.g. 30m, 4h, 2d")
     silence.add_argument("--reason", required=True)
     silence.add_argument("--author", default=None, help="who (default: $USER)")
-    commands.add_parser("silences", help="list the active silences")
+    silences = commands.add_parser("silences", help="list the active silences")
+    silences.add_argument("--json", action="store_true", help="print a JSON list of the active silences")
+    unsilence = commands.add_parser("unsilence", help="end a silence early (it stays on record)")
+    unsilence.add_argument("id", help="the silence's id (see `main.py silences`)")
+    unsilence.add_argument("--author", default=None, help="who (default: $USER)")
+    check_config = commands.add_parser("check-config", help="validate a configuration file; run nothing (exit 0 or 2)")
+    check_config.add_argument("file", nargs="?", default=None, help="the file (default: the configured one)")
     test_alert = commands.add_parser("test-alert", help="send a marked synthetic alert through the real path, then resolve it")
     test_alert.add_argument("--json", action="store_true")
     return parser
@@ -135,12 +143,16 @@ def cli_run(
     as_json: bool,
     stdout: TextIO,
     stderr: TextIO,
+    explicit_now: bool = False,
 ) -> int:
     started = time.perf_counter()
     canary = build(settings, config, console=stderr if as_json else stdout)
+    check_replay(canary, request, explicit_now=explicit_now, backend=settings.backend)
     report, record = observed_run(
         canary, request, heartbeat_url=settings.heartbeat_url, secrets=settings.secrets(), started=started
     )
+    if report.dry_run:
+        print_previews(report, out=stderr if as_json else stdout)
     if as_json:
         print(json.dumps(report.model_dump(mode="json"), indent=None), file=stdout)
     else:
@@ -154,8 +166,13 @@ def cli(
 ) -> int:
     try:
         args = make_parser().parse_args(argv)
+        if args.command == "check-config":
+            return cli_check_config(args.file, stdout=stdout)
         settings, config = load_all()
         if args.command == "run":
+            missing = settings.missing_local_data()
+            if missing:
+                raise BadInput(f"{missing}: run `main.py demo` first, or set CANARY_LOCAL_DIR")
             request = RunRequest(
                 run_id=new_run_id(),
                 now=parse_now(args.now) if args.now else datetime.now(timezone.utc),
@@ -164,15 +181,17 @@ def cli(
                 game_date=parse_game_date(args.date) if args.date else None,
             )
             return cli_run(build=build, settings=settings, config=config, request=request, as_json=args.json,
-                           stdout=stdout, stderr=stderr)
+                           stdout=stdout, stderr=stderr, explicit_now=args.now is not None)
         if args.command == "demo":
             return cli_demo(build=build, settings=settings, config=config, args=args, stdout=stdout, stderr=stderr)
-        if args.command in ("silence", "silences"):
+        if args.command in ("silence", "silences", "unsilence"):
             store = build(settings, config, console=None).store
             try:
                 if args.command == "silence":
                     return cli_silence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout)
-                return cli_silences(store=store, now=datetime.now(timezone.utc), stdout=stdout)
+                if args.command == "unsilence":
+                    return cli_unsilence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout)
+                return cli_silences(store=store, now=datetime.now(timezone.utc), stdout=stdout, as_json=args.json)
             except StateError as error:
                 print(f"error: alert state: {error}", file=stderr)
                 return EXIT_DELIVERY_FAILED
@@ -219,9 +238,13 @@ def cli_demo(
                    stderr=stderr)
 
 
+def known_silence_labels() -> list[str]:
+    return sorted({"monitor", "severity"}.union(*key_labels_by_monitor().values()))
+
+
 def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
     silence = new_silence(
-        matchers=parse_matchers(args.match),
+        matchers=parse_matchers(args.match, labels_by_monitor=key_labels_by_monitor()),
         duration=args.duration,
         reason=args.reason,
         author=args.author or getpass.getuser(),
@@ -229,18 +252,66 @@ def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, s
     )
     store.add_silence(silence)
     labels = ", ".join(f"{k}={v}" for k, v in silence.matchers.items())
-    print(f"silence {silence.id} created: {labels} until {silence.expires_at:%Y-%m-%d %H:%M} UTC ({silence.reason})", file=stdout)
-    return 0
+    print(
+        f"silence {silence.id} created in {store.location}: {labels} until {silence.expires_at:%Y-%m-%d %H:%M} UTC "
+        f"({silence.reason})",
+        file=stdout,
+    )
+    matched = open_incidents_matched(silence, list(store.load_firing().values()), now=now)
+    if matched:
+        print(f"it mutes {len(matched)} open incident(s) now:", file=stdout)
+        for state in matched:
+            where = ", ".join(f"{k}={v}" for k, v in sorted(state.key.items()))
+            print(f"  {state.severity.value} {state.monitor} {where}: {state.summary}", file=stdout)
+    else:
+        print("it matches no open incident now (it will mute new ones that match)", file=stdout)
+    return EXIT_OK
 
 
-def cli_silences(*, store: StateStore, now: datetime, stdout: TextIO) -> int:
+def cli_unsilence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
+    ended = store.end_silence(args.id, now=now, by=args.author or getpass.getuser())
+    if ended is None:
+        raise BadInput(f"unsilence: no silence {args.id!r} in {store.location} (see `main.py silences`)")
+    if ended.ended_by is None or ended.expires_at < now:
+        print(f"silence {ended.id} had already ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC; nothing changed", file=stdout)
+    else:
+        print(f"silence {ended.id} ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC by {ended.ended_by} "
+              f"(kept on record in {store.location})", file=stdout)
+    return EXIT_OK
+
+
+def cli_silences(*, store: StateStore, now: datetime, stdout: TextIO, as_json: bool = False) -> int:
     active = store.silences(now=now)
+    if as_json:
+        fields = {"id", "matchers", "author", "reason", "created_at", "expires_at"}
+        print(json.dumps([s.model_dump(mode="json", include=fields) for s in active]), file=stdout)
+        return EXIT_OK
     if not active:
-        print("no active silences", file=stdout)
+        print(f"no active silences in {store.location}", file=stdout)
     for s in active:
         labels = ", ".join(f"{k}={v}" for k, v in s.matchers.items())
         print(f"{s.id}  {labels}  until {s.expires_at:%Y-%m-%d %H:%M} UTC  by {s.author}: {s.reason}", file=stdout)
-    return 0
+    return EXIT_OK
+
+
+def cli_check_config(path: str | None, *, stdout: TextIO) -> int:
+    """`main.py check-config [FILE]`: the file validated as a run would load it (ConfigError: exit 2)."""
+    target = Path(path) if path else load_settings().config
+    config = load_config(target)
+    enabled = [name for name, monitor in config.monitors.items() if monitor.enabled]
+    print(
+        f"{target}: valid ({len(config.pipeline.phases)} phases, {len(config.pipeline.transitions)} transitions, "
+        f"{len(config.pipeline.services)} services; monitors enabled: {', '.join(enabled) or 'none'})",
+        file=stdout,
+    )
+    return EXIT_OK
+
+
+def print_previews(report: RunReport, *, out: TextIO) -> None:
+    """A dry run's notices, rendered as the console shows real ones (nothing was sent)."""
+    for notice in report.notifications:
+        if notice.text:
+            print(f"[dry run: not sent]\n{notice.text}\n", file=out)
 
 
 def cli_test_alert(*, canary: Canary, run_id: str, now: datetime, as_json: bool, stdout: TextIO) -> int:

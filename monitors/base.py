@@ -56,3 +56,5 @@ class MonitorSpec(Generic[ConfigT]):
     check: Callable[[ConfigT, Sources, CheckContext], CheckResult]
     reads: str
     """The port it reads ('warehouse' or 'iam'): a failure of that source errors this monitor only."""
+    key_labels: frozenset[str] = frozenset()
+    """Every label its findings' keys can carry: what a silence may match on (tests hold checks to it)."""

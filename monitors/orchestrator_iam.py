@@ -28,7 +28,7 @@ class Config(MonitorConfig):
 
     def check_against(self, pipeline: Pipeline) -> None:
         known = pipeline.services
-        if self.services is not None and not self.services:
+        if self.enabled and self.services is not None and not self.services:
             raise ValueError("services: empty, so nothing would be checked (leave it out to check every service of [pipeline])")
         for index, service in enumerate(self.services or []):
             if service not in known:
@@ -135,4 +135,4 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     return CheckResult(findings=findings)
 
 
-SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="iam")
+SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="iam", key_labels=frozenset({"service", "problem"}))

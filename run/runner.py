@@ -81,6 +81,8 @@ def run_monitors(
 
 
 MAX_FINDINGS_LISTED = 15
+CANARY_KEY_LABELS = frozenset({"monitor", "problem"})
+"""The key labels of a "canary degraded" finding (the monitor that errored, or alert_state)."""
 
 
 def degraded_finding(result: MonitorResult) -> Finding:

@@ -18,12 +18,13 @@ from datetime import date, datetime, timezone
 from alerts.decide import Decisions, decide
 from alerts.deliver import DeliveryPlan, deliver, plan, send_without_state
 from alerts.notifier import Notifier
+from alerts.render_text import render_text
 from alerts.state import StateError, StateStore, records_for_decide
 from core.config import CanaryConfig
-from core.model import Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport
+from core.model import CANARY_MONITOR, Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
-from run.runner import degraded_finding, run_monitors, state_unreadable_finding
+from run.runner import CANARY_KEY_LABELS, degraded_finding, run_monitors, state_unreadable_finding
 
 
 class RequestError(ValueError):
@@ -78,6 +79,11 @@ def select_monitors(config: CanaryConfig, names: tuple[str, ...] | None) -> list
     return list(dict.fromkeys(names))
 
 
+def key_labels_by_monitor() -> dict[str, frozenset[str]]:
+    """Every monitor's key labels, the canary's own included: what a silence may match on."""
+    return {**{name: spec.key_labels for name, spec in MONITORS.items()}, CANARY_MONITOR: CANARY_KEY_LABELS}
+
+
 def collect(canary: Canary, request: RunRequest) -> Collected:
     config = canary.config
     now = request.now.astimezone(timezone.utc)
@@ -130,8 +136,47 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
 
 
 def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:
+    """One report per plan, each saying what the notice is about; a dry run renders each and sends nothing."""
     if request.dry_run:
-        return [NotificationReport(fingerprint=p.decision.fingerprint, reason=p.decision.reason, delivered=False) for p in decided.plans]
+        reports = [
+            NotificationReport(fingerprint=p.decision.fingerprint, reason=p.decision.reason, delivered=False, text=render_text(p.message))
+            for p in decided.plans
+        ]
+    else:
+        reports = _send(canary, request, decided, now=now)
+    return [_described(r, p) for r, p in zip(reports, decided.plans)]
+
+
+def _described(notice: NotificationReport, item: DeliveryPlan) -> NotificationReport:
+    decision = item.decision
+    about = decision.finding or decision.previous
+    return notice.model_copy(update={
+        "monitor": item.message.monitor,
+        "key": dict(about.key) if about is not None else None,
+        "summary": about.summary if about is not None else item.message.title,
+    })
+
+
+def check_replay(canary: Canary, request: RunRequest, *, explicit_now: bool, backend: str) -> None:
+    """A run at an operator's `--now` may write only after the latest notice on record: a replay of
+    the past would send notices again and close real incidents. A dry run writes nothing, so it may."""
+    if not explicit_now or request.dry_run:
+        return
+    if backend != "local":
+        raise RequestError("--now on the gcp backend needs --dry-run (a replay must not write to the production state)")
+    try:
+        latest = canary.store.latest_notice()
+    except StateError:
+        return  # the run itself reports the unreadable state
+    if latest is not None and request.now < latest:
+        raise RequestError(
+            f"--now {request.now:%Y-%m-%dT%H:%M:%SZ} is before the latest notice on record "
+            f"({latest.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}, {canary.store.location}): replaying the past "
+            "would send and record notices again; add --dry-run, or give a later --now"
+        )
+
+
+def _send(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:
     if decided.state_error is not None:
         return [send_without_state(item, notifier=canary.notifier) for item in decided.plans]
     config = canary.config
