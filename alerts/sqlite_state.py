@@ -46,7 +46,12 @@ class SqliteStateStore:
 
     def _absent(self) -> bool:
         """No file yet: every read answers empty without creating it (a dry run writes nothing at all)."""
-        return not self.path.exists()
+        if self.path.exists():
+            return False
+        existing = next(p for p in self.path.parents if p.exists())
+        if not existing.is_dir():
+            raise StateError(f"{SOURCE}: cannot open {self.path}: {existing} is not a folder") from None
+        return True
 
     @contextmanager
     def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection]:

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from sources.tables import PHASE_COMPLETIONS, PREDICTIONS, SCHEDULE, write_duckdb
@@ -168,7 +168,10 @@ def _matchups(rng: random.Random) -> list[tuple[str, str]]:
     return [(teams[2 * i], teams[2 * i + 1]) for i in range(count)]
 
 
-def write_demo(pipeline: DemoPipeline, local_dir: Path) -> None:
+def write_demo(
+    pipeline: DemoPipeline, local_dir: Path, *, progress: Callable[[str, int, int], None] | None = None
+) -> None:
+    """`progress(table, rows written, rows of the table)` after each chunk: a long history takes minutes."""
     local_dir.mkdir(parents=True, exist_ok=True)
-    write_duckdb(local_dir / "warehouse.duckdb", pipeline.rows)
+    write_duckdb(local_dir / "warehouse.duckdb", pipeline.rows, progress=progress)
     (local_dir / "iam_policies.json").write_text(json.dumps(pipeline.policies, indent=2) + "\n", encoding="utf-8")

@@ -24,7 +24,7 @@ from core.model import RunReport
 from demo.pipeline import build_demo, demo_now, write_demo
 from run.configure import load_all, load_config, load_settings
 from run.observe import emit_log, observed_run
-from run.steps import Canary, RequestError, RunRequest, check_replay, key_labels_by_monitor
+from run.steps import Canary, RequestError, RunRequest, check_replay, key_labels_by_monitor, select_monitors
 from run.synthetic import send_test_alert
 
 EXIT_OK = 0
@@ -170,9 +170,6 @@ def cli(
             return cli_check_config(args.file, stdout=stdout)
         settings, config = load_all()
         if args.command == "run":
-            missing = settings.missing_local_data()
-            if missing:
-                raise BadInput(f"{missing}: run `main.py demo` first, or set CANARY_LOCAL_DIR")
             request = RunRequest(
                 run_id=new_run_id(),
                 now=parse_now(args.now) if args.now else datetime.now(timezone.utc),
@@ -180,6 +177,10 @@ def cli(
                 dry_run=args.dry_run,
                 game_date=parse_game_date(args.date) if args.date else None,
             )
+            select_monitors(config, request.monitors)  # an unknown name first: it is the operator's typo
+            missing = settings.missing_local_data()
+            if missing:
+                raise BadInput(f"{missing}: run `main.py demo` first, or set CANARY_LOCAL_DIR")
             return cli_run(build=build, settings=settings, config=config, request=request, as_json=args.json,
                            stdout=stdout, stderr=stderr, explicit_now=args.now is not None)
         if args.command == "demo":
@@ -221,10 +222,11 @@ def cli_demo(
         now=now, zone=config.zone, services=config.pipeline.services,
         push_member=config.monitors["orchestrator_iam"].member, history_days=args.history_days,
     )
-    for stale in ("state.sqlite3", "notifications.jsonl"):
-        (settings.local_dir / stale).unlink(missing_ok=True)
-    write_demo(pipeline, settings.local_dir)
     note = stderr if args.json else stdout
+    announce_demo_removals(settings.local_dir, out=note)
+    for stale in DEMO_REMOVES:
+        (settings.local_dir / stale).unlink(missing_ok=True)
+    write_demo(pipeline, settings.local_dir, progress=demo_progress(out=note))
     print(
         f"demo pipeline written to {settings.local_dir}/ ({args.history_days} healthy days, then {pipeline.today} "
         f"broken); running at {now.astimezone(config.zone):%Y-%m-%d %H:%M} {config.timezone} "
@@ -240,6 +242,40 @@ def cli_demo(
 
 def known_silence_labels() -> list[str]:
     return sorted({"monitor", "severity"}.union(*key_labels_by_monitor().values()))
+
+
+DEMO_REMOVES = ("state.sqlite3", "notifications.jsonl")
+"""What the demo deletes before it writes: the local alert records and silences, the notices sent."""
+DEMO_REPLACES = ("warehouse.duckdb", "iam_policies.json")
+PROGRESS_EVERY_ROWS = 10_000
+
+
+def announce_demo_removals(local_dir: Path, *, out: TextIO) -> None:
+    """Say what the demo is about to delete or overwrite, before it does."""
+    what = {
+        "state.sqlite3": "alert records and silences",
+        "notifications.jsonl": "notices sent",
+        "warehouse.duckdb": "replaced by the demo's tables",
+        "iam_policies.json": "replaced by the demo's policies",
+    }
+    present = [name for name in (*DEMO_REMOVES, *DEMO_REPLACES) if (local_dir / name).exists()]
+    if present:
+        listed = "; ".join(f"{name} ({what[name]})" for name in present)
+        print(f"demo: removing the previous local run in {local_dir}/: {listed}", file=out, flush=True)
+
+
+def demo_progress(*, out: TextIO) -> Callable[[str, int, int], None]:
+    """A line per PROGRESS_EVERY_ROWS rows written, and one per table finished, for long histories."""
+    shown: dict[str, int] = {}
+
+    def progress(table: str, done: int, total: int) -> None:
+        if total < PROGRESS_EVERY_ROWS:
+            return
+        if done == total or done - shown.get(table, 0) >= PROGRESS_EVERY_ROWS:
+            shown[table] = done
+            print(f"demo: writing {table}: {done:,}/{total:,} rows", file=out, flush=True)
+
+    return progress
 
 
 def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 PHASE_COMPLETIONS = "nba_orchestration.phase_completions"
 SCHEDULE = "nba_reference.nba_schedule"
@@ -46,8 +46,18 @@ DUCKDB_TYPES = {
 }
 
 
-def write_duckdb(path: Path, rows_by_table: dict[str, Iterable[dict[str, Any]]]) -> None:
-    """Create (or replace) the warehouse file with these rows; a dataset becomes a schema."""
+INSERT_CHUNK = 5000
+
+
+def write_duckdb(
+    path: Path,
+    rows_by_table: dict[str, Iterable[dict[str, Any]]],
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> None:
+    """Create (or replace) the warehouse file with these rows; a dataset becomes a schema.
+
+    `progress(table, rows written, rows of the table)` is called after each chunk of inserts."""
     import duckdb
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,5 +71,7 @@ def write_duckdb(path: Path, rows_by_table: dict[str, Iterable[dict[str, Any]]])
             db.execute(f"CREATE TABLE {table} ({', '.join(f'{c} {DUCKDB_TYPES[t]}' for c, t in columns)})")
             names = [c for c, _ in columns]
             rows = [tuple(row.get(c) for c in names) for row in rows_by_table.get(table, ())]
-            if rows:
-                db.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(names))})", rows)
+            for start in range(0, len(rows), INSERT_CHUNK):
+                db.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(names))})", rows[start : start + INSERT_CHUNK])
+                if progress is not None:
+                    progress(table, min(start + INSERT_CHUNK, len(rows)), len(rows))
