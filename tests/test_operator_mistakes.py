@@ -203,9 +203,17 @@ def test_now_on_the_gcp_backend_needs_dry_run(local_dir, monkeypatch):
     assert result.code == 2 and "--now on the gcp backend needs --dry-run" in result.stderr
 
 
-def test_the_readme_replays_no_fixed_date():
+def test_the_readme_replays_no_fixed_date_and_its_replay_commands_work(local_dir):
     readme = (PROJECT_ROOT / "README.md").read_text()
     assert "--now 2026-" not in readme
+    start = readme.index("    NOW=$(")
+    block = readme[start : readme.index("only as a dry run", start)].splitlines()
+    script = "\n".join(line.removeprefix("    ") for line in block).replace(".venv/bin/python", sys.executable)
+    out = subprocess.run(["bash", "-ec", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summaries = [line for line in out.stdout.splitlines() if line.startswith("findings:")]
+    assert summaries == ["findings: 3; notifications: 0 sent", "findings: 3; notifications: 3 sent",
+                         "findings: 3; notifications: 0 sent, 0 would be sent"]
 
 
 # --- dry runs write nothing and show what they would send ---------------------------------------------
