@@ -16,10 +16,8 @@ import pytest
 from alerts.silences import SilenceError, parse_matchers
 from core.config import Settings
 from demo.pipeline import build_demo, demo_now
-from entry.cli import demo_progress
 from monitors.registry import MONITORS
-from run.runner import CANARY_KEY_LABELS, degraded_finding
-from run.steps import key_labels_by_monitor
+from run.runner import degraded_finding
 from core.model import MonitorResult, Outcome
 from tests.conftest import PROJECT_ROOT, run_cli
 from tests.production import CONFIG, PUSH_MEMBER, SERVICES, production_toml
@@ -96,6 +94,9 @@ def test_check_config_is_listed_by_help():
 
 def test_every_finding_key_uses_only_its_monitors_declared_labels(local_dir):
     """The labels a silence may name come from each monitor's key_labels: hold the monitors to them."""
+    from run.runner import CANARY_KEY_LABELS
+    from run.steps import key_labels_by_monitor
+
     result = run_cli("demo", "--json")
     findings = result.report["findings"]
     assert {f["monitor"] for f in findings} == set(MONITORS)
@@ -278,6 +279,8 @@ def test_the_demo_says_what_it_removes(local_dir):
 
 
 def test_the_demo_reports_progress_on_a_long_history():
+    from entry.cli import demo_progress
+
     now = demo_now(datetime(2026, 11, 21, 12, tzinfo=timezone.utc), CONFIG.zone)
     pipeline = build_demo(now=now, zone=CONFIG.zone, services=list(SERVICES), push_member=PUSH_MEMBER, history_days=60)
     out = io.StringIO()
