@@ -295,7 +295,9 @@ class FirestoreStateStore:
                 except (api_errors.FailedPrecondition, api_errors.Conflict):
                     continue
                 return ended
-        raise StateError(f"{SOURCE}: cannot end silence {silence_id}: changed by others {self.max_attempts} times in a row")
+        raise StateError(
+            f"{SOURCE}: cannot end silence {silence_id}: changed by others {self.max_attempts} times in a row"
+        )
 
     def latest_notice(self) -> datetime | None:
         firestore = _firestore()

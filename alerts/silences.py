@@ -18,7 +18,9 @@ class SilenceError(ConfigError):
     """A silence that cannot be created as asked."""
 
 
-def parse_matchers(pairs: list[str], *, labels_by_monitor: Mapping[str, frozenset[str]] | None = None) -> dict[str, str]:
+def parse_matchers(
+    pairs: list[str], *, labels_by_monitor: Mapping[str, frozenset[str]] | None = None
+) -> dict[str, str]:
     """`--match LABEL=VALUE` (repeatable; all must match). With `labels_by_monitor` (every monitor's key
     labels), a label no finding can carry, an unknown monitor or severity, or a combination no monitor's
     findings can have is refused, so a silence never silently matches nothing."""
@@ -29,7 +31,7 @@ def parse_matchers(pairs: list[str], *, labels_by_monitor: Mapping[str, frozense
         if not sep or not name or not value:
             raise SilenceError(f"--match: expected LABEL=VALUE, got {pair!r}")
         if name in matchers and matchers[name] != value:
-            raise SilenceError(f"--match: {name} given twice ({matchers[name]!r} and {value!r}); all matchers must match")
+            raise SilenceError(f"--match: {name} given twice ({matchers[name]!r} and {value!r}); all must match")
         matchers[name] = value
     if labels_by_monitor is not None:
         check_matchers(matchers, labels_by_monitor)
@@ -43,20 +45,22 @@ def check_matchers(matchers: dict[str, str], labels_by_monitor: Mapping[str, fro
             hint = " (give one label per --match; repeat --match for more)" if "," in value or "," in name else ""
             raise SilenceError(f"--match {name}={value}: unknown label {name!r} (known: {', '.join(known)}){hint}")
         if "," in value and "=" in value:
-            raise SilenceError(f"--match {name}={value}: one label per --match; repeat --match for more (all must match)")
+            raise SilenceError(f"--match {name}={value}: one label per --match; repeat --match for more")
     monitor = matchers.get("monitor")
     if monitor is not None and monitor not in labels_by_monitor:
         raise SilenceError(f"--match monitor={monitor}: unknown monitor (known: {', '.join(labels_by_monitor)})")
     severity = matchers.get("severity")
     if severity is not None and severity not in {s.value for s in Severity}:
-        raise SilenceError(f"--match severity={severity}: unknown severity (known: {', '.join(s.value for s in Severity)})")
+        severities = ", ".join(s.value for s in Severity)
+        raise SilenceError(f"--match severity={severity}: unknown severity (known: {severities})")
     wanted = set(matchers) - {"monitor", "severity"}
     if monitor is not None and not wanted <= labels_by_monitor[monitor]:
         missing = ", ".join(sorted(wanted - labels_by_monitor[monitor]))
         carried = ", ".join(sorted(labels_by_monitor[monitor]))
-        raise SilenceError(f"--match: {monitor} findings carry no {missing} (their labels: {carried}); it would match nothing")
+        raise SilenceError(f"--match: {monitor} findings carry no {missing} (their labels: {carried})")
     if not any(wanted <= labels for labels in labels_by_monitor.values()):
-        raise SilenceError(f"--match: no monitor's findings carry all of {', '.join(sorted(wanted))}; it would match nothing")
+        labels = ", ".join(sorted(wanted))
+        raise SilenceError(f"--match: no monitor's findings carry all of {labels}: it would match nothing")
 
 
 def new_silence(*, matchers: dict[str, str], duration: str, reason: str, author: str, now: datetime) -> Silence:
@@ -77,7 +81,8 @@ def new_silence(*, matchers: dict[str, str], duration: str, reason: str, author:
 def silence_for(finding: Finding, silences: Sequence[Silence], *, now: datetime) -> Silence | None:
     """The first active silence that matches this finding, if any."""
     return next(
-        (s for s in silences if s.matches(monitor=finding.monitor, key=finding.key, severity=finding.severity, now=now)),
+        (s for s in silences
+         if s.matches(monitor=finding.monitor, key=finding.key, severity=finding.severity, now=now)),
         None,
     )
 

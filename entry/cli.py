@@ -309,7 +309,8 @@ def cli_unsilence(*, store: StateStore, args: argparse.Namespace, now: datetime,
     if ended is None:
         raise BadInput(f"unsilence: no silence {args.id!r} in {store.location} (see `main.py silences`)")
     if ended.ended_by is None or ended.expires_at < now:
-        print(f"silence {ended.id} had already ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC; nothing changed", file=stdout)
+        print(f"silence {ended.id} had already ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC; nothing changed",
+              file=stdout)
     else:
         print(f"silence {ended.id} ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC by {ended.ended_by} "
               f"(kept on record in {store.location})", file=stdout)

@@ -125,4 +125,7 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     return judge_games(config, game_date, rows, ctx.now, ctx.zone).model_copy(update={"game_dates": [game_date]})
 
 
-SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="warehouse", key_labels=frozenset({"game_date", "system_id", "problem"}))
+SPEC = MonitorSpec(
+    name=NAME, config_model=Config, check=check, reads="warehouse",
+    key_labels=frozenset({"game_date", "system_id", "problem"}),
+)

@@ -135,4 +135,7 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     return CheckResult(findings=findings)
 
 
-SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="iam", key_labels=frozenset({"service", "problem"}))
+SPEC = MonitorSpec(
+    name=NAME, config_model=Config, check=check, reads="iam",
+    key_labels=frozenset({"service", "problem"}),
+)

@@ -157,4 +157,7 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     return CheckResult(findings=findings, game_dates=judged)
 
 
-SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="warehouse", key_labels=frozenset({"transition", "game_date", "problem"}))
+SPEC = MonitorSpec(
+    name=NAME, config_model=Config, check=check, reads="warehouse",
+    key_labels=frozenset({"transition", "game_date", "problem"}),
+)

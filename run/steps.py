@@ -21,7 +21,9 @@ from alerts.notifier import Notifier
 from alerts.render_text import render_text
 from alerts.state import StateError, StateStore, records_for_decide
 from core.config import CanaryConfig
-from core.model import CANARY_MONITOR, Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport
+from core.model import (
+    CANARY_MONITOR, Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport,
+)
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
 from run.runner import CANARY_KEY_LABELS, degraded_finding, run_monitors, state_unreadable_finding
@@ -139,7 +141,10 @@ def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, no
     """One report per plan, each saying what the notice is about; a dry run renders each and sends nothing."""
     if request.dry_run:
         reports = [
-            NotificationReport(fingerprint=p.decision.fingerprint, reason=p.decision.reason, delivered=False, text=render_text(p.message))
+            NotificationReport(
+                fingerprint=p.decision.fingerprint, reason=p.decision.reason, delivered=False,
+                text=render_text(p.message),
+            )
             for p in decided.plans
         ]
     else:

@@ -72,6 +72,7 @@ def write_duckdb(
             names = [c for c, _ in columns]
             rows = [tuple(row.get(c) for c in names) for row in rows_by_table.get(table, ())]
             for start in range(0, len(rows), INSERT_CHUNK):
-                db.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(names))})", rows[start : start + INSERT_CHUNK])
+                insert = f"INSERT INTO {table} VALUES ({', '.join('?' * len(names))})"
+                db.executemany(insert, rows[start : start + INSERT_CHUNK])
                 if progress is not None:
                     progress(table, min(start + INSERT_CHUNK, len(rows)), len(rows))
