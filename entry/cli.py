@@ -293,7 +293,11 @@ def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, s
         f"({silence.reason})",
         file=stdout,
     )
-    matched = open_incidents_matched(silence, list(store.load_firing().values()), now=now)
+    try:
+        matched = open_incidents_matched(silence, list(store.load_firing().values()), now=now)
+    except StateError as error:
+        print(f"(cannot list the open incidents it mutes: {error})", file=stdout)
+        return EXIT_OK
     if matched:
         print(f"it mutes {len(matched)} open incident(s) now:", file=stdout)
         for state in matched:

@@ -175,7 +175,7 @@ def check_replay(canary: Canary, request: RunRequest, *, explicit_now: bool, bac
         return  # the run itself reports the unreadable state
     if latest is not None and request.now < latest:
         raise RequestError(
-            f"--now {request.now:%Y-%m-%dT%H:%M:%SZ} is before the latest notice on record "
+            f"--now {request.now.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ} is before the latest notice on record "
             f"({latest.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}, {canary.store.location}): replaying the past "
             "would send and record notices again; add --dry-run, or give a later --now"
         )
