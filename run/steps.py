@@ -162,22 +162,27 @@ def _described(notice: NotificationReport, item: DeliveryPlan) -> NotificationRe
     })
 
 
-def check_replay(canary: Canary, request: RunRequest, *, explicit_now: bool, backend: str) -> None:
+def check_replay(
+    canary: Canary, request: RunRequest, *, explicit_now: bool, backend: str,
+    now_name: str = "--now", dry_run_name: str = "--dry-run",
+) -> None:
     """A run at an operator's `--now` may write only after the latest notice on record: a replay of
     the past would send notices again and close real incidents. A dry run writes nothing, so it may."""
     if not explicit_now or request.dry_run:
         return
     if backend != "local":
-        raise RequestError("--now on the gcp backend needs --dry-run (a replay must not write to the production state)")
+        raise RequestError(
+            f"{now_name} on the gcp backend needs {dry_run_name} (a replay must not write to the production state)"
+        )
     try:
         latest = canary.store.latest_notice()
     except StateError:
         return  # the run itself reports the unreadable state
     if latest is not None and request.now < latest:
         raise RequestError(
-            f"--now {request.now.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ} is before the latest notice on record "
-            f"({latest.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}, {canary.store.location}): replaying the past "
-            "would send and record notices again; add --dry-run, or give a later --now"
+            f"{now_name} {request.now.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ} is before the latest notice on "
+            f"record ({latest.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}, {canary.store.location}): replaying the "
+            f"past would send and record notices again; add {dry_run_name}, or give a later {now_name}"
         )
 
 

@@ -198,6 +198,19 @@ def test_a_run_before_the_latest_notice_is_refused_unless_dry(local_dir):
     assert run_cli("run", "--json", "--now", T0).code == 0  # the same moment again is fine: nothing new
 
 
+def test_an_http_run_before_the_latest_notice_is_refused_unless_dry(local_dir, monkeypatch):
+    import functions_framework
+
+    monkeypatch.setitem(sys.modules, "main", sys.modules["main"])  # create_app reloads main.py
+    stalled_day().write_local(local_dir)
+    client = functions_framework.create_app(target="run_canary", source=str(PROJECT_ROOT / "main.py")).test_client()
+    assert client.post("/", json={"now": T0}).status_code == 200
+    earlier = client.post("/", json={"now": "2026-11-21T20:00:00Z"})
+    assert earlier.status_code == 400
+    assert "now 2026-11-21T20:00:00Z is before the latest notice on record" in earlier.get_json()["error"]
+    assert client.post("/", json={"now": "2026-11-21T20:00:00Z", "dry_run": True}).status_code == 200
+
+
 def test_now_on_the_gcp_backend_needs_dry_run(local_dir, monkeypatch):
     monkeypatch.setenv("CANARY_BACKEND", "gcp")
     result = run_cli("run", "--now", T0)
