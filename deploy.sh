@@ -161,10 +161,10 @@ present() {
   "$@" >/dev/null 2>&1 || return 1
 }
 
-# --- 0. the configuration, checked before anything changes (also under --plan: it only reads) -------
+# --- 0. the configuration, checked before anything changes ---------------------------------------
 
 note "configuration: ${SOURCE_DIR}/canary.toml checked against itself (main.py check-config)"
-if ! "$PYTHON" "${SOURCE_DIR}/main.py" check-config "${SOURCE_DIR}/canary.toml" >&2; then
+if ! run "$PYTHON" "${SOURCE_DIR}/main.py" check-config "${SOURCE_DIR}/canary.toml" >&2; then
   echo "DEPLOY FAILED: CONFIGURATION: fix canary.toml (or set DEPLOY_PYTHON to an interpreter with requirements.txt); nothing was changed" >&2
   exit 2
 fi

@@ -348,9 +348,10 @@ def test_a_broken_configuration_fails_the_deploy_before_anything_changes(deploy,
     shutil.copytree(DEPLOY.parent, source, ignore=shutil.ignore_patterns(".git", ".canary", "tests", "bench", "__pycache__"))
     toml = source / "canary.toml"
     toml.write_text(toml.read_text().replace('to = "phase_5_predictions"', 'to = "phase_5_prediction"'))
-    for args in ((), ("--plan",)):
-        result = deploy(*args, env={"DEPLOY_SOURCE": str(source)})
-        assert result.code == 2
-        assert "DEPLOY FAILED: CONFIGURATION" in result.stderr
-        assert "transitions[2].to: unknown phase 'phase_5_prediction'" in result.stderr
-        assert result.calls == []  # not one gcloud, bq or curl call
+    result = deploy(env={"DEPLOY_SOURCE": str(source)})
+    assert result.code == 2
+    assert "DEPLOY FAILED: CONFIGURATION" in result.stderr
+    assert "transitions[2].to: unknown phase 'phase_5_prediction'" in result.stderr
+    assert result.calls == []  # not one gcloud, bq or curl call
+    plan = deploy("--plan", env={"DEPLOY_SOURCE": str(source)})  # --plan runs nothing: it shows the check
+    assert plan.code == 0 and f"main.py check-config {source}/canary.toml" in plan.stdout + plan.stderr
