@@ -38,7 +38,9 @@ usage: ./deploy.sh [--plan] [--smoke] [options]
   --source DIR                   DEPLOY_SOURCE             (this script's folder)
 
 Environment only: DEPLOY_WORK_DIR (where the alert policy file is written; default a temporary
-folder), DEPLOY_VERIFY_ATTEMPTS (3) and DEPLOY_VERIFY_DELAY (5 seconds) for the IAM verification.
+folder), DEPLOY_VERIFY_ATTEMPTS (3) and DEPLOY_VERIFY_DELAY (5 seconds) for the IAM verification,
+DEPLOY_PYTHON (python3: an interpreter with requirements.txt installed, which runs
+`main.py check-config` on the source's canary.toml before anything is changed).
 The Slack channel given here overrides [slack] channel of canary.toml (per-severity routing stays there).
 EOF
 }
@@ -60,6 +62,7 @@ SCHEDULE="${DEPLOY_SCHEDULE:-*/30 * * * *}"
 SOURCE_DIR="${DEPLOY_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 VERIFY_ATTEMPTS="${DEPLOY_VERIFY_ATTEMPTS:-3}"
 VERIFY_DELAY="${DEPLOY_VERIFY_DELAY:-5}"
+PYTHON="${DEPLOY_PYTHON:-python3}"
 
 DATASETS=(nba_orchestration nba_reference nba_predictions nba_raw) # nba_raw: the freshness and volume checks
 PROJECT_ROLES=(
@@ -180,6 +183,14 @@ present() {
   ((PLAN)) && return 2
   "$@" >/dev/null 2>&1 || return 1
 }
+
+# --- checks before anything changes: the configuration, then the heartbeat secret -------------- ---------------------------------------
+
+note "configuration: ${SOURCE_DIR}/canary.toml checked against itself (main.py check-config)"
+if ! run "$PYTHON" "${SOURCE_DIR}/main.py" check-config "${SOURCE_DIR}/canary.toml" >&2; then
+  echo "DEPLOY FAILED: CONFIGURATION: fix canary.toml (or set DEPLOY_PYTHON to an interpreter with requirements.txt); nothing was changed" >&2
+  exit 2
+fi
 
 # --- checks before anything changes ---------------------------------------------------------------
 

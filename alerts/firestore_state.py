@@ -87,6 +87,10 @@ class FirestoreStateStore:
         self._client: Client | None = None
         self._lock = threading.Lock()
 
+    @property
+    def location(self) -> str:
+        return f"{SOURCE} project {self.project} ({self.alerts_collection}, {self.silences_collection})"
+
     # --- plumbing ------------------------------------------------------------------------------
 
     def _db(self) -> Client:
@@ -284,3 +288,42 @@ class FirestoreStateStore:
         with self._errors("read", self.silences_collection):
             snapshots = list(query.stream(**self._call_options()))
         return [self._parse(Silence, s, self.silences_collection, id=s.id) for s in snapshots]
+
+    def end_silence(self, silence_id: str, *, now: datetime, by: str) -> Silence | None:
+        db = self._db()
+        ref = db.collection(self.silences_collection).document(silence_id)
+        api_errors = _api_errors()
+        with self._errors("end silence", self._where(self.silences_collection, silence_id)):
+            for _ in range(self.max_attempts):
+                snapshot = ref.get(**self._call_options())
+                if not snapshot.exists:
+                    return None
+                silence = self._parse(Silence, snapshot, self.silences_collection, id=snapshot.id)
+                if silence.expires_at <= now:
+                    return silence
+                ended = silence.ended(now=now, by=by)
+                try:
+                    # Written only if unchanged since read (update_time precondition); a lost race reads again.
+                    ref.update(
+                        {"expires_at": ended.expires_at, "ended_by": ended.ended_by},
+                        option=db.write_option(last_update_time=snapshot.update_time),
+                        retry=None, timeout=self.timeout_seconds,
+                    )
+                except (api_errors.FailedPrecondition, api_errors.Conflict):
+                    continue
+                return ended
+        raise StateError(
+            f"{SOURCE}: cannot end silence {silence_id}: changed by others {self.max_attempts} times in a row"
+        )
+
+    def latest_notice(self) -> datetime | None:
+        firestore = _firestore()
+        query = (
+            self._db().collection(self.alerts_collection)
+            .order_by("last_notified", direction=firestore.Query.DESCENDING)
+            .limit(1)
+        )
+        with self._errors("read", self.alerts_collection):
+            snapshots = list(query.stream(**self._call_options()))
+        records = [state for snapshot in snapshots if (state := self._record_of(snapshot)) is not None]
+        return records[0].last_notified if records else None

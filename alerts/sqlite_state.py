@@ -40,6 +40,19 @@ class SqliteStateStore:
     def __init__(self, *, path: Path) -> None:
         self.path = path
 
+    @property
+    def location(self) -> str:
+        return f"{SOURCE} {self.path}"
+
+    def _absent(self) -> bool:
+        """No file yet: every read answers empty without creating it (a dry run writes nothing at all)."""
+        if self.path.exists():
+            return False
+        existing = next(p for p in self.path.parents if p.exists())
+        if not existing.is_dir():
+            raise StateError(f"{SOURCE}: cannot open {self.path}: {existing} is not a folder") from None
+        return True
+
     @contextmanager
     def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection]:
         try:
@@ -74,6 +87,8 @@ class SqliteStateStore:
             ) from None
 
     def load_firing(self) -> dict[str, AlertState]:
+        if self._absent():
+            return {}
         with self._connect(write=False) as db:
             rows = db.execute(
                 "SELECT fingerprint, record, version FROM alerts WHERE record IS NOT NULL AND status = ?",
@@ -84,6 +99,8 @@ class SqliteStateStore:
     def load(self, *, fingerprints: Iterable[str]) -> dict[str, AlertState]:
         wanted = sorted(set(fingerprints))
         rows = []
+        if self._absent():
+            return {}
         with self._connect(write=False) as db:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
@@ -181,7 +198,34 @@ class SqliteStateStore:
             )
 
     def silences(self, *, now: datetime, include_expired: bool = False) -> list[Silence]:
+        if self._absent():
+            return []
         with self._connect(write=False) as db:
             rows = db.execute("SELECT id, record FROM silences ORDER BY expires_at").fetchall()
         found = [self._parse(Silence, "silences", silence_id, record) for silence_id, record in rows]
         return found if include_expired else [s for s in found if s.expires_at > now]
+
+    def end_silence(self, silence_id: str, *, now: datetime, by: str) -> Silence | None:
+        if self._absent():
+            return None
+        with self._connect(write=True) as db:
+            row = db.execute("SELECT record FROM silences WHERE id = ?", (silence_id,)).fetchone()
+            if row is None:
+                return None
+            silence = self._parse(Silence, "silences", silence_id, row[0])
+            if silence.expires_at <= now:
+                return silence
+            ended = silence.ended(now=now, by=by)
+            db.execute(
+                "UPDATE silences SET record = ?, expires_at = ? WHERE id = ?",
+                (ended.model_dump_json(), ended.expires_at.isoformat(), silence_id),
+            )
+            return ended
+
+    def latest_notice(self) -> datetime | None:
+        if self._absent():
+            return None
+        with self._connect(write=False) as db:
+            rows = db.execute("SELECT fingerprint, record FROM alerts WHERE record IS NOT NULL").fetchall()
+        moments = [self._parse(AlertState, "alerts", fp, record).last_notified for fp, record in rows]
+        return max(moments, default=None)

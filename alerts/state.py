@@ -36,6 +36,11 @@ class Records(dict[str, AlertState]):
 class StateStore(Protocol):
     source: str
 
+    @property
+    def location(self) -> str:
+        """Where the records live, for an operator (the SQLite file, the Firestore project and collections)."""
+        ...
+
     def load(self, *, fingerprints: Iterable[str]) -> dict[str, AlertState]:
         """The records of exactly these fingerprints, whatever their status (absent ones are left out);
         a `Records` whose `corrupt` names those that exist but cannot be read."""
@@ -69,6 +74,16 @@ class StateStore(Protocol):
     def add_silence(self, silence: Silence) -> None: ...
 
     def silences(self, *, now: datetime, include_expired: bool = False) -> list[Silence]: ...
+
+    def end_silence(self, silence_id: str, *, now: datetime, by: str) -> Silence | None:
+        """End a silence early: it stays on record with expires_at = now and who ended it.
+
+        None when no silence has this id; an already expired or ended one is returned unchanged."""
+        ...
+
+    def latest_notice(self) -> datetime | None:
+        """When the latest notice on record was sent (None: none yet); a replay must not write before it."""
+        ...
 
 
 def records_for_decide(store: StateStore, *, fingerprints: Iterable[str]) -> Records:

@@ -15,7 +15,13 @@ from core.model import Severity
 from core.secrets import secret_values
 from core.urls import url_problem
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "canary.toml"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+"""The folder of main.py: canary.toml and the local backend's `.canary` are found here by default,
+whatever the working directory."""
+DEFAULT_CONFIG_PATH = PROJECT_DIR / "canary.toml"
+DEFAULT_LOCAL_DIR = PROJECT_DIR / ".canary"
+LOCAL_DATA_FILES = ("warehouse.duckdb", "iam_policies.json")
+"""What the local backend reads; a folder with neither has nothing to check (run `main.py demo`)."""
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -235,7 +241,8 @@ class Settings(BaseSettings):
 
     backend: Literal["local", "gcp"] = "local"
     config: Path = DEFAULT_CONFIG_PATH
-    local_dir: Path = Path(".canary")
+    local_dir: Path = DEFAULT_LOCAL_DIR
+    """The local backend's folder: `.canary` beside main.py unless CANARY_LOCAL_DIR says otherwise."""
     gcp_project: str = "nba-props-platform"
     slack_bot_token: SecretStr | None = None
     slack_channel: str | None = None
@@ -301,6 +308,16 @@ class Settings(BaseSettings):
     def usable_heartbeat_url(self) -> str | None:
         """The heartbeat URL when it is valid, else None (its problem is in `problems()`)."""
         return None if "CANARY_HEARTBEAT_URL" in self.problems() else self.heartbeat_url
+
+    def missing_local_data(self) -> str | None:
+        """Why a local run would have nothing to read (no folder, or neither source file in it), or None."""
+        if self.backend != "local":
+            return None
+        if not self.local_dir.is_dir():
+            return f"no local data folder {self.local_dir}"
+        if not any((self.local_dir / name).exists() for name in LOCAL_DATA_FILES):
+            return f"the local data folder {self.local_dir} has neither {' nor '.join(LOCAL_DATA_FILES)}"
+        return None
 
     def secrets(self) -> list[str]:
         """Every value of these settings that must never be shown (the token, the heartbeat URL)."""

@@ -218,12 +218,20 @@ class Silence(BaseModel):
     reason: str
     created_at: datetime
     expires_at: datetime
+    ended_by: str | None = None
+    """Who ended it early (`main.py unsilence`); expires_at is then the moment it was ended."""
 
-    def matches(self, *, monitor: str, key: dict[str, str], now: datetime) -> bool:
+    def matches(self, *, monitor: str, key: dict[str, str], now: datetime, severity: Severity | None = None) -> bool:
         if now >= self.expires_at:
             return False
         labels = {"monitor": monitor, **key}
+        if severity is not None:
+            labels["severity"] = severity.value
         return all(labels.get(name) == value for name, value in self.matchers.items())
+
+    def ended(self, *, now: datetime, by: str) -> Silence:
+        """This silence ended early at `now`: kept on record, no longer active."""
+        return self.model_copy(update={"expires_at": min(now, self.expires_at), "ended_by": by})
 
 
 class Decision(BaseModel):
@@ -280,6 +288,12 @@ class NotificationReport(BaseModel):
     error: str | None = None
     skipped: str | None = None
     """Why a due notification was not sent by this run (e.g. another run claimed it first)."""
+    monitor: str | None = None
+    key: dict[str, str] | None = None
+    summary: str | None = None
+    """What the notice is about (also in a dry run, which sends nothing)."""
+    text: str | None = Field(default=None, exclude=True)
+    """The notice rendered as the console shows it (a dry run's preview; not in the JSON report)."""
 
 
 class FindingReport(BaseModel):

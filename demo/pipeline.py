@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from sources.push import OLDEST_UNACKED_AGE, PUSH_REQUESTS
@@ -352,10 +352,15 @@ def _matchups(rng: random.Random) -> list[tuple[str, str]]:
     return [(teams[2 * i], teams[2 * i + 1]) for i in range(count)]
 
 
-def write_demo(pipeline: DemoPipeline, local_dir: Path, *, dataset_prefix: str = "") -> None:
-    """The warehouse (its datasets prefixed like the canary's queries: staging reads test_nba_raw...) and the IAM file."""
+def write_demo(
+    pipeline: DemoPipeline, local_dir: Path, *, dataset_prefix: str = "",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> None:
+    """The warehouse (its datasets prefixed like the canary's queries: staging reads test_nba_raw...), the IAM
+    and push-chain files; `progress(table, rows written, rows of the table)` after each chunk: a long
+    history takes minutes."""
     local_dir.mkdir(parents=True, exist_ok=True)
-    write_duckdb(local_dir / "warehouse.duckdb", pipeline.rows, dataset_prefix=dataset_prefix)
+    write_duckdb(local_dir / "warehouse.duckdb", pipeline.rows, dataset_prefix=dataset_prefix, progress=progress)
     for name, data in (
         ("iam_policies.json", pipeline.policies), ("project_iam_policy.json", pipeline.project_policy),
         ("services.json", pipeline.services), ("subscriptions.json", pipeline.subscriptions),

@@ -17,7 +17,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence, TextIO
 
-from alerts.silences import new_silence, parse_matchers
+from alerts.silences import new_silence, open_incidents_matched, parse_matchers
 from alerts.state import StateError, StateStore
 from core.config import CanaryConfig, ConfigError, Settings, parse_duration
 from core.inputs import parse_game_date as parse_date, parse_instant
@@ -26,10 +26,10 @@ from core.secrets import scrub
 from demo.pipeline import DEMO_MONITORS, build_demo, demo_now, write_demo
 from entry.timeline import print_timeline
 from monitors.registry import MONITORS
-from run.configure import apply_settings, load_all, load_config
+from run.configure import apply_settings, load_all, load_config, load_settings
 from run.observe import emit_log, observed_run
 from run.replay import ReplayRequest, replay
-from run.steps import Canary, RequestError, RunRequest
+from run.steps import Canary, RequestError, RunRequest, check_replay, key_labels_by_monitor, select_monitors
 from run.synthetic import send_test_alert
 from sources.errors import SourceError
 
@@ -90,11 +90,18 @@ def make_parser() -> CliParser:
     demo.add_argument("--json", action="store_true", help="print the run report as one JSON object on stdout")
     silence = commands.add_parser("silence", help="mute matching first/repeat notices for a while")
     silence.add_argument("--match", action="append", required=True, metavar="LABEL=VALUE",
-                         help="a label that must equal (monitor, service, transition, game_date, problem...)")
+                         help=f"a label that must equal VALUE; repeat for more, all must match "
+                              f"({', '.join(known_silence_labels())})")
     silence.add_argument("--for", dest="duration", required=True, help="how long, e.g. 30m, 4h, 2d")
     silence.add_argument("--reason", required=True)
     silence.add_argument("--author", default=None, help="who (default: $USER)")
-    commands.add_parser("silences", help="list the active silences")
+    silences = commands.add_parser("silences", help="list the active silences")
+    silences.add_argument("--json", action="store_true", help="print a JSON list of the active silences")
+    unsilence = commands.add_parser("unsilence", help="end a silence early (it stays on record)")
+    unsilence.add_argument("id", help="the silence's id (see `main.py silences`)")
+    unsilence.add_argument("--author", default=None, help="who (default: $USER)")
+    check_config = commands.add_parser("check-config", help="validate a configuration file; run nothing (exit 0 or 2)")
+    check_config.add_argument("file", nargs="?", default=None, help="the file (default: the configured one)")
     replay = commands.add_parser("replay", help="what the canary would have said, tick by tick, over past game dates")
     replay.add_argument("--from", dest="first", required=True, help="first league-local date (YYYY-MM-DD), from its 00:00")
     replay.add_argument("--to", dest="last", required=True, help="last league-local date (YYYY-MM-DD), to its end")
@@ -148,11 +155,15 @@ def cli_run(
     as_json: bool,
     stdout: TextIO,
     stderr: TextIO,
+    explicit_now: bool = False,
 ) -> int:
     started = time.perf_counter()
     canary = build(settings, config, console=stderr if as_json else stdout)
     secrets = settings.secrets()
+    check_replay(canary, request, explicit_now=explicit_now, backend=settings.backend)
     report, record = observed_run(canary, request, heartbeat_url=settings.heartbeat_url, secrets=secrets, started=started)
+    if report.dry_run:
+        print_previews(report, out=stderr if as_json else stdout)
     if as_json:
         print(json.dumps(scrub(report.model_dump(mode="json"), secrets), indent=None), file=stdout)
     else:
@@ -168,6 +179,8 @@ def cli(
 ) -> int:
     try:
         args = make_parser().parse_args(argv)
+        if args.command == "check-config":
+            return cli_check_config(args.file, stdout=stdout)
         settings, config = load_all()
         if args.command == "run":
             request = RunRequest(
@@ -177,16 +190,22 @@ def cli(
                 dry_run=args.dry_run,
                 game_date=parse_game_date(args.date) if args.date else None,
             )
+            select_monitors(config, request.monitors)  # an unknown name first: it is the operator's typo
+            missing = settings.missing_local_data()
+            if missing:
+                raise BadInput(f"{missing}: run `main.py demo` first, or set CANARY_LOCAL_DIR")
             return cli_run(build=build, settings=settings, config=config, request=request, as_json=args.json,
-                           stdout=stdout, stderr=stderr)
+                           stdout=stdout, stderr=stderr, explicit_now=args.now is not None)
         if args.command == "demo":
             return cli_demo(build=build, settings=settings, config=config, args=args, stdout=stdout, stderr=stderr)
-        if args.command in ("silence", "silences"):
+        if args.command in ("silence", "silences", "unsilence"):
             store = build(settings, config, console=None).store
             try:
                 if args.command == "silence":
                     return cli_silence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout)
-                return cli_silences(store=store, now=datetime.now(timezone.utc), stdout=stdout)
+                if args.command == "unsilence":
+                    return cli_unsilence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout)
+                return cli_silences(store=store, now=datetime.now(timezone.utc), stdout=stdout, as_json=args.json)
             except StateError as error:
                 print(f"error: alert state: {error}", file=stderr)
                 return EXIT_DELIVERY_FAILED
@@ -220,10 +239,11 @@ def cli_demo(
         push_member=config.monitors["orchestrator_iam"].member, history_days=args.history_days,
         project=config.pipeline.project, region=config.pipeline.region,
     )
-    for stale in ("state.sqlite3", "notifications.jsonl"):
-        (settings.local_dir / stale).unlink(missing_ok=True)
-    write_demo(pipeline, settings.local_dir, dataset_prefix=config.dataset_prefix)
     note = stderr if args.json else stdout
+    announce_demo_removals(settings.local_dir, out=note)
+    for stale in DEMO_REMOVES:
+        (settings.local_dir / stale).unlink(missing_ok=True)
+    write_demo(pipeline, settings.local_dir, dataset_prefix=config.dataset_prefix, progress=demo_progress(out=note))
     print(
         f"demo pipeline written to {settings.local_dir}/ ({args.history_days} healthy days, then {pipeline.today} "
         f"broken); running at {now.astimezone(config.zone):%Y-%m-%d %H:%M} {config.timezone} "
@@ -281,9 +301,54 @@ def parse_day(flag: str, text: str) -> date:
         raise BadInput(f"{flag}: {error}") from None
 
 
+def known_silence_labels() -> list[str]:
+    return sorted({"monitor", "severity"}.union(*key_labels_by_monitor().values()))
+
+
+DEMO_REMOVES = ("state.sqlite3", "notifications.jsonl")
+"""What the demo deletes before it writes: the local alert records and silences, the notices sent."""
+DEMO_REPLACES = (
+    "warehouse.duckdb", "iam_policies.json", "project_iam_policy.json", "services.json", "subscriptions.json",
+    "push_metrics.json",
+)
+PROGRESS_EVERY_ROWS = 10_000
+
+
+def announce_demo_removals(local_dir: Path, *, out: TextIO) -> None:
+    """Say what the demo is about to delete or overwrite, before it does."""
+    what = {
+        "state.sqlite3": "alert records and silences",
+        "notifications.jsonl": "notices sent",
+        "warehouse.duckdb": "replaced by the demo's tables",
+        "iam_policies.json": "replaced by the demo's policies",
+        "project_iam_policy.json": "replaced by the demo's project policy",
+        "services.json": "replaced by the demo's services",
+        "subscriptions.json": "replaced by the demo's subscriptions",
+        "push_metrics.json": "replaced by the demo's push metrics",
+    }
+    present = [name for name in (*DEMO_REMOVES, *DEMO_REPLACES) if (local_dir / name).exists()]
+    if present:
+        listed = "; ".join(f"{name} ({what[name]})" for name in present)
+        print(f"demo: removing the previous local run in {local_dir}/: {listed}", file=out, flush=True)
+
+
+def demo_progress(*, out: TextIO) -> Callable[[str, int, int], None]:
+    """A line per PROGRESS_EVERY_ROWS rows written, and one per table finished, for long histories."""
+    shown: dict[str, int] = {}
+
+    def progress(table: str, done: int, total: int) -> None:
+        if total < PROGRESS_EVERY_ROWS:
+            return
+        if done == total or done - shown.get(table, 0) >= PROGRESS_EVERY_ROWS:
+            shown[table] = done
+            print(f"demo: writing {table}: {done:,}/{total:,} rows", file=out, flush=True)
+
+    return progress
+
+
 def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
     silence = new_silence(
-        matchers=parse_matchers(args.match),
+        matchers=parse_matchers(args.match, labels_by_monitor=key_labels_by_monitor()),
         duration=args.duration,
         reason=args.reason,
         author=args.author or getpass.getuser(),
@@ -291,18 +356,71 @@ def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, s
     )
     store.add_silence(silence)
     labels = ", ".join(f"{k}={v}" for k, v in silence.matchers.items())
-    print(f"silence {silence.id} created: {labels} until {silence.expires_at:%Y-%m-%d %H:%M} UTC ({silence.reason})", file=stdout)
-    return 0
+    print(
+        f"silence {silence.id} created in {store.location}: {labels} until {silence.expires_at:%Y-%m-%d %H:%M} UTC "
+        f"({silence.reason})",
+        file=stdout,
+    )
+    try:
+        matched = open_incidents_matched(silence, list(store.load_firing().values()), now=now)
+    except StateError as error:
+        print(f"(cannot list the open incidents it mutes: {error})", file=stdout)
+        return EXIT_OK
+    if matched:
+        print(f"it mutes {len(matched)} open incident(s) now:", file=stdout)
+        for state in matched:
+            where = ", ".join(f"{k}={v}" for k, v in sorted(state.key.items()))
+            print(f"  {state.severity.value} {state.monitor} {where}: {state.summary}", file=stdout)
+    else:
+        print("it matches no open incident now (it will mute new ones that match)", file=stdout)
+    return EXIT_OK
 
 
-def cli_silences(*, store: StateStore, now: datetime, stdout: TextIO) -> int:
+def cli_unsilence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
+    ended = store.end_silence(args.id, now=now, by=args.author or getpass.getuser())
+    if ended is None:
+        raise BadInput(f"unsilence: no silence {args.id!r} in {store.location} (see `main.py silences`)")
+    if ended.ended_by is None or ended.expires_at < now:
+        print(f"silence {ended.id} had already ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC; nothing changed",
+              file=stdout)
+    else:
+        print(f"silence {ended.id} ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC by {ended.ended_by} "
+              f"(kept on record in {store.location})", file=stdout)
+    return EXIT_OK
+
+
+def cli_silences(*, store: StateStore, now: datetime, stdout: TextIO, as_json: bool = False) -> int:
     active = store.silences(now=now)
+    if as_json:
+        fields = {"id", "matchers", "author", "reason", "created_at", "expires_at"}
+        print(json.dumps([s.model_dump(mode="json", include=fields) for s in active]), file=stdout)
+        return EXIT_OK
     if not active:
-        print("no active silences", file=stdout)
+        print(f"no active silences in {store.location}", file=stdout)
     for s in active:
         labels = ", ".join(f"{k}={v}" for k, v in s.matchers.items())
         print(f"{s.id}  {labels}  until {s.expires_at:%Y-%m-%d %H:%M} UTC  by {s.author}: {s.reason}", file=stdout)
-    return 0
+    return EXIT_OK
+
+
+def cli_check_config(path: str | None, *, stdout: TextIO) -> int:
+    """`main.py check-config [FILE]`: the file validated as a run would load it (ConfigError: exit 2)."""
+    target = Path(path) if path else load_settings().config
+    config = load_config(target)
+    enabled = [name for name, monitor in config.monitors.items() if monitor.enabled]
+    print(
+        f"{target}: valid ({len(config.pipeline.phases)} phases, {len(config.pipeline.transitions)} transitions, "
+        f"{len(config.pipeline.services)} services; monitors enabled: {', '.join(enabled) or 'none'})",
+        file=stdout,
+    )
+    return EXIT_OK
+
+
+def print_previews(report: RunReport, *, out: TextIO) -> None:
+    """A dry run's notices, rendered as the console shows real ones (nothing was sent)."""
+    for notice in report.notifications:
+        if notice.text:
+            print(f"[dry run: not sent]\n{notice.text}\n", file=out)
 
 
 def cli_test_alert(*, canary: Canary, run_id: str, now: datetime, as_json: bool, stdout: TextIO) -> int:

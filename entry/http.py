@@ -25,7 +25,7 @@ from core.inputs import parse_game_date, parse_instant
 from core.model import RunReport
 from core.secrets import scrub, secret_values
 from run.observe import emit_log, observed_run
-from run.steps import Canary, RequestError, RunRequest, select_monitors
+from run.steps import Canary, RequestError, RunRequest, check_replay, select_monitors
 from run.synthetic import send_test_alert
 
 MAX_BODY_BYTES = 16 * 1024
@@ -268,6 +268,11 @@ def _run(call: Call, built: Instance, params: RunParams) -> flask.Response:
         select_monitors(built.config, run_request.monitors)
     except RequestError as error:
         raise HttpError(400, f"bad parameter: monitors: {error}") from None
+    try:
+        check_replay(built.canary, run_request, explicit_now=params.now is not None, backend=built.settings.backend,
+                     now_name="now", dry_run_name="dry_run=true")
+    except RequestError as error:
+        raise HttpError(400, f"bad parameter: {error}") from None
     try:
         report, record = observed_run(
             built.canary, run_request, heartbeat_url=built.settings.heartbeat_url, secrets=call.secrets(),

@@ -84,6 +84,9 @@ class MonitorSpec(Generic[ConfigT]):
     no_history: str | None = None
     """Why this monitor cannot be replayed (its source keeps no history); None when it has fetch/judge."""
 
+    key_labels: frozenset[str] = frozenset()
+    """Every label its findings' keys can carry: what a silence may match on (tests hold checks to it)."""
+
     @property
     def replayable(self) -> bool:
         return self.fetch is not None and self.judge is not None and self.window is not None

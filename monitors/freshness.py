@@ -172,4 +172,6 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     return judge(config, fetch(config, sources, Window(first_date=day, last_date=day, until=ctx.now)), ctx)
 
 
-SPEC = MonitorSpec(name=NAME, config_model=Config, check=check, reads="warehouse")
+SPEC = MonitorSpec(
+    name=NAME, config_model=Config, check=check, reads="warehouse", key_labels=frozenset({"table", "problem"}),
+)

@@ -32,7 +32,7 @@ class Config(MonitorConfig):
 
     def check_against(self, pipeline: Pipeline) -> None:
         known = pipeline.services
-        if self.services is not None and not self.services:
+        if self.enabled and self.services is not None and not self.services:
             raise ValueError("services: empty, so nothing would be checked (leave it out to check every service of [pipeline])")
         for index, service in enumerate(self.services or []):
             if service not in known:
@@ -173,4 +173,5 @@ class ProjectPolicy:
 SPEC = MonitorSpec(
     name=NAME, config_model=Config, check=check, reads="iam",
     no_history="reads live Cloud Run IAM policies (getIamPolicy); past policies are not kept, so there is no history to replay",
+    key_labels=frozenset({"service", "problem"}),
 )

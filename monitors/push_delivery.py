@@ -291,4 +291,5 @@ SPEC = MonitorSpec(
         "reads live subscriptions, services and IAM policies (not versioned) and Cloud Monitoring's push counts "
         "(kept for a limited time): a replay cannot see them as they were"
     ),
+    key_labels=frozenset({"service", "problem"}),
 )

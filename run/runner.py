@@ -90,6 +90,9 @@ def run_monitors(
 
 
 MAX_FINDINGS_LISTED = 15
+CANARY_KEY_LABELS = frozenset({"monitor", "problem", "service", "game_date", "check", "setting", "record"})
+"""The key labels of a "canary degraded" finding: the monitor (or settings, alert_state) it is about, and
+the target it could not read (a service, a game date, a check, a setting, a record)."""
 
 
 def degraded(key: dict[str, str], summary: str, details: dict[str, object], fix: str) -> Finding:

@@ -23,18 +23,20 @@ from alerts.decide import Decisions, decide
 from alerts.links import LinkContext
 from alerts.deliver import DeliveryPlan, deliver, plan, send_without_state
 from alerts.notifier import Notifier
+from alerts.render_text import render_text
 from alerts.state import StateError, StateStore, records_for_decide
 from core.config import CanaryConfig
 from core.model import (
-    AlertState, Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason, RunReport, Silence,
+    CANARY_MONITOR, AlertState, Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason,
+    RunReport, Silence,
 )
 from core.secrets import scrub
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
 from run.digest import post_digest
 from run.runner import (
-    ALERT_STATE, SETTINGS_CHECK, check_degraded_finding, corrupt_record_finding, degraded_finding, retry_command,
-    run_monitors, setting_finding, state_unreadable_finding, store_check_command, unread_target_findings,
+    ALERT_STATE, CANARY_KEY_LABELS, SETTINGS_CHECK, check_degraded_finding, corrupt_record_finding, degraded_finding,
+    retry_command, run_monitors, setting_finding, state_unreadable_finding, store_check_command, unread_target_findings,
 )
 
 
@@ -107,6 +109,11 @@ def select_monitors(config: CanaryConfig, names: tuple[str, ...] | None) -> list
     if unknown:
         raise RequestError(f"unknown monitor {unknown[0]!r} (known: {known_names()})")
     return list(dict.fromkeys(names))
+
+
+def key_labels_by_monitor() -> dict[str, frozenset[str]]:
+    """Every monitor's key labels, the canary's own included: what a silence may match on."""
+    return {**{name: spec.key_labels for name, spec in MONITORS.items()}, CANARY_MONITOR: CANARY_KEY_LABELS}
 
 
 def collect(canary: Canary, request: RunRequest) -> Collected:
@@ -218,8 +225,55 @@ def decide_run(
 
 
 def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:
+    """One report per plan, each saying what the notice is about; a dry run renders each and sends nothing."""
     if request.dry_run:
-        return [NotificationReport(fingerprint=p.decision.fingerprint, reason=p.decision.reason, delivered=False) for p in decided.plans]
+        reports = [
+            NotificationReport(
+                fingerprint=p.decision.fingerprint, reason=p.decision.reason, delivered=False,
+                text=render_text(p.message),
+            )
+            for p in decided.plans
+        ]
+    else:
+        reports = _send(canary, request, decided, now=now)
+    return [_described(r, p) for r, p in zip(reports, decided.plans)]
+
+
+def _described(notice: NotificationReport, item: DeliveryPlan) -> NotificationReport:
+    decision = item.decision
+    about = decision.finding or decision.previous
+    return notice.model_copy(update={
+        "monitor": item.message.monitor,
+        "key": dict(about.key) if about is not None else None,
+        "summary": about.summary if about is not None else item.message.title,
+    })
+
+
+def check_replay(
+    canary: Canary, request: RunRequest, *, explicit_now: bool, backend: str,
+    now_name: str = "--now", dry_run_name: str = "--dry-run",
+) -> None:
+    """A run at an operator's `--now` may write only after the latest notice on record: a replay of
+    the past would send notices again and close real incidents. A dry run writes nothing, so it may."""
+    if not explicit_now or request.dry_run:
+        return
+    if backend != "local":
+        raise RequestError(
+            f"{now_name} on the gcp backend needs {dry_run_name} (a replay must not write to the production state)"
+        )
+    try:
+        latest = canary.store.latest_notice()
+    except StateError:
+        return  # the run itself reports the unreadable state
+    if latest is not None and request.now < latest:
+        raise RequestError(
+            f"{now_name} {request.now.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ} is before the latest notice on "
+            f"record ({latest.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}, {canary.store.location}): replaying the "
+            f"past would send and record notices again; add {dry_run_name}, or give a later {now_name}"
+        )
+
+
+def _send(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:
     if decided.state_error is not None:
         return [send_without_state(item, notifier=canary.notifier) for item in decided.plans]
     config = canary.config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import sqlglot
 from sqlglot import exp
@@ -110,6 +110,9 @@ DUCKDB_TYPES = {
 }
 
 
+INSERT_CHUNK = 5000
+
+
 def prefixed_table(table: str, dataset_prefix: str) -> str:
     """'nba_raw.t' with prefix 'test_' -> 'test_nba_raw.t'."""
     return f"{dataset_prefix}{table}" if dataset_prefix else table
@@ -139,10 +142,11 @@ def with_dataset_prefix(sql: str, dataset_prefix: str) -> str:
 
 def write_duckdb(
     path: Path, rows_by_table: dict[str, Iterable[dict[str, Any]]], *, dataset_prefix: str = "",
-    tables: Iterable[str] | None = None,
+    tables: Iterable[str] | None = None, progress: Callable[[str, int, int], None] | None = None,
 ) -> None:
     """Create (or replace) the warehouse file with these rows; a dataset becomes a schema (prefixed:
-    `test_` writes test_nba_raw...). `tables` (default: every table of TABLES) are created, empty or not."""
+    `test_` writes test_nba_raw...). `tables` (default: every table of TABLES) are created, empty or not.
+    `progress(table, rows written, rows of the table)` is called after each chunk of inserts."""
     import duckdb
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,5 +161,8 @@ def write_duckdb(
             db.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {DUCKDB_TYPES[t]}' for c, t in columns)})")
             names = [c for c, _ in columns]
             rows = [tuple(row.get(c) for c in names) for row in rows_by_table.get(table, ())]
-            if rows:
-                db.executemany(f"INSERT INTO {name} VALUES ({', '.join('?' * len(names))})", rows)
+            for start in range(0, len(rows), INSERT_CHUNK):
+                insert = f"INSERT INTO {name} VALUES ({', '.join('?' * len(names))})"
+                db.executemany(insert, rows[start : start + INSERT_CHUNK])
+                if progress is not None:
+                    progress(table, min(start + INSERT_CHUNK, len(rows)), len(rows))

@@ -211,32 +211,78 @@ def test_twelve_runs_at_once_on_firestore_post_each_notice_once(firestore_env: A
     assert all(states[fp].thread_ts == (threaded[fp] if fp in threaded else parents[fp]) for fp in firing)
 
 
-GATED_RUN = f"""
+GATED_RUN = """
 import os, sys, time
 sys.argv = ["main.py", "run", "--now", sys.argv[1], "--json"]
-import main, alerts.local_notifier, alerts.sqlite_state, sources.duckdb_warehouse, sources.iam_file, monitors.registry
+import main, alerts.local_notifier, alerts.sqlite_state, run.steps, sources.duckdb_warehouse, sources.iam_file, monitors.registry
+RUNS, FINDINGS, BARRIERS = int(os.environ["RUNS"]), int(os.environ["FINDINGS"]), os.environ["BARRIERS"]
+GIVE_UP = time.monotonic() + 120
+
+
+def arrive(name, tag=""):
+    folder = os.path.join(BARRIERS, name)
+    os.makedirs(folder, exist_ok=True)
+    open(os.path.join(folder, f"{os.getpid()}{tag}"), "w").close()
+
+
+def wait_for(name, count):
+    folder = os.path.join(BARRIERS, name)
+    while len(os.listdir(folder)) < count:
+        if time.monotonic() > GIVE_UP:
+            raise SystemExit(f"barrier {name}: {len(os.listdir(folder))} of {count} arrived")
+        time.sleep(0.002)
+
+
+# 1. Every run reads the alert state before any run writes it: each finds every notice due.
+read = run.steps.records_for_decide
+def read_then_wait(store, *, fingerprints):
+    records = read(store, fingerprints=fingerprints)
+    arrive("read")
+    wait_for("read", RUNS)
+    return records
+run.steps.records_for_decide = read_then_wait
+
+# 2. Every run tries to claim a notice before any run sends it (so it is not recorded yet). Per notice:
+# a run claims a batch, then sends it, then claims the next (causes before the effects in their threads).
+claim = alerts.sqlite_state.SqliteStateStore.claim
+def counted_claim(self, *, fingerprint, **options):
+    won = claim(self, fingerprint=fingerprint, **options) if os.environ["CLAIM"] == "on" else True
+    arrive("claims-" + fingerprint)
+    arrive("claims", "-" + fingerprint)
+    return won
+alerts.sqlite_state.SqliteStateStore.claim = counted_claim
+
 send = alerts.local_notifier.LocalNotifier.send
-def slow_send(self, message, *, thread):
-    time.sleep({SLACK_LATENCY_S})
+def send_after_every_claim(self, message, *, thread):
+    wait_for("claims-" + message.fingerprint, RUNS)
     return send(self, message, thread=thread)
-alerts.local_notifier.LocalNotifier.send = slow_send
-open(os.path.join(os.environ["READY"], str(os.getpid())), "w").close()
-while not os.path.exists(os.environ["GATE"]):
-    time.sleep(0.002)
+alerts.local_notifier.LocalNotifier.send = send_after_every_claim
+
+arrive("ready")
+wait_for("gate", 1)
 main.main()
 """
 
 
-def test_ten_cli_processes_at_once_on_one_sqlite_file_post_each_first_notice_once(local_dir: Path, tmp_path: Path) -> None:
-    """Separate `main.py run --json` processes; each imports everything, then waits at a gate so they overlap."""
+@pytest.mark.parametrize("claim", ["on", "off"])
+def test_ten_cli_processes_at_once_on_one_sqlite_file_post_each_first_notice_once(
+    local_dir: Path, tmp_path: Path, claim: str
+) -> None:
+    """Separate `main.py run --json` processes on one SQLite file, held by barriers so that the race is
+    certain, not a matter of timing: all read the state, then all try to claim every notice, then the
+    winners send. With the claim (compare-and-set) each notice is posted once; with it disabled, every
+    run posts every notice, which the same checks catch."""
     write_outage(local_dir)
     config = tmp_path / "canary.toml"
     text, replaced = re.subn(r"(?m)^group_after = \d+", "group_after = 100", DEFAULT_CONFIG_PATH.read_text())
     assert replaced == 1
     config.write_text(text)
-    gate, ready = tmp_path / "gate", tmp_path / "ready"
-    ready.mkdir()
-    env = {**os.environ, "CANARY_LOCAL_DIR": str(local_dir), "CANARY_CONFIG": str(config), "GATE": str(gate), "READY": str(ready)}
+    barriers = tmp_path / "barriers"
+    (barriers / "gate").mkdir(parents=True)
+    env = {
+        **os.environ, "CANARY_LOCAL_DIR": str(local_dir), "CANARY_CONFIG": str(config), "BARRIERS": str(barriers),
+        "RUNS": str(PROCESSES), "FINDINGS": str(OUTAGE_FINDINGS), "CLAIM": claim,
+    }
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", GATED_RUN, NOW.isoformat()],
@@ -248,28 +294,39 @@ def test_ten_cli_processes_at_once_on_one_sqlite_file_post_each_first_notice_onc
         )
         for _ in range(PROCESSES)
     ]
-    # Open the gate only when every process has imported everything: then their runs really overlap.
+    # The test holds the gate until every process has imported everything.
     deadline = time.monotonic() + 120
-    while len(list(ready.iterdir())) < PROCESSES and time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
+    while len(list((barriers / "ready").glob("*")) if (barriers / "ready").exists() else []) < PROCESSES:
+        if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
             break  # one died before the gate: its output below says why
         time.sleep(0.01)
-    gate.touch()
-    outputs = [process.communicate(timeout=120) for process in processes]
+    (barriers / "gate" / "open").touch()
+    outputs = [process.communicate(timeout=180) for process in processes]
 
     assert [p.returncode for p in processes] == [0] * PROCESSES, [err[-2000:] for _, err in outputs]
     reports = [json.loads(out) for out, _ in outputs]
     # canary.toml's daily digest is on, and 18:30 is past its 09:00: ten full runs race for it, one posts it.
     digests = [n for r in reports for n in r["notifications"] if n["reason"] == "digest"]
-    assert sum(n["delivered"] for n in digests) == 1, digests
-    assert all(n["delivered"] or n["skipped"] == ANOTHER_RUN for n in digests), digests
-    assert sum(count for (_, why), count in posts_by_notice(local_dir).items() if why == "digest") == 1
+    posted_digests = sum(count for (_, why), count in posts_by_notice(local_dir).items() if why == "digest")
+    if claim == "on":
+        assert sum(n["delivered"] for n in digests) == 1, digests
+        assert all(n["delivered"] or n["skipped"] == ANOTHER_RUN for n in digests), digests
+        assert posted_digests == 1
+    else:  # without the claim every run posts it: the checks above would catch that
+        assert posted_digests == PROCESSES
     for report in reports:
         report["notifications"] = [n for n in report["notifications"] if n["reason"] != "digest"]
     firing = {f["fingerprint"] for f in reports[0]["findings"]}
     assert len(firing) == OUTAGE_FINDINGS
-    assert_exactly_once(reports, local_dir=local_dir, reason="first", expected=firing)
-    assert contention(reports) > 0
+    if claim == "on":
+        assert_exactly_once(reports, local_dir=local_dir, reason="first", expected=firing)
+        assert contention(reports) == (PROCESSES - 1) * OUTAGE_FINDINGS  # every loser lost every notice
+    else:
+        with pytest.raises(AssertionError):
+            assert_exactly_once(reports, local_dir=local_dir, reason="first", expected=firing)
+        posts = Counter({notice: n for notice, n in posts_by_notice(local_dir).items() if notice[1] != "digest"})
+        assert posts == Counter({(fp, "first"): PROCESSES for fp in firing})
+        assert contention(reports) == 0
 
 
 # --- delivery that fails part-way ---------------------------------------------------------------------

@@ -106,7 +106,7 @@ def make_runner(tmp_path: Path) -> Any:
         (state_dir / "calls.jsonl").write_text("", encoding="utf-8")
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOY_")}
         full_env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_STATE_DIR=str(state_dir), DEPLOY_VERIFY_DELAY="0",
-                        **(env or {}))
+                        DEPLOY_PYTHON=sys.executable, **(env or {}))
         done = subprocess.run(["bash", str(DEPLOY), *args], capture_output=True, text=True, env=full_env, timeout=60)
         calls = [json.loads(line) for line in (state_dir / "calls.jsonl").read_text().splitlines()]
         return Deploy(code=done.returncode, stdout=done.stdout, stderr=done.stderr, calls=calls)
@@ -335,7 +335,7 @@ def test_every_gcloud_command_of_the_plan_is_accepted_by_the_real_gcloud_parser(
     plan = subprocess.run(
         ["bash", str(DEPLOY), "--plan", "--smoke", "--heartbeat-secret", "hb-url", "--alert-channel",
          "projects/nba-props-platform/notificationChannels/1"],
-        capture_output=True, text=True, timeout=30, env={**env, "DEPLOY_WORK_DIR": str(tmp_path)},
+        capture_output=True, text=True, timeout=30, env={**env, "DEPLOY_WORK_DIR": str(tmp_path), "DEPLOY_PYTHON": sys.executable},
     )
     assert plan.returncode == 0, plan.stderr
     commands = [shlex.split(line[2:]) for line in plan.stdout.splitlines() if line.startswith("+ gcloud ")]
@@ -428,3 +428,17 @@ def test_1_the_smoke_run_fails_on_an_invalid_setting_that_a_real_run_would_only_
     degraded = {"monitor": "canary", "key": {"monitor": "settings", "setting": "CANARY_HEARTBEAT_URL", "problem": "invalid_setting"}}
     result = deploy("--smoke", smoke_findings=[degraded])
     assert result.code == 1 and "invalid settings: ['CANARY_HEARTBEAT_URL']" in result.stderr
+
+
+def test_a_broken_configuration_fails_the_deploy_before_anything_changes(deploy, tmp_path):
+    source = tmp_path / "source"
+    shutil.copytree(DEPLOY.parent, source, ignore=shutil.ignore_patterns(".git", ".canary", "tests", "bench", "__pycache__"))
+    toml = source / "canary.toml"
+    toml.write_text(toml.read_text().replace('to = "phase_5_predictions"', 'to = "phase_5_prediction"'))
+    result = deploy(env={"DEPLOY_SOURCE": str(source)})
+    assert result.code == 2
+    assert "DEPLOY FAILED: CONFIGURATION" in result.stderr
+    assert "transitions[2].to: unknown phase 'phase_5_prediction'" in result.stderr
+    assert result.calls == []  # not one gcloud, bq or curl call
+    plan = deploy("--plan", env={"DEPLOY_SOURCE": str(source)})  # --plan runs nothing: it shows the check
+    assert plan.code == 0 and f"main.py check-config {source}/canary.toml" in plan.stdout + plan.stderr

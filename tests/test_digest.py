@@ -71,7 +71,8 @@ def digests(report: dict) -> list[dict]:
 def test_the_first_full_run_after_9_posts_one_all_clear_digest(local_dir: Path, digest_on: None) -> None:
     report = run(local_dir, healthy_yesterday_and_tonight(), MORNING)
     assert digests(report) == [
-        {"fingerprint": digest_fingerprint(D), "reason": "digest", "delivered": True, "error": None, "skipped": None}
+        {"fingerprint": digest_fingerprint(D), "reason": "digest", "delivered": True, "error": None, "skipped": None,
+         "monitor": None, "key": None, "summary": None}
     ]
     [line] = [e for e in jsonl(local_dir) if e["reason"] == "digest"]
     assert line["all_clear"] is True and line["open"] == 0

@@ -279,6 +279,28 @@ def test_a_silence_id_is_never_reused(store: StateStore) -> None:
     assert store.silences(now=NOW) == [silence("same", hours=1)]
 
 
+def test_a_silence_ended_early_is_kept_on_record_and_no_longer_active(store: StateStore) -> None:
+    store.add_silence(silence("early", hours=4))
+    store.add_silence(silence("other", hours=4, monitor="phase_stalls"))
+    ended_at = NOW + timedelta(hours=1)
+
+    ended = store.end_silence("early", now=ended_at, by="ana")
+    assert ended is not None and (ended.expires_at, ended.ended_by) == (ended_at, "ana")
+    assert [s.id for s in store.silences(now=ended_at)] == ["other"]
+    assert store.silences(now=ended_at, include_expired=True)[0] == ended  # recorded, not deleted
+    assert store.end_silence("early", now=ended_at + timedelta(minutes=5), by="bo") == ended  # already over: unchanged
+    assert store.end_silence("missing", now=ended_at, by="ana") is None
+
+
+def test_the_latest_notice_is_the_latest_last_notified_of_any_record(store: StateStore) -> None:
+    assert store.latest_notice() is None
+    claim(store, "claimed-only")  # a claim placeholder is not a notice
+    assert store.latest_notice() is None
+    notify(store, alert("early", at=NOW))
+    notify(store, alert("late", at=NOW + timedelta(hours=2)).resolved(now=NOW + timedelta(hours=3), retention=timedelta(days=1)))
+    assert store.latest_notice() == NOW + timedelta(hours=3)
+
+
 # --- failures -------------------------------------------------------------------------------------
 
 
