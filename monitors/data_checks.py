@@ -19,6 +19,7 @@ from typing import Annotated, Any, Iterable
 
 from pydantic import AfterValidator
 
+from monitors.base import FetchWindow
 from sources.errors import SourceError
 from sources.tables import SCHEDULE
 from sources.warehouse import ParamValue, Row, Warehouse
@@ -27,13 +28,9 @@ SCHEDULE_CHECK = "@schedule"
 """The check_name of the branch counting each date's games (never a configured name: '@' is not allowed)."""
 
 
-@dataclass(frozen=True)
-class Window:
-    """The game dates to fetch rows for, and the latest load time to read (a run: today, now)."""
-
-    first_date: date
-    last_date: date
-    until: datetime
+Window = FetchWindow
+"""The game dates to fetch rows for, and the latest load time to read (a run: today, now): the shared
+window of monitors.base, which a replay widens to a whole range."""
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")

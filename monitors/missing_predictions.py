@@ -112,37 +112,19 @@ def judge_games(config: Config, game_date: date, rows: list[Row], now: datetime,
         "check_first": "a phase_stalls alert for the transition into the predictions phase, then the prediction logs",
         "table": PREDICTIONS,
     }
-    fix = config.rerun(game_date)
     if len(missing) == len(games):
-        return CheckResult(
-            findings=[
-                Finding(
-                    monitor=NAME,
-                    severity=Severity.CRITICAL,
-                    key={**key_base, "problem": "none"},
-                    summary=f"No active {config.system_id} predictions for {game_date} ({len(games)} games scheduled)",
-                    details={**details, "evidence": f"0 active predictions for {len(games)} scheduled games"},
-                    since=due,
-                    fix=fix,
-                )
-            ]
-        )
-    return CheckResult(
-        findings=[
-            Finding(
-                monitor=NAME,
-                severity=Severity.WARNING,
-                key={**key_base, "problem": "partial"},
-                summary=f"{len(missing)} of {len(games)} games on {game_date} have no active {config.system_id} predictions",
-                details={
-                    **details,
-                    "evidence": f"{total_predictions} active predictions, none for {', '.join(missing[: config.max_games_listed])}",
-                },
-                since=due,
-                fix=fix,
-            )
-        ]
+        problem, severity = "none", Severity.CRITICAL
+        summary = f"No active {config.system_id} predictions for {game_date} ({len(games)} games scheduled)"
+        evidence = f"0 active predictions for {len(games)} scheduled games"
+    else:
+        problem, severity = "partial", Severity.WARNING
+        summary = f"{len(missing)} of {len(games)} games on {game_date} have no active {config.system_id} predictions"
+        evidence = f"{total_predictions} active predictions, none for {', '.join(missing[: config.max_games_listed])}"
+    finding = Finding(
+        monitor=NAME, severity=severity, key={**key_base, "problem": problem}, summary=summary,
+        details={**details, "evidence": evidence}, since=due, fix=config.rerun(game_date),
     )
+    return CheckResult(findings=[finding])
 
 
 def window(config: Config, ctx: CheckContext) -> FetchWindow:
