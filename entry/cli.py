@@ -404,9 +404,14 @@ def cli_silences(*, store: StateStore, now: datetime, stdout: TextIO, as_json: b
 
 
 def cli_check_config(path: str | None, *, stdout: TextIO) -> int:
-    """`main.py check-config [FILE]`: the file validated as a run would load it (ConfigError: exit 2)."""
-    target = Path(path) if path else load_settings().config
+    """`main.py check-config [FILE]`: the file validated as a run would load it, and this environment's
+    optional settings, which a run would only report (ConfigError: exit 2)."""
+    settings = load_settings()
+    target = Path(path) if path else settings.config
     config = load_config(target)
+    problems = settings.problems()
+    if problems:
+        raise ConfigError("environment: " + "; ".join(f"{name}: {why}" for name, why in sorted(problems.items())))
     enabled = [name for name, monitor in config.monitors.items() if monitor.enabled]
     print(
         f"{target}: valid ({len(config.pipeline.phases)} phases, {len(config.pipeline.transitions)} transitions, "

@@ -492,3 +492,12 @@ def test_4_property_any_nesting_depth_is_a_400_or_413_never_a_crash(openers, dep
         with pytest.raises(HttpError) as raised:
             read_params(flask.request)
     assert raised.value.status in (400, 413)
+
+
+def test_1_check_config_rejects_a_malformed_heartbeat_url_without_quoting_it(monkeypatch):
+    monkeypatch.setenv("CANARY_HEARTBEAT_URL", "https://[hc-ping.com]/0f3c2a1e-5b7d-4e21-9a6c-8d1f2e3b4c5d")
+    result = run_cli("check-config")
+    assert result.code == 2 and "CANARY_HEARTBEAT_URL" in result.stderr
+    assert "hc-ping.com" not in result.stderr and "0f3c2a1e" not in result.stderr
+    monkeypatch.delenv("CANARY_HEARTBEAT_URL")
+    assert run_cli("check-config").code == 0
