@@ -109,7 +109,7 @@ def judge_transition(
     # The fix is a command: start the downstream phase by hand, or read the logs that say why it did not.
     fix = transition.next_step or shell_command(
         "gcloud", "logging", "read",
-        f'resource.type="cloud_run_revision" AND severity>=WARNING'
+        'resource.type="cloud_run_revision" AND severity>=WARNING'
         + (f' AND resource.labels.service_name="{transition.service}"' if transition.service else ""),
         freshness="6h", limit="50",
     )

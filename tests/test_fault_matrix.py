@@ -37,7 +37,6 @@ from typing import Iterator
 
 import pytest
 
-import main
 from run.observe import run_log_record
 from alerts.firestore_state import FirestoreStateStore
 from core.model import AlertState, RunReport

@@ -7,14 +7,12 @@ through functions-framework's test client (no socket at all).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import sys
 import time
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
