@@ -165,6 +165,12 @@ def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
     return CheckResult(findings=findings, check_errors=failed)
 
 
+def window(config: Config, ctx: CheckContext) -> Window:
+    """What one check at ctx needs: the target date and each table's lookback, loaded up to now."""
+    lookback = max((t.lookback_days for t in config.tables), default=0)
+    return Window(first_date=ctx.target_date - timedelta(days=lookback), last_date=ctx.target_date, until=ctx.now)
+
+
 def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     if not config.tables:
         return CheckResult(no_data=True, no_data_reason="nothing configured (no [[monitors.freshness.tables]])")
@@ -174,4 +180,5 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
 
 SPEC = MonitorSpec(
     name=NAME, config_model=Config, check=check, reads="warehouse", key_labels=frozenset({"table", "problem"}),
+    fetch=fetch, judge=judge, window=window,
 )

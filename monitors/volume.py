@@ -158,6 +158,12 @@ def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
     return CheckResult(findings=findings, check_errors=failed, judged=Judged.game_dates(sorted(judged)))
 
 
+def window(config: Config, ctx: CheckContext) -> Window:
+    """What one check at ctx needs: each check's game date (today or yesterday) through today, up to now."""
+    first = min((c.date_for(ctx.target_date) for c in config.checks), default=ctx.target_date)
+    return Window(first_date=first, last_date=ctx.target_date, until=ctx.now)
+
+
 def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
     if not config.checks:
         return CheckResult(no_data=True, no_data_reason="nothing configured (no [[monitors.volume.checks]])")
@@ -167,4 +173,5 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
 
 SPEC = MonitorSpec(
     name=NAME, config_model=Config, check=check, reads="warehouse", key_labels=frozenset({"check", "game_date", "problem"}),
+    fetch=fetch, judge=judge, window=window,
 )

@@ -170,14 +170,20 @@ class RowsByDate:
     def __init__(self, rows: list[Row]) -> None:
         self._by_date: dict[date, list[Row]] = {}
         self._spans: dict[tuple[date, date], list[Row]] = {}
+        self._undated: list[Row] = []
+        """Rows of no game date (a check's own error, e.g. its table does not exist): in every window."""
         for row in rows:
-            self._by_date.setdefault(row["game_date"], []).append(row)
+            if row.get("game_date") is None:
+                self._undated.append(row)
+            else:
+                self._by_date.setdefault(row["game_date"], []).append(row)
 
     def of(self, first: date, last: date) -> list[Row]:
         """The rows of game dates first..last (the same list for every tick of one window)."""
         if (first, last) not in self._spans:
             days = range((last - first).days + 1)
-            self._spans[(first, last)] = [row for offset in days for row in self._by_date.get(first + timedelta(days=offset), ())]
+            dated = [row for offset in days for row in self._by_date.get(first + timedelta(days=offset), ())]
+            self._spans[(first, last)] = self._undated + dated
         return self._spans[(first, last)]
 
 

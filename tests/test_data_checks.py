@@ -402,3 +402,25 @@ def test_a_check_that_cannot_be_read_does_not_resolve_its_open_alert(tmp_path: P
     stack.load(healthy(props_at="17:00"))
     seen = stack.run(local(DAY, "18:00"), monitors=("freshness",))
     assert sorted(n.reason.value for n in seen.notifications) == ["resolved", "resolved"]  # the stale alert and the degraded one
+
+
+# --- replay: the same fetch/judge as a scheduled run ------------------------------------------
+
+
+def test_a_replay_of_the_data_checks_sends_what_each_tick_s_run_would_have_sent(tmp_path: Path) -> None:
+    """Props load at 15:00: the stale alert opens at midnight, repeats, and resolves at 15:00, the same in
+    a replay (one query per monitor for the day) as in a run at every 30-minute tick."""
+    from run.replay import ReplayRequest, replay, tick_times
+
+    config = default_config(monitors=checks())
+    stack = local_stack(tmp_path / "local", config)
+    stack.load(healthy(props_at="15:00"))
+    request = ReplayRequest(first=DAY, last=DAY, every=timedelta(minutes=30), monitors=("freshness", "volume"))
+    replayed = replay(config, stack.canary.sources, request)
+    assert replayed.replayed == ["freshness", "volume"] and replayed.not_replayed == []
+    expected = []
+    for tick in tick_times(request, config):
+        report = stack.run(tick, monitors=("freshness", "volume"))
+        expected += [(tick, n.reason, n.fingerprint) for n in report.notifications if n.delivered]
+    assert [(n.at, n.reason, n.fingerprint) for n in replayed.notices] == expected
+    assert {n.reason for n in replayed.notices} >= {Reason.FIRST, Reason.RESOLVED}
