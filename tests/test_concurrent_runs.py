@@ -312,8 +312,8 @@ def test_ten_cli_processes_at_once_on_one_sqlite_file_post_each_first_notice_onc
         assert sum(n["delivered"] for n in digests) == 1, digests
         assert all(n["delivered"] or n["skipped"] == ANOTHER_RUN for n in digests), digests
         assert posted_digests == 1
-    else:  # without the claim every run posts it: the checks above would catch that
-        assert posted_digests == PROCESSES
+    # Without the claim, how many runs post the digest depends on timing (it is not held by the barriers,
+    # and a run that sees it recorded does not try): only the alerts' count below is certain.
     for report in reports:
         report["notifications"] = [n for n in report["notifications"] if n["reason"] != "digest"]
     firing = {f["fingerprint"] for f in reports[0]["findings"]}
