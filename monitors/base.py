@@ -16,6 +16,16 @@ from sources.push import PushChain
 from sources.warehouse import Row, Warehouse
 
 
+def check_services(services: list[str] | None, pipeline: Pipeline, *, enabled: bool) -> None:
+    """A monitor's optional `services` list: None checks every service of [pipeline]; an empty list (on an
+    enabled monitor) would check nothing, and a name [pipeline] does not have would check a wrong thing."""
+    if enabled and services is not None and not services:
+        raise ValueError("services: empty, so nothing would be checked (leave it out to check every service of [pipeline])")
+    for index, service in enumerate(services or []):
+        if service not in pipeline.services:
+            raise ValueError(f"services[{index}]: unknown service {service!r} (known: {', '.join(pipeline.services)})")
+
+
 class MonitorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

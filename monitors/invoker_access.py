@@ -7,6 +7,7 @@ folder and organization policies are not read: access granted only there is repo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,31 @@ class Access:
     @property
     def can_invoke(self) -> bool:
         return bool(self.granted)
+
+
+_SERVICE_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9-]{4,61}@[a-z0-9-]+\.iam\.gserviceaccount\.com$|"
+                              r"^[0-9]+-compute@developer\.gserviceaccount\.com$")
+"""A service account's email: NAME@PROJECT.iam.gserviceaccount.com, or the Compute Engine default
+PROJECT_NUMBER-compute@developer.gserviceaccount.com (https://cloud.google.com/iam/docs/service-account-types)."""
+
+
+def service_account_email(value: str) -> str:
+    """`value` if it is a service account's email; a typo here would report every service as not invokable."""
+    if not _SERVICE_ACCOUNT.match(value):
+        raise ValueError(
+            f"not a service account email: {value[:100]!r} (expected NAME@PROJECT.iam.gserviceaccount.com or "
+            "PROJECT_NUMBER-compute@developer.gserviceaccount.com)"
+        )
+    return value
+
+
+def service_account_member(value: str) -> str:
+    """`value` if it is an IAM member `serviceAccount:EMAIL` (the push account that must invoke)."""
+    kind, _, email = value.partition(":")
+    if kind != "serviceAccount":
+        raise ValueError(f"expected serviceAccount:EMAIL, got {value[:100]!r}")
+    service_account_email(email)
+    return value
 
 
 def binding_command(verb: str, pipeline: Pipeline, service: str, *, member: str, role: str) -> str:

@@ -12,10 +12,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from pydantic import field_validator
+
 from core.config import Pipeline
 from core.model import CheckResult, Finding, Judged, Severity, UnreadTarget
-from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
-from monitors.invoker_access import Grant, binding_command, effective_access, grants_to, public_grants
+from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources, check_services
+from monitors.invoker_access import (
+    Grant, binding_command, effective_access, grants_to, public_grants, service_account_member,
+)
 from sources.errors import SourceError
 from sources.iam import Policy
 
@@ -30,13 +34,13 @@ class Config(MonitorConfig):
     services: list[str] | None = None
     """The services to check; None checks every service of [pipeline]."""
 
+    @field_validator("member")
+    @classmethod
+    def _a_service_account(cls, value: str) -> str:
+        return service_account_member(value)
+
     def check_against(self, pipeline: Pipeline) -> None:
-        known = pipeline.services
-        if self.enabled and self.services is not None and not self.services:
-            raise ValueError("services: empty, so nothing would be checked (leave it out to check every service of [pipeline])")
-        for index, service in enumerate(self.services or []):
-            if service not in known:
-                raise ValueError(f"services[{index}]: unknown service {service!r} (known: {', '.join(known)})")
+        check_services(self.services, pipeline, enabled=self.enabled)
 
     def services_of(self, pipeline: Pipeline) -> list[str]:
         return self.services if self.services is not None else pipeline.services

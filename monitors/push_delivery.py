@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from core.commands import shell_command
 from core.config import Duration, Pipeline
 from core.model import CheckResult, Finding, Judged, Severity, UnreadTarget
-from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
-from monitors.invoker_access import ALL_USERS, binding_command, effective_access, public_grants
+from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources, check_services
+from monitors.invoker_access import ALL_USERS, binding_command, effective_access, public_grants, service_account_email
 from sources.errors import SourceError
 from sources.iam import Policy
 from sources.push import OLDEST_UNACKED_AGE, PUSH_REQUESTS, Json
@@ -42,12 +42,13 @@ class Config(MonitorConfig):
     push_account: str
     """The service account email a push subscription should authenticate as (the fix of unauthenticated_push)."""
 
+    @field_validator("push_account")
+    @classmethod
+    def _a_service_account(cls, value: str) -> str:
+        return service_account_email(value)
+
     def check_against(self, pipeline: Pipeline) -> None:
-        if self.services is not None and not self.services:
-            raise ValueError("services: empty, so nothing would be checked (leave it out to check every service of [pipeline])")
-        for index, service in enumerate(self.services or []):
-            if service not in pipeline.services:
-                raise ValueError(f"services[{index}]: unknown service {service!r} (known: {', '.join(pipeline.services)})")
+        check_services(self.services, pipeline, enabled=self.enabled)
 
 
 @dataclass(frozen=True)

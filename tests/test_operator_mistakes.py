@@ -61,6 +61,18 @@ def test_check_config_accepts_the_production_file_and_runs_nothing(local_dir):
         ('role = "roles/run.invoker"', "services = []", "monitors.orchestrator_iam.services: empty, so nothing would be checked"),
         ('role = "roles/run.invoker"', 'services = ["phase4-to-phase5-orchestratr"]',
          "monitors.orchestrator_iam.services[0]: unknown service 'phase4-to-phase5-orchestratr' (known: "),
+        # A mistyped push account would report every service as not invokable: a false critical on each.
+        ('member = "serviceAccount:756957797294-compute@developer.gserviceaccount.com"',
+         'member = "756957797294-compute@developer.gserviceaccount.com"',
+         "monitors.orchestrator_iam.member: expected serviceAccount:EMAIL"),
+        ('member = "serviceAccount:756957797294-compute@developer.gserviceaccount.com"',
+         'member = "serviceAccount:756957797294-compute@developer.gserviceacount.com"',
+         "monitors.orchestrator_iam.member: not a service account email"),
+        ('push_account = "756957797294-compute@developer.gserviceaccount.com"',
+         'push_account = "756957797294-compute@developer.gserviceaccount"',
+         "monitors.push_delivery.push_account: not a service account email"),
+        ("[monitors.push_delivery]", "[monitors.push_delivery]\nservices = []",
+         "monitors.push_delivery.services: empty, so nothing would be checked"),
     ],
 )
 def test_check_config_refuses_a_file_that_would_check_the_wrong_thing(tmp_path, old, new, message):
@@ -76,6 +88,10 @@ def test_an_empty_list_is_allowed_when_its_monitor_is_disabled(tmp_path):
     result = run_cli("check-config", str(write_config(tmp_path, text)))
     assert result.code == 0, result.stderr
     assert "monitors enabled: push_delivery, phase_stalls, missing_predictions" in result.stdout
+    text = production_toml("[monitors.push_delivery]", "[monitors.push_delivery]\nservices = []\nenabled = false")
+    result = run_cli("check-config", str(write_config(tmp_path, text)))
+    assert result.code == 0, result.stderr
+    assert "monitors enabled: orchestrator_iam, phase_stalls, missing_predictions" in result.stdout
 
 
 def test_check_config_of_a_missing_file_is_exit_2(tmp_path):
