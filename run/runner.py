@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from core.commands import shell_command
 from core.config import LinksConfig, Pipeline
+from core.degraded import degraded
 from core.model import CANARY_MONITOR, CheckError, CheckResult, Finding, MonitorResult, Outcome, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
 from sources.errors import SourceError
@@ -89,15 +90,9 @@ def run_monitors(
     return ordered
 
 
-MAX_FINDINGS_LISTED = 15
 CANARY_KEY_LABELS = frozenset({"monitor", "problem", "service", "game_date", "check", "setting", "record"})
 """The key labels of a "canary degraded" finding: the monitor (or settings, alert_state) it is about, and
 the target it could not read (a service, a game date, a check, a setting, a record)."""
-
-
-def degraded(key: dict[str, str], summary: str, details: dict[str, object], fix: str) -> Finding:
-    """A "canary degraded" warning: `key["monitor"]` names what it is about (a monitor or a pseudo-monitor)."""
-    return Finding(monitor=CANARY_MONITOR, severity=Severity.WARNING, key=key, summary=summary, details=details, fix=fix)
 
 
 def retry_command(monitor: str, *, backend: str, pipeline: Pipeline, links: LinksConfig) -> str:
@@ -193,46 +188,4 @@ def setting_finding(name: str, problem: str) -> Finding:
             f"Correct {name} (deploy.sh checks it before a deploy: ./deploy.sh --plan shows the command); "
             "monitoring goes on meanwhile, without what this setting provides."
         ),
-    )
-
-
-ALERT_STATE = "alert_state"
-"""The pseudo-monitor of the canary's own notification records."""
-
-
-def corrupt_record_finding(fingerprint: str, error: str) -> Finding:
-    """One notification record cannot be read: its incident's notices start again (as firsts), and this says so."""
-    return degraded(
-        {"monitor": ALERT_STATE, "record": fingerprint, "problem": "corrupt_record"},
-        f"Canary degraded: the notification record {fingerprint} is corrupt",
-        {"record": fingerprint, "error": error},
-        (
-            f"The canary replaces the record the next time that incident notifies (as a first notice, in a new "
-            f"thread); until then a resolution of it cannot be sent. Delete the record {fingerprint} to clear this."
-        ),
-    )
-
-
-def state_unreadable_finding(*, source: str, error: str, findings: list[Finding], check: str | None = None) -> Finding:
-    """The run could not read its alert state: it cannot deduplicate, so it lists what it found instead."""
-    listed = [f"{f.severity.value}: {f.summary}" for f in findings[:MAX_FINDINGS_LISTED]]
-    if len(findings) > MAX_FINDINGS_LISTED:
-        listed.append(f"... and {len(findings) - MAX_FINDINGS_LISTED} more (in the run report)")
-    return Finding(
-        monitor=CANARY_MONITOR,
-        severity=Severity.CRITICAL,
-        key={"monitor": ALERT_STATE, "problem": "error"},
-        summary=(
-            f"Canary degraded: its alert state ({source}) is unreadable; "
-            f"{len(findings)} finding(s) of this run could not be deduplicated"
-        ),
-        details={
-            "source": source, "error": error, "findings_this_run": listed or ["none"],
-            "check_first": f"that {source} answers and that the canary's service account may use it (roles/datastore.user)",
-            "effect": (
-                "until then no alert is deduplicated or recorded: this notice repeats on every run, with that run's "
-                "findings, and the run fails (HTTP 503) so Cloud Scheduler retries it"
-            ),
-        },
-        fix=check or "python main.py silences",
     )
