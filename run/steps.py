@@ -10,6 +10,7 @@ report    the RunReport the caller gets back
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Callable
@@ -29,6 +30,10 @@ from run.runner import (
     CANARY_KEY_LABELS, SETTINGS_CHECK, check_degraded_finding, degraded_finding, retry_command, run_monitors,
     setting_finding, store_check_command, unread_target_findings,
 )
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 class RequestError(ValueError):
