@@ -24,13 +24,16 @@ from typing import AbstractSet, Mapping, Sequence
 from alerts.decide import Decisions
 from alerts.group import member_line
 from alerts.message import AlertMessage, where_of
+from core import monitor_names
 from core.config import Pipeline
 from core.model import AlertState, Decision, Finding, Reason
 
-IAM = "orchestrator_iam"
-PUSH = "push_delivery"
-STALLS = "phase_stalls"
-PREDICTIONS = "missing_predictions"
+IAM = monitor_names.ORCHESTRATOR_IAM
+PUSH = monitor_names.PUSH_DELIVERY
+STALLS = monitor_names.PHASE_STALLS
+PREDICTIONS = monitor_names.MISSING_PREDICTIONS
+RULE_MONITORS = (IAM, PUSH, STALLS, PREDICTIONS)
+"""Every monitor the rules name: each must be registered (monitors/registry.py), or threading silently stops."""
 SERVICE_MONITORS = (IAM, PUSH)
 """Monitors whose findings are about the service (key `service`) that starts a downstream phase."""
 GRANTS_ACCESS = frozenset({"public_invoker"})
