@@ -130,7 +130,9 @@ def findings_of(results: list[MonitorResult], *, retry: Callable[[str], str] | N
         f for r in results if r.outcome is not Outcome.ERROR
         for f in unread_target_findings(r, retry=retry(r.name) if retry else None)
     ]
-    return findings + [check_degraded_finding(r, failed) for r in results for failed in r.check_errors]
+    return findings + [
+        check_degraded_finding(r, failed, retry=retry(r.name) if retry else None) for r in results for failed in r.check_errors
+    ]
 
 
 def notice_run(canary: Canary, request: RunRequest, *, now: datetime) -> NoticeRun:
