@@ -1,5 +1,6 @@
-"""The digest step: once a day, the first full scheduled run at or after the configured league-local time
-posts the daily digest, claimed like an alert so two runs at once cannot both post it.
+"""The digest's content: once a day, the first full scheduled run at or after the configured league-local
+time hands the notice pipeline (alerts/pipeline.py) a DigestJob; the pipeline posts it through the same
+claim -> send -> record as an alert, so two runs at once cannot both post it.
 
 Only a full run posts it (every enabled monitor, today's date): it speaks for every monitor. A dry run
 shows it and posts nothing. Reads: the open incidents (the state store), tonight's slate (the schedule)
