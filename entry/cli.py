@@ -285,9 +285,11 @@ def cli_replay(
         last=parse_day("--to", args.last),
         every=every,
         monitors=parse_monitor_list(args.monitors) if args.monitors is not None else None,
+        now=datetime.now(timezone.utc),
     )
     try:
-        result = replay(config, build(settings, config, console=None).sources, request)
+        result = replay(config, build(settings, config, console=None).sources, request,
+                        progress=replay_progress(out=stderr))
     except SourceError as error:
         print(f"error: {error}", file=stderr)
         return EXIT_DELIVERY_FAILED
@@ -296,6 +298,25 @@ def cli_replay(
     else:
         print_timeline(result, out=stdout, zone=config.zone, repeat_after=config.alerts.repeat_after)
     return EXIT_OK
+
+
+REPLAY_PROGRESS_TICKS = 2_000
+"""A replay longer than this many ticks (about six weeks at 30 minutes) says how far it got, on stderr."""
+
+
+def replay_progress(*, out: TextIO) -> Callable[[int, int, date], None]:
+    """A line per tenth of a long replay: the day reached and the ticks done."""
+    shown = [-1]
+
+    def progress(done: int, total: int, day: date) -> None:
+        if total <= REPLAY_PROGRESS_TICKS:
+            return
+        tenth = done * 10 // total
+        if tenth > shown[0]:
+            shown[0] = tenth
+            print(f"replay: {day} ({done:,}/{total:,} ticks)", file=out, flush=True)
+
+    return progress
 
 
 def parse_day(flag: str, text: str) -> date:

@@ -107,13 +107,18 @@ def test_replay_sends_exactly_what_the_scheduled_runs_would_have_sent_in_order(l
 def test_the_json_object_and_its_incidents(local_dir: Path) -> None:
     history().write_local(local_dir)
     report = replayed("--from", D1.isoformat(), "--to", D3.isoformat(), "--monitors", "missing_predictions")
-    assert list(report) == ["from", "to", "every", "ticks", "replayed", "not_replayed", "notices", "incidents", "duration_ms"]
+    assert list(report) == ["from", "to", "every", "ticks", "replayed", "not_replayed", "notices", "incidents", "monitors",
+                            "days", "days_with_games", "future_ticks", "duration_ms"]
+    # Per monitor, and how many days had data: D3 has no games, so an average over 3 days would be diluted.
+    assert report["monitors"] == [{"monitor": "missing_predictions", "incidents": 2, "notices": 4, "escalations": 0,
+                                   "days_with_rows": 2}]
+    assert (report["days"], report["days_with_games"], report["future_ticks"]) == (3, 2, 0)
     assert (report["from"], report["to"], report["every"], report["replayed"]) == ("2026-11-20", "2026-11-22", "30m", ["missing_predictions"])
     assert report["not_replayed"] == []
-    assert [set(n) for n in report["notices"]] == [{"at", "reason", "fingerprint", "monitor", "key", "summary"}] * 4
-    assert [(i["key"]["problem"], i["opened_at"], i["resolved_at"], i["notices"]) for i in report["incidents"]] == [
-        ("partial", "2026-11-20T21:00:00Z", "2026-11-20T22:30:00Z", 2),
-        ("none", "2026-11-21T18:00:00Z", "2026-11-21T19:30:00Z", 2),
+    assert [set(n) for n in report["notices"]] == [{"at", "reason", "fingerprint", "monitor", "key", "summary", "escalated"}] * 4
+    assert [(i["key"]["problem"], i["opened_at"], i["resolved_at"], i["notices"], i["escalations"]) for i in report["incidents"]] == [
+        ("partial", "2026-11-20T21:00:00Z", "2026-11-20T22:30:00Z", 2, 0),
+        ("none", "2026-11-21T18:00:00Z", "2026-11-21T19:30:00Z", 2, 0),
     ]
 
 
@@ -134,10 +139,11 @@ def test_the_timeline_reads_as_incidents_then_totals(local_dir: Path) -> None:
     out = result.stdout
     assert "not replayed: orchestrator_iam (" in out
     assert "incident 1: critical phase_stalls {transition=phase_2_raw->phase_3_analytics, game_date=2026-11-20, problem=stalled}" in out
-    assert "  2026-11-20 07:30 EST  first     phase_3_analytics has not started for 2026-11-20" in out
+    assert "  2026-11-20 07:30 EST  first      phase_3_analytics has not started for 2026-11-20" in out
     assert "  lasted 1 h\n" in out
+    assert "\nper monitor:\n  phase_stalls: 4 incident(s), " in out and "; rows on 2 of 3 day(s)\n" in out
     totals = out.strip().splitlines()[-1]
-    assert totals.startswith("totals: 6 incident(s), ") and "notices per day over 3 day(s)" in totals
+    assert totals.startswith("totals: 6 incident(s), ") and "notices per day over 3 day(s), 2 of them with games (" in totals
     assert "4 incident(s) shorter than one repeat interval" in totals
 
 
@@ -151,6 +157,9 @@ def test_bad_input_is_exit_2_with_one_line(local_dir: Path) -> None:
         (["--from", "2026-11-20", "--to", "2026-11-20", "--monitors", "nope"], "unknown monitor 'nope'"),
         (["--from", "2026-11-20", "--to", "2026-11-20", "--config", "/nonexistent.toml"], "configuration file not found"),
         (["--from", "2026-11-20"], "--to"),
+        (["--from", "2026-11-20", "--to", "2099-01-01"], "--to 2099-01-01 is in the future (today is "),
+        (["--from", "2026-11-20", "--to", "2026-11-20", "--monitors", "freshness"],
+         "freshness is off in this configuration (nothing listed to check): turn it on in canary.toml"),
     ]
     for args, expected in cases:
         result = run_cli("replay", *args)
