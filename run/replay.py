@@ -368,6 +368,15 @@ def incidents_of(notices: list[ReplayNotice]) -> list[ReplayIncident]:
     return incidents
 
 
+def notices_by_day(report: ReplayReport, zone: Any) -> dict[date, int]:
+    """Notices per league-local day of the range (every day present, 0 when none)."""
+    counts = {report.first + timedelta(days=n): 0 for n in range((report.last - report.first).days + 1)}
+    for notice in report.notices:
+        day = notice.at.astimezone(zone).date()
+        counts[day] = counts.get(day, 0) + 1
+    return counts
+
+
 def _rank(severity: Severity) -> int:
     return {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}.get(severity, 0)
 

@@ -461,13 +461,13 @@ def test_a_check_that_cannot_be_read_does_not_resolve_its_open_alert(tmp_path: P
 
 
 def test_a_replay_of_the_data_checks_sends_what_each_tick_s_run_would_have_sent(tmp_path: Path) -> None:
-    """Props due 12:00 load at 15:00: the stale alert opens at 13:30, escalates, and resolves at 15:00, the same in
+    """Props due 12:00 load at 16:00: the stale alert opens at 13:30, escalates at 15:30, resolves at 16:00, the same in
     a replay (one query per monitor for the day) as in a run at every 30-minute tick."""
     from run.replay import ReplayRequest, replay, tick_times
 
     config = default_config(monitors=checks())
     stack = local_stack(tmp_path / "local", config)
-    stack.load(healthy(props_at="15:00"))
+    stack.load(healthy(props_at="16:00"))
     request = ReplayRequest(first=DAY, last=DAY, every=timedelta(minutes=30), monitors=("freshness", "volume"))
     replayed = replay(config, stack.canary.sources, request)
     assert replayed.replayed == ["freshness", "volume"] and replayed.not_replayed == []
@@ -477,3 +477,7 @@ def test_a_replay_of_the_data_checks_sends_what_each_tick_s_run_would_have_sent(
         expected += [(tick, n.reason, n.fingerprint) for n in report.notifications if n.delivered]
     assert [(n.at, n.reason, n.fingerprint) for n in replayed.notices] == expected
     assert {n.reason for n in replayed.notices} >= {Reason.FIRST, Reason.RESOLVED}
+    # The warning that became critical shows as an escalation, in the notice and in its incident.
+    assert [(n.at, n.escalated) for n in replayed.notices if n.reason is Reason.REPEAT] == [(local(DAY, "15:30"), True)]
+    assert [i.escalations for i in replayed.incidents] == [1]
+    assert [(m.monitor, m.escalations) for m in replayed.monitors] == [("freshness", 1), ("volume", 0)]
