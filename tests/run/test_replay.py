@@ -17,12 +17,13 @@ from sources.duckdb_warehouse import DuckDbWarehouse
 from sources.iam_file import IamPolicyFile
 from sources.push_files import PushChainFiles
 from tests.conftest import run_cli
-from tests.production import PUSH_MEMBER, SERVICES
+from tests.production import CONFIG, PUSH_MEMBER, SERVICES
 from tests.scenario import Scenario, local
 from tests.servers.bqemulator import BqEmulator, bqemulator  # noqa: F401  (session fixture)
 from tests.servers.fake_cloud_run import FakeCloudRun, fake_cloud_run  # noqa: F401  (fixture)
 from tests.servers.stacks import gcp_stack, local_stack
 
+CONFIG_ZONE = CONFIG.zone
 D1, D2, D3 = date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)
 P2, P3, P4, P5, P6 = "phase_2_raw", "phase_3_analytics", "phase_4_precompute", "phase_5_predictions", "phase_6_publishing"
 
@@ -145,6 +146,22 @@ def test_the_timeline_reads_as_incidents_then_totals(local_dir: Path) -> None:
     totals = out.strip().splitlines()[-1]
     assert totals.startswith("totals: 6 incident(s), ") and "notices per day over 3 day(s), 2 of them with games (" in totals
     assert "4 incident(s) shorter than one repeat interval" in totals
+
+
+def test_a_long_replay_prints_its_progress_on_stderr_and_today_stops_at_now(local_dir: Path) -> None:
+    history().write_local(local_dir)
+    result = run_cli("replay", "--json", "--from", (D1 - timedelta(days=45)).isoformat(), "--to", D3.isoformat())
+    assert result.code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"replay: {D1 - timedelta(days=45)} (0/{result.report['ticks']:,} ticks)" and 5 <= len(lines) <= 11
+    assert all(line.startswith("replay: ") and line.endswith(" ticks)") for line in lines)
+    short = run_cli("replay", "--from", D1.isoformat(), "--to", D3.isoformat())
+    assert short.code == 0 and short.stderr == ""  # a short replay says nothing on stderr
+    # Today: the ticks after now have not happened; they are counted, not replayed.
+    today = datetime.now(timezone.utc).astimezone(CONFIG_ZONE).date()
+    report = replayed("--from", today.isoformat(), "--to", today.isoformat())
+    assert report["ticks"] >= 1 and report["ticks"] + report["future_ticks"] in (46, 48, 50)  # 46/50: DST days
+    assert all(n["at"] <= datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") for n in report["notices"])
 
 
 def test_bad_input_is_exit_2_with_one_line(local_dir: Path) -> None:
