@@ -111,8 +111,9 @@ def sweep(run: Any, config: CanaryConfig, kinds: dict[str, list[date]]) -> None:
         cells = []
         for due in ("05:00", "06:00", "07:00", "09:00", "12:00"):
             for warn in ("30m", "1h"):
-                cfg = config.model_copy(update={"monitors": {**config.monitors, "freshness": MONITORS["freshness"].config_model.model_validate(
-                    {"tables": [{**table, "due_local": due, "warn_after": warn, "error_after": "6h"}]})}})
+                one = {"tables": [{**table, "due_local": due, "warn_after": warn, "error_after": "6h"}]}
+                monitors = {**config.monitors, "freshness": MONITORS["freshness"].config_model.model_validate(one)}
+                cfg = config.model_copy(update={"monitors": monitors})
                 per_day = notices_by_day(run(cfg, ("freshness",)), config.zone)
                 cells.append(f"{due}+{warn}: {sum(per_day[d] for d in healthy)}")
         print(f"  {table['table']} (shipped {table['due_local']}+{table['warn_after']}): " + ", ".join(cells))

@@ -119,7 +119,9 @@ def _hours(delta: timedelta) -> str:
     return f"{hours:.1f} h" if hours < 10 else f"{round(hours)} h"
 
 
-def owed(table: FreshnessTable, games: dict[date, int], today: date, now: datetime, zone: ZoneInfo) -> tuple[date, datetime] | None:
+def owed(
+    table: FreshnessTable, games: dict[date, int], today: date, now: datetime, zone: ZoneInfo,
+) -> tuple[date, datetime] | None:
     """The partition owed at `now` (the latest one due within the window) and when it fell due; None: nothing owed."""
     oldest = today - timedelta(days=table.lookback_days)
     horizon = today + timedelta(days=table.lookahead_days)
@@ -145,7 +147,9 @@ def judge_table(
         return None
     partition, due_at = due
     first, last = today - timedelta(days=table.lookback_days), today + timedelta(days=table.lookahead_days)
-    loads = [r for r in loaded_by(rows, table.table, now) if first <= r["game_date"] <= last and r["loaded_at"] is not None]
+    loads = [
+        r for r in loaded_by(rows, table.table, now) if first <= r["game_date"] <= last and r["loaded_at"] is not None
+    ]
     start_of_partition = datetime.combine(partition, time(0, 0), tzinfo=zone)
     if any(r["game_date"] >= partition and r["loaded_at"] >= start_of_partition for r in loads):
         return None
