@@ -24,7 +24,23 @@ from run.steps import Canary, new_run_id
 # --- building objects (the composition root) -------------------------------------------------
 
 
+def build_pager(settings: Settings) -> Any:
+    """PagerDuty's Events API v2 client when CANARY_PAGERDUTY_ROUTING_KEY is set (either backend), else None."""
+    key = settings.pagerduty_routing_key
+    if key is None or not key.get_secret_value():
+        return None
+    from alerts.pagerduty import DEFAULT_BASE_URL, PagerDutyEvents
+
+    return PagerDutyEvents(routing_key=key, base_url=settings.pagerduty_url or DEFAULT_BASE_URL)
+
+
 def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | None) -> Canary:
+    canary = _build_canary(settings, config, console=console)
+    canary.pager = build_pager(settings)
+    return canary
+
+
+def _build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | None) -> Canary:
     from monitors.base import Sources
 
     if settings.backend == "local":

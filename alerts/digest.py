@@ -31,6 +31,9 @@ class OpenIncident:
     summary: str
     since: datetime
     thread_url: str | None = None
+    escalated_at: datetime | None = None
+    """When it escalated (alerts/escalate.py), and to whom: the mention, "pagerduty"."""
+    escalated_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ def incident_line(incident: OpenIncident, zone: tzinfo, now: datetime) -> str:
     return (
         f"{SEVERITY_MARK[incident.severity.value]} {incident.monitor}: {incident.summary} "
         f"(first notified {when(incident.since, zone)}, {humanize(now - incident.since)} ago)"
+    ) + (
+        f"; escalated {when(incident.escalated_at, zone)} to {incident.escalated_to}" if incident.escalated_at else ""
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from alerts.digest import Digest, render_digest_text
+from alerts.escalate import EscalationNotice
 from alerts.group import AlertGroup, group_title, render_group_text
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
@@ -58,6 +59,19 @@ class LocalNotifier:
             "open": len(digest.incidents),
         }
         return self._append(entry, text=render_digest_text(digest), thread=None)
+
+    def send_escalation(self, notice: EscalationNotice, *, thread: ThreadRef | None) -> Receipt:
+        """One line with "reason": "escalation": who was reached and why (shown with or without PagerDuty)."""
+        entry = {
+            "fingerprint": notice.incident,
+            "reason": "escalation",
+            "event": notice.event.value,
+            "severity": notice.severity.value,
+            "monitor": notice.monitor,
+            "why": notice.why,
+            "to": notice.to,
+        }
+        return self._append(entry, text=notice.text, thread=thread)
 
     def _append(self, entry: dict[str, Any], *, text: str, thread: ThreadRef | None) -> Receipt:
         entry = {**entry, "thread": thread.ts if thread else None, "text": text}

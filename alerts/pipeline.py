@@ -25,15 +25,16 @@ from alerts.causes import causes_of, thread_by_cause
 from alerts.decide import Decisions, decide
 from alerts.deliver import DeliveryPlan, Presentation, claim_send_record, deliver, plan, send_without_state
 from alerts.digest import DIGEST_MONITOR, Digest, DigestNotifier, OpenIncident, digest_record, render_digest_text
-from alerts.links import thread_url
+from alerts.escalate import Escalation, EscalationRun, Pager, deliver_escalations, escalation_fingerprint, escalations
+from alerts.links import runbook_url, thread_url
 from alerts.notifier import Notifier
 from alerts.render_text import render_text
 from alerts.silences import silence_for
-from alerts.state import StateError, StateStore, records_for_decide
-from core.config import AlertsConfig, LinksConfig, Pipeline
+from alerts.state import StateError, StateStore, incidents_only, records_for_decide
+from core.config import AlertsConfig, EscalationConfig, LinksConfig, Pipeline
 from core.degraded import degraded
 from core.model import (
-    CANARY_MONITOR, AlertState, CheckError, Decision, Finding, Judged, MonitorResult, NotificationReport, Outcome, Reason,
+    CANARY_MONITOR, ESCALATION_MONITOR, AlertState, CheckError, Decision, Finding, Judged, MonitorResult, NotificationReport, Outcome, Reason,
     Severity, Silence,
 )
 
@@ -96,6 +97,14 @@ class NoticeRun:
     """Only the records of these monitors take part (the test alert: its own incidents only)."""
     silences: bool = True
     """Whether the store's silences apply (the test alert proves delivery: no silence hides it)."""
+    escalation: EscalationConfig | None = None
+    """[escalation]: None, nothing escalates (alerts/escalate.py)."""
+    pager: Pager | None = None
+    """PagerDuty's Events API (None: no routing key; an escalation is recorded and shown, nobody paged)."""
+    pager_source: str = ""
+    """PagerDuty's payload.source: the pipeline's project."""
+    predictions_due: datetime | None = None
+    """When tonight's predictions are due (the slate), for [escalation] at_once_when_predictions_due_within."""
 
 
 @dataclass
@@ -113,6 +122,8 @@ class Noticed:
     """Set on the blind path: the alert state was unreadable."""
     digest: NotificationReport | None = None
     digest_text: str | None = None
+    escalations: list[NotificationReport] = field(default_factory=list)
+    """Escalation events due in this run (trigger, acknowledge, resolve) and what happened to each."""
 
 
 def notify(
@@ -151,9 +162,66 @@ def notify(
         findings=findings, plans=plans, notifications=[_described(r, p) for r, p in zip(reports, plans)],
         silenced=decisions.silenced, caused_by=causes,
     )
+    if run.escalation is not None and run.monitors is None:
+        noticed.escalations = escalate(run, findings=findings, causes=causes)
     if digest is not None:
         noticed.digest, noticed.digest_text = post_digest(run, digest)
     return noticed
+
+
+def escalate(run: NoticeRun, *, findings: Sequence[Finding], causes: Mapping[str, str]) -> list[NotificationReport]:
+    """After this run's notices: load -> the escalations due (pure) -> claim, show, page, record each."""
+    assert run.escalation is not None
+    try:
+        firing = run.store.load_firing()
+        incidents = incidents_only(firing)
+        on_file = {s.key["incident"]: s for s in firing.values() if s.monitor == ESCALATION_MONITOR and "incident" in s.key}
+        earlier = run.store.load(fingerprints=[escalation_fingerprint(f.fingerprint) for f in findings])
+        for record in earlier.values():
+            if record.monitor == ESCALATION_MONITOR and "incident" in record.key:
+                on_file.setdefault(record.key["incident"], record)
+        silences = run.store.silences(now=run.now) if run.silences else []
+        acknowledged = acknowledged_incidents(run.store, incidents, now=run.now)
+    except StateError as error:
+        return [NotificationReport(fingerprint=ESCALATION_MONITOR, reason=Reason.ESCALATION, delivered=False,
+                                   error=f"state store: {error}")]
+    items = escalations(
+        records=incidents, escalated=on_file, findings=findings, acknowledged=acknowledged, silences=silences,
+        policy=run.escalation, now=run.now, causes=causes, predictions_due=run.predictions_due, triggers=run.scheduled,
+    )
+    if run.dry_run:
+        return [
+            NotificationReport(fingerprint=i.incident, reason=Reason.ESCALATION, delivered=False, event=i.action.value,
+                               why=i.reason, skipped="dry run")
+            for i in items
+        ]
+    links = run.presentation.links
+
+    def links_of(item: Escalation) -> list[tuple[str, str]]:
+        found = []
+        state = item.state
+        if links is not None and state is not None:
+            thread = thread_url(links.links, state.channel, state.thread_ts)
+            if thread:
+                found.append(("Slack thread", thread))
+            found.append(("Runbook", runbook_url(links, state.monitor, state.key.get("problem"))))
+        return found
+
+    return deliver_escalations(items, run=EscalationRun(
+        store=run.store, notifier=run.notifier, owner=run.owner, now=run.now, lease=run.alerts.claim_lease,
+        retention=run.alerts.resolved_retention, policy=run.escalation, pager=run.pager, source=run.pager_source,
+        links_of=links_of,
+    ))
+
+
+def acknowledged_incidents(store: StateStore, incidents: Mapping[str, AlertState], *, now: datetime) -> dict[str, str]:
+    """incident -> who acknowledged it, for the acknowledgements in force (alerts/acks.py)."""
+    if not hasattr(store, "acknowledgements"):
+        return {}  # a store without acknowledgements (before issue 22's records): nobody has acknowledged
+    from alerts.acks import acks_in_force
+
+    acks = store.acknowledgements(fingerprints=list(incidents))
+    return {fp: ack.by for fp, ack in acks_in_force(acks, incidents, now=now).items()}
 
 
 def decide_all(
@@ -232,12 +300,15 @@ def post_digest(run: NoticeRun, job: DigestJob) -> tuple[NotificationReport | No
         firing = run.store.load_firing()
     except StateError as error:
         return report(delivered=False, error=f"state store: {error}"), None
+    escalated = {s.key.get("incident"): s for s in firing.values() if s.monitor == ESCALATION_MONITOR}
     incidents = [
         OpenIncident(
             severity=s.severity, monitor=s.monitor, summary=s.summary, since=s.first_seen,
             thread_url=thread_url(job.links, s.channel, s.thread_ts),
+            escalated_at=escalated[fp].first_seen if fp in escalated else None,
+            escalated_to=escalated[fp].key.get("to") or "nobody (no routing key, no mention)" if fp in escalated else None,
         )
-        for s in sorted(firing.values(), key=lambda s: (s.severity.rank, s.first_seen))
+        for fp, s in sorted(incidents_only(firing).items(), key=lambda i: (i[1].severity.rank, i[1].first_seen))
         if s.monitor != DIGEST_MONITOR
     ]
     digest = job.compose(incidents)

@@ -25,6 +25,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from alerts.digest import Digest
+from alerts.escalate import Action, EscalationNotice
 from alerts.render_digest import render_digest_slack
 from alerts.group import AlertGroup
 from alerts.message import AlertMessage
@@ -198,6 +199,20 @@ class SlackNotifier:
     def send_digest(self, digest: Digest) -> Receipt:
         """Post the daily digest to the main channel (a parent of its own)."""
         return self._post(render_digest_slack(digest), severity=Severity.INFO, thread=None)
+
+    # --- escalations (alerts/escalate.py) ---
+
+    def send_escalation(self, notice: EscalationNotice, *, thread: ThreadRef | None) -> Receipt:
+        """The mention in the incident's thread when it escalates (its text holds no source data: the
+        validated mention, the monitor's name, the fingerprint and the canary's own words)."""
+        if notice.event is not Action.TRIGGER:
+            return Receipt(channel=None, ts=None)  # acknowledged / resolved: the thread already says so
+        channel = thread.channel if thread else self.channel_for(notice.severity)
+        arguments: dict[str, Any] = {"channel": channel, "text": notice.text, "unfurl_links": False, "unfurl_media": False}
+        if thread is not None:
+            arguments["thread_ts"] = thread.ts
+        answer = self._call("chat.postMessage", channel=channel, arguments=arguments)
+        return Receipt(channel=answer.get("channel") or channel, ts=answer.get("ts"))
 
     # --- Slack calls ---
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Iterable, Mapping, Protocol
 
-from core.model import AlertState, Silence
+from core.model import ESCALATION_MONITOR, AlertState, Silence
 
 
 class StateError(Exception):
@@ -90,4 +90,9 @@ def records_for_decide(store: StateStore, *, fingerprints: Iterable[str]) -> Rec
     """What decide() compares a run's findings with: every firing incident, and these fingerprints' records."""
     firing, loaded = store.load_firing(), store.load(fingerprints=fingerprints)
     corrupt = {**getattr(firing, "corrupt", {}), **getattr(loaded, "corrupt", {})}
-    return Records({**firing, **loaded}, corrupt=corrupt)
+    return Records(incidents_only({**firing, **loaded}), corrupt=corrupt)
+
+
+def incidents_only(records: Mapping[str, AlertState]) -> dict[str, AlertState]:
+    """The incidents' records without the escalation records kept beside them (alerts/escalate.py)."""
+    return {fp: s for fp, s in records.items() if s.monitor != ESCALATION_MONITOR}

@@ -105,6 +105,50 @@ class DigestConfig(StrictModel):
     at: time = time(9, 0)
 
 
+SLACK_USER_GROUP_MENTION = re.compile(r"^<!subteam\^S[A-Z0-9]{2,20}>$")
+"""A Slack user group mention: `<!subteam^ID>` with the group's id (S...), as Slack's "Formatting text for
+app surfaces" documents it (https://docs.slack.dev/messaging/formatting-message-text#mentioning-groups)."""
+
+
+class EscalationConfig(StrictModel):
+    """[escalation]: an unacknowledged, unsilenced incident of these severities escalates once, `after` its
+    first notice: the mention in its thread, then a PagerDuty event (alerts/escalate.py). The table's
+    presence turns it on."""
+
+    after: Duration = timedelta(minutes=30)
+    severities: list[Severity] = Field(default_factory=lambda: [Severity.CRITICAL])
+    mention: str | None = None
+    """Who is mentioned in the incident's thread: a Slack user group, `<!subteam^S123ABC>`."""
+    at_once_when_predictions_due_within: Duration | None = None
+    """The league's day: when tonight's predictions are due within this long (the slate the digest reads),
+    an incident escalates at its first notice instead of waiting `after`."""
+
+    @field_validator("after")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() < 0 or value > timedelta(days=1):
+            raise ValueError("give a duration from '0m' to '1d'")
+        return value
+
+    @field_validator("severities")
+    @classmethod
+    def _pages_criticals(cls, value: list[Severity]) -> list[Severity]:
+        if not value:
+            raise ValueError("list at least one severity (e.g. [\"critical\"]); remove [escalation] to turn it off")
+        if Severity.INFO in value:
+            raise ValueError("info never pages (give \"critical\", and \"warning\" only if a warning should wake someone)")
+        return list(dict.fromkeys(value))
+
+    @field_validator("mention")
+    @classmethod
+    def _user_group(cls, value: str | None) -> str | None:
+        if value is not None and not SLACK_USER_GROUP_MENTION.match(value):
+            raise ValueError(
+                f"not a Slack user group mention: {value[:40]!r} (expected '<!subteam^S0123ABCD>' with the group's id)"
+            )
+        return value
+
+
 class FirestoreConfig(StrictModel):
     alerts_collection: str = "canary_alerts"
     silences_collection: str = "canary_silences"
@@ -195,6 +239,8 @@ class CanaryConfig(StrictModel):
     firestore: FirestoreConfig = FirestoreConfig()
     links: LinksConfig = LinksConfig()
     digest: DigestConfig = DigestConfig()
+    escalation: EscalationConfig | None = None
+    """None (no [escalation] table): nothing escalates."""
     pipeline: Pipeline
     monitors: dict[str, Any] = Field(default_factory=dict)
     """Per-monitor tables; load_config validates each with its monitor's own Config model."""
@@ -264,6 +310,30 @@ class Settings(BaseSettings):
     allow_test_endpoints: bool = False
     """CANARY_ALLOW_TEST_ENDPOINTS=1: the gcp backend may use the endpoint settings above (tests only)."""
     heartbeat_url: str | None = None
+    pagerduty_routing_key: SecretStr | None = None
+    """CANARY_PAGERDUTY_ROUTING_KEY: the Events API v2 integration key escalations page with (Secret Manager in
+    production); unset, an escalation is recorded and shown but nobody is paged."""
+    pagerduty_url: str | None = None
+    """CANARY_PAGERDUTY_URL: a stand-in's base URL (events go to <url>/v2/enqueue); tests only."""
+
+    @field_validator("pagerduty_url")
+    @classmethod
+    def _pagerduty_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(f"{problem} (expected e.g. http://127.0.0.1:9060)")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _pagerduty_stand_in_for_tests_only(self) -> Settings:
+        if self.pagerduty_url is not None and not self.allow_test_endpoints:
+            raise ValueError(
+                "CANARY_PAGERDUTY_URL points escalations (and the routing key) at a stand-in of PagerDuty: it is "
+                "accepted only with CANARY_ALLOW_TEST_ENDPOINTS=1 (tests); unset it to page PagerDuty itself"
+            )
+        return self
 
     @field_validator("gcp_project")
     @classmethod
@@ -321,7 +391,8 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every value of these settings that must never be shown (the token, the heartbeat URL)."""
         token = self.slack_bot_token.get_secret_value() if self.slack_bot_token is not None else None
-        return secret_values(token, self.heartbeat_url)
+        routing = self.pagerduty_routing_key.get_secret_value() if self.pagerduty_routing_key is not None else None
+        return secret_values(token, self.heartbeat_url, routing)
 
 
 def _location(loc: tuple[Any, ...]) -> str:

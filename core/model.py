@@ -12,6 +12,8 @@ from core.fingerprint import fingerprint_of
 
 CANARY_MONITOR = "canary"
 """The pseudo-monitor that owns "canary degraded" findings (a monitor that errored)."""
+ESCALATION_MONITOR = "escalation"
+"""The pseudo-monitor of escalation records (alerts/escalate.py): one per incident, firing while its page is open."""
 
 
 class Severity(str, enum.Enum):
@@ -38,6 +40,8 @@ class Reason(str, enum.Enum):
     RESOLVED = "resolved"
     DIGEST = "digest"
     """The daily all-clear: one digest per league date, claimed like an alert."""
+    ESCALATION = "escalation"
+    """An unacknowledged incident escalated (a mention, a PagerDuty event), or its page acknowledged or resolved."""
 
 
 class AlertStatus(str, enum.Enum):
@@ -180,6 +184,9 @@ class AlertState(BaseModel):
     """The fingerprints listed in the summary message that is this incident's thread (empty: its own thread)."""
     caused_by: str | None = None
     """The cause whose thread this incident lives in (an explained finding posted as a reply there), or None."""
+    own_parent_at: datetime | None = None
+    """When an effect that outlived its cause got its own parent message (None: it had one from its first
+    notice): an escalation counts from here."""
 
     @property
     def resolves_with(self) -> str:
@@ -278,7 +285,9 @@ class Decision(BaseModel):
         if self.reason is Reason.REPEAT and previous is not None:
             repeated = previous.repeated(self.finding, now=now)
             if self.detached:
-                return repeated.model_copy(update={"channel": channel, "thread_ts": thread_ts, "caused_by": None, "group": []})
+                return repeated.model_copy(update={
+                    "channel": channel, "thread_ts": thread_ts, "caused_by": None, "group": [], "own_parent_at": now,
+                })
             return repeated
         return AlertState.opened(
             self.finding, now=now, channel=channel, thread_ts=thread_ts,
@@ -299,6 +308,12 @@ class NotificationReport(BaseModel):
     """What the notice is about (also in a dry run, which sends nothing)."""
     text: str | None = Field(default=None, exclude=True)
     """The notice rendered as the console shows it (a dry run's preview; not in the JSON report)."""
+    event: str | None = None
+    """An escalation's PagerDuty event: trigger, acknowledge or resolve."""
+    why: str | None = None
+    """Why an escalation happened now (e.g. unacknowledged 45m after its first notice)."""
+    to: list[str] | None = None
+    """Whom an escalation reached: the mention, "pagerduty" (none: recorded and shown only)."""
 
 
 class FindingReport(BaseModel):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from alerts.deliver import Presentation
 from alerts.links import LinkContext
@@ -62,6 +62,8 @@ class Canary:
     """'local' or 'gcp': which commands an alert gives to run the canary again."""
     setting_problems: dict[str, str] = field(default_factory=dict)
     """Bad optional settings (variable -> problem): left unused, each raised as "canary degraded"."""
+    pager: Any = None
+    """PagerDuty's Events API client (alerts/pagerduty.py) when CANARY_PAGERDUTY_ROUTING_KEY is set, else None."""
     secrets: list[str] = field(default_factory=list)
     """Values (and fragments) never to show: an error text from a source is scrubbed before it becomes
     part of a finding, so it reaches no alert, report or log line."""
@@ -135,10 +137,14 @@ def findings_of(results: list[MonitorResult], *, retry: Callable[[str], str] | N
     ]
 
 
-def notice_run(canary: Canary, request: RunRequest, *, now: datetime) -> NoticeRun:
+def notice_run(
+    canary: Canary, request: RunRequest, *, now: datetime, predictions_due: datetime | None = None,
+) -> NoticeRun:
     """Where and how this run's notices go (the notice pipeline's inputs besides the findings)."""
     config = canary.config
     return NoticeRun(
+        escalation=config.escalation, pager=canary.pager, pager_source=config.pipeline.project,
+        predictions_due=predictions_due,
         store=canary.store, notifier=canary.notifier, owner=request.run_id, now=now, alerts=config.alerts,
         pipeline=config.pipeline, channel_for=config.slack.channel_for, presentation=presentation(config),
         dry_run=request.dry_run, scheduled=request.game_date is None,
@@ -170,8 +176,22 @@ def check_replay(
         )
 
 
+def predictions_due(canary: Canary, *, now: datetime, today: date) -> datetime | None:
+    """When tonight's predictions are due (the slate the digest reads), when [escalation] asks for it; an
+    unreadable slate is the digest's and the monitors' to report: the escalation then waits `after`."""
+    policy = canary.config.escalation
+    if policy is None or policy.at_once_when_predictions_due_within is None:
+        return None
+    from run.digest import read_slate
+
+    try:
+        return read_slate(canary.sources.warehouse, canary.config, today, now).predictions_due
+    except Exception:  # noqa: BLE001 - see above
+        return None
+
+
 def report(request: RunRequest, collected: Collected, noticed: Noticed) -> RunReport:
-    notifications = noticed.notifications + ([noticed.digest] if noticed.digest is not None else [])
+    notifications = noticed.notifications + ([noticed.digest] if noticed.digest is not None else []) + noticed.escalations
     return RunReport(
         run_id=request.run_id,
         now=collected.context.now,
@@ -197,7 +217,8 @@ def execute(canary: Canary, request: RunRequest) -> RunReport:
         full_run=request.monitors is None and request.game_date is None,
     )
     noticed = notify(
-        notice_run(canary, request, now=now), findings=collected.findings,
+        notice_run(canary, request, now=now, predictions_due=predictions_due(canary, now=now, today=today)),
+        findings=collected.findings,
         # The settings are judged on every run: a setting fixed since resolves its "canary degraded".
         # The alert state was read: a corrupt record deleted or replaced since resolves its "canary degraded".
         judgement=Judgement.of(collected.results, also={SETTINGS_CHECK, ALERT_STATE}),
