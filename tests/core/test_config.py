@@ -40,3 +40,86 @@ def test_slack_channel_from_the_environment_overrides_the_file_but_not_severity_
     _, config = load_all()
     assert config.slack.channel_for(Severity.WARNING) == "#from-deploy"
     assert config.slack.channel_for(Severity.CRITICAL) == "#oncall"
+
+
+# --- [escalation] ---------------------------------------------------------------------------------
+
+ESCALATION_SHIPPED = """
+[escalation]
+after = "30m"
+severities = ["critical"]
+mention = "<!subteam^S123>"
+"""
+
+
+def _with_escalation(tmp_path, table: str):
+    from core.config import DEFAULT_CONFIG_PATH
+    from run.configure import load_config
+
+    path = tmp_path / "canary.toml"
+    path.write_text(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8") + table, encoding="utf-8")
+    return load_config(path)
+
+
+def test_escalation_is_off_unless_its_table_is_there_and_the_shipped_example_loads_uncommented(tmp_path):
+    from core.config import DEFAULT_CONFIG_PATH
+    from run.configure import load_config
+
+    assert load_config(DEFAULT_CONFIG_PATH).escalation is None
+    shipped = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+    start = shipped.index("# [escalation]")
+    block = shipped[start:shipped.index("\n\n", start)]
+    uncommented = "\n".join(line.removeprefix("# ") for line in block.splitlines() if not line.startswith("# #"))
+    path = tmp_path / "canary.toml"
+    path.write_text(shipped.replace(block, uncommented), encoding="utf-8")
+    policy = load_config(path).escalation
+    assert policy is not None
+    assert (policy.after, policy.severities, policy.mention) == (timedelta(minutes=30), [Severity.CRITICAL], "<!subteam^S123>")
+    assert policy.at_once_when_predictions_due_within == timedelta(hours=1)
+    assert _with_escalation(tmp_path, ESCALATION_SHIPPED).escalation.mention == "<!subteam^S123>"
+
+
+def test_every_escalation_mistake_is_listed_at_once(tmp_path):
+    import pytest
+
+    from core.config import ConfigError
+
+    bad = """
+[escalation]
+after = "soon"
+severities = []
+mention = "@oncall"
+page = true
+"""
+    with pytest.raises(ConfigError) as caught:
+        _with_escalation(tmp_path, bad)
+    message = str(caught.value)
+    for part in ("escalation.after: ", "escalation.severities: ", "escalation.mention: not a Slack user group mention",
+                 "escalation.page: unknown key"):
+        assert part in message, message
+
+
+def test_info_never_pages_and_a_user_mention_is_not_a_group(tmp_path):
+    import pytest
+
+    from core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="info never pages"):
+        _with_escalation(tmp_path, '\n[escalation]\nseverities = ["info"]\n')
+    with pytest.raises(ConfigError, match="not a Slack user group mention"):
+        _with_escalation(tmp_path, '\n[escalation]\nmention = "<@U012AB3CD>"\n')
+
+
+def test_the_pagerduty_stand_in_url_needs_test_endpoints_and_the_key_is_a_secret(monkeypatch):
+    import pytest
+    from pydantic import ValidationError
+
+    from core.config import Settings
+
+    with pytest.raises(ValidationError, match="CANARY_ALLOW_TEST_ENDPOINTS=1"):
+        Settings(backend="local", pagerduty_url="http://127.0.0.1:9060")
+    settings = Settings(backend="gcp", pagerduty_url="http://127.0.0.1:9060/", allow_test_endpoints=True,
+                        pagerduty_routing_key="R0UT1NGKEY0SECRET0do0not0print00")
+    assert settings.pagerduty_url == "http://127.0.0.1:9060"
+    assert "R0UT1NGKEY0SECRET0do0not0print00" in settings.secrets()
+    assert "R0UT1NGKEY0SECRET0do0not0print00" not in repr(settings)
