@@ -123,3 +123,17 @@ def test_the_pagerduty_stand_in_url_needs_test_endpoints_and_the_key_is_a_secret
     assert settings.pagerduty_url == "http://127.0.0.1:9060"
     assert "R0UT1NGKEY0SECRET0do0not0print00" in settings.secrets()
     assert "R0UT1NGKEY0SECRET0do0not0print00" not in repr(settings)
+
+
+def test_settings_come_from_the_environment_and_arguments_win(monkeypatch) -> None:
+    from core.config import Settings
+
+    monkeypatch.setenv("CANARY_BACKEND", "gcp")
+    monkeypatch.setenv("canary_gcp_project", "other-project")  # any case, as pydantic-settings matched
+    monkeypatch.setenv("CANARY_ALLOW_TEST_ENDPOINTS", "1")
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
+    monkeypatch.setenv("CANARY_NOT_A_SETTING", "ignored")
+    settings = Settings()
+    assert (settings.backend, settings.gcp_project, settings.allow_test_endpoints, settings.firestore_emulator_host) == (
+        "gcp", "other-project", True, "127.0.0.1:8080")
+    assert Settings(backend="local").backend == "local"
