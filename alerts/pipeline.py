@@ -158,9 +158,11 @@ def notify(
             plans, store=run.store, notifier=run.notifier, owner=run.owner, now=run.now, alerts=run.alerts,
             channel_for=run.channel_for, refresh=refresh, corrupt=corrupt, presentation=run.presentation,
         )
+    # Every firing finding a silence covers, whether or not a notice was due (the gate counts only the others).
+    silenced = {f.fingerprint: s.id for f in findings if (s := silence_for(f, silences, now=run.now)) is not None}
     noticed = Noticed(
         findings=findings, plans=plans, notifications=[_described(r, p) for r, p in zip(reports, plans)],
-        silenced=decisions.silenced, caused_by=causes,
+        silenced={**silenced, **decisions.silenced}, caused_by=causes,
     )
     if run.escalation is not None and run.monitors is None:
         noticed.escalations = escalate(run, findings=findings, causes=causes)

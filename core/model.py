@@ -334,6 +334,20 @@ class FindingReport(BaseModel):
         return cls(fingerprint=finding.fingerprint, silenced_by=silenced_by, caused_by=caused_by, **finding.model_dump())
 
 
+class Gate(BaseModel):
+    """`--fail-on` / `fail_on`: whether a finding at or above a severity fired in this run and is not silenced
+    (an acknowledged one still counts: it is still broken)."""
+
+    fail_on: Severity
+    failed: bool
+    fingerprints: list[str]
+
+    @classmethod
+    def of(cls, findings: list[FindingReport], *, fail_on: Severity) -> Gate:
+        hits = sorted({f.fingerprint for f in findings if f.severity.rank <= fail_on.rank and f.silenced_by is None})
+        return cls(fail_on=fail_on, failed=bool(hits), fingerprints=hits)
+
+
 class RunReport(BaseModel):
     run_id: str
     now: datetime
@@ -347,6 +361,8 @@ class RunReport(BaseModel):
     run's findings was sent instead, and the run counts as failed."""
     digest: str | None = None
     """The daily digest's text, when this run posted it (or, in a dry run, would have)."""
+    gate: Gate | None = None
+    """The run's gate, when the caller asked for one (`--fail-on`, `fail_on`)."""
 
     @property
     def delivery_failed(self) -> bool:

@@ -20,7 +20,7 @@ from alerts.silences import new_silence, open_incidents_matched, parse_matchers
 from alerts.state import StateError, StateStore
 from core.config import CanaryConfig, ConfigError, Settings, parse_duration
 from core.inputs import parse_game_date as parse_date, parse_instant
-from core.model import RunReport
+from core.model import Severity, RunReport
 from core.secrets import scrub
 from monitors.registry import MONITORS
 from run.configure import apply_settings, load_all, load_config, load_settings
@@ -35,6 +35,8 @@ EXIT_DELIVERY_FAILED = 1
 """A due notice was not delivered, the alert state was unreadable, or the canary failed internally."""
 EXIT_BAD_INPUT = 2
 """A bad argument or configuration: nothing ran."""
+EXIT_GATE_FAILED = 3
+"""`run --fail-on`: every due notice was delivered, and a finding at or above that severity fired unsilenced."""
 
 Builder = Callable[..., Canary]
 """main.build_canary: (settings, config, *, console) -> Canary."""
@@ -76,6 +78,8 @@ def make_parser() -> CliParser:
     run.add_argument("--date", type=str, help="check this league-local game date instead of today")
     run.add_argument("--dry-run", action="store_true", help="evaluate and render; send nothing, write no state")
     run.add_argument("--json", action="store_true", help="print the run report as one JSON object on stdout")
+    run.add_argument("--fail-on", choices=("critical", "warning"), default=None,
+                     help="a gate for scripts: exit 3 when a finding at or above this severity fires and is not silenced")
     demo = commands.add_parser("demo", help="write a demo pipeline into CANARY_LOCAL_DIR and run once on it")
     demo.add_argument("--history-days", type=int, default=7, help="healthy days before the broken one (default 7)")
     demo.add_argument("--off-season-days", type=int, default=0,
@@ -138,6 +142,15 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
         print(f"alert state unavailable: {report.state_error}", file=out)
     if report.dry_run and report.digest:
         print("the daily digest this run would post:\n" + report.digest, file=out)
+    for notice in report.notifications:
+        if notice.event is not None and (notice.delivered or notice.skipped == "dry run"):
+            to = ", ".join(notice.to or []) or "nobody (no mention, no routing key)"
+            print(f"escalation {notice.event} {notice.fingerprint}: {notice.why}; to {to}", file=out)
+    if report.gate is not None:
+        gate = report.gate
+        verdict = (f"FAILED: {len(gate.fingerprints)} unsilenced finding(s) at or above {gate.fail_on.value}: "
+                   f"{', '.join(gate.fingerprints)}") if gate.failed else f"passed: nothing at or above {gate.fail_on.value}"
+        print(f"gate (--fail-on {gate.fail_on.value}) {verdict}", file=out)
 
 
 def cli_run(
@@ -165,7 +178,9 @@ def cli_run(
         print_summary(report, out=summary, zone_name=config.timezone)
         print(scrub(summary.getvalue(), secrets), end="", file=stdout)
     emit_log(record, stream=stderr)
-    return EXIT_DELIVERY_FAILED if report.delivery_failed else EXIT_OK
+    if report.delivery_failed:
+        return EXIT_DELIVERY_FAILED
+    return EXIT_GATE_FAILED if report.gate is not None and report.gate.failed else EXIT_OK
 
 
 def cli(
@@ -183,6 +198,7 @@ def cli(
                 monitors=parse_monitor_list(args.monitors) if args.monitors is not None else None,
                 dry_run=args.dry_run,
                 game_date=parse_game_date(args.date) if args.date else None,
+                fail_on=Severity(args.fail_on) if args.fail_on else None,
             )
             select_monitors(config, request.monitors)  # an unknown name first: it is the operator's typo
             missing = settings.missing_local_data()

@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from core.config import CanaryConfig, ConfigError, Settings
 from core.inputs import parse_game_date, parse_instant
-from core.model import RunReport
+from core.model import RunReport, Severity
 from core.secrets import scrub, secret_values
 from run.observe import emit_log, observed_run
 from run.steps import Canary, RequestError, RunRequest, check_replay, select_monitors
@@ -109,6 +109,8 @@ class RunParams(BaseModel):
     date: Annotated[dt.date | None, BeforeValidator(_game_date)] = None
     now: Annotated[dt.datetime | None, BeforeValidator(_instant)] = None
     """The run's clock; only on the local backend (tests, demos)."""
+    fail_on: Literal["critical", "warning"] | None = None
+    """A gate for scripts: the report's `gate` says whether a finding at or above it fired unsilenced."""
 
 
 KNOWN_PARAMS = tuple(RunParams.model_fields)
@@ -120,6 +122,8 @@ def _describe(error: ValidationError) -> list[dict[str, str]]:
         param = ".".join(str(part) for part in problem["loc"]) or "(body)"
         if problem["type"] == "extra_forbidden":
             text = f"unknown parameter (known: {', '.join(KNOWN_PARAMS)})"
+        elif problem["type"] == "literal_error" and param == "fail_on":
+            text = "expected 'critical' or 'warning'"
         elif problem["type"] == "literal_error":
             text = "expected 'run' or 'test_alert'"
         else:
@@ -261,7 +265,7 @@ def _not_allowed(method: str, allowed: tuple[str, ...]) -> HttpError:
 def _run(call: Call, built: Instance, params: RunParams) -> flask.Response:
     run_request = RunRequest(
         run_id=call.run_id, now=params.now or call.now, monitors=params.monitors, dry_run=params.dry_run,
-        game_date=params.date,
+        game_date=params.date, fail_on=Severity(params.fail_on) if params.fail_on else None,
     )
     try:
         select_monitors(built.config, run_request.monitors)
@@ -290,7 +294,7 @@ def _report_json(report: RunReport) -> dict[str, Any]:
 
 
 def _test_alert(call: Call, built: Instance, params: RunParams) -> flask.Response:
-    extra = [name for name in ("monitors", "date", "dry_run") if name in params.model_fields_set]
+    extra = [name for name in ("monitors", "date", "dry_run", "fail_on") if name in params.model_fields_set]
     if extra:
         raise HttpError(400, f"bad parameter: {extra[0]}: does not apply to action=test_alert")
 

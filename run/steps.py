@@ -21,7 +21,7 @@ from alerts.notifier import Notifier
 from alerts.pipeline import ALERT_STATE, Judgement, NoticeRun, Noticed, notify
 from alerts.state import StateError, StateStore
 from core.config import CanaryConfig
-from core.model import CANARY_MONITOR, Finding, FindingReport, MonitorResult, Outcome, RunReport
+from core.model import CANARY_MONITOR, Finding, FindingReport, Gate, MonitorResult, Outcome, RunReport, Severity
 from core.secrets import scrub
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
@@ -48,6 +48,8 @@ class RunRequest:
     """Names to run; None runs every enabled monitor."""
     dry_run: bool = False
     game_date: date | None = None
+    fail_on: Severity | None = None
+    """The gate (`--fail-on`): the run fails (exit 3) when a finding at or above this severity fires unsilenced."""
 
 
 @dataclass
@@ -192,19 +194,21 @@ def predictions_due(canary: Canary, *, now: datetime, today: date) -> datetime |
 
 def report(request: RunRequest, collected: Collected, noticed: Noticed) -> RunReport:
     notifications = noticed.notifications + ([noticed.digest] if noticed.digest is not None else []) + noticed.escalations
+    findings = [
+        FindingReport.of(f, silenced_by=noticed.silenced.get(f.fingerprint), caused_by=noticed.caused_by.get(f.fingerprint))
+        for f in noticed.findings
+    ]
     return RunReport(
         run_id=request.run_id,
         now=collected.context.now,
         today=collected.context.today,
         dry_run=request.dry_run,
         monitors=collected.results,
-        findings=[
-            FindingReport.of(f, silenced_by=noticed.silenced.get(f.fingerprint), caused_by=noticed.caused_by.get(f.fingerprint))
-            for f in noticed.findings
-        ],
+        findings=findings,
         notifications=notifications,
         state_error=noticed.state_error,
         digest=noticed.digest_text,
+        gate=Gate.of(findings, fail_on=request.fail_on) if request.fail_on is not None else None,
     )
 
 
