@@ -63,3 +63,9 @@ def print_timeline(report: ReplayReport, *, out: TextIO, zone: ZoneInfo, repeat_
         f"{len(short)} incident(s) shorter than one repeat interval; replayed in {report.duration_ms / 1000:.2f} s",
         file=out,
     )
+    if report.pages is None:
+        print("PagerDuty pages: none ([escalation] is not configured)", file=out)
+    else:
+        print(f"PagerDuty pages under [escalation], nobody acknowledging: {report.pages}", file=out)
+        for page in report.paged:
+            print(f"  {at(page.at)}  {page.monitor} {page.fingerprint}: {page.why}", file=out)

@@ -92,6 +92,15 @@ class MonitorSummary(BaseModel):
     range is diluted by the days without."""
 
 
+class ReplayPage(BaseModel):
+    """A PagerDuty trigger the configured [escalation] would have sent (nobody acknowledging)."""
+
+    at: datetime
+    fingerprint: str
+    monitor: str
+    why: str
+
+
 class ReplayReport(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -110,6 +119,10 @@ class ReplayReport(BaseModel):
     """Days of the range with games (not postponed or cancelled), when a replayed monitor reads the schedule."""
     future_ticks: int = 0
     """Ticks of today after `now`, not replayed: what has not happened yet has no history."""
+    pages: int | None = None
+    """PagerDuty triggers the range would have produced under [escalation], assuming nobody acknowledged
+    (None: no [escalation] table, nothing escalates)."""
+    paged: list[ReplayPage] = Field(default_factory=list)
     duration_ms: float
     end: datetime = Field(exclude=True)
     """The moment after the last tick: how long a still-open incident had lasted by then."""
@@ -269,6 +282,7 @@ def replay(
     rows = {spec.name: RowsByDate(_fetch_range(spec, config, sources, contexts)) for spec in specs}
     store, notifier = ReplayStore(), ReplayNotifier()
     notices: list[ReplayNotice] = []
+    paged: list[ReplayPage] = []
     shown = presentation(config)
     for done, ctx in enumerate(contexts):
         if progress is not None and (done == 0 or ctx.today != contexts[done - 1].today):
@@ -279,8 +293,14 @@ def replay(
         run = NoticeRun(
             store=store, notifier=notifier, owner="replay", now=ctx.now, alerts=config.alerts, pipeline=config.pipeline,
             channel_for=lambda severity: REPLAY_CHANNEL, presentation=shown,
+            # [escalation] as configured, nobody acknowledging, no PagerDuty: each trigger is recorded and counted.
+            escalation=config.escalation,
         )
         noticed = notify(run, findings=findings_of(results), judgement=Judgement.of(results))
+        paged += [
+            ReplayPage(at=ctx.now, fingerprint=e.fingerprint, monitor=e.monitor or "", why=e.why or "")
+            for e in noticed.escalations if e.event == "trigger" and e.delivered
+        ]
         for item in noticed.plans:
             decision, message = item.decision, item.message
             notices.append(ReplayNotice(
@@ -297,6 +317,7 @@ def replay(
         days=(request.last - request.first).days + 1,
         days_with_games=_days_with_games([rows[name] for name in names], request),
         future_ticks=len(every_tick) - len(ticks),
+        pages=len(paged) if config.escalation is not None else None, paged=paged,
         duration_ms=round((time.perf_counter() - started) * 1000, 1), end=end,
     )
 

@@ -108,3 +108,19 @@ def test_the_same_replay_with_the_thresholds_tightened_is_noisy(season: Season) 
     assert "nba_raw.nbac_schedule" in late
     assert not late & {"nba_raw.nbac_injury_report", "nba_raw.odds_api_player_points_props"}
     assert per_day[season.off_season[0]] == 0  # the start of the off-season: no game within a week
+
+
+def test_replay_counts_the_pages_a_policy_would_cost_and_the_healthy_season_costs_none(season: Season) -> None:
+    from core.config import EscalationConfig
+
+    assert season.replay(season.config).pages is None  # no [escalation]: nothing escalates
+    config = season.config.model_copy(update={"escalation": EscalationConfig(after="30m", severities=["critical"])})
+    report = season.replay(config)
+    today = season.pipeline.today
+    assert all(page.at.astimezone(config.zone).date() == today for page in report.paged)  # healthy days: no page
+    # The broken day: the stall pages once, 30 minutes after its first notice; the missing predictions it
+    # explains never page.
+    (stall,) = [i for i in report.incidents if i.monitor == "phase_stalls"]
+    assert report.pages == 1 and [(p.fingerprint, p.at) for p in report.paged] == [(stall.fingerprint, stall.opened_at + timedelta(minutes=30))]
+    later = season.replay(config.model_copy(update={"escalation": EscalationConfig(after="6h")}))
+    assert [p.at for p in later.paged] == [stall.opened_at + timedelta(hours=6)]  # the policy sets when, not whether
