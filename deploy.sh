@@ -32,6 +32,7 @@ usage: ./deploy.sh [--plan] [--smoke] [options]
                                                            is granted data viewer on those only, and gets
                                                            CANARY_DATASET_PREFIX, which overrides canary.toml)
   --heartbeat-secret NAME        DEPLOY_HEARTBEAT_SECRET   (none: a secret holding CANARY_HEARTBEAT_URL)
+  --pagerduty-secret NAME        DEPLOY_PAGERDUTY_SECRET   (none: a secret holding CANARY_PAGERDUTY_ROUTING_KEY, for [escalation])
   --alert-channel NAME           DEPLOY_ALERT_CHANNEL      (none: projects/P/notificationChannels/ID for the absence alert)
   --job NAME                     DEPLOY_JOB                (pipeline-canary)
   --schedule CRON                DEPLOY_SCHEDULE           (*/30 * * * *)
@@ -56,6 +57,7 @@ SLACK_SECRET="${DEPLOY_SLACK_SECRET:-pipeline-canary-slack-bot-token}"
 SLACK_CHANNEL="${DEPLOY_SLACK_CHANNEL:-#nba-pipeline-alerts}"
 DATASET_PREFIX="${DEPLOY_DATASET_PREFIX:-}"
 HEARTBEAT_SECRET="${DEPLOY_HEARTBEAT_SECRET:-}"
+PAGERDUTY_SECRET="${DEPLOY_PAGERDUTY_SECRET:-}"
 ALERT_CHANNEL="${DEPLOY_ALERT_CHANNEL:-}"
 JOB="${DEPLOY_JOB:-pipeline-canary}"
 SCHEDULE="${DEPLOY_SCHEDULE:-*/30 * * * *}"
@@ -81,7 +83,7 @@ IAM_READER_ROLE_ID="pipelineCanaryRunIamReader"
 IAM_READER_PERMISSIONS="run.services.getIamPolicy,run.services.get"
 STALE_PROJECT_ROLES=(roles/run.viewer)
 # Variables that point the production clients at local stand-ins (tests only): removed on every deploy.
-TEST_ENDPOINT_VARS="CANARY_SLACK_BASE_URL,CANARY_BIGQUERY_ENDPOINT,CANARY_RUN_ENDPOINT,CANARY_MONITORING_ENDPOINT,CANARY_RESOURCE_MANAGER_ENDPOINT,CANARY_ALLOW_TEST_ENDPOINTS,FIRESTORE_EMULATOR_HOST"
+TEST_ENDPOINT_VARS="CANARY_SLACK_BASE_URL,CANARY_BIGQUERY_ENDPOINT,CANARY_RUN_ENDPOINT,CANARY_MONITORING_ENDPOINT,CANARY_RESOURCE_MANAGER_ENDPOINT,CANARY_ALLOW_TEST_ENDPOINTS,FIRESTORE_EMULATOR_HOST,CANARY_PAGERDUTY_URL"
 TIME_ZONE="Etc/UTC"
 # What Cloud Scheduler POSTs; tests/entry/test_http.py sends exactly this body to a real server.
 SCHEDULER_BODY='{"action": "run"}'
@@ -115,6 +117,7 @@ while [[ $# -gt 0 ]]; do
     --slack-channel) need_value "$@"; SLACK_CHANNEL="$2"; shift ;;
     --dataset-prefix) need_value "$@"; DATASET_PREFIX="$2"; shift ;;
     --heartbeat-secret) need_value "$@"; HEARTBEAT_SECRET="$2"; shift ;;
+    --pagerduty-secret) need_value "$@"; PAGERDUTY_SECRET="$2"; shift ;;
     --alert-channel) need_value "$@"; ALERT_CHANNEL="$2"; shift ;;
     --job) need_value "$@"; JOB="$2"; shift ;;
     --schedule) need_value "$@"; SCHEDULE="$2"; shift ;;
@@ -289,6 +292,12 @@ run gcloud secrets add-iam-policy-binding "$SLACK_SECRET" --member="$CANARY_MEMB
 if [[ -n "$HEARTBEAT_SECRET" ]]; then
   SECRETS+=",CANARY_HEARTBEAT_URL=${HEARTBEAT_SECRET}:latest"
   run gcloud secrets add-iam-policy-binding "$HEARTBEAT_SECRET" --member="$CANARY_MEMBER" \
+    --role=roles/secretmanager.secretAccessor --project="$PROJECT"
+fi
+# Escalation (issue 23): the PagerDuty Events API v2 routing key, only ever from Secret Manager.
+if [[ -n "$PAGERDUTY_SECRET" ]]; then
+  SECRETS+=",CANARY_PAGERDUTY_ROUTING_KEY=${PAGERDUTY_SECRET}:latest"
+  run gcloud secrets add-iam-policy-binding "$PAGERDUTY_SECRET" --member="$CANARY_MEMBER" \
     --role=roles/secretmanager.secretAccessor --project="$PROJECT"
 fi
 

@@ -275,6 +275,7 @@ TEST_ENDPOINT_SETTINGS = {
     "monitoring_endpoint": "CANARY_MONITORING_ENDPOINT",
     "slack_base_url": "CANARY_SLACK_BASE_URL",
     "firestore_emulator_host": "FIRESTORE_EMULATOR_HOST",
+    "pagerduty_url": "CANARY_PAGERDUTY_URL",
 }
 """Settings that point a production client at a local stand-in (unauthenticated, or given the token)."""
 

@@ -442,3 +442,15 @@ def test_a_broken_configuration_fails_the_deploy_before_anything_changes(deploy,
     assert result.calls == []  # not one gcloud, bq or curl call
     plan = deploy("--plan", env={"DEPLOY_SOURCE": str(source)})  # --plan runs nothing: it shows the check
     assert plan.code == 0 and f"main.py check-config {source}/canary.toml" in plan.stdout + plan.stderr
+
+
+def test_a_pagerduty_secret_gives_the_function_its_routing_key_from_secret_manager(deploy):
+    result = deploy("--pagerduty-secret", "canary-pagerduty-routing-key")
+    assert result.code == 0, result.stderr
+    call = result.one("gcloud", "functions", "deploy")
+    assert flag(call, "update-secrets") == (
+        "CANARY_SLACK_BOT_TOKEN=pipeline-canary-slack-bot-token:latest,"
+        "CANARY_PAGERDUTY_ROUTING_KEY=canary-pagerduty-routing-key:latest")
+    assert [c[3] for c in result.find("gcloud", "secrets", "add-iam-policy-binding")] == [
+        "pipeline-canary-slack-bot-token", "canary-pagerduty-routing-key"]
+    assert "CANARY_PAGERDUTY_URL" in (flag(call, "remove-env-vars") or "").split(",")  # a stand-in never reaches production
