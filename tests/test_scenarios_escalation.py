@@ -156,3 +156,50 @@ def test_without_a_routing_key_the_escalation_is_recorded_and_shown(local_dir: P
     assert escalation_reports(run(canary, 61)) == []  # once
     line = json.loads((local_dir / "notifications.jsonl").read_text().splitlines()[-1])
     assert line["reason"] == "escalation" and line["event"] == "trigger"
+
+
+# --- the gcp backend as production builds it: Firestore emulator, fake Slack, PagerDuty via the environment ---
+
+from tests.test_scenarios_both_backends import EVENING, make_stack, pipeline  # noqa: E402,F401  (fixture)
+from tests.servers.bqemulator import bqemulator  # noqa: E402,F401  (fixture)
+from tests.servers.fake_cloud_run import fake_cloud_run  # noqa: E402,F401  (fixture)
+from tests.servers.fake_monitoring import fake_monitoring, fake_monitoring_server  # noqa: E402,F401  (fixtures)
+from tests.servers.fake_slack import FakeSlack, fake_slack  # noqa: E402,F401  (fixture)
+from tests.servers.pubsub_emulator import pubsub_emulator, pubsub_env  # noqa: E402,F401  (fixtures)
+from tests.servers.stacks import default_config  # noqa: E402
+
+
+@pytest.mark.servers
+def test_production_build_mentions_in_the_slack_thread_pages_with_its_link_and_resolves(
+    make_stack: Callable[..., Any], fake_pagerduty: FakePagerDuty, fake_slack: FakeSlack,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CANARY_PAGERDUTY_ROUTING_KEY", ROUTING_KEY)
+    monkeypatch.setenv("CANARY_PAGERDUTY_URL", fake_pagerduty.endpoint)
+    stack = make_stack("gcp", default_config(escalation=POLICY))
+    assert type(stack.canary.pager).__name__ == "PagerDutyEvents"
+    broken = pipeline().policy("phase5-to-phase6-orchestrator", None)  # one critical: the service is gone
+    stack.load(broken)
+    first = stack.run(EVENING)
+    (incident,) = [f for f in first.findings if f.severity.value == "critical"]
+    (parent,) = [m for m in fake_slack.posted() if m.thread_ts is None]
+    assert fake_pagerduty.events == []
+
+    paged = stack.run(EVENING + timedelta(minutes=30))
+    assert [(n.event, n.delivered, n.to) for n in escalation_reports(paged)] == [
+        ("trigger", True, ["<!subteam^S0123ABCD>", "pagerduty"])]
+    (mention,) = fake_slack.replies(parent.ts)
+    assert mention.text.startswith("<!subteam^S0123ABCD> ESCALATED (critical, orchestrator_iam ")
+    (event,) = fake_pagerduty.events
+    assert event["dedup_key"] == incident.fingerprint and event["routing_key"] == ROUTING_KEY
+    thread = f"{stack.config.links.slack_archive}/{parent.channel}/p{parent.ts.replace('.', '')}"
+    assert [(link["text"], link["href"]) for link in event["links"]][0] == ("Slack thread", thread)
+
+    stack.load(pipeline())  # the service is back
+    fixed = stack.run(EVENING + timedelta(minutes=60))
+    assert [(n.event, n.delivered) for n in escalation_reports(fixed)] == [("resolve", True)]
+    assert fake_pagerduty.actions(incident.fingerprint) == ["trigger", "resolve"]
+    out = capsys.readouterr()
+    for shown in (out.out, out.err, first.model_dump_json(), paged.model_dump_json(), fixed.model_dump_json(),
+                  *(m.text for m in fake_slack.posted())):
+        assert ROUTING_KEY not in shown
