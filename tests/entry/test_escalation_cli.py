@@ -38,3 +38,46 @@ def test_replay_prints_how_many_pages_the_configured_policy_would_have_cost(loca
     assert report["pages"] == 1 and [p["monitor"] for p in report["paged"]] == ["phase_stalls"]
     plain = run_cli("replay", "--from", first, "--to", last)
     assert "PagerDuty pages: none ([escalation] is not configured)" in plain.stdout
+
+
+def test_the_routing_key_appears_in_no_output_on_any_failure_path(local_dir: Path, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    from tests.servers.fake_pagerduty import ROUTING_KEY, FakePagerDuty
+
+    fake = FakePagerDuty().start()
+    try:
+        config = uncommented_escalation(tmp_path / "escalating.toml")
+        monkeypatch.setenv("CANARY_CONFIG", str(config))
+        monkeypatch.setenv("CANARY_PAGERDUTY_ROUTING_KEY", ROUTING_KEY)
+        demo = run_cli("demo", "--history-days", "1", "--json")
+        assert demo.code == 0, demo.stderr
+        now = json.loads(demo.stdout)["now"]
+        outputs = [demo.stdout, demo.stderr]
+
+        # A stand-in URL without CANARY_ALLOW_TEST_ENDPOINTS=1: refused, naming the variable, not the key.
+        monkeypatch.setenv("CANARY_PAGERDUTY_URL", fake.endpoint)
+        refused = run_cli("run", "--now", now)
+        assert refused.code == 2 and "CANARY_ALLOW_TEST_ENDPOINTS=1" in refused.stderr
+        outputs += [refused.stdout, refused.stderr]
+        monkeypatch.setenv("CANARY_ALLOW_TEST_ENDPOINTS", "1")
+
+        from datetime import datetime
+
+        at = datetime.fromisoformat(now.replace("Z", "+00:00"))
+        for minutes, fault in ((31, "503"), (32, "429"), (33, "dropped"), (34, "400")):
+            fake.fail_with, fake.drop = (int(fault), False) if fault.isdigit() and fault != "400" else (None, fault == "dropped")
+            if fault == "400":
+                monkeypatch.setenv("CANARY_PAGERDUTY_ROUTING_KEY", ROUTING_KEY[:31])  # one character short: 400
+            for as_json in ((), ("--json",)):
+                result = run_cli("run", "--now", (at + timedelta(minutes=minutes)).isoformat(), *as_json)
+                assert result.code == 1, (fault, result.stdout, result.stderr)  # the event failed: it stays due
+                outputs += [result.stdout, result.stderr]
+            if fault == "400":
+                assert "Length of 'routing_key' is incorrect" in result.stdout
+        outputs.append((local_dir / "notifications.jsonl").read_text())
+        for key in (ROUTING_KEY, ROUTING_KEY[:31]):
+            for shown in outputs:
+                assert key not in shown
+        assert fake.events == []  # nothing was accepted: every failure left the page due
+    finally:
+        fake.stop()
