@@ -158,3 +158,19 @@ def test_the_escalation_record_is_open_until_resolved() -> None:
     closed = escalation_record(Escalation(CRIT.fingerprint, Action.RESOLVE, "resolved", None, opened), now=NOW,
                                to=[], retention=timedelta(days=30))
     assert not closed.firing and closed.key["event"] == "resolve" and closed.expire_at == NOW + timedelta(days=30)
+
+
+def test_the_digest_says_when_and_to_whom_an_open_incident_escalated() -> None:
+    from zoneinfo import ZoneInfo
+
+    from alerts.digest import OpenIncident, incident_line
+
+    zone = ZoneInfo("America/New_York")
+    open_ = OpenIncident(severity=Severity.CRITICAL, monitor="orchestrator_iam", summary="no invoker",
+                         since=NOW - timedelta(hours=1))
+    assert "escalated" not in incident_line(open_, zone, NOW)
+    escalated_ = OpenIncident(severity=Severity.CRITICAL, monitor="orchestrator_iam", summary="no invoker",
+                              since=NOW - timedelta(hours=1), escalated_at=NOW - timedelta(minutes=30),
+                              escalated_to="<!subteam^S0123ABCD>,pagerduty")
+    assert incident_line(escalated_, zone, NOW).endswith(
+        "; escalated Sat 2026-11-21 21:30 EST (02:30 UTC) to <!subteam^S0123ABCD>,pagerduty")
