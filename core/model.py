@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from core.fingerprint import fingerprint_of
 
@@ -314,6 +314,15 @@ class NotificationReport(BaseModel):
     """Why an escalation happened now (e.g. unacknowledged 45m after its first notice)."""
     to: list[str] | None = None
     """Whom an escalation reached: the mention, "pagerduty" (none: recorded and shown only)."""
+
+    @model_serializer(mode="wrap")
+    def _escalation_fields_only_on_escalations(self, handler: Any) -> dict[str, Any]:
+        # A notice's report keeps its shape; only an escalation's carries event, why and to.
+        data = handler(self)
+        if self.reason is not Reason.ESCALATION:
+            for name in ("event", "why", "to"):
+                data.pop(name, None)
+        return data
 
 
 class FindingReport(BaseModel):
