@@ -57,15 +57,14 @@ def print_timeline(report: ReplayReport, *, out: TextIO, zone: ZoneInfo, repeat_
         f", {report.days_with_games} of them with games"
         + (f" ({len(report.notices) / report.days_with_games:.2f} notices per day with games)" if report.days_with_games else "")
     )
+    if report.pages is not None:
+        print(f"\nPagerDuty pages under [escalation], nobody acknowledging: {report.pages}", file=out)
+        for page in report.paged:
+            print(f"  {at(page.at)}  {page.monitor} {page.fingerprint}: {page.why}", file=out)
     print(
         f"\ntotals: {len(report.incidents)} incident(s), {len(report.notices)} notice(s), "
         f"{len(report.notices) / days:.2f} notices per day over {days} day(s){games}, "
         f"{len(short)} incident(s) shorter than one repeat interval; replayed in {report.duration_ms / 1000:.2f} s",
         file=out,
     )
-    if report.pages is None:
-        print("PagerDuty pages: none ([escalation] is not configured)", file=out)
-    else:
-        print(f"PagerDuty pages under [escalation], nobody acknowledging: {report.pages}", file=out)
-        for page in report.paged:
-            print(f"  {at(page.at)}  {page.monitor} {page.fingerprint}: {page.why}", file=out)
+

@@ -128,7 +128,11 @@ class ReplayReport(BaseModel):
     """The moment after the last tick: how long a still-open incident had lasted by then."""
 
     def as_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        data = self.model_dump(mode="json", by_alias=True)
+        if self.pages is None:  # no [escalation]: the report keeps its shape
+            data.pop("pages", None)
+            data.pop("paged", None)
+        return data
 
 
 def tick_times(request: ReplayRequest, config: CanaryConfig) -> list[datetime]:
