@@ -133,7 +133,8 @@ def test_a_failed_delivery_exits_1_and_the_next_run_sends_it(local_dir):
         (("run", "--bogus"), "unrecognized arguments: --bogus"),
         (("launch",), "invalid choice: 'launch'"),
         (("silence", "--match", "service", "--for", "4h", "--reason", "r"), "--match: expected LABEL=VALUE"),
-        (("silence", "--match", "service=x", "--for", "forever", "--reason", "r"), "--for: expected a duration"),
+        (("silence", "--match", "service=phase3-to-phase4-orchestrator", "--for", "forever", "--reason", "r"),
+             "--for: expected a duration"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line(local_dir, args, message):
@@ -294,6 +295,6 @@ def test_an_unreadable_alert_state_sends_one_notice_listing_the_findings_and_exi
 def test_a_silence_that_cannot_be_stored_says_so_in_one_line(local_dir):
     local_dir.mkdir(parents=True, exist_ok=True)
     (local_dir / "state.sqlite3").write_bytes(b"this is not a database" * 100)
-    result = run_cli("silence", "--match", "service=x", "--for", "1h", "--reason", "r")
+    result = run_cli("silence", "--match", "service=phase3-to-phase4-orchestrator", "--for", "1h", "--reason", "r")
     assert result.code == 1
     assert result.stderr.startswith("error: alert state: sqlite: ") and len(result.stderr.strip().splitlines()) == 1
