@@ -57,7 +57,7 @@ def test_check_config_accepts_the_production_file_and_runs_nothing(local_dir):
     "old, new, message",
     [
         ('to = "phase_5_predictions"', 'to = "phase_5_prediction"',
-         "transitions[2].to: unknown phase 'phase_5_prediction' (known: phase_2_raw,"),
+         "transitions[phase_4_precompute->phase_5_prediction].to: unknown phase 'phase_5_prediction' (known: phase_2_raw,"),
         ('role = "roles/run.invoker"', "services = []", "monitors.orchestrator_iam.services: empty, so nothing would be checked"),
         ('role = "roles/run.invoker"', 'services = ["phase4-to-phase5-orchestratr"]',
          "monitors.orchestrator_iam.services[0]: unknown service 'phase4-to-phase5-orchestratr' (known: "),
