@@ -49,7 +49,7 @@ def check_values(matchers: Mapping[str, str], known_values: Mapping[str, Sequenc
         known = known_values.get(name)
         if known is None or value in known:
             continue
-        close = difflib.get_close_matches(value, known, n=3, cutoff=0.6)
+        close = difflib.get_close_matches(value, known, n=1, cutoff=0.6)  # the closest; all are listed after it
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
         raise SilenceError(
             f"--match {name}={value}: not a {name} of [pipeline]{hint} (known: {', '.join(known) or 'none'})"
