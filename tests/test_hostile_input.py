@@ -200,7 +200,7 @@ def test_7_a_test_endpoint_on_the_gcp_backend_is_a_configuration_error(monkeypat
 def test_7_a_malformed_endpoint_setting_is_a_configuration_error_naming_it(monkeypatch, value):
     monkeypatch.setenv("CANARY_SLACK_BASE_URL", value)
     result = run_cli("run", "--dry-run")
-    assert result.code == 2 and "slack_base_url" in result.stderr
+    assert result.code == 2 and "CANARY_SLACK_BASE_URL:" in result.stderr  # named as it is set (issue 20)
 
 
 def test_7_without_endpoint_settings_the_token_goes_to_slack_only(monkeypatch):
