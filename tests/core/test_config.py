@@ -79,3 +79,17 @@ def test_a_bad_environment_setting_is_named_as_the_user_sets_it(monkeypatch, nam
     with pytest.raises(ConfigError) as raised:
         load_settings()
     assert expected in str(raised.value) and "CANARY." not in str(raised.value)
+
+
+def test_settings_come_from_the_environment_and_arguments_win(monkeypatch) -> None:
+    from core.config import Settings
+
+    monkeypatch.setenv("CANARY_BACKEND", "gcp")
+    monkeypatch.setenv("canary_gcp_project", "other-project")  # any case, as pydantic-settings matched
+    monkeypatch.setenv("CANARY_ALLOW_TEST_ENDPOINTS", "1")
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
+    monkeypatch.setenv("CANARY_NOT_A_SETTING", "ignored")
+    settings = Settings()
+    assert (settings.backend, settings.gcp_project, settings.allow_test_endpoints, settings.firestore_emulator_host) == (
+        "gcp", "other-project", True, "127.0.0.1:8080")
+    assert Settings(backend="local").backend == "local"
