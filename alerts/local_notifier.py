@@ -11,14 +11,16 @@ from alerts.digest import Digest, render_digest_text
 from alerts.group import AlertGroup, group_title, render_group_text
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
-from alerts.render_text import render_text
+from alerts.render_text import for_environment, render_text
+from core.environment import PRODUCTION, is_production
 
 LOCAL_CHANNEL = "local"
 
 
 class LocalNotifier:
-    def __init__(self, *, path: Path, console: TextIO | None) -> None:
+    def __init__(self, *, path: Path, console: TextIO | None, environment: str = PRODUCTION) -> None:
         self.path = path
+        self.environment = environment
         self.console = console
         self._lock = threading.Lock()
 
@@ -60,6 +62,9 @@ class LocalNotifier:
         return self._append(entry, text=render_digest_text(digest), thread=None)
 
     def _append(self, entry: dict[str, Any], *, text: str, thread: ThreadRef | None) -> Receipt:
+        if not is_production(self.environment):
+            entry = {"environment": self.environment, **entry}
+        text = for_environment(text, self.environment)
         entry = {**entry, "thread": thread.ts if thread else None, "text": text}
         with self._lock:
             try:

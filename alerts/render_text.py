@@ -12,6 +12,7 @@ import re
 from typing import Callable
 
 from alerts.message import AlertMessage, when
+from core.environment import is_production
 from core.model import Reason
 
 SEVERITY_MARK = {"critical": "[CRITICAL]", "warning": "[WARNING]", "info": "[INFO]"}
@@ -41,6 +42,16 @@ def visible_controls(text: str) -> str:
 def inert_text(value: object) -> str:
     """A source value made inert for a console or a log file: one line, no escape sequences."""
     return visible_controls(str(value))
+
+
+def environment_tag(environment: str) -> str:
+    """'[staging] ' before everything a non-production canary sends; '' in production."""
+    return "" if is_production(environment) else f"[{environment}] "
+
+
+def for_environment(text: str, environment: str) -> str:
+    """A rendered text (console, file, Slack fallback) that says which environment it comes from."""
+    return environment_tag(environment) + text
 
 
 def reason_mark(message: AlertMessage) -> str:

@@ -193,7 +193,8 @@ def replay(config: CanaryConfig, sources: Sources, request: ReplayRequest) -> Re
     names, skipped = split_monitors(config, request.monitors)
     ticks = tick_times(request, config)
     contexts = [
-        CheckContext(now=tick, today=tick.astimezone(config.zone).date(), zone=config.zone, pipeline=config.pipeline)
+        CheckContext(now=tick, today=tick.astimezone(config.zone).date(), zone=config.zone, pipeline=config.pipeline,
+                     dataset_prefix=config.dataset_prefix)
         for tick in ticks
     ]
     specs: list[MonitorSpec[Any]] = [MONITORS[name] for name in names]
