@@ -13,6 +13,7 @@ from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
 from alerts.render_text import for_environment, render_text
 from core.environment import PRODUCTION, is_production
+from core.local_files import LinkedFile, append_text
 
 LOCAL_CHANNEL = "local"
 
@@ -69,9 +70,9 @@ class LocalNotifier:
         with self._lock:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as out:
-                    offset = out.tell()
-                    out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                offset = append_text(self.path, json.dumps(entry, ensure_ascii=False) + "\n")
+            except LinkedFile as error:
+                raise DeliveryError(f"cannot append to {self.path}: {error}") from None
             except OSError as error:
                 raise DeliveryError(f"cannot append to {self.path}: {error.strerror}") from None
             if self.console is not None:
