@@ -45,7 +45,7 @@ def write_shared_folder(folder: Path) -> None:
             db.execute(f"CREATE TABLE {schema}.{table} AS SELECT * FROM staged.{schema}.{table}")
 
 
-def canary_for(folder: Path, *, environment: str | None, store: str, project: str = "") -> Canary:
+def canary_for(folder: Path, *, environment: str | None, store: str, project: str = "", config: Path = DEFAULT_CONFIG_PATH) -> Canary:
     """A canary as main.py builds it from the environment variables; `store` 'firestore' swaps in the
     Firestore store built the way main.py builds it on the gcp backend."""
     settings = Settings(
@@ -53,10 +53,10 @@ def canary_for(folder: Path, *, environment: str | None, store: str, project: st
         dataset_prefix="test_" if environment == "staging" else None,
         slack_channel=STAGING_CHANNEL if environment == "staging" else None,
     )
-    config = apply_settings(load_config(DEFAULT_CONFIG_PATH), settings)
-    canary = main.build_canary(settings, config, console=None)
+    configured = apply_settings(load_config(config), settings)
+    canary = main.build_canary(settings, configured, console=None)
     if store == "firestore":
-        canary.store = FirestoreStateStore(project=project, config=config.firestore, environment=config.environment)
+        canary.store = FirestoreStateStore(project=project, config=configured.firestore, environment=configured.environment)
     return canary
 
 
@@ -201,3 +201,33 @@ def test_links_and_fixes_name_the_prefixed_datasets_and_the_deployments_own_func
 
     default_fix = missing_predictions.Config(system_id="catboost_v9").rerun(DAY, dataset_prefix="test_")
     assert "FROM test_nba_predictions.player_prop_predictions" in default_fix
+
+
+def test_every_slack_message_of_another_environment_names_it_first_and_production_is_unchanged():
+    from alerts.render_slack import for_environment_slack, render_alert
+    from core.model import Reason
+    from tests.slack_cases import message, stall_finding
+
+    plain = render_alert(message(stall_finding(), Reason.FIRST))
+    staged = for_environment_slack(plain, "staging")
+    assert for_environment_slack(plain, "production") == plain
+    header = staged.to_dict()["blocks"][0]
+    assert header["type"] == "header" and header["text"]["text"].startswith("[staging] ")
+    assert staged.text.startswith("[staging] ") and staged.text.endswith(plain.text[-50:])
+    assert staged.to_dict()["blocks"][1:] == plain.to_dict()["blocks"][1:]
+
+
+def test_a_staging_runs_fix_and_links_name_the_prefixed_predictions_table(tmp_path):
+    """Staging broken this time: its missing-predictions alert reads test_ tables, and says so."""
+    folder = tmp_path / "staging"
+    pipeline(DAY, through=P3, predictions=False).write_local(folder, dataset_prefix="test_")
+    toml = tmp_path / "canary.toml"  # without a rerun_command, the fix is the query of what is there
+    text = DEFAULT_CONFIG_PATH.read_text()
+    toml.write_text(text.replace('\nrerun_command = "', '\n# rerun_command = "'))
+    staging = canary_for(folder, environment="staging", store="sqlite", config=toml)
+    report = execute(staging, RunRequest(run_id="s", now=local(DAY, "17:00"), dry_run=True))
+    [finding] = [f for f in report.findings if f.monitor == "missing_predictions"]
+    assert "FROM test_nba_predictions.player_prop_predictions" in (finding.fix or "")
+    texts = "\n".join(n.text or "" for n in report.notifications)
+    assert "BigQuery: test_nba_predictions.player_prop_predictions" in texts
+    assert "BigQuery: nba_predictions." not in texts
