@@ -355,6 +355,11 @@ def test_every_gcloud_command_of_the_plan_is_accepted_by_the_real_gcloud_parser(
     assert plan.returncode == 0, plan.stderr
     commands = [shlex.split(line[2:]) for line in plan.stdout.splitlines() if line.startswith("+ gcloud ")]
     assert len(commands) >= 20
+    # Commands of one form (the same words and the same flags, e.g. one project binding per role) parse
+    # alike: one of each is enough, and keeps this test's many gcloud start-ups down on a shared machine.
+    forms = {(tuple(w for w in argv if not w.startswith("-")), tuple(sorted(w.split("=", 1)[0] for w in argv if w.startswith("-")))): argv
+             for argv in commands}
+    commands = list(forms.values())
     config = tmp_path / "gcloud-config"
     config.mkdir()
     # An empty configuration: no account, no project. A well-formed command stops at "no active account"
