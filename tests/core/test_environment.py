@@ -23,7 +23,7 @@ from core.environment import environment_problem, scoped_file, scoped_name
 from run.configure import apply_settings, load_config
 from run.steps import Canary, RunRequest, execute
 from tests.scenario import local
-from tests.test_backends_scenarios import P3, P6, pipeline
+from tests.test_scenarios_both_backends import P3, P6, pipeline
 from tests.servers.firestore_emulator import firestore_emulator, firestore_env  # noqa: F401  (fixtures)
 
 DAY = date(2026, 11, 21)
