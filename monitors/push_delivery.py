@@ -33,15 +33,31 @@ ACK = "ack"
 remote_server_5xx, unreachable are failed pushes (https://cloud.google.com/pubsub/docs/monitoring#monitoring_push_delivery)."""
 
 
+MIN_ALIGNMENT_PERIOD = timedelta(seconds=60)
+"""Aggregation.alignmentPeriod: "The value must be at least 60 seconds"
+(https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.timeSeries/list#Aggregation)."""
+
+
 class Config(MonitorConfig):
     services: list[str] | None = None
     """The services a push must reach; None: every service of [pipeline]."""
     window: Duration = timedelta(minutes=30)
+    """Cloud Monitoring aggregates the pushes of this window as one alignment period."""
     min_failed: int = Field(default=5, ge=1)
     min_failed_ratio: float = Field(default=0.5, gt=0, le=1)
     max_backlog_age: Duration = timedelta(hours=1)
     push_account: str
     """The service account email a push subscription should authenticate as (the fix of unauthenticated_push)."""
+
+    @field_validator("window")
+    @classmethod
+    def _an_alignment_period(cls, value: timedelta) -> timedelta:
+        if value < MIN_ALIGNMENT_PERIOD:
+            raise ValueError(
+                "expected at least 60s: Cloud Monitoring refuses an alignment period under 60 seconds, and the window "
+                "is one alignment period (https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.timeSeries/list#Aggregation)"
+            )
+        return value
 
     @field_validator("push_account")
     @classmethod
@@ -125,6 +141,21 @@ def oldest_unacked_ages(series: list[Json], *, now: datetime, window: timedelta)
     return ages
 
 
+def _repoint_fix(
+    config: Config, pipeline: Pipeline, service: str, subs: list[Json], *, project_policy: Policy | None, policy: Policy,
+) -> str:
+    """Point each subscription at the configured push account (and grant that account, if it cannot invoke either)."""
+    commands = [shell_command(
+        "gcloud", "pubsub", "subscriptions", "update", subscription_id(s),
+        push_endpoint=(s.get("pushConfig") or {}).get("pushEndpoint"),
+        push_auth_service_account=config.push_account, project=pipeline.project,
+    ) for s in subs]
+    configured = f"serviceAccount:{config.push_account}"
+    if not effective_access(configured, service_policy=policy, project_policy=project_policy).can_invoke:
+        commands.append(binding_command("add", pipeline, service, member=configured, role="roles/run.invoker"))
+    return " && ".join(commands)
+
+
 def judge_target(
     config: Config, pipeline: Pipeline, target: Target, subscriptions: list[Json], *, project_policy: Policy | None,
     counts: dict[str, Counter[tuple[str, str]]], ages: dict[str, float],
@@ -180,13 +211,28 @@ def judge_target(
             if access.can_invoke:
                 continue
             subs = [s for s in mine if oidc_account(s) == account]
+            extra: dict[str, Any] = {}
+            if account.lower() == config.push_account.lower():
+                fix = binding_command("add", pipeline, service, member=member, role="roles/run.invoker")
+            else:
+                # Granting the subscription's own account would let whoever created the subscription choose
+                # who may invoke the service: point the subscription at the configured account instead.
+                fix = _repoint_fix(config, pipeline, service, subs, project_policy=project_policy, policy=policy)
+                extra["check_first"] = (
+                    f"the subscription authenticates as {account}, not as the configured push account "
+                    f"{config.push_account}: the fix points it at the configured account rather than granting "
+                    f"{account} access; if {account} is the intended push account, set push_account to it in "
+                    "canary.toml and grant it roles/run.invoker instead"
+                )
+                extra["configured_push_account"] = config.push_account
             findings.append(finding(
                 "push_account_cannot_invoke", Severity.CRITICAL,
                 f"{service}: the push account {account} of {', '.join(subscription_id(s) for s in subs)} cannot invoke it",
-                binding_command("add", pipeline, service, member=member, role="roles/run.invoker"), subs,
+                fix, subs,
                 push_account=account,
                 conditional_access=[g.describe() for g in access.conditional],
                 evidence="its pushes are rejected at Cloud Run ingress with 403, without a log line of the service",
+                **extra,
             ))
     for sub in mine:
         sid = subscription_id(sub)
