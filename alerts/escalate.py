@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from alerts.notifier import Receipt, ThreadRef
+from alerts.render_text import inert_text
 from alerts.silences import silence_for
 from core.config import EscalationConfig
 from core.fingerprint import fingerprint_of
@@ -225,7 +226,8 @@ class EscalationNotice:
         if self.event is Action.TRIGGER:
             lead = f"{self.mention} " if self.mention else ""
             return f"{lead}ESCALATED ({self.severity.value}, {self.monitor} {self.incident}): {self.why}; {paged}."
-        return f"ESCALATION {self.event.value.upper()} ({self.monitor} {self.incident}): {self.why}."
+        # An acknowledgement's reason names who (a CLI argument, a Slack user id): made inert like source text.
+        return f"ESCALATION {self.event.value.upper()} ({self.monitor} {self.incident}): {inert_text(self.why)}."
 
 
 @runtime_checkable

@@ -460,8 +460,10 @@ def test_a_broken_configuration_fails_the_deploy_before_anything_changes(deploy,
     assert "DEPLOY FAILED: CONFIGURATION" in result.stderr
     assert "transitions[phase_4_precompute->phase_5_prediction].to: unknown phase 'phase_5_prediction'" in result.stderr
     assert result.calls == []  # not one gcloud, bq or curl call
-    plan = deploy("--plan", env={"DEPLOY_SOURCE": str(source)})  # --plan runs nothing: it shows the check
-    assert plan.code == 0 and f"main.py check-config {source}/canary.toml" in plan.stdout + plan.stderr
+    plan = deploy("--plan", env={"DEPLOY_SOURCE": str(source)})  # --plan changes nothing, but checks the configuration
+    assert plan.code == 2 and "DEPLOY FAILED: CONFIGURATION" in plan.stderr and plan.calls == []
+    assert f"main.py check-config {source}/canary.toml" in plan.stdout
+    assert "transitions[phase_4_precompute->phase_5_prediction].to: unknown phase 'phase_5_prediction'" in plan.stderr
 
 
 def test_a_pagerduty_secret_gives_the_function_its_routing_key_from_secret_manager(deploy):
@@ -474,12 +476,6 @@ def test_a_pagerduty_secret_gives_the_function_its_routing_key_from_secret_manag
     assert [c[3] for c in result.find("gcloud", "secrets", "add-iam-policy-binding")] == [
         "pipeline-canary-slack-bot-token", "canary-pagerduty-routing-key"]
     assert "CANARY_PAGERDUTY_URL" in (flag(call, "remove-env-vars") or "").split(",")  # a stand-in never reaches production
-
-
-    plan = deploy("--plan", env={"DEPLOY_SOURCE": str(source)})  # --plan changes nothing, but checks the configuration
-    assert plan.code == 2 and "DEPLOY FAILED: CONFIGURATION" in plan.stderr and plan.calls == []
-    assert f"main.py check-config {source}/canary.toml" in plan.stdout
-    assert "transitions[2].to: unknown phase 'phase_5_prediction'" in plan.stderr
 
 
 # --- issue 20: an environment beside production; the interpreter; the failing step ----------------------

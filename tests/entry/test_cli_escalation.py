@@ -46,31 +46,29 @@ def test_the_routing_key_appears_in_no_output_on_any_failure_path(local_dir: Pat
 
     fake = FakePagerDuty().start()
     try:
+        # after = "0m": the demo's own run escalates, so every later run at the demo's moment retries the page.
         config = uncommented_escalation(tmp_path / "escalating.toml")
-        monkeypatch.setenv("CANARY_CONFIG", str(config))
-        monkeypatch.setenv("CANARY_PAGERDUTY_ROUTING_KEY", ROUTING_KEY)
-        demo = run_cli("demo", "--history-days", "1", "--json")
-        assert demo.code == 0, demo.stderr
-        now = json.loads(demo.stdout)["now"]
-        outputs = [demo.stdout, demo.stderr]
-
+        config.write_text(config.read_text().replace('after = "30m"', 'after = "0m"'))
+        for name, value in {"CANARY_CONFIG": str(config), "CANARY_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+                            "CANARY_PAGERDUTY_URL": fake.endpoint}.items():
+            monkeypatch.setenv(name, value)
         # A stand-in URL without CANARY_ALLOW_TEST_ENDPOINTS=1: refused, naming the variable, not the key.
-        monkeypatch.setenv("CANARY_PAGERDUTY_URL", fake.endpoint)
-        refused = run_cli("run", "--now", now)
+        refused = run_cli("demo", "--history-days", "1")
         assert refused.code == 2 and "CANARY_ALLOW_TEST_ENDPOINTS=1" in refused.stderr
-        outputs += [refused.stdout, refused.stderr]
+        outputs = [refused.stdout, refused.stderr]
         monkeypatch.setenv("CANARY_ALLOW_TEST_ENDPOINTS", "1")
-
-        from datetime import datetime
-
-        at = datetime.fromisoformat(now.replace("Z", "+00:00"))
-        for minutes, fault in ((31, "503"), (32, "429"), (33, "dropped"), (34, "400")):
-            fake.fail_with, fake.drop = (int(fault), False) if fault.isdigit() and fault != "400" else (None, fault == "dropped")
+        fake.fail_with = 503
+        demo = run_cli("demo", "--history-days", "1", "--json")
+        assert demo.code == 1, demo.stderr  # the page failed: the run says so
+        now = json.loads(demo.stdout)["now"]
+        outputs += [demo.stdout, demo.stderr]
+        for fault in ("429", "dropped", "400"):
+            fake.fail_with, fake.drop = (429, False) if fault == "429" else (None, fault == "dropped")
             if fault == "400":
                 monkeypatch.setenv("CANARY_PAGERDUTY_ROUTING_KEY", ROUTING_KEY[:31])  # one character short: 400
             for as_json in ((), ("--json",)):
-                result = run_cli("run", "--now", (at + timedelta(minutes=minutes)).isoformat(), *as_json)
-                assert result.code == 1, (fault, result.stdout, result.stderr)  # the event failed: it stays due
+                result = run_cli("run", "--now", now, *as_json)
+                assert result.code == 1, (fault, result.stdout, result.stderr)  # the page failed: it stays due
                 outputs += [result.stdout, result.stderr]
             if fault == "400":
                 assert "Length of 'routing_key' is incorrect" in result.stdout
@@ -79,5 +77,9 @@ def test_the_routing_key_appears_in_no_output_on_any_failure_path(local_dir: Pat
             for shown in outputs:
                 assert key not in shown
         assert fake.events == []  # nothing was accepted: every failure left the page due
+        monkeypatch.setenv("CANARY_PAGERDUTY_ROUTING_KEY", ROUTING_KEY)
+        fake.drop = False
+        sent = run_cli("run", "--now", now)
+        assert sent.code == 0 and fake.actions() == ["trigger"] and ROUTING_KEY not in sent.stdout + sent.stderr
     finally:
         fake.stop()
