@@ -109,3 +109,60 @@ def test_transition_services_are_checked_against_themselves() -> None:
         data["transitions"][1] |= change
         with pytest.raises(ValidationError, match=re.escape(message)):
             Pipeline.model_validate(data)
+
+
+# --- quiet on the demo's season, and able to fire there -------------------------------------------------
+
+
+def demo_replay(tmp_path: Path, *, history_days: int, change: Any = None) -> list[tuple[str, str, str, str | None]]:
+    """Replay phase_stalls over the demo's history with canary.toml (complete_by = 36h on 3->4, retry_grace 1h)."""
+    from datetime import datetime, timezone
+
+    from demo.pipeline import build_demo, write_demo
+    from monitors.base import Sources
+    from run.configure import load_config
+    from run.replay import ReplayRequest, replay
+    from sources.duckdb_warehouse import DuckDbWarehouse
+    from sources.iam_file import IamPolicyFile
+    from sources.push_files import PushChainFiles
+    from tests.production import PUSH_MEMBER, SERVICES
+
+    config = load_config(DEFAULT_CONFIG_PATH)
+    demo = build_demo(
+        now=datetime(2026, 11, 21, 23, 30, tzinfo=timezone.utc), zone=config.zone, services=list(SERVICES),
+        push_member=PUSH_MEMBER, history_days=history_days, project=config.pipeline.project, region=config.pipeline.region,
+    )
+    if change:
+        change(demo)
+    write_demo(demo, tmp_path)
+    sources = Sources(warehouse=DuckDbWarehouse(path=tmp_path / "warehouse.duckdb"),
+                      iam=IamPolicyFile(path=tmp_path / "iam_policies.json"), push=PushChainFiles(folder=tmp_path))
+    report = replay(config, sources, ReplayRequest(first=demo.today - timedelta(days=history_days), last=demo.today,
+                                                   every=timedelta(minutes=30), monitors=("phase_stalls",)))
+    return sorted((i.key.get("game_date", ""), i.key["problem"], i.key.get("processor") or i.key.get("phase") or i.key.get("transition", ""),
+                   i.opened_at.astimezone(NEW_YORK).strftime("%m-%d %H:%M")) for i in report.incidents)
+
+
+def test_partial_phases_are_quiet_on_the_demos_healthy_days_and_fire_on_an_injected_one(tmp_path: Path) -> None:
+    # The demo's season: phase 3 runs several times a day and one processor fails then succeeds 10 min later.
+    assert demo_replay(tmp_path / "healthy", history_days=6) == [
+        ("2026-11-21", "stalled", "phase_4_precompute->phase_5_predictions", "11-21 09:30"),  # the broken day only
+    ]
+
+    def partial_phase_3(demo: Any) -> None:
+        """Three days back: two of phase 3's morning-after processors never succeed, one of them failed."""
+        from sources.tables import PHASE_COMPLETIONS
+
+        rows = demo.rows[PHASE_COMPLETIONS]
+        day = demo.today - timedelta(days=3)
+        gone = {"PlayerGameSummaryProcessor", "TeamDefenseGameSummaryProcessor"}
+        rows[:] = [r for r in rows if not (r["game_date"] == day and r["phase"] == P3 and r["processor_name"] in gone)]
+        rows.append({"game_date": day, "phase": P3, "processor_name": "PlayerGameSummaryProcessor", "status": "failed",
+                     "completed_at": local(day + timedelta(days=1), "06:10"), "record_count": None, "execution_id": "x"})
+
+    injected = demo_replay(tmp_path / "partial", history_days=6, change=partial_phase_3)
+    assert injected == [
+        ("2026-11-18", "failed", "PlayerGameSummaryProcessor", "11-19 07:30"),  # 06:10 + 1 h, at the next tick
+        ("2026-11-18", "incomplete", P3, "11-19 12:30"),  # noon of the next day, at the next tick
+        ("2026-11-21", "stalled", "phase_4_precompute->phase_5_predictions", "11-21 09:30"),
+    ]
