@@ -113,11 +113,23 @@ class FirestoreConfig(StrictModel):
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 
+TOPIC_ID = r"^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$"
+"""A Pub/Sub topic id: starts with a letter, 3-255 letters, digits or - _ . ~ + %, not 'goog...'
+(https://cloud.google.com/pubsub/docs/pubsub-basics#resource_names)."""
+
+
 class PushHop(StrictModel):
     """One Cloud Run service on a transition's push path, and the topic whose push subscription reaches it."""
 
     service: str = Field(min_length=1)
-    topic: str | None = None
+    topic: str | None = Field(default=None, pattern=TOPIC_ID)
+
+    @field_validator("topic")
+    @classmethod
+    def _not_reserved(cls, value: str | None) -> str | None:
+        if value is not None and value.lower().startswith("goog"):
+            raise ValueError(f"not a Pub/Sub topic id: {value[:100]!r} (an id cannot start with 'goog')")
+        return value
     """The Pub/Sub topic published to by the hop before it (shown in alerts; the subscription is found by its endpoint)."""
 
 
@@ -131,9 +143,12 @@ class Hop(StrictModel):
     service: str
     topic: str | None = None
 
-    def describe(self) -> str:
-        """'second hop: nba-phase4-trigger -> nba-phase4-precompute-processors'."""
+    def describe(self, *, with_transition: bool = False) -> str:
+        """'second hop: nba-phase4-trigger -> nba-phase4-precompute-processors' (with_transition: 'second hop of
+        phase_3_analytics->phase_4_precompute: ...')."""
         ordinal = f"{_ORDINALS[self.position - 1]} hop" if self.position <= len(_ORDINALS) else f"hop {self.position}"
+        if with_transition:
+            ordinal += f" of {self.transition}"
         return f"{ordinal}: {self.topic} -> {self.service}" if self.topic else f"{ordinal}: {self.service}"
 
 

@@ -115,7 +115,7 @@ def hop_details(pipeline: Pipeline, service: str) -> dict[str, Any]:
 def hop_note(pipeline: Pipeline, service: str) -> str:
     """' (second hop of X->Y: topic -> service)' when the service is one of several hops; '' otherwise."""
     hops = [h for h in pipeline.hops_of(service) if h.of > 1]
-    return "".join(f" ({h.describe().replace(' hop:', f' hop of {h.transition}:', 1)})" for h in hops[:1])
+    return f" ({hops[0].describe(with_transition=True)})" if hops else ""
 
 
 def restore_invoker_fix(pipeline: Pipeline, service: str, binding: str) -> str:
