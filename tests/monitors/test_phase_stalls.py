@@ -102,7 +102,8 @@ def test_transition_services_are_checked_against_themselves() -> None:
     cases = [
         ({"services": []}, "services: empty"),
         ({"service": "phase3-to-phase4-orchestrator"}, "give `service` (one hop) or `services`"),
-        ({"services": ["a", {"service": "a", "topic": "t"}]}, "a service is listed twice"),
+        ({"services": ["a", {"service": "a", "topic": "nba-topic"}]}, "a service is listed twice"),
+        ({"services": ["a", {"service": "b", "topic": "goog-x"}]}, "not a Pub/Sub topic id"),
     ]
     for change, message in cases:
         data = {**base, "transitions": [dict(t) for t in base["transitions"]]}
