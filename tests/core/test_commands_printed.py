@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.scenario import local
-from tests.test_backends_scenarios import CASES, Case
+from tests.test_scenarios_both_backends import CASES, Case
 from tests.servers.stacks import local_stack
 
 # Findings whose fixes are checked: the second hop's binding (with its ordered fix), the request log of
