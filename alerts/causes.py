@@ -20,6 +20,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Mapping, Sequence
 
+from alerts.acks import covered
 from alerts.decide import Decisions
 from alerts.group import member_line
 from alerts.message import AlertMessage, where_of
@@ -109,6 +110,11 @@ def thread_by_cause(
     last notice (which named it): then the cause's repeat goes out, even before the cause's own interval.
     """
     firing = {f.fingerprint: f for f in findings}
+    # Acknowledging a cause covers its effects: they repeat neither on their own nor through the cause.
+    acknowledged = {**decisions.acknowledged, **covered(firing, causes=causes, acknowledged=decisions.acknowledged)}
+    for fingerprint, state in previous.items():
+        if fingerprint in firing and state.firing and state.caused_by in decisions.acknowledged:
+            acknowledged.setdefault(fingerprint, decisions.acknowledged[state.caused_by])
     resolving = {d.fingerprint for d in decisions.notify if d.reason is Reason.RESOLVED}
 
     def muted(fingerprint: str) -> bool:
@@ -143,13 +149,15 @@ def thread_by_cause(
         state = decision.previous
         lives_in = state.caused_by if state is not None and state.firing else None
         update: dict[str, object] = {"caused_by": cause, "affects": affects.get(fingerprint, [])}
+        if decision.reason is Reason.REPEAT and fingerprint in acknowledged:
+            continue
         if decision.reason is Reason.REPEAT and lives_in is not None:
             if not cause_open(lives_in):
                 update |= {"detached": True, "cause": previous.get(lives_in)}
             elif lives_in in firing and not muted(lives_in):
                 named = previous.get(lives_in)
                 assert decision.finding is not None
-                if named is not None and now - named.last_notified >= repeat_after.for_severity(decision.finding.severity):
+                if named is not None and lives_in not in acknowledged and now - named.last_notified >= repeat_after.for_severity(decision.finding.severity):
                     named_by.add(lives_in)
                 continue  # the cause's repeat names it (sent now if it was not due yet)
             else:
@@ -194,7 +202,7 @@ def thread_by_cause(
             ))
     # The cause's resolution is read before the new parents of what it leaves behind.
     notify = [d for d in notify if not d.detached] + [d for d in notify if d.detached]
-    return Decisions(notify=notify, silenced=decisions.silenced, refresh=refresh)
+    return Decisions(notify=notify, silenced=decisions.silenced, refresh=refresh, acknowledged=acknowledged)
 
 
 def annotate(message: AlertMessage, decision: Decision) -> AlertMessage:

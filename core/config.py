@@ -69,10 +69,33 @@ class AlertsConfig(StrictModel):
     """A claim older than this belongs to a sender that died; another run may take it over."""
 
 
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+"""A Slack member id as an interaction payload's user.id carries it (U..., or W... on Enterprise Grid)."""
+
+
+class SlackActionsConfig(StrictModel):
+    """[slack.actions]: who may press the buttons on an alert (main.py slack_actions)."""
+
+    allowed_users: list[str] = Field(default_factory=list)
+    """Slack member ids allowed to act; empty: anyone in the workspace who can see the message."""
+
+    @field_validator("allowed_users")
+    @classmethod
+    def _member_ids(cls, value: list[str]) -> list[str]:
+        bad = [user for user in value if not SLACK_USER_ID.match(user)]
+        if bad:
+            raise ValueError(
+                f"not Slack member ids: {', '.join(repr(u[:30]) for u in bad)} (expected e.g. 'U012AB3CD': "
+                "a profile's \"Copy member ID\")"
+            )
+        return value
+
+
 class SlackConfig(StrictModel):
     channel: str = "#nba-pipeline-alerts"
     channels: dict[Severity, str] = Field(default_factory=dict)
     """Optional per-severity routing; a severity not listed goes to `channel`."""
+    actions: SlackActionsConfig = Field(default_factory=SlackActionsConfig)
 
     def channel_for(self, severity: Severity) -> str:
         return self.channels.get(severity, self.channel)
@@ -108,6 +131,10 @@ class DigestConfig(StrictModel):
 class FirestoreConfig(StrictModel):
     alerts_collection: str = "canary_alerts"
     silences_collection: str = "canary_silences"
+    acks_collection: str = "canary_acks"
+    """Acknowledgements, one document per fingerprint (alerts/acks.py)."""
+    slack_actions_collection: str = "canary_slack_actions"
+    """One document per Slack click handled (its id is the click's key): a click delivered twice acts once."""
 
 
 class Transition(StrictModel):

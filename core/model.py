@@ -331,3 +331,23 @@ class RunReport(BaseModel):
     @property
     def delivery_failed(self) -> bool:
         return self.state_error is not None or any(n.error is not None for n in self.notifications)
+
+
+class Acknowledgement(BaseModel):
+    """Someone has an open incident in hand: its repeats stop (alerts/acks.py says for how long).
+
+    Tied to one incident (`incident_since`: its record's first_seen when acknowledged), not to the run
+    clock: an incident that resolves and fires again is a new incident, unacknowledged."""
+
+    fingerprint: str
+    by: str
+    """Who: a person's name from the CLI, or `slack:<user id>` from a button."""
+    at: datetime
+    incident_since: datetime
+    severity: Severity
+    """The incident's severity when acknowledged: a rise above it ends the acknowledgement."""
+    expires_at: datetime | None = None
+    """None: until the incident resolves."""
+    ended_by: str | None = None
+    ended_at: datetime | None = None
+    """Ended early (`main.py unack`, the Unacknowledge button): kept on record, no longer in force."""
