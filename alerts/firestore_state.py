@@ -181,6 +181,8 @@ class FirestoreStateStore:
         fingerprint: str,
         action: str,
         change: Callable[[DocumentSnapshot], tuple[Result, dict[str, Any] | None]],
+        *,
+        collection: str | None = None,
     ) -> Result:
         """Read the document, decide, and write only if it is still as read; a lost race reads again.
 
@@ -192,9 +194,10 @@ class FirestoreStateStore:
         transaction locks took 2 s per claim; a precondition fails at once.
         """
         db = self._db()
-        ref = db.collection(self.alerts_collection).document(fingerprint)
+        collection = collection or self.alerts_collection
+        ref = db.collection(collection).document(fingerprint)
         api_errors = _api_errors()
-        with self._errors(action, self._where(self.alerts_collection, fingerprint)):
+        with self._errors(action, self._where(collection, fingerprint)):
             for _ in range(self.max_attempts):
                 snapshot = ref.get(**self._call_options())
                 result, write = change(snapshot)
@@ -212,7 +215,7 @@ class FirestoreStateStore:
                     continue  # another worker got there first: read what it wrote and decide again
                 return result
         raise StateError(
-            f"{SOURCE}: cannot {action} {self._where(self.alerts_collection, fingerprint)}: "
+            f"{SOURCE}: cannot {action} {self._where(collection, fingerprint)}: "
             f"other runs changed it {self.max_attempts} times in a row"
         )
 
@@ -343,33 +346,6 @@ class FirestoreStateStore:
             s.id: self._parse(Acknowledgement, s, self.acks_collection, fingerprint=s.id) for s in snapshots if s.exists
         }
 
-    def _ack_compare_and_set(
-        self, fingerprint: str, action: str, change: Callable[[DocumentSnapshot], tuple[Result, dict[str, Any] | None]]
-    ) -> Result:
-        """As _compare_and_set, on the acknowledgements collection."""
-        db = self._db()
-        ref = db.collection(self.acks_collection).document(fingerprint)
-        api_errors = _api_errors()
-        with self._errors(action, self._where(self.acks_collection, fingerprint)):
-            for _ in range(self.max_attempts):
-                snapshot = ref.get(**self._call_options())
-                result, write = change(snapshot)
-                if write is None:
-                    return result
-                try:
-                    if snapshot.exists:
-                        option = db.write_option(last_update_time=snapshot.update_time)
-                        ref.update(write, option=option, retry=None, timeout=self.timeout_seconds)
-                    else:
-                        ref.create(write, retry=None, timeout=self.timeout_seconds)
-                except (api_errors.FailedPrecondition, api_errors.Conflict, api_errors.NotFound):
-                    continue  # someone else acknowledged (or ended) it first: read theirs and decide again
-                return result
-        raise StateError(
-            f"{SOURCE}: cannot {action} {self._where(self.acks_collection, fingerprint)}: "
-            f"changed by others {self.max_attempts} times in a row"
-        )
-
     def acknowledge(self, ack: Acknowledgement, *, state: AlertState) -> tuple[Acknowledgement, bool]:
         document = ack.model_dump(mode="python", exclude={"fingerprint"})
         document["severity"] = ack.severity.value
@@ -381,7 +357,7 @@ class FirestoreStateStore:
                     return (existing, False), None
             return (ack, True), document
 
-        return self._ack_compare_and_set(ack.fingerprint, "acknowledge", take)
+        return self._compare_and_set(ack.fingerprint, "acknowledge", take, collection=self.acks_collection)
 
     def unacknowledge(self, fingerprint: str, *, now: datetime, by: str) -> Acknowledgement | None:
         def end(snapshot: DocumentSnapshot) -> tuple[Acknowledgement | None, dict[str, Any] | None]:
@@ -395,7 +371,7 @@ class FirestoreStateStore:
             document["severity"] = ended.severity.value
             return ended, document
 
-        return self._ack_compare_and_set(fingerprint, "end the acknowledgement of", end)
+        return self._compare_and_set(fingerprint, "end the acknowledgement of", end, collection=self.acks_collection)
 
     def record_action(self, key: str, *, now: datetime, expire_at: datetime) -> bool:
         ref = self._db().collection(self.slack_actions_collection).document(key)
