@@ -308,10 +308,18 @@ class FindingReport(BaseModel):
     silenced_by: str | None = None
     caused_by: str | None = None
     """The fingerprint of the firing finding that explains this one (the pipeline's topology), or None."""
+    acknowledged_by: str | None = None
+    """Who acknowledged it (or its cause): its repeats are not sent while that holds."""
 
     @classmethod
-    def of(cls, finding: Finding, *, silenced_by: str | None = None, caused_by: str | None = None) -> FindingReport:
-        return cls(fingerprint=finding.fingerprint, silenced_by=silenced_by, caused_by=caused_by, **finding.model_dump())
+    def of(
+        cls, finding: Finding, *, silenced_by: str | None = None, caused_by: str | None = None,
+        acknowledged_by: str | None = None,
+    ) -> FindingReport:
+        return cls(
+            fingerprint=finding.fingerprint, silenced_by=silenced_by, caused_by=caused_by,
+            acknowledged_by=acknowledged_by, **finding.model_dump(),
+        )
 
 
 class RunReport(BaseModel):

@@ -139,6 +139,9 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
     silenced = [f for f in report.findings if f.silenced_by]
     if silenced:
         line += f"; {len(silenced)} silenced"
+    acknowledged = [f for f in report.findings if f.acknowledged_by]
+    if acknowledged:
+        line += f"; {len(acknowledged)} acknowledged (no repeats: {', '.join(sorted({f.acknowledged_by for f in acknowledged if f.acknowledged_by}))})"
     print(line, file=out)
     if report.state_error:
         print(f"alert state unavailable: {report.state_error}", file=out)

@@ -27,7 +27,7 @@ from alerts.render_text import render_text
 from alerts.state import StateError, StateStore, records_for_decide
 from core.config import CanaryConfig
 from core.model import (
-    CANARY_MONITOR, AlertState, Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason,
+    Acknowledgement, CANARY_MONITOR, AlertState, Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason,
     RunReport, Silence,
 )
 from core.secrets import scrub
@@ -94,6 +94,8 @@ class Decided:
     """Records that could not be read (fingerprint -> why): replaced when their notice goes out."""
     state_error: str | None = None
     """Set on the blind path: the alert state was unreadable, so `plans` holds only the blind notice."""
+    acknowledged: dict[str, str] = field(default_factory=dict)
+    """fingerprint -> who acknowledged it (or its cause): its repeats were not sent."""
 
 
 def presentation(canary: Canary) -> dict[str, Any]:
@@ -159,6 +161,7 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
     try:
         previous = records_for_decide(canary.store, fingerprints=[f.fingerprint for f in collected.findings])
         silences = canary.store.silences(now=now)
+        acknowledgements = canary.store.acknowledgements(fingerprints=previous)
     except StateError as error:
         # Blind: nothing can be deduplicated, claimed or recorded. Say so once per run, with this run's
         # findings, rather than stay silent (or post every finding again) until the store answers.
@@ -173,7 +176,7 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
     collected.findings.extend(corrupt_record_finding(fp, why) for fp, why in sorted(corrupt.items()))
     decisions, causes = decide_run(
         canary.config, results=collected.results, findings=collected.findings, previous=previous, silences=silences,
-        now=now, scheduled=request.game_date is None,
+        now=now, scheduled=request.game_date is None, acknowledgements=acknowledgements,
         # The settings are judged on every run: a setting fixed since resolves its "canary degraded".
         # The alert state was read: a corrupt record deleted or replaced since resolves its "canary degraded".
         also_judged=frozenset({SETTINGS_CHECK, ALERT_STATE}),
@@ -181,6 +184,7 @@ def decide_notices(canary: Canary, request: RunRequest, collected: Collected) ->
     return Decided(
         plans=plan(decisions.notify, now=now, **presentation(canary)), silenced=decisions.silenced, caused_by=causes,
         refresh=plan(decisions.refresh, now=now, **presentation(canary)), corrupt=corrupt,
+        acknowledged=decisions.acknowledged,
     )
 
 
@@ -194,6 +198,7 @@ def decide_run(
     now: datetime,
     scheduled: bool,
     also_judged: frozenset[str] = frozenset(),
+    acknowledgements: Mapping[str, Acknowledgement] | None = None,
 ) -> tuple[Decisions, dict[str, str]]:
     """The pure decision of one run (a scheduled or operator's run, or one tick of a replay): what is due,
     threaded by cause, and each explained finding's cause (fingerprint -> fingerprint). `also_judged`:
@@ -208,6 +213,7 @@ def decide_run(
         coverage={r.name: r.judged for r in results if r.outcome is not Outcome.ERROR and r.judged is not None},
         # An operator's check of one date must not close what the scheduled runs are watching.
         retire_uncovered=scheduled,
+        acknowledgements=acknowledgements,
     )
     causes = causes_of(config.pipeline, findings)
     decisions = thread_by_cause(
@@ -312,7 +318,10 @@ def report(
         dry_run=request.dry_run,
         monitors=collected.results,
         findings=[
-            FindingReport.of(f, silenced_by=decided.silenced.get(f.fingerprint), caused_by=decided.caused_by.get(f.fingerprint))
+            FindingReport.of(
+                f, silenced_by=decided.silenced.get(f.fingerprint), caused_by=decided.caused_by.get(f.fingerprint),
+                acknowledged_by=decided.acknowledged.get(f.fingerprint),
+            )
             for f in collected.findings
         ],
         notifications=notifications,
