@@ -272,6 +272,8 @@ class Settings(BaseSettings):
     """The local backend's folder: `.canary` beside main.py unless CANARY_LOCAL_DIR says otherwise."""
     gcp_project: str = "nba-props-platform"
     slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    """The Slack app's signing secret (CANARY_SLACK_SIGNING_SECRET): only the slack_actions function reads it."""
     slack_channel: str | None = None
     """Overrides [slack] channel of the configuration file (deploy.sh sets it)."""
     dataset_prefix: DatasetPrefix | None = None
@@ -349,7 +351,8 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every value of these settings that must never be shown (the token, the heartbeat URL)."""
         token = self.slack_bot_token.get_secret_value() if self.slack_bot_token is not None else None
-        return secret_values(token, self.heartbeat_url)
+        signing = self.slack_signing_secret.get_secret_value() if self.slack_signing_secret is not None else None
+        return secret_values(token, self.heartbeat_url, signing)
 
 
 def _location(loc: tuple[Any, ...]) -> str:

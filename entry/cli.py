@@ -23,13 +23,16 @@ from core.config import CanaryConfig, ConfigError, Settings, parse_duration
 from core.inputs import parse_game_date as parse_date, parse_instant
 from core.model import RunReport
 from core.secrets import scrub
+from alerts.message import when
 from demo.pipeline import DEMO_MONITORS, build_demo, demo_now, write_demo
 from entry.timeline import print_timeline
 from monitors.registry import MONITORS
 from run.configure import apply_settings, load_all, load_config, load_settings
 from run.observe import emit_log, observed_run
 from run.replay import ReplayRequest, replay
-from run.steps import Canary, RequestError, RunRequest, check_replay, key_labels_by_monitor, select_monitors
+from run.steps import (
+    Canary, RequestError, RunRequest, check_replay, key_labels_by_monitor, presentation, select_monitors,
+)
 from run.synthetic import send_test_alert
 from sources.errors import SourceError
 
@@ -109,6 +112,7 @@ def make_parser() -> CliParser:
     replay.add_argument("--monitors", type=str, help="comma-separated monitor names (default: all enabled)")
     replay.add_argument("--config", type=str, help="replay this configuration file instead of the current one")
     replay.add_argument("--json", action="store_true", help="print the replay as one JSON object on stdout")
+    add_incident_commands(commands)
     test_alert = commands.add_parser("test-alert", help="send a marked synthetic alert through the real path, then resolve it")
     test_alert.add_argument("--json", action="store_true")
     return parser
@@ -184,6 +188,8 @@ def cli(
         args = make_parser().parse_args(argv)
         if args.command == "check-config":
             return cli_check_config(args.file, stdout=stdout)
+        if args.command == "slack-manifest":
+            return cli_slack_manifest(args, stdout=stdout)
         settings, config = load_all()
         if args.command == "run":
             request = RunRequest(
@@ -212,6 +218,8 @@ def cli(
             except StateError as error:
                 print(f"error: alert state: {error}", file=stderr)
                 return EXIT_DELIVERY_FAILED
+        if args.command in INCIDENT_COMMANDS:
+            return cli_incident_command(build=build, settings=settings, config=config, args=args, stdout=stdout, stderr=stderr)
         if args.command == "replay":
             return cli_replay(build=build, settings=settings, config=config, args=args, stdout=stdout, stderr=stderr)
         if args.command == "test-alert":
@@ -445,3 +453,72 @@ def cli_test_alert(*, canary: Canary, run_id: str, now: datetime, as_json: bool,
     else:
         print(f"test alert FAILED: {result['error']}", file=stdout)
     return EXIT_OK if result["delivered"] else EXIT_DELIVERY_FAILED
+
+
+# --- incidents and acknowledgements (issue 22) --------------------------------------------------
+
+INCIDENT_COMMANDS = ("incidents", "ack", "unack")
+
+
+def add_incident_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    incidents = commands.add_parser("incidents", help="list the open incidents, grouped by cause")
+    incidents.add_argument("--json", action="store_true", help='print {"incidents": [...]} on stdout')
+    ack = commands.add_parser("ack", help="acknowledge an open incident: no repeats until it resolves, rises, or --for ends")
+    ack.add_argument("fingerprint", help="the incident's fingerprint, or a unique prefix of it (see `main.py incidents`)")
+    ack.add_argument("--for", dest="duration", default=None, help="how long, e.g. 4h (default: until it resolves)")
+    ack.add_argument("--by", default=None, help="who (default: $USER)")
+    unack = commands.add_parser("unack", help="end an acknowledgement: repeats resume")
+    unack.add_argument("fingerprint", help="the incident's fingerprint, or a unique prefix of it")
+    unack.add_argument("--by", default=None, help="who (default: $USER)")
+    manifest = commands.add_parser("slack-manifest", help="print the Slack app manifest (JSON) for the buttons")
+    manifest.add_argument("--url", required=True, help="the slack_actions function's HTTPS URL (interactivity request URL)")
+    manifest.add_argument("--name", default="pipeline-canary", help="the app's name in Slack (default pipeline-canary)")
+
+
+def cli_incident_command(
+    *, build: Builder, settings: Settings, config: CanaryConfig, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
+) -> int:
+    from alerts import acted as acting
+    from alerts.acks import find_incident
+    from alerts.incidents import incidents_json, incidents_text, open_incidents
+
+    canary = build(settings, config, console=None)
+    store, now = canary.store, datetime.now(timezone.utc)
+    try:
+        firing = store.load_firing()
+        if args.command == "incidents":
+            listed = open_incidents(
+                firing, acknowledgements=store.acknowledgements(fingerprints=firing), silences=store.silences(now=now), now=now,
+            )
+            if args.json:
+                print(json.dumps(incidents_json(listed)), file=stdout)
+            else:
+                print(f"open incidents in {store.location} at {when(now, config.zone)}:", file=stdout)
+                print("\n".join(incidents_text(listed, zone=config.zone)), file=stdout)
+            return EXIT_OK
+        state = find_incident(args.fingerprint, firing)
+        by = args.by or getpass.getuser()
+        if args.command == "ack":
+            outcome = acting.acknowledge(store, state=state, by=by, now=now, duration=args.duration, zone=config.zone)
+        else:
+            outcome = acting.unacknowledge(store, state=state, by=by, now=now)
+    except StateError as error:
+        print(f"error: alert state: {error}", file=stderr)
+        return EXIT_DELIVERY_FAILED
+    if outcome.acted is None:
+        print(outcome.said, file=stdout)
+        return EXIT_OK
+    print(f"{state.fingerprint} ({state.monitor}: {state.summary}): {outcome.acted.line(outcome.acted.by, config.zone)}",
+          file=stdout)
+    links = presentation(canary)["links"]
+    failed = acting.announce(canary.notifier, store, state=state, acted=outcome.acted, zone=config.zone, links=links)
+    if failed:
+        print(f"(recorded in {store.location}; not shown on the incident's message: {failed})", file=stdout)
+    return EXIT_OK
+
+
+def cli_slack_manifest(args: argparse.Namespace, *, stdout: TextIO) -> int:
+    from entry.slack_actions import slack_manifest
+
+    print(json.dumps(slack_manifest(url=args.url, name=args.name), indent=2), file=stdout)
+    return EXIT_OK

@@ -35,6 +35,7 @@ HEALTH_PATHS = ("/healthz", "/health")
 /healthz may never reach the function there, so /health answers the same."""
 RUN_METHODS = ("GET", "POST")
 HEALTH_METHODS = ("GET", "HEAD")
+INCIDENTS_PATH = "/incidents"
 
 _MONITOR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -239,6 +240,8 @@ def _route(call: Call) -> flask.Response:
         if request.method not in HEALTH_METHODS:
             raise _not_allowed(request.method, HEALTH_METHODS)
         return call.respond(200, {"status": "ok"})
+    if path == INCIDENTS_PATH:
+        return _incidents(call)
     if path != RUN_PATH:
         raise HttpError(404, f"no such path {path[:100]!r} (runs: POST or GET /; liveness: GET /health)")
     if request.method not in RUN_METHODS:
@@ -300,3 +303,24 @@ def _test_alert(call: Call, built: Instance, params: RunParams) -> flask.Respons
               "event": "canary_test_alert", "run_id": call.run_id, "delivered": not failed,
               "error": result.get("error"), "duration_ms": round(call.duration_ms(), 1)})
     return call.respond(503 if failed else 200, {"run_id": call.run_id, "action": "test_alert", **result})
+
+
+def _incidents(call: Call) -> flask.Response:
+    """GET /incidents: {"incidents": [...]}, the open incidents grouped by cause (alerts/incidents.py)."""
+    from alerts.incidents import incidents_json, open_incidents
+    from alerts.state import StateError
+
+    if call.request.method not in HEALTH_METHODS:
+        raise _not_allowed(call.request.method, HEALTH_METHODS)
+    built = call.instance()
+    call.settings = built.settings
+    store = built.canary.store
+    try:
+        firing = store.load_firing()
+        listed = open_incidents(
+            firing, acknowledgements=store.acknowledgements(fingerprints=firing), silences=store.silences(now=call.now),
+            now=call.now,
+        )
+    except StateError as error:
+        return call.respond(503, {"error": f"alert state: {error}"})
+    return call.respond(200, incidents_json(listed))
