@@ -442,3 +442,33 @@ def test_a_broken_configuration_fails_the_deploy_before_anything_changes(deploy,
     assert result.calls == []  # not one gcloud, bq or curl call
     plan = deploy("--plan", env={"DEPLOY_SOURCE": str(source)})  # --plan runs nothing: it shows the check
     assert plan.code == 0 and f"main.py check-config {source}/canary.toml" in plan.stdout + plan.stderr
+
+
+# --- the alert buttons' function (issue 22) ---------------------------------------------------------
+
+
+def test_slack_actions_is_its_own_public_function_with_its_own_firestore_only_account(deploy):
+    result = deploy("--signing-secret", "canary-slack-signing")
+    assert result.code == 0, result.stderr
+    scheduled, actions = result.find("gcloud", "functions", "deploy")
+    assert scheduled[3] == "pipeline-canary" and "--no-allow-unauthenticated" in scheduled and "--allow-unauthenticated" not in scheduled
+    assert actions[3] == "pipeline-canary-slack-actions" and flag(actions, "entry-point") == "slack_actions"
+    assert "--allow-unauthenticated" in actions and "--no-allow-unauthenticated" not in actions
+    sa = "pipeline-canary-actions@nba-props-platform.iam.gserviceaccount.com"
+    assert flag(actions, "service-account") == sa
+    assert flag(actions, "update-secrets") == (
+        "CANARY_SLACK_BOT_TOKEN=pipeline-canary-slack-bot-token:latest,CANARY_SLACK_SIGNING_SECRET=canary-slack-signing:latest")
+    assert flag(actions, "remove-env-vars") == flag(scheduled, "remove-env-vars")
+    grants = [c for c in result.calls if flag(c, "member") == f"serviceAccount:{sa}"]
+    assert sorted((c[1], c[2], flag(c, "role") or "") for c in grants) == [
+        ("projects", "add-iam-policy-binding", "roles/datastore.user"),
+        ("secrets", "add-iam-policy-binding", "roles/secretmanager.secretAccessor"),
+        ("secrets", "add-iam-policy-binding", "roles/secretmanager.secretAccessor"),
+    ]
+    assert sorted(c[3] for c in grants if c[1] == "secrets") == ["canary-slack-signing", "pipeline-canary-slack-bot-token"]
+    assert "slack-manifest --url" in result.stderr
+
+
+def test_without_a_signing_secret_no_public_function_is_deployed(fresh):
+    assert len(fresh.find("gcloud", "functions", "deploy")) == 1
+    assert not any("--allow-unauthenticated" in c for c in fresh.calls)
