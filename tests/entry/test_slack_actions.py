@@ -275,3 +275,30 @@ def test_the_signing_secret_appears_in_no_answer_or_log(
     shown = out + err + "".join(a.get_data(as_text=True) for a in answers)
     assert SIGNING_SECRET not in shown and SIGNING_SECRET[:16] not in shown
     assert "canary_slack_action" in out  # the log lines were written (and scrubbed)
+
+
+def test_slack_manifest_names_the_url_and_only_the_chat_write_scope() -> None:
+    url = "https://us-west2-nba-props-platform.cloudfunctions.net/pipeline-canary-slack-actions"
+    result = run_cli("slack-manifest", "--url", url)
+    assert result.code == 0
+    manifest = json.loads(result.stdout)
+    assert manifest["settings"]["interactivity"] == {"is_enabled": True, "request_url": url}
+    assert manifest["oauth_config"]["scopes"] == {"bot": ["chat:write"]}
+    assert manifest["display_information"]["name"] == "pipeline-canary"
+    refused = run_cli("slack-manifest", "--url", "http://example.com/x")
+    assert refused.code == 2 and "https://" in refused.stderr
+
+
+def test_get_incidents_lists_the_open_incidents_grouped_by_cause(demo: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    client = functions_framework.create_app(target="run_canary", source=str(PROJECT_ROOT / "main.py")).test_client()
+    answer = client.get("/incidents")
+    assert answer.status_code == 200
+    listed = answer.get_json()["incidents"]
+    at = next(n for n, i in enumerate(listed) if i["fingerprint"] == demo["cause"])
+    cause = listed[at]
+    assert cause["caused_by"] is None and len(cause["effects"]) >= 3
+    following = listed[at + 1 : at + 1 + len(cause["effects"])]  # its effects follow it, grouped
+    assert {i["fingerprint"] for i in following} == set(cause["effects"])
+    assert all(i["caused_by"] == demo["cause"] for i in following)
+    assert {i["fingerprint"] for i in listed} == {f["fingerprint"] for f in demo["report"]["findings"]}
+    assert client.post("/incidents").status_code == 405
