@@ -512,6 +512,9 @@ deploy_slack_actions() {
     --remove-env-vars="$TEST_ENDPOINT_VARS" \
     --update-env-vars="CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=${PROJECT},CANARY_SLACK_CHANNEL=${SLACK_CHANNEL},CANARY_DATASET_PREFIX=${DATASET_PREFIX}" \
     --update-secrets="CANARY_SLACK_BOT_TOKEN=${SLACK_SECRET}:latest,CANARY_SLACK_SIGNING_SECRET=${SIGNING_SECRET}:latest"
+  note "Firestore TTL on canary_slack_actions.expire_at (a handled click's key is kept a day, then deleted)"
+  run gcloud firestore fields ttls update expire_at --collection-group=canary_slack_actions --enable-ttl \
+    --project="$PROJECT" --async
   actions_url="$(value "https://${ACTIONS_FUNCTION}-PLAN.a.run.app" \
     gcloud functions describe "$ACTIONS_FUNCTION" --gen2 --region="$REGION" --project="$PROJECT" \
     --format='value(serviceConfig.uri)')"

@@ -333,7 +333,7 @@ def test_every_gcloud_command_of_the_plan_is_accepted_by_the_real_gcloud_parser(
         pytest.skip("the gcloud CLI is not installed")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOY_", "CLOUDSDK_", "GOOGLE_"))}
     plan = subprocess.run(
-        ["bash", str(DEPLOY), "--plan", "--smoke", "--heartbeat-secret", "hb-url", "--alert-channel",
+        ["bash", str(DEPLOY), "--plan", "--smoke", "--heartbeat-secret", "hb-url", "--signing-secret", "canary-signing", "--alert-channel",
          "projects/nba-props-platform/notificationChannels/1"],
         capture_output=True, text=True, timeout=30, env={**env, "DEPLOY_WORK_DIR": str(tmp_path), "DEPLOY_PYTHON": sys.executable},
     )
@@ -467,6 +467,8 @@ def test_slack_actions_is_its_own_public_function_with_its_own_firestore_only_ac
     ]
     assert sorted(c[3] for c in grants if c[1] == "secrets") == ["canary-slack-signing", "pipeline-canary-slack-bot-token"]
     assert "slack-manifest --url" in result.stderr
+    ttls = [c for c in result.find("gcloud", "firestore", "fields", "ttls", "update") if "--collection-group=canary_slack_actions" in c]
+    assert len(ttls) == 1 and ttls[0][5] == "expire_at"
 
 
 def test_without_a_signing_secret_no_public_function_is_deployed(fresh):
