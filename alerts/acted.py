@@ -118,12 +118,13 @@ def standing(store: StateStore, *, state: AlertState, now: datetime) -> Standing
     )
 
 
-def parent_message(state: AlertState, *, acted: Acted, line: str, zone: tzinfo, links: LinkContext) -> AlertMessage:
+def parent_message(state: AlertState, *, acted: Acted, line: str, zone: tzinfo, links: LinkContext | None) -> AlertMessage:
     """The incident's parent as it reads after an action: what is open, since when, and who has it."""
     return AlertMessage(
         fingerprint=state.fingerprint, reason=Reason.FIRST, severity=state.severity, monitor=state.monitor,
         title=state.summary, where=where_of(state.key), why_now=line, since=state.first_seen, zone=zone,
-        first_notified=state.first_seen, links=[("Runbook", runbook_url(links, state.monitor, state.key.get("problem")))],
+        first_notified=state.first_seen,
+        links=[("Runbook", runbook_url(links, state.monitor, state.key.get("problem")))] if links is not None else [],
     )
 
 
@@ -141,7 +142,7 @@ class Announcer(Protocol):
 
 
 def announce(
-    notifier: Any, store: StateStore, *, state: AlertState, acted: Acted, zone: tzinfo, links: LinkContext
+    notifier: Any, store: StateStore, *, state: AlertState, acted: Acted, zone: tzinfo, links: LinkContext | None
 ) -> str | None:
     """Say what was done where the incident is read; the record already stands, so a failure here is only
     reported (None: said)."""

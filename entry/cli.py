@@ -12,7 +12,6 @@ import io
 import json
 import sys
 import time
-import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence, TextIO
@@ -23,15 +22,11 @@ from core.config import CanaryConfig, ConfigError, Settings, parse_duration
 from core.inputs import parse_game_date as parse_date, parse_instant
 from core.model import RunReport
 from core.secrets import scrub
-from alerts.message import when
-from demo.pipeline import DEMO_MONITORS, build_demo, demo_now, write_demo
-from entry.timeline import print_timeline
 from monitors.registry import MONITORS
 from run.configure import apply_settings, load_all, load_config, load_settings
 from run.observe import emit_log, observed_run
-from run.replay import ReplayRequest, replay
 from run.steps import (
-    Canary, RequestError, RunRequest, check_replay, key_labels_by_monitor, presentation, select_monitors,
+    Canary, new_run_id, RequestError, RunRequest, check_replay, key_labels_by_monitor, presentation, select_monitors,
 )
 from run.synthetic import send_test_alert
 from sources.errors import SourceError
@@ -45,10 +40,6 @@ EXIT_BAD_INPUT = 2
 
 Builder = Callable[..., Canary]
 """main.build_canary: (settings, config, *, console) -> Canary."""
-
-
-def new_run_id() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 class BadInput(Exception):
@@ -89,6 +80,8 @@ def make_parser() -> CliParser:
     run.add_argument("--json", action="store_true", help="print the run report as one JSON object on stdout")
     demo = commands.add_parser("demo", help="write a demo pipeline into CANARY_LOCAL_DIR and run once on it")
     demo.add_argument("--history-days", type=int, default=7, help="healthy days before the broken one (default 7)")
+    demo.add_argument("--off-season-days", type=int, default=0,
+                      help="the history opens with this many days without games (default 0)")
     demo.add_argument("--no-run", action="store_true", help="only write the demo data")
     demo.add_argument("--json", action="store_true", help="print the run report as one JSON object on stdout")
     silence = commands.add_parser("silence", help="mute matching first/repeat notices for a while")
@@ -239,16 +232,20 @@ def cli(
 def cli_demo(
     *, build: Builder, settings: Settings, config: CanaryConfig, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
 ) -> int:
+    from demo.pipeline import build_demo, demo_now, write_demo  # the CLI's demo only: not on a function's cold start
+
     if settings.backend != "local":
         raise BadInput("demo writes the local backend's files; unset CANARY_BACKEND or set it to local")
     if not 0 <= args.history_days <= 3650:
         raise BadInput("--history-days: give 0 to 3650")
+    if not 0 <= args.off_season_days <= args.history_days:
+        raise BadInput(f"--off-season-days: give 0 to --history-days ({args.history_days})")
     now = demo_now(datetime.now(timezone.utc), config.zone)
     config = with_demo_checks(config)
     pipeline = build_demo(
         now=now, zone=config.zone, services=config.pipeline.services,
         push_member=config.monitors["orchestrator_iam"].member, history_days=args.history_days,
-        project=config.pipeline.project, region=config.pipeline.region,
+        project=config.pipeline.project, region=config.pipeline.region, off_season_days=args.off_season_days,
     )
     note = stderr if args.json else stdout
     announce_demo_removals(settings.local_dir, out=note)
@@ -270,6 +267,8 @@ def cli_demo(
 
 def with_demo_checks(config: CanaryConfig) -> CanaryConfig:
     """The demo turns on the raw-table checks canary.toml ships commented out (an operator's own win)."""
+    from demo.pipeline import DEMO_MONITORS
+
     monitors = dict(config.monitors)
     for name, table in DEMO_MONITORS.items():
         if not monitors[name].enabled:
@@ -281,6 +280,9 @@ def cli_replay(
     *, build: Builder, settings: Settings, config: CanaryConfig, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
 ) -> int:
     """`main.py replay`: exit 0 with the timeline (or one JSON object), 1 when a source failed, 2 for bad input."""
+    from entry.timeline import print_timeline  # the replay command's own modules: not on a function's cold start
+    from run.replay import ReplayRequest, replay
+
     if args.config is not None:
         config = apply_settings(load_config(Path(args.config)), settings)
     try:
@@ -292,9 +294,11 @@ def cli_replay(
         last=parse_day("--to", args.last),
         every=every,
         monitors=parse_monitor_list(args.monitors) if args.monitors is not None else None,
+        now=datetime.now(timezone.utc),
     )
     try:
-        result = replay(config, build(settings, config, console=None).sources, request)
+        result = replay(config, build(settings, config, console=None).sources, request,
+                        progress=replay_progress(out=stderr))
     except SourceError as error:
         print(f"error: {error}", file=stderr)
         return EXIT_DELIVERY_FAILED
@@ -303,6 +307,25 @@ def cli_replay(
     else:
         print_timeline(result, out=stdout, zone=config.zone, repeat_after=config.alerts.repeat_after)
     return EXIT_OK
+
+
+REPLAY_PROGRESS_TICKS = 2_000
+"""A replay longer than this many ticks (about six weeks at 30 minutes) says how far it got, on stderr."""
+
+
+def replay_progress(*, out: TextIO) -> Callable[[int, int, date], None]:
+    """A line per tenth of a long replay: the day reached and the ticks done."""
+    shown = [-1]
+
+    def progress(done: int, total: int, day: date) -> None:
+        if total <= REPLAY_PROGRESS_TICKS:
+            return
+        tenth = done * 10 // total
+        if tenth > shown[0]:
+            shown[0] = tenth
+            print(f"replay: {day} ({done:,}/{total:,} ticks)", file=out, flush=True)
+
+    return progress
 
 
 def parse_day(flag: str, text: str) -> date:
@@ -481,6 +504,7 @@ def cli_incident_command(
     from alerts import acted as acting
     from alerts.acks import find_incident
     from alerts.incidents import incidents_json, incidents_text, open_incidents
+    from alerts.message import when
 
     canary = build(settings, config, console=None)
     store, now = canary.store, datetime.now(timezone.utc)
@@ -510,8 +534,8 @@ def cli_incident_command(
         return EXIT_OK
     print(f"{state.fingerprint} ({state.monitor}: {state.summary}): {outcome.acted.line(outcome.acted.by, config.zone)}",
           file=stdout)
-    links = presentation(canary)["links"]
-    failed = acting.announce(canary.notifier, store, state=state, acted=outcome.acted, zone=config.zone, links=links)
+    failed = acting.announce(canary.notifier, store, state=state, acted=outcome.acted, zone=config.zone,
+                             links=presentation(config).links)
     if failed:
         print(f"(recorded in {store.location}; not shown on the incident's message: {failed})", file=stdout)
     return EXIT_OK

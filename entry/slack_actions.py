@@ -227,7 +227,7 @@ def _handle(
         _ephemeral(payload, built, post, outcome.said)
         return record
     failed = acting.announce(
-        built.canary.notifier, store, state=state, acted=outcome.acted, zone=config.zone, links=presentation(built.canary)["links"],
+        built.canary.notifier, store, state=state, acted=outcome.acted, zone=config.zone, links=presentation(config).links,
     )
     if failed:
         record["announce_error"] = failed
