@@ -12,10 +12,11 @@ import io
 import json
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence, TextIO
 
+from alerts.render_text import inert_text, json_line
 from alerts.silences import new_silence, open_incidents_matched, parse_matchers
 from alerts.state import StateError, StateStore
 from core.config import CanaryConfig, ConfigError, Settings, parse_duration
@@ -119,8 +120,8 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
     )
     for monitor in report.monitors:
         count = sum(1 for f in report.findings if f.monitor == monitor.name)
-        extra = monitor.error or monitor.note or (f"{count} finding(s)" if count else "")
-        print(f"  {monitor.name:<22} {monitor.outcome.value:<8} {monitor.duration_ms:>8.1f} ms  {extra}".rstrip(), file=out)
+        extra = inert_text(monitor.error or monitor.note or (f"{count} finding(s)" if count else ""))
+        print(f"  {inert_text(monitor.name):<22} {monitor.outcome.value:<8} {monitor.duration_ms:>8.1f} ms  {extra}".rstrip(), file=out)
     sent = sum(n.delivered for n in report.notifications)
     pending = [n for n in report.notifications if not n.delivered]
     line = f"findings: {len(report.findings)}; notifications: {sent} sent"
@@ -130,7 +131,7 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
         failed = [n for n in pending if n.error]
         skipped = [n for n in pending if n.skipped]
         if failed:
-            line += f", {len(failed)} FAILED ({failed[0].error})"
+            line += f", {len(failed)} FAILED ({inert_text(failed[0].error)})"
         if skipped:
             line += f", {len(skipped)} left to another run"
     silenced = [f for f in report.findings if f.silenced_by]
@@ -141,7 +142,7 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
         line += f"; {len(acknowledged)} acknowledged (no repeats: {', '.join(sorted({f.acknowledged_by for f in acknowledged if f.acknowledged_by}))})"
     print(line, file=out)
     if report.state_error:
-        print(f"alert state unavailable: {report.state_error}", file=out)
+        print(f"alert state unavailable: {inert_text(report.state_error)}", file=out)
     if report.dry_run and report.digest:
         print("the daily digest this run would post:\n" + report.digest, file=out)
 
@@ -165,7 +166,7 @@ def cli_run(
     if report.dry_run:
         print_previews(report, out=stderr if as_json else stdout)
     if as_json:
-        print(json.dumps(scrub(report.model_dump(mode="json"), secrets), indent=None), file=stdout)
+        print(json_line(scrub(report.model_dump(mode="json"), secrets)), file=stdout)
     else:
         summary = io.StringIO()  # errors in it quote sources and clients: scrubbed like every output
         print_summary(report, out=summary, zone_name=config.timezone)
@@ -204,10 +205,13 @@ def cli(
             store = build(settings, config, console=None).store
             try:
                 if args.command == "silence":
-                    return cli_silence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout)
+                    return cli_silence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout,
+                                       config=config)
                 if args.command == "unsilence":
-                    return cli_unsilence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout)
-                return cli_silences(store=store, now=datetime.now(timezone.utc), stdout=stdout, as_json=args.json)
+                    return cli_unsilence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout,
+                                         zone=config.zone)
+                return cli_silences(store=store, now=datetime.now(timezone.utc), stdout=stdout, as_json=args.json,
+                                    zone=config.zone)
             except StateError as error:
                 print(f"error: alert state: {error}", file=stderr)
                 return EXIT_DELIVERY_FAILED
@@ -380,60 +384,83 @@ def demo_progress(*, out: TextIO) -> Callable[[str, int, int], None]:
     return progress
 
 
-def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
+def league_and_utc(moment: datetime, zone: tzinfo) -> str:
+    """A time as the league reads it, with UTC beside it: '2026-11-21 18:30 EST (23:30 UTC)'."""
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z} ({moment.astimezone(timezone.utc):%H:%M} UTC)"
+
+
+def cli_silence(
+    *, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO, config: CanaryConfig | None = None
+) -> int:
     silence = new_silence(
-        matchers=parse_matchers(args.match, labels_by_monitor=key_labels_by_monitor()),
+        matchers=parse_matchers(args.match, labels_by_monitor=key_labels_by_monitor(),
+                                known_values=known_label_values(config) if config is not None else None),
         duration=args.duration,
         reason=args.reason,
         author=args.author or getpass.getuser(),
         now=now,
     )
+    zone = config.zone if config is not None else timezone.utc
     store.add_silence(silence)
-    labels = ", ".join(f"{k}={v}" for k, v in silence.matchers.items())
+    labels = ", ".join(f"{inert_text(k)}={inert_text(v)}" for k, v in silence.matchers.items())
     print(
-        f"silence {silence.id} created in {store.location}: {labels} until {silence.expires_at:%Y-%m-%d %H:%M} UTC "
-        f"({silence.reason})",
+        f"silence {silence.id} created in {store.location}: {labels} until {league_and_utc(silence.expires_at, zone)} "
+        f"({inert_text(silence.reason)})",
         file=stdout,
     )
     try:
         matched = open_incidents_matched(silence, list(store.load_firing().values()), now=now)
     except StateError as error:
-        print(f"(cannot list the open incidents it mutes: {error})", file=stdout)
+        print(f"(cannot list the open incidents it mutes: {inert_text(error)})", file=stdout)
         return EXIT_OK
     if matched:
         print(f"it mutes {len(matched)} open incident(s) now:", file=stdout)
         for state in matched:
-            where = ", ".join(f"{k}={v}" for k, v in sorted(state.key.items()))
-            print(f"  {state.severity.value} {state.monitor} {where}: {state.summary}", file=stdout)
+            where = ", ".join(f"{inert_text(k)}={inert_text(v)}" for k, v in sorted(state.key.items()))
+            print(f"  {state.severity.value} {inert_text(state.monitor)} {where}: {inert_text(state.summary)}",
+                  file=stdout)
     else:
         print("it matches no open incident now (it will mute new ones that match)", file=stdout)
     return EXIT_OK
 
 
-def cli_unsilence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
+def known_label_values(config: CanaryConfig) -> dict[str, list[str]]:
+    """The values a silence label can take that [pipeline] states: its services and its transitions."""
+    services = list(config.pipeline.services)
+    for monitor in config.monitors.values():
+        services += [name for name in getattr(monitor, "services", None) or [] if name not in services]
+    return {"service": services, "transition": [t.label for t in config.pipeline.transitions]}
+
+
+def cli_unsilence(
+    *, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO, zone: tzinfo = timezone.utc
+) -> int:
     ended = store.end_silence(args.id, now=now, by=args.author or getpass.getuser())
     if ended is None:
-        raise BadInput(f"unsilence: no silence {args.id!r} in {store.location} (see `main.py silences`)")
+        raise BadInput(f"unsilence: no silence {inert_text(args.id)!r} in {store.location} (see `main.py silences`)")
     if ended.ended_by is None or ended.expires_at < now:
-        print(f"silence {ended.id} had already ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC; nothing changed",
+        print(f"silence {ended.id} had already ended at {league_and_utc(ended.expires_at, zone)}; nothing changed",
               file=stdout)
     else:
-        print(f"silence {ended.id} ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC by {ended.ended_by} "
+        print(f"silence {ended.id} ended at {league_and_utc(ended.expires_at, zone)} by {inert_text(ended.ended_by)} "
               f"(kept on record in {store.location})", file=stdout)
     return EXIT_OK
 
 
-def cli_silences(*, store: StateStore, now: datetime, stdout: TextIO, as_json: bool = False) -> int:
+def cli_silences(
+    *, store: StateStore, now: datetime, stdout: TextIO, as_json: bool = False, zone: tzinfo = timezone.utc
+) -> int:
     active = store.silences(now=now)
     if as_json:
         fields = {"id", "matchers", "author", "reason", "created_at", "expires_at"}
-        print(json.dumps([s.model_dump(mode="json", include=fields) for s in active]), file=stdout)
+        print(json_line([s.model_dump(mode="json", include=fields) for s in active]), file=stdout)
         return EXIT_OK
     if not active:
         print(f"no active silences in {store.location}", file=stdout)
     for s in active:
-        labels = ", ".join(f"{k}={v}" for k, v in s.matchers.items())
-        print(f"{s.id}  {labels}  until {s.expires_at:%Y-%m-%d %H:%M} UTC  by {s.author}: {s.reason}", file=stdout)
+        labels = ", ".join(f"{inert_text(k)}={inert_text(v)}" for k, v in s.matchers.items())
+        print(f"{inert_text(s.id)}  {labels}  until {league_and_utc(s.expires_at, zone)}  by {inert_text(s.author)}: "
+              f"{inert_text(s.reason)}", file=stdout)
     return EXIT_OK
 
 
