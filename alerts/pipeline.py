@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import AbstractSet, Callable, Mapping, Sequence
 
+from alerts.acks import acks_in_force
 from alerts.causes import causes_of, thread_by_cause
 from alerts.decide import Decisions, decide
 from alerts.deliver import DeliveryPlan, Presentation, claim_send_record, deliver, plan, send_without_state
@@ -34,7 +35,8 @@ from alerts.state import StateError, StateStore, incidents_only, records_for_dec
 from core.config import AlertsConfig, EscalationConfig, LinksConfig, Pipeline
 from core.degraded import degraded
 from core.model import (
-    CANARY_MONITOR, ESCALATION_MONITOR, AlertState, CheckError, Decision, Finding, Judged, MonitorResult, NotificationReport, Outcome, Reason,
+    Acknowledgement, CANARY_MONITOR, ESCALATION_MONITOR, AlertState, CheckError, Decision, Finding, Judged, MonitorResult,
+    NotificationReport, Outcome, Reason,
     Severity, Silence,
 )
 
@@ -118,6 +120,8 @@ class Noticed:
     silenced: dict[str, str] = field(default_factory=dict)
     caused_by: dict[str, str] = field(default_factory=dict)
     """effect fingerprint -> the fingerprint of the firing finding that explains it."""
+    acknowledged: dict[str, str] = field(default_factory=dict)
+    """fingerprint -> who acknowledged it (or its cause): its repeats were not sent."""
     state_error: str | None = None
     """Set on the blind path: the alert state was unreadable."""
     digest: NotificationReport | None = None
@@ -135,6 +139,7 @@ def notify(
     try:
         previous = records_for_decide(run.store, fingerprints=[f.fingerprint for f in findings])
         silences = run.store.silences(now=run.now) if run.silences else []
+        acknowledgements = run.store.acknowledgements(fingerprints=previous) if run.silences else {}
     except StateError as error:
         if run.store_check is None:
             raise
@@ -146,6 +151,7 @@ def notify(
     # decide
     decisions, causes = decide_all(
         run, findings=findings, previous=previous, silences=silences, judgement=judgement,
+        acknowledgements=acknowledgements,
     )
     # plan
     plans = plan(decisions.notify, now=run.now, presentation=run.presentation)
@@ -162,7 +168,7 @@ def notify(
     silenced = {f.fingerprint: s.id for f in findings if (s := silence_for(f, silences, now=run.now)) is not None}
     noticed = Noticed(
         findings=findings, plans=plans, notifications=[_described(r, p) for r, p in zip(reports, plans)],
-        silenced={**silenced, **decisions.silenced}, caused_by=causes,
+        silenced={**silenced, **decisions.silenced}, caused_by=causes, acknowledged=decisions.acknowledged,
     )
     if run.escalation is not None and run.monitors is None:
         noticed.escalations = escalate(run, findings=findings, causes=causes)
@@ -218,10 +224,6 @@ def escalate(run: NoticeRun, *, findings: Sequence[Finding], causes: Mapping[str
 
 def acknowledged_incidents(store: StateStore, incidents: Mapping[str, AlertState], *, now: datetime) -> dict[str, str]:
     """incident -> who acknowledged it, for the acknowledgements in force (alerts/acks.py)."""
-    if not hasattr(store, "acknowledgements"):
-        return {}  # a store without acknowledgements (before issue 22's records): nobody has acknowledged
-    from alerts.acks import acks_in_force
-
     acks = store.acknowledgements(fingerprints=list(incidents))
     return {fp: ack.by for fp, ack in acks_in_force(acks, incidents, now=now).items()}
 
@@ -233,6 +235,7 @@ def decide_all(
     previous: Mapping[str, AlertState],
     silences: Sequence[Silence],
     judgement: Judgement,
+    acknowledgements: Mapping[str, Acknowledgement] | None = None,
 ) -> tuple[Decisions, dict[str, str]]:
     """The pure decision of one run: what is due, threaded by cause, and each explained finding's cause."""
     now, repeat_after = run.now, run.alerts.repeat_after
@@ -246,6 +249,7 @@ def decide_all(
         coverage=dict(judgement.coverage),
         # An operator's check of one date must not close what the scheduled runs are watching.
         retire_uncovered=run.scheduled,
+        acknowledgements=acknowledgements,
     )
     # A check its monitor could not read neither fires nor resolves its alerts.
     decisions = replace(decisions, notify=[

@@ -197,7 +197,10 @@ def predictions_due(canary: Canary, *, now: datetime, today: date) -> datetime |
 def report(request: RunRequest, collected: Collected, noticed: Noticed) -> RunReport:
     notifications = noticed.notifications + ([noticed.digest] if noticed.digest is not None else []) + noticed.escalations
     findings = [
-        FindingReport.of(f, silenced_by=noticed.silenced.get(f.fingerprint), caused_by=noticed.caused_by.get(f.fingerprint))
+        FindingReport.of(
+            f, silenced_by=noticed.silenced.get(f.fingerprint), caused_by=noticed.caused_by.get(f.fingerprint),
+            acknowledged_by=noticed.acknowledged.get(f.fingerprint),
+        )
         for f in noticed.findings
     ]
     return RunReport(
