@@ -115,6 +115,7 @@ def test_the_cli_acknowledges_by_prefix_and_says_who_was_first(demo: dict[str, A
     assert set(cause) == {
         "fingerprint", "monitor", "key", "severity", "summary", "since", "first_notified_at", "last_notified_at", "notices",
         "caused_by", "effects", "silenced_by", "acknowledged_by", "acknowledged_at", "ack_expires_at", "state",
+        "escalated_at", "escalated_to",  # issue 23: escalation state (None / [] when it did not escalate)
     }
     report = run_at(demo["now"] + timedelta(hours=2))
     assert [n for n in report["notifications"] if n["delivered"]] == []
