@@ -24,6 +24,7 @@ from core.inputs import parse_game_date as parse_date, parse_instant
 from core.model import RunReport
 from core.secrets import scrub
 from demo.pipeline import DEMO_MONITORS, build_demo, demo_now, write_demo
+from monitors.scheduler_jobs import watched_jobs
 from entry.timeline import print_timeline
 from monitors.registry import MONITORS
 from run.configure import apply_settings, load_all, load_config, load_settings
@@ -238,6 +239,7 @@ def cli_demo(
         now=now, zone=config.zone, services=config.pipeline.services,
         push_member=config.monitors["orchestrator_iam"].member, history_days=args.history_days,
         project=config.pipeline.project, region=config.pipeline.region,
+        jobs=[w.job for w in watched_jobs(config.monitors["scheduler_jobs"], config.pipeline)],
     )
     note = stderr if args.json else stdout
     announce_demo_removals(settings.local_dir, out=note)
@@ -325,6 +327,8 @@ def announce_demo_removals(local_dir: Path, *, out: TextIO) -> None:
         "services.json": "replaced by the demo's services",
         "subscriptions.json": "replaced by the demo's subscriptions",
         "push_metrics.json": "replaced by the demo's push metrics",
+        "scheduler_jobs.json": "replaced by the demo's Cloud Scheduler jobs",
+        "audit_log.json": "replaced by the demo's audit log",
     }
     present = [name for name in (*DEMO_REMOVES, *DEMO_REPLACES) if (local_dir / name).exists()]
     if present:

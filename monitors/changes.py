@@ -56,13 +56,7 @@ def describe_change(entry: Entry | None, *, zone: tzinfo, project: str) -> dict[
     at = entry_time(entry)
     when = _league_time(at, zone) if at else "an unknown time"
     what = f"{short} ({WHAT[short]})" if short in WHAT else short
-    return {
-        "last_change": f"{what} by {who} at {when}",
-        "last_change_by": who,
-        "last_change_method": method,
-        "last_change_at": at.isoformat() if at else None,
-        "last_change_entry": entry_link(entry, project=project),
-    }
+    return {"last_change": f"{what} by {who} at {when}", "last_change_entry": entry_link(entry, project=project)}
 
 
 def with_latest_change(findings: list[Finding], sources: Sources, ctx: CheckContext) -> list[Finding]:

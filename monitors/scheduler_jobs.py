@@ -110,7 +110,7 @@ def judge_job(
     def finding(problem: str, summary: str, fix: str, since: datetime | None = None, **details: Any) -> Finding:
         return Finding(
             monitor=NAME, severity=watched.severity, key={"job": name, "problem": problem}, summary=summary, fix=fix,
-            since=since, details={"project": project, "location": location, "job": name, "role": watched.role, **details},
+            since=since, details={"project": project, "location": location, "role": watched.role, **details},
         )
 
     if job is None:
@@ -206,7 +206,7 @@ def confirm_jobs(findings: list[Finding], sources: Sources, pipeline: Pipeline) 
             "fix": f"{listing}  # job {f.details['job']}: not found in {pipeline.project}/{where}, so it cannot be run",
             "details": {**f.details, "job_found": False},
         }) if f.details.get("job") and f.details["job"] not in present
-        else (f.model_copy(update={"details": {**f.details, "job_found": True}}) if f.details.get("job") else f)
+        else f
         for f in findings
     ]
 
