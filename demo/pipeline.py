@@ -257,23 +257,26 @@ def _fire_times(schedule: str, zone: str, now: datetime) -> tuple[datetime, date
     return last.astimezone(timezone.utc), following.astimezone(timezone.utc)
 
 
-def scheduler_job(project: str, region: str, name: str, *, now: datetime, paused: bool = False) -> dict[str, Any]:
+def scheduler_job(project: str, region: str, name: str, *, now: datetime | None, paused: bool = False) -> dict[str, Any]:
     """A Cloud Scheduler v1 Job as REST JSON: last attempt at its last fire time, succeeded (`"status": {}`,
-    proto3 JSON's form of code 0), next fire time ahead; a paused one last ran two days ago."""
+    proto3 JSON's form of code 0), next fire time ahead; a paused one last ran two days ago. With no `now`,
+    a job without attempt times (state and status only: being late cannot be judged of it)."""
     schedule, zone = JOB_SCHEDULES.get(name, EVERY_30_MIN)
-    last, following = _fire_times(schedule, zone, now)
     job: dict[str, Any] = {
         "name": f"projects/{project}/locations/{region}/jobs/{name}",
         "schedule": schedule, "timeZone": zone, "state": "PAUSED" if paused else "ENABLED",
-        "status": {}, "lastAttemptTime": _z(last - timedelta(days=2) if paused else last), "scheduleTime": _z(following),
-        "attemptDeadline": "300s",
+        "status": {}, "attemptDeadline": "300s",
     }
+    if now is None:
+        return job
+    last, following = _fire_times(schedule, zone, now)
+    job |= {"lastAttemptTime": _z(last - timedelta(days=2) if paused else last), "scheduleTime": _z(following)}
     if paused:
         job["userUpdateTime"] = _z(last - timedelta(days=1))
     return job
 
 
-def scheduler_jobs(project: str, region: str, names: list[str], *, now: datetime, paused: set[str] = frozenset()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+def scheduler_jobs(project: str, region: str, names: list[str], *, now: datetime | None, paused: frozenset[str] | set[str] = frozenset()) -> list[dict[str, Any]]:
     return [scheduler_job(project, region, name, now=now, paused=name in paused) for name in names]
 
 
