@@ -73,6 +73,24 @@ def test_check_config_accepts_the_production_file_and_runs_nothing(local_dir):
          "monitors.push_delivery.push_account: not a service account email"),
         ("[monitors.push_delivery]", "[monitors.push_delivery]\nservices = []",
          "monitors.push_delivery.services: empty, so nothing would be checked"),
+        # A job name Cloud Scheduler cannot have: its fix would never run, its checks never find it.
+        ('backup_job = "same-day-phase4"', 'backup_job = "same day phase4"',
+         "pipeline.transitions[1].backup_job: 'same day phase4' is not a Cloud Scheduler job id"),
+        ('rerun_job = "same-day-predictions"', 'rerun_job = "projects/nba-props-platform/locations/us-west2/jobs/x"',
+         "pipeline.rerun_job: 'projects/nba-props-platform/locations/us-west2/jobs/x' is not a Cloud Scheduler job id"),
+        ('jobs = ["same-day-phase3-tomorrow"]', 'jobs = ["same-day-phase3-tomorrow", "same_day.phase3"]',
+         "monitors.scheduler_jobs.jobs: jobs[1]: 'same_day.phase3' is not a Cloud Scheduler job id"),
+        ('canary_job = "pipeline-canary"', 'canary_job = "pipeline canary"',
+         "monitors.scheduler_jobs.canary_job: 'pipeline canary' is not a Cloud Scheduler job id"),
+        # A hand-written command that runs a job cannot be confirmed: the job is named, the command built.
+        ('backup_job = "same-day-phase4"', 'next_step = "gcloud scheduler jobs run same-day-phase4 --location=us-west2"',
+         "pipeline.transitions[1].next_step: runs a Cloud Scheduler job: name the job in `backup_job` instead"),
+        ('backup_job = "same-day-phase4"', 'backup_job = "same-day-phase4"\nnext_step = "echo start it"',
+         "pipeline.transitions[1]: give one of backup_job or next_step"),
+        ("[monitors.scheduler_jobs]", 'rerun_command = "gcloud scheduler jobs run other --location=us-west2"\n[monitors.scheduler_jobs]',
+         "monitors.missing_predictions.rerun_command: runs a Cloud Scheduler job: name the job in `[pipeline] rerun_job` instead"),
+        ("[monitors.scheduler_jobs]", 'rerun_command = "bq query x"\n[monitors.scheduler_jobs]',
+         "monitors.missing_predictions.rerun_command: [pipeline] rerun_job is set and the fix runs it"),
     ],
 )
 def test_check_config_refuses_a_file_that_would_check_the_wrong_thing(tmp_path, old, new, message):
@@ -87,7 +105,7 @@ def test_an_empty_list_is_allowed_when_its_monitor_is_disabled(tmp_path):
     text = production_toml('role = "roles/run.invoker"', "services = []\nenabled = false")
     result = run_cli("check-config", str(write_config(tmp_path, text)))
     assert result.code == 0, result.stderr
-    assert "monitors enabled: push_delivery, phase_stalls, missing_predictions" in result.stdout
+    assert "monitors enabled: push_delivery, phase_stalls, missing_predictions, scheduler_jobs" in result.stdout
     text = production_toml("[monitors.push_delivery]", "[monitors.push_delivery]\nservices = []\nenabled = false")
     result = run_cli("check-config", str(write_config(tmp_path, text)))
     assert result.code == 0, result.stderr
