@@ -116,3 +116,23 @@ def test_a_job_name_that_is_not_a_cloud_scheduler_job_id_is_refused(bad):
 
 def test_the_longest_job_id_is_accepted():
     assert Config.model_validate({"jobs": ["a-_" * 166 + "ab"]}).jobs == ["a-_" * 166 + "ab"]
+
+
+def test_a_replay_of_the_demo_season_names_scheduler_jobs_not_replayed_and_its_healthy_days_stay_quiet(local_dir):
+    """Job state is read as it is now: a replay cannot judge it, and says so. What the replay does judge (the
+    fixes built from backup_job / rerun_job) notifies only on the demo's broken day."""
+    from tests.conftest import run_cli
+
+    demo = run_cli("demo", "--history-days", "3", "--json")
+    assert demo.code == 0, demo.stderr
+    today = date.fromisoformat(demo.report["today"])
+    result = run_cli("replay", "--from", str(today - timedelta(days=3)), "--to", str(today), "--json")
+    assert result.code == 0, result.stderr
+    report = result.report
+    why = {n["monitor"]: n["why"] for n in report["not_replayed"]}
+    assert why["scheduler_jobs"].startswith("reads Cloud Scheduler's jobs as they are now")
+    assert "scheduler_jobs" not in report["replayed"]
+    notices = report["notices"]
+    assert notices, "the broken day notifies"
+    broken_day_starts = datetime.combine(today, datetime.min.time(), tzinfo=ZONE)
+    assert all(datetime.fromisoformat(n["at"].replace("Z", "+00:00")) >= broken_day_starts for n in notices), notices
