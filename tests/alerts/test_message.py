@@ -70,9 +70,11 @@ def test_missing_predictions_links_the_logs_of_the_service_that_starts_the_predi
 
 
 def test_the_4_to_5_stall_and_missing_predictions_fix_with_the_configured_commands() -> None:
-    assert stall_finding().fix == PIPELINE.transitions[2].next_step
+    # Built from backup_job / rerun_job (the seeds' job names; same-day-predictions is assumed).
+    assert stall_finding().fix == "gcloud scheduler jobs run same-day-predictions --location=us-west2 --project=nba-props-platform"
+    assert PIPELINE.transitions[2].backup_job == PIPELINE.rerun_job == "same-day-predictions"
     config = CONFIG.monitors["missing_predictions"]
-    assert all_findings()["missing_predictions-none"].fix == config.rerun_command
+    assert all_findings()["missing_predictions-none"].fix == stall_finding().fix
     templated = config.model_copy(update={"rerun_command": "run-predictions --date={game_date}"})
     assert templated.rerun(date(2026, 11, 21)) == "run-predictions --date=2026-11-21"
 
