@@ -133,7 +133,7 @@ def test_every_finding_key_uses_only_its_monitors_declared_labels(local_dir):
 
     result = run_cli("demo", "--json")
     findings = result.report["findings"]
-    assert {f["monitor"] for f in findings} == {"orchestrator_iam", "push_delivery", "phase_stalls", "missing_predictions"}
+    assert {f["monitor"] for f in findings} == {"orchestrator_iam", "push_delivery", "phase_stalls", "missing_predictions", "scheduler_jobs"}
     for finding in findings:
         assert set(finding["key"]) <= MONITORS[finding["monitor"]].key_labels, finding["key"]
     degraded = degraded_finding(MonitorResult(name="phase_stalls", outcome=Outcome.ERROR, duration_ms=1, source="duckdb"))
@@ -144,7 +144,7 @@ def test_every_finding_key_uses_only_its_monitors_declared_labels(local_dir):
 @pytest.mark.parametrize(
     "matches, message",
     [
-        (["servce=phase4-to-phase5-orchestrator"], "unknown label 'servce' (known: check, game_date, monitor, problem, record, service, setting, severity, system_id"),
+        (["servce=phase4-to-phase5-orchestrator"], "unknown label 'servce' (known: check, game_date, job, monitor, problem, record, service, setting, severity, system_id"),
         (["monitor=phase_stalls,game_date=2026-11-21"], "one label per --match; repeat --match for more"),
         (["monitor=phase_stall"], "--match monitor=phase_stall: unknown monitor (known: orchestrator_iam"),
         (["severity=page"], "--match severity=page: unknown severity (known: critical, warning, info)"),
@@ -261,10 +261,11 @@ def test_the_readme_replays_no_fixed_date_and_its_replay_commands_work(local_dir
     out = subprocess.run(["bash", "-ec", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     summaries = [line for line in out.stdout.splitlines() if line.startswith("findings:")]
-    # The demo's six findings are one incident: two hours later its cause repeats once, naming the others
-    # (the demo's push metrics end at its own time: later, no traffic is seen, which is not health either).
-    assert summaries == ["findings: 6; notifications: 0 sent", "findings: 4; notifications: 1 sent",
-                         "findings: 6; notifications: 0 sent, 0 would be sent"]
+    # The demo's six findings of the binding are one incident: two hours later its cause repeats once, naming
+    # the others (the demo's push metrics end at its own time: later, no traffic is seen, which is not health
+    # either). The paused backup job repeats too; the demo's frozen jobs make the canary's own job late.
+    assert summaries == ["findings: 7; notifications: 0 sent", "findings: 6; notifications: 3 sent",
+                         "findings: 7; notifications: 0 sent, 0 would be sent"]
 
 
 # --- dry runs write nothing and show what they would send ---------------------------------------------
