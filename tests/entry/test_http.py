@@ -97,7 +97,8 @@ def test_a_scheduler_post_runs_every_monitor_delivers_and_logs_one_structured_li
     [line] = log_lines(capsys)
     assert line["severity"] == "INFO" and line["message"] == "pipeline-canary run completed"
     assert line["event"] == "canary_run" and line["run_id"] == report["run_id"]
-    assert line["outcomes"] == {"orchestrator_iam": "firing", "push_delivery": "firing", "phase_stalls": "firing", "missing_predictions": "no_data"}
+    assert line["outcomes"] == {"orchestrator_iam": "firing", "push_delivery": "firing", "phase_stalls": "firing", "missing_predictions": "no_data",
+                                "scheduler_jobs": "ok"}
     assert line["notifications_delivered"] == 3 and line["duration_ms"] > 0
     again = app.client.post("/", json={"now": T0})
     assert again.status_code == 200 and again.get_json()["notifications"] == []  # deduplicated
