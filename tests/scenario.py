@@ -132,6 +132,11 @@ class Scenario:
             **self.raw_rows,
         }
 
+    def write_scheduler_and_audit(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "scheduler_jobs.json").write_text(json.dumps(self.scheduler_jobs), encoding="utf-8")
+        (folder / "audit_log.json").write_text(json.dumps(self.audit_entries), encoding="utf-8")
+
     def write_local(self, local_dir: Path, *, dataset_prefix: str = "") -> Path:
         local_dir.mkdir(parents=True, exist_ok=True)
         write_duckdb(local_dir / "warehouse.duckdb", self.rows_by_table, dataset_prefix=dataset_prefix)
