@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any, TextIO
@@ -11,7 +10,7 @@ from alerts.digest import Digest, render_digest_text
 from alerts.group import AlertGroup, group_title, render_group_text
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
-from alerts.render_text import render_text
+from alerts.render_text import json_line, render_text
 
 LOCAL_CHANNEL = "local"
 
@@ -66,7 +65,7 @@ class LocalNotifier:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with self.path.open("a", encoding="utf-8") as out:
                     offset = out.tell()
-                    out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                    out.write(json_line(entry) + "\n")
             except OSError as error:
                 raise DeliveryError(f"cannot append to {self.path}: {error.strerror}") from None
             if self.console is not None:

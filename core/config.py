@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import time, timedelta
 from pathlib import Path
@@ -9,7 +10,6 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.model import Severity
 from core.secrets import secret_values
@@ -206,11 +206,11 @@ class Pipeline(StrictModel):
         for index, transition in enumerate(self.transitions):
             for side, phase in (("from", transition.from_phase), ("to", transition.to_phase)):
                 if phase not in self.phases:
-                    raise ValueError(f"transitions[{index}].{side}: unknown phase {phase!r} (known: {known})")
+                    raise ValueError(f"transitions[{transition.label}].{side}: unknown phase {phase!r} (known: {known})")
             if self.phases.index(transition.from_phase) >= self.phases.index(transition.to_phase):
-                raise ValueError(f"transitions[{index}]: {transition.label} runs against the order of phases ({known})")
+                raise ValueError(f"transitions[{transition.label}]: runs against the order of phases ({known})")
             if transition.label in seen:
-                raise ValueError(f"transitions[{index}]: {transition.label} is listed twice")
+                raise ValueError(f"transitions[{transition.label}]: listed twice")
             seen.add(transition.label)
         return self
 
@@ -260,8 +260,12 @@ class CanaryConfig(StrictModel):
 _PROJECT_ID = re.compile(r"^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 """A Google Cloud project id (https://cloud.google.com/resource-manager/docs/creating-managing-projects)."""
 
-SLACK_API = "https://slack.com/api/"
-"""The only place the Slack token goes on the gcp backend, unless test endpoints are allowed."""
+def heartbeat_url_problem(url: str) -> str | None:
+    """What is wrong with a CANARY_HEARTBEAT_URL (never quoting it), or None: the one check and message of it."""
+    problem = url_problem(url)
+    return None if problem is None else f"{problem}; heartbeat disabled"
+
+
 TEST_ENDPOINT_SETTINGS = {
     "bigquery_endpoint": "CANARY_BIGQUERY_ENDPOINT",
     "run_endpoint": "CANARY_RUN_ENDPOINT",
@@ -275,15 +279,21 @@ TEST_ENDPOINT_SETTINGS = {
 """Settings that point a production client at a local stand-in (unauthenticated, or given the token)."""
 
 
-class Settings(BaseSettings):
+SETTINGS_PREFIX = "CANARY_"
+
+
+class Settings(BaseModel):
     """Environment settings (prefix CANARY_); endpoints are for local servers and unset in production.
 
     Validated at load: a bad required setting is a configuration error naming the variable. A bad
     optional one (the heartbeat URL) must not stop monitoring: it is kept out of use and reported by
     `problems()`, which every run raises as a "canary degraded" alert naming the variable.
+
+    A plain model filled from os.environ rather than pydantic-settings: that library imports asyncio and
+    its cloud-secret providers, a third of a cold start, for what `_from_environment` does in ten lines.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CANARY_", extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     backend: Literal["local", "gcp"] = "local"
     config: Path = DEFAULT_CONFIG_PATH
@@ -310,6 +320,22 @@ class Settings(BaseSettings):
     allow_test_endpoints: bool = False
     """CANARY_ALLOW_TEST_ENDPOINTS=1: the gcp backend may use the endpoint settings above (tests only)."""
     heartbeat_url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, given: Any) -> Any:
+        """Each field not given as an argument comes from its variable: CANARY_<NAME>, or the field's own
+        validation alias (FIRESTORE_EMULATOR_HOST); names match in any case, as on Cloud Run."""
+        if not isinstance(given, dict):
+            return given
+        environ = {name.upper(): value for name, value in os.environ.items()}
+        values = {}
+        for name, field in cls.model_fields.items():
+            variable = field.validation_alias if isinstance(field.validation_alias, str) else SETTINGS_PREFIX + name.upper()
+            key = field.validation_alias if isinstance(field.validation_alias, str) else name
+            if variable.upper() in environ:
+                values[key] = environ[variable.upper()]
+        return values | given
 
     @field_validator("gcp_project")
     @classmethod
@@ -349,15 +375,10 @@ class Settings(BaseSettings):
         """Bad optional settings, by variable name: each is left unused and reported, never a crash."""
         found = {}
         if self.heartbeat_url is not None:
-            problem = url_problem(self.heartbeat_url)
+            problem = heartbeat_url_problem(self.heartbeat_url)
             if problem:
-                found["CANARY_HEARTBEAT_URL"] = f"{problem}; the heartbeat is off until it is fixed"
+                found["CANARY_HEARTBEAT_URL"] = problem
         return found
-
-    @property
-    def usable_heartbeat_url(self) -> str | None:
-        """The heartbeat URL when it is valid, else None (its problem is in `problems()`)."""
-        return None if "CANARY_HEARTBEAT_URL" in self.problems() else self.heartbeat_url
 
     def missing_local_data(self) -> str | None:
         """Why a local run would have nothing to read (no folder, or neither source file in it), or None."""
@@ -375,22 +396,79 @@ class Settings(BaseSettings):
         return secret_values(token, self.heartbeat_url)
 
 
-def _location(loc: tuple[Any, ...]) -> str:
+PATTERN_RULES = {
+    r"^[A-Za-z0-9_]*$": "letters, digits and underscores only",
+    r"^[a-z0-9][a-z0-9_-]{0,63}$": "1 to 64 lowercase letters, digits, '_' or '-', starting with a letter or digit",
+}
+"""Each pattern a setting is checked against, said in words (an error never shows the regex)."""
+
+
+def _location(loc: tuple[Any, ...], raw: Any = None) -> str:
+    """`pipeline.transitions[phase_2->phase_3].max_delay`: a transition by its from->to, other list items by index."""
     text = ""
+    node = raw
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            named = isinstance(item, dict) and isinstance(item.get("from"), str) and isinstance(item.get("to"), str)
+            text += f"[{item['from']}->{item['to']}]" if named else f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+            item = node.get(part) if isinstance(node, dict) else None
+        node = item
     return text or "(top level)"
 
 
-def describe_validation_error(error: ValidationError, *, prefix: str = "") -> str:
-    """One line per problem: the key and what was expected."""
+def _known_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The keys the table at `loc` accepts (as the user writes them: aliases), for an "unknown key" error."""
+    for part in loc:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part)) or next(
+            (f for f in model.model_fields.values() if f.alias == part), None)
+        annotation = field.annotation if field is not None else None
+        args = getattr(annotation, "__args__", ()) or ()
+        model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _settings_name(loc: tuple[Any, ...]) -> str:
+    """A Settings field as the user writes it: its environment variable (CANARY_BACKEND)."""
+    if not loc:
+        return "environment"
+    field = Settings.model_fields.get(str(loc[0]))
+    alias = field.validation_alias if field is not None else None
+    return alias if isinstance(alias, str) else f"CANARY_{str(loc[0]).upper()}"
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """One line per bad environment setting, each named as it is set (CANARY_BACKEND, not CANARY.backend)."""
+    return "; ".join(
+        f"{_settings_name(tuple(problem['loc']))}: {_problem_text(problem, known=[])}" for problem in error.errors()
+    )
+
+
+def _problem_text(problem: Any, *, known: list[str]) -> str:
+    if problem["type"] == "extra_forbidden":
+        return f"unknown key (known: {', '.join(known)})" if known else "unknown key"
+    if problem["type"] == "string_pattern_mismatch":
+        pattern = (problem.get("ctx") or {}).get("pattern", "")
+        return f"expected {PATTERN_RULES.get(pattern, 'a value of the documented form')}"
+    return str(problem["msg"]).removeprefix("Value error, ")
+
+
+def describe_validation_error(
+    error: ValidationError, *, prefix: str = "", raw: Any = None, model: type[BaseModel] | None = None
+) -> str:
+    """One line per problem: the key (a transition by its from->to) and what was expected, in words."""
     lines = []
     for problem in error.errors():
-        where = _location(tuple(problem["loc"]))
+        loc = tuple(problem["loc"])
+        where = _location(loc, raw)
         if prefix:
             where = f"{prefix}.{where}" if where != "(top level)" else prefix
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            message = "unknown key"
-        lines.append(f"{where}: {message}")
+        known = _known_keys(model, loc[:-1]) if problem["type"] == "extra_forbidden" else []
+        lines.append(f"{where}: {_problem_text(problem, known=known)}")
     return "; ".join(lines)

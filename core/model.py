@@ -19,6 +19,11 @@ class Severity(str, enum.Enum):
     WARNING = "warning"
     INFO = "info"
 
+    @property
+    def rank(self) -> int:
+        """The one order of severities: 0 for the most urgent (critical), then warning, then info."""
+        return list(Severity).index(self)
+
 
 class Outcome(str, enum.Enum):
     OK = "ok"
@@ -137,6 +142,13 @@ class CheckResult(BaseModel):
         if self.findings:
             return Outcome.FIRING
         return Outcome.NO_DATA if self.no_data else Outcome.OK
+
+    def judged_nothing(self) -> UnreadTarget | None:
+        """The first unread target when the check had targets and could read none of them (every service
+        unread because the project's IAM policy was): the monitor is blind, which is its ERROR, never OK."""
+        if self.judged is None or self.judged.targets or not self.judged.unread or self.findings:
+            return None
+        return self.judged.unread[0]
 
 
 class MonitorResult(BaseModel):

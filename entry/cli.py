@@ -12,25 +12,21 @@ import io
 import json
 import sys
 import time
-import uuid
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence, TextIO
 
+from alerts.render_text import inert_text, json_line
 from alerts.silences import new_silence, open_incidents_matched, parse_matchers
 from alerts.state import StateError, StateStore
 from core.config import CanaryConfig, ConfigError, Settings, parse_duration
 from core.inputs import parse_game_date as parse_date, parse_instant
 from core.model import RunReport
 from core.secrets import scrub
-from demo.pipeline import DEMO_MONITORS, build_demo, demo_now, write_demo
-from monitors.scheduler_jobs import watched_jobs
-from entry.timeline import print_timeline
 from monitors.registry import MONITORS
 from run.configure import apply_settings, load_all, load_config, load_settings
 from run.observe import emit_log, observed_run
-from run.replay import ReplayRequest, replay
-from run.steps import Canary, RequestError, RunRequest, check_replay, key_labels_by_monitor, select_monitors
+from run.steps import Canary, new_run_id, RequestError, RunRequest, check_replay, key_labels_by_monitor, select_monitors
 from run.synthetic import send_test_alert
 from sources.errors import SourceError
 
@@ -43,10 +39,6 @@ EXIT_BAD_INPUT = 2
 
 Builder = Callable[..., Canary]
 """main.build_canary: (settings, config, *, console) -> Canary."""
-
-
-def new_run_id() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 class BadInput(Exception):
@@ -87,6 +79,8 @@ def make_parser() -> CliParser:
     run.add_argument("--json", action="store_true", help="print the run report as one JSON object on stdout")
     demo = commands.add_parser("demo", help="write a demo pipeline into CANARY_LOCAL_DIR and run once on it")
     demo.add_argument("--history-days", type=int, default=7, help="healthy days before the broken one (default 7)")
+    demo.add_argument("--off-season-days", type=int, default=0,
+                      help="the history opens with this many days without games (default 0)")
     demo.add_argument("--no-run", action="store_true", help="only write the demo data")
     demo.add_argument("--json", action="store_true", help="print the run report as one JSON object on stdout")
     silence = commands.add_parser("silence", help="mute matching first/repeat notices for a while")
@@ -123,8 +117,8 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
     )
     for monitor in report.monitors:
         count = sum(1 for f in report.findings if f.monitor == monitor.name)
-        extra = monitor.error or monitor.note or (f"{count} finding(s)" if count else "")
-        print(f"  {monitor.name:<22} {monitor.outcome.value:<8} {monitor.duration_ms:>8.1f} ms  {extra}".rstrip(), file=out)
+        extra = inert_text(monitor.error or monitor.note or (f"{count} finding(s)" if count else ""))
+        print(f"  {inert_text(monitor.name):<22} {monitor.outcome.value:<8} {monitor.duration_ms:>8.1f} ms  {extra}".rstrip(), file=out)
     sent = sum(n.delivered for n in report.notifications)
     pending = [n for n in report.notifications if not n.delivered]
     line = f"findings: {len(report.findings)}; notifications: {sent} sent"
@@ -134,7 +128,7 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
         failed = [n for n in pending if n.error]
         skipped = [n for n in pending if n.skipped]
         if failed:
-            line += f", {len(failed)} FAILED ({failed[0].error})"
+            line += f", {len(failed)} FAILED ({inert_text(failed[0].error)})"
         if skipped:
             line += f", {len(skipped)} left to another run"
     silenced = [f for f in report.findings if f.silenced_by]
@@ -142,7 +136,7 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
         line += f"; {len(silenced)} silenced"
     print(line, file=out)
     if report.state_error:
-        print(f"alert state unavailable: {report.state_error}", file=out)
+        print(f"alert state unavailable: {inert_text(report.state_error)}", file=out)
     if report.dry_run and report.digest:
         print("the daily digest this run would post:\n" + report.digest, file=out)
 
@@ -166,7 +160,7 @@ def cli_run(
     if report.dry_run:
         print_previews(report, out=stderr if as_json else stdout)
     if as_json:
-        print(json.dumps(scrub(report.model_dump(mode="json"), secrets), indent=None), file=stdout)
+        print(json_line(scrub(report.model_dump(mode="json"), secrets)), file=stdout)
     else:
         summary = io.StringIO()  # errors in it quote sources and clients: scrubbed like every output
         print_summary(report, out=summary, zone_name=config.timezone)
@@ -203,10 +197,13 @@ def cli(
             store = build(settings, config, console=None).store
             try:
                 if args.command == "silence":
-                    return cli_silence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout)
+                    return cli_silence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout,
+                                       config=config)
                 if args.command == "unsilence":
-                    return cli_unsilence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout)
-                return cli_silences(store=store, now=datetime.now(timezone.utc), stdout=stdout, as_json=args.json)
+                    return cli_unsilence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout,
+                                         zone=config.zone)
+                return cli_silences(store=store, now=datetime.now(timezone.utc), stdout=stdout, as_json=args.json,
+                                    zone=config.zone)
             except StateError as error:
                 print(f"error: alert state: {error}", file=stderr)
                 return EXIT_DELIVERY_FAILED
@@ -229,16 +226,21 @@ def cli(
 def cli_demo(
     *, build: Builder, settings: Settings, config: CanaryConfig, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
 ) -> int:
+    from demo.pipeline import build_demo, demo_now, write_demo  # the CLI's demo only: not on a function's cold start
+    from monitors.scheduler_jobs import watched_jobs
+
     if settings.backend != "local":
         raise BadInput("demo writes the local backend's files; unset CANARY_BACKEND or set it to local")
     if not 0 <= args.history_days <= 3650:
         raise BadInput("--history-days: give 0 to 3650")
+    if not 0 <= args.off_season_days <= args.history_days:
+        raise BadInput(f"--off-season-days: give 0 to --history-days ({args.history_days})")
     now = demo_now(datetime.now(timezone.utc), config.zone)
     config = with_demo_checks(config)
     pipeline = build_demo(
         now=now, zone=config.zone, services=config.pipeline.services,
         push_member=config.monitors["orchestrator_iam"].member, history_days=args.history_days,
-        project=config.pipeline.project, region=config.pipeline.region,
+        project=config.pipeline.project, region=config.pipeline.region, off_season_days=args.off_season_days,
         jobs=[w.job for w in watched_jobs(config.monitors["scheduler_jobs"], config.pipeline)],
     )
     note = stderr if args.json else stdout
@@ -261,6 +263,8 @@ def cli_demo(
 
 def with_demo_checks(config: CanaryConfig) -> CanaryConfig:
     """The demo turns on the raw-table checks canary.toml ships commented out (an operator's own win)."""
+    from demo.pipeline import DEMO_MONITORS
+
     monitors = dict(config.monitors)
     for name, table in DEMO_MONITORS.items():
         if not monitors[name].enabled:
@@ -272,6 +276,9 @@ def cli_replay(
     *, build: Builder, settings: Settings, config: CanaryConfig, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
 ) -> int:
     """`main.py replay`: exit 0 with the timeline (or one JSON object), 1 when a source failed, 2 for bad input."""
+    from entry.timeline import print_timeline  # the replay command's own modules: not on a function's cold start
+    from run.replay import ReplayRequest, replay
+
     if args.config is not None:
         config = apply_settings(load_config(Path(args.config)), settings)
     try:
@@ -283,9 +290,11 @@ def cli_replay(
         last=parse_day("--to", args.last),
         every=every,
         monitors=parse_monitor_list(args.monitors) if args.monitors is not None else None,
+        now=datetime.now(timezone.utc),
     )
     try:
-        result = replay(config, build(settings, config, console=None).sources, request)
+        result = replay(config, build(settings, config, console=None).sources, request,
+                        progress=replay_progress(out=stderr))
     except SourceError as error:
         print(f"error: {error}", file=stderr)
         return EXIT_DELIVERY_FAILED
@@ -294,6 +303,25 @@ def cli_replay(
     else:
         print_timeline(result, out=stdout, zone=config.zone, repeat_after=config.alerts.repeat_after)
     return EXIT_OK
+
+
+REPLAY_PROGRESS_TICKS = 2_000
+"""A replay longer than this many ticks (about six weeks at 30 minutes) says how far it got, on stderr."""
+
+
+def replay_progress(*, out: TextIO) -> Callable[[int, int, date], None]:
+    """A line per tenth of a long replay: the day reached and the ticks done."""
+    shown = [-1]
+
+    def progress(done: int, total: int, day: date) -> None:
+        if total <= REPLAY_PROGRESS_TICKS:
+            return
+        tenth = done * 10 // total
+        if tenth > shown[0]:
+            shown[0] = tenth
+            print(f"replay: {day} ({done:,}/{total:,} ticks)", file=out, flush=True)
+
+    return progress
 
 
 def parse_day(flag: str, text: str) -> date:
@@ -350,60 +378,83 @@ def demo_progress(*, out: TextIO) -> Callable[[str, int, int], None]:
     return progress
 
 
-def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
+def league_and_utc(moment: datetime, zone: tzinfo) -> str:
+    """A time as the league reads it, with UTC beside it: '2026-11-21 18:30 EST (23:30 UTC)'."""
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z} ({moment.astimezone(timezone.utc):%H:%M} UTC)"
+
+
+def cli_silence(
+    *, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO, config: CanaryConfig | None = None
+) -> int:
     silence = new_silence(
-        matchers=parse_matchers(args.match, labels_by_monitor=key_labels_by_monitor()),
+        matchers=parse_matchers(args.match, labels_by_monitor=key_labels_by_monitor(),
+                                known_values=known_label_values(config) if config is not None else None),
         duration=args.duration,
         reason=args.reason,
         author=args.author or getpass.getuser(),
         now=now,
     )
+    zone = config.zone if config is not None else timezone.utc
     store.add_silence(silence)
-    labels = ", ".join(f"{k}={v}" for k, v in silence.matchers.items())
+    labels = ", ".join(f"{inert_text(k)}={inert_text(v)}" for k, v in silence.matchers.items())
     print(
-        f"silence {silence.id} created in {store.location}: {labels} until {silence.expires_at:%Y-%m-%d %H:%M} UTC "
-        f"({silence.reason})",
+        f"silence {silence.id} created in {store.location}: {labels} until {league_and_utc(silence.expires_at, zone)} "
+        f"({inert_text(silence.reason)})",
         file=stdout,
     )
     try:
         matched = open_incidents_matched(silence, list(store.load_firing().values()), now=now)
     except StateError as error:
-        print(f"(cannot list the open incidents it mutes: {error})", file=stdout)
+        print(f"(cannot list the open incidents it mutes: {inert_text(error)})", file=stdout)
         return EXIT_OK
     if matched:
         print(f"it mutes {len(matched)} open incident(s) now:", file=stdout)
         for state in matched:
-            where = ", ".join(f"{k}={v}" for k, v in sorted(state.key.items()))
-            print(f"  {state.severity.value} {state.monitor} {where}: {state.summary}", file=stdout)
+            where = ", ".join(f"{inert_text(k)}={inert_text(v)}" for k, v in sorted(state.key.items()))
+            print(f"  {state.severity.value} {inert_text(state.monitor)} {where}: {inert_text(state.summary)}",
+                  file=stdout)
     else:
         print("it matches no open incident now (it will mute new ones that match)", file=stdout)
     return EXIT_OK
 
 
-def cli_unsilence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
+def known_label_values(config: CanaryConfig) -> dict[str, list[str]]:
+    """The values a silence label can take that [pipeline] states: its services and its transitions."""
+    services = list(config.pipeline.services)
+    for monitor in config.monitors.values():
+        services += [name for name in getattr(monitor, "services", None) or [] if name not in services]
+    return {"service": services, "transition": [t.label for t in config.pipeline.transitions]}
+
+
+def cli_unsilence(
+    *, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO, zone: tzinfo = timezone.utc
+) -> int:
     ended = store.end_silence(args.id, now=now, by=args.author or getpass.getuser())
     if ended is None:
-        raise BadInput(f"unsilence: no silence {args.id!r} in {store.location} (see `main.py silences`)")
+        raise BadInput(f"unsilence: no silence {inert_text(args.id)!r} in {store.location} (see `main.py silences`)")
     if ended.ended_by is None or ended.expires_at < now:
-        print(f"silence {ended.id} had already ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC; nothing changed",
+        print(f"silence {ended.id} had already ended at {league_and_utc(ended.expires_at, zone)}; nothing changed",
               file=stdout)
     else:
-        print(f"silence {ended.id} ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC by {ended.ended_by} "
+        print(f"silence {ended.id} ended at {league_and_utc(ended.expires_at, zone)} by {inert_text(ended.ended_by)} "
               f"(kept on record in {store.location})", file=stdout)
     return EXIT_OK
 
 
-def cli_silences(*, store: StateStore, now: datetime, stdout: TextIO, as_json: bool = False) -> int:
+def cli_silences(
+    *, store: StateStore, now: datetime, stdout: TextIO, as_json: bool = False, zone: tzinfo = timezone.utc
+) -> int:
     active = store.silences(now=now)
     if as_json:
         fields = {"id", "matchers", "author", "reason", "created_at", "expires_at"}
-        print(json.dumps([s.model_dump(mode="json", include=fields) for s in active]), file=stdout)
+        print(json_line([s.model_dump(mode="json", include=fields) for s in active]), file=stdout)
         return EXIT_OK
     if not active:
         print(f"no active silences in {store.location}", file=stdout)
     for s in active:
-        labels = ", ".join(f"{k}={v}" for k, v in s.matchers.items())
-        print(f"{s.id}  {labels}  until {s.expires_at:%Y-%m-%d %H:%M} UTC  by {s.author}: {s.reason}", file=stdout)
+        labels = ", ".join(f"{inert_text(k)}={inert_text(v)}" for k, v in s.matchers.items())
+        print(f"{inert_text(s.id)}  {labels}  until {league_and_utc(s.expires_at, zone)}  by {inert_text(s.author)}: "
+              f"{inert_text(s.reason)}", file=stdout)
     return EXIT_OK
 
 

@@ -23,6 +23,7 @@ from core.config import CanaryConfig, ConfigError, Settings
 from core.inputs import parse_game_date, parse_instant
 from core.model import RunReport
 from core.secrets import scrub, secret_values
+from run.configure import load_all
 from run.observe import emit_log, observed_run
 from run.steps import Canary, RequestError, RunRequest, check_replay, select_monitors
 from run.synthetic import send_test_alert
@@ -34,6 +35,7 @@ HEALTH_PATHS = ("/healthz", "/health")
 """Cloud Run reserves some paths ending in 'z' (https://cloud.google.com/run/docs/known-issues):
 /healthz may never reach the function there, so /health answers the same."""
 RUN_METHODS = ("GET", "POST")
+"""A run that may send (the scheduler's) only by POST; GET serves dry runs, which send nothing."""
 HEALTH_METHODS = ("GET", "HEAD")
 
 _MONITOR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -238,12 +240,16 @@ def _route(call: Call) -> flask.Response:
     if path in HEALTH_PATHS:
         if request.method not in HEALTH_METHODS:
             raise _not_allowed(request.method, HEALTH_METHODS)
-        return call.respond(200, {"status": "ok"})
+        return _health(call)
     if path != RUN_PATH:
-        raise HttpError(404, f"no such path {path[:100]!r} (runs: POST or GET /; liveness: GET /health)")
+        raise HttpError(404, f"no such path {path[:100]!r} (runs: POST /; dry runs: GET /?dry_run=true; liveness: GET /health)")
     if request.method not in RUN_METHODS:
         raise _not_allowed(request.method, RUN_METHODS)
     params = read_params(request)
+    if request.method != "POST" and (params.action == "test_alert" or not params.dry_run):
+        # A crawler, a link preview or a browser tab must never run the canary for real and post to Slack.
+        raise HttpError(405, f"a {'test alert' if params.action == 'test_alert' else 'run that sends'} needs POST; "
+                             "GET serves dry runs only (add dry_run=true)", headers={"Allow": "POST"})
     built = call.instance()
     call.settings = built.settings
     if params.now is not None and built.settings.backend != "local":
@@ -251,6 +257,15 @@ def _route(call: Call) -> flask.Response:
     if params.action == "test_alert":
         return _test_alert(call, built, params)
     return _run(call, built, params)
+
+
+def _health(call: Call) -> flask.Response:
+    """Liveness, and whether the configuration loads (503 with the reason when not); no source is read."""
+    try:
+        load_all()
+    except ConfigError as error:
+        return call.respond(503, {"status": "error", "error": f"configuration error: {error}"})
+    return call.respond(200, {"status": "ok"})
 
 
 def _not_allowed(method: str, allowed: tuple[str, ...]) -> HttpError:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
+from core import monitor_names
 from core.config import Duration, Pipeline, not_a_job_command
 from core.model import CheckResult, Finding, Judged, Severity
 from monitors.base import CheckContext, FetchWindow, MonitorConfig, MonitorSpec, Sources
@@ -19,7 +20,7 @@ from monitors.scheduler_jobs import confirm_jobs, with_job_fix
 from sources.tables import PREDICTIONS, SCHEDULE
 from sources.warehouse import Row
 
-NAME = "missing_predictions"
+NAME = monitor_names.MISSING_PREDICTIONS
 
 # One row per scheduled game and moment its active predictions were written (a game with none: one row,
 # created_at NULL), so judge can count what existed at any moment of the window.

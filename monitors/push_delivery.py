@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from core import monitor_names
 from core.commands import shell_command
 from core.config import Duration, Pipeline
 from core.model import CheckResult, Finding, Judged, Severity, UnreadTarget
@@ -27,7 +28,7 @@ from sources.errors import SourceError
 from sources.iam import Policy
 from sources.push import OLDEST_UNACKED_AGE, PUSH_REQUESTS, Json
 
-NAME = "push_delivery"
+NAME = monitor_names.PUSH_DELIVERY
 ACK = "ack"
 """The only successful response_class; deadline_exceeded, internal, invalid, remote_server_4xx,
 remote_server_5xx, unreachable are failed pushes (https://cloud.google.com/pubsub/docs/monitoring#monitoring_push_delivery)."""
@@ -125,6 +126,21 @@ def oldest_unacked_ages(series: list[Json], *, now: datetime, window: timedelta)
     return ages
 
 
+def _repoint_fix(
+    config: Config, pipeline: Pipeline, service: str, subs: list[Json], *, project_policy: Policy | None, policy: Policy,
+) -> str:
+    """Point each subscription at the configured push account (and grant that account, if it cannot invoke either)."""
+    commands = [shell_command(
+        "gcloud", "pubsub", "subscriptions", "update", subscription_id(s),
+        push_endpoint=(s.get("pushConfig") or {}).get("pushEndpoint"),
+        push_auth_service_account=config.push_account, project=pipeline.project,
+    ) for s in subs]
+    configured = f"serviceAccount:{config.push_account}"
+    if not effective_access(configured, service_policy=policy, project_policy=project_policy).can_invoke:
+        commands.append(binding_command("add", pipeline, service, member=configured, role="roles/run.invoker"))
+    return " && ".join(commands)
+
+
 def judge_target(
     config: Config, pipeline: Pipeline, target: Target, subscriptions: list[Json], *, project_policy: Policy | None,
     counts: dict[str, Counter[tuple[str, str]]], ages: dict[str, float],
@@ -180,13 +196,28 @@ def judge_target(
             if access.can_invoke:
                 continue
             subs = [s for s in mine if oidc_account(s) == account]
+            extra: dict[str, Any] = {}
+            if account.lower() == config.push_account.lower():
+                fix = binding_command("add", pipeline, service, member=member, role="roles/run.invoker")
+            else:
+                # Granting the subscription's own account would let whoever created the subscription choose
+                # who may invoke the service: point the subscription at the configured account instead.
+                fix = _repoint_fix(config, pipeline, service, subs, project_policy=project_policy, policy=policy)
+                extra["check_first"] = (
+                    f"the subscription authenticates as {account}, not as the configured push account "
+                    f"{config.push_account}: the fix points it at the configured account rather than granting "
+                    f"{account} access; if {account} is the intended push account, set push_account to it in "
+                    "canary.toml and grant it roles/run.invoker instead"
+                )
+                extra["configured_push_account"] = config.push_account
             findings.append(finding(
                 "push_account_cannot_invoke", Severity.CRITICAL,
                 f"{service}: the push account {account} of {', '.join(subscription_id(s) for s in subs)} cannot invoke it",
-                binding_command("add", pipeline, service, member=member, role="roles/run.invoker"), subs,
+                fix, subs,
                 push_account=account,
                 conditional_access=[g.describe() for g in access.conditional],
                 evidence="its pushes are rejected at Cloud Run ingress with 403, without a log line of the service",
+                **extra,
             ))
     for sub in mine:
         sid = subscription_id(sub)

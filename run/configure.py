@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from core.config import CanaryConfig, ConfigError, Settings, describe_validation_error
+from core.config import CanaryConfig, ConfigError, Settings, describe_settings_error, describe_validation_error
 from monitors.registry import validate_monitor_tables
 
 
@@ -16,7 +16,7 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        raise ConfigError(f"environment: {describe_validation_error(error, prefix='CANARY')}") from None
+        raise ConfigError(f"environment: {describe_settings_error(error)}") from None
 
 
 def apply_settings(config: CanaryConfig, settings: Settings) -> CanaryConfig:
@@ -41,7 +41,7 @@ def load_config(path: Path) -> CanaryConfig:
     try:
         config = CanaryConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(f"{path}: {describe_validation_error(error)}") from None
+        raise ConfigError(f"{path}: {describe_validation_error(error, raw=raw, model=CanaryConfig)}") from None
     try:
         monitors = validate_monitor_tables(config.monitors, pipeline=config.pipeline)
     except ConfigError as error:

@@ -6,9 +6,6 @@ import functools
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import sqlglot
-from sqlglot import exp
-
 PHASE_COMPLETIONS = "nba_orchestration.phase_completions"
 SCHEDULE = "nba_reference.nba_schedule"
 PREDICTIONS = "nba_predictions.player_prop_predictions"
@@ -127,6 +124,9 @@ def with_dataset_prefix(sql: str, dataset_prefix: str) -> str:
     """
     if not dataset_prefix:
         return sql
+    import sqlglot  # only a prefixed (staging) query is parsed: no parser on an unprefixed run's cold start
+    from sqlglot import exp
+
     tree = sqlglot.parse_one(sql, read="bigquery")
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     for table in tree.find_all(exp.Table):
@@ -138,6 +138,30 @@ def with_dataset_prefix(sql: str, dataset_prefix: str) -> str:
             raise ValueError(f"{table.name}: a table named without its dataset cannot take the dataset prefix")
         table.set("db", exp.to_identifier(dataset_prefix + table.db))
     return tree.sql(dialect="bigquery")
+
+
+_NULL = "\\N"
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return _NULL
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _insert(db: Any, table: str, rows: list[tuple[Any, ...]], folder: Path) -> None:
+    """Rows through a CSV file and COPY: DuckDB's executemany inserts one row at a time (minutes for a season)."""
+    import csv
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", dir=folder, delete=False, newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows([_csv_value(v) for v in row] for row in rows)
+    try:
+        db.execute(f"COPY {table} FROM '{out.name}' (FORMAT csv, HEADER false, NULLSTR '{_NULL}')")
+    finally:
+        Path(out.name).unlink()
 
 
 def write_duckdb(
@@ -162,7 +186,6 @@ def write_duckdb(
             names = [c for c, _ in columns]
             rows = [tuple(row.get(c) for c in names) for row in rows_by_table.get(table, ())]
             for start in range(0, len(rows), INSERT_CHUNK):
-                insert = f"INSERT INTO {name} VALUES ({', '.join('?' * len(names))})"
-                db.executemany(insert, rows[start : start + INSERT_CHUNK])
+                _insert(db, name, rows[start : start + INSERT_CHUNK], path.parent)
                 if progress is not None:
                     progress(table, min(start + INSERT_CHUNK, len(rows)), len(rows))

@@ -439,7 +439,7 @@ def test_a_broken_configuration_fails_the_deploy_before_anything_changes(deploy,
     result = deploy(env={"DEPLOY_SOURCE": str(source)})
     assert result.code == 2
     assert "DEPLOY FAILED: CONFIGURATION" in result.stderr
-    assert "transitions[2].to: unknown phase 'phase_5_prediction'" in result.stderr
+    assert "transitions[phase_4_precompute->phase_5_prediction].to: unknown phase 'phase_5_prediction'" in result.stderr
     assert result.calls == []  # not one gcloud, bq or curl call
     plan = deploy("--plan", env={"DEPLOY_SOURCE": str(source)})  # --plan runs nothing: it shows the check
     assert plan.code == 0 and f"main.py check-config {source}/canary.toml" in plan.stdout + plan.stderr

