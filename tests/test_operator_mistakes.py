@@ -76,7 +76,7 @@ def test_check_config_accepts_the_production_file_and_runs_nothing(local_dir):
          "monitors.push_delivery.services: empty, so nothing would be checked"),
         # A job name Cloud Scheduler cannot have: its fix would never run, its checks never find it.
         ('backup_job = "same-day-phase4"', 'backup_job = "same day phase4"',
-         "pipeline.transitions[1].backup_job: 'same day phase4' is not a Cloud Scheduler job id"),
+         "pipeline.transitions[phase_3_analytics->phase_4_precompute].backup_job: 'same day phase4' is not a Cloud Scheduler job id"),
         ('rerun_job = "same-day-predictions"', 'rerun_job = "projects/nba-props-platform/locations/us-west2/jobs/x"',
          "pipeline.rerun_job: 'projects/nba-props-platform/locations/us-west2/jobs/x' is not a Cloud Scheduler job id"),
         ('jobs = ["same-day-phase3-tomorrow"]', 'jobs = ["same-day-phase3-tomorrow", "same_day.phase3"]',
@@ -85,9 +85,9 @@ def test_check_config_accepts_the_production_file_and_runs_nothing(local_dir):
          "monitors.scheduler_jobs.canary_job: 'pipeline canary' is not a Cloud Scheduler job id"),
         # A hand-written command that runs a job cannot be confirmed: the job is named, the command built.
         ('backup_job = "same-day-phase4"', 'next_step = "gcloud scheduler jobs run same-day-phase4 --location=us-west2"',
-         "pipeline.transitions[1].next_step: runs a Cloud Scheduler job: name the job in `backup_job` instead"),
+         "pipeline.transitions[phase_3_analytics->phase_4_precompute].next_step: runs a Cloud Scheduler job: name the job in `backup_job` instead"),
         ('backup_job = "same-day-phase4"', 'backup_job = "same-day-phase4"\nnext_step = "echo start it"',
-         "pipeline.transitions[1]: give one of backup_job or next_step"),
+         "pipeline.transitions[phase_3_analytics->phase_4_precompute]: give one of backup_job or next_step"),
         ("[monitors.scheduler_jobs]", 'rerun_command = "gcloud scheduler jobs run other --location=us-west2"\n[monitors.scheduler_jobs]',
          "monitors.missing_predictions.rerun_command: runs a Cloud Scheduler job: name the job in `[pipeline] rerun_job` instead"),
         ("[monitors.scheduler_jobs]", 'rerun_command = "bq query x"\n[monitors.scheduler_jobs]',
@@ -264,9 +264,10 @@ def test_the_readme_replays_no_fixed_date_and_its_replay_commands_work(local_dir
     summaries = [line for line in out.stdout.splitlines() if line.startswith("findings:")]
     # The demo's six findings of the binding are one incident: two hours later its cause repeats once, naming
     # the others (the demo's push metrics end at its own time: later, no traffic is seen, which is not health
-    # either). The paused backup job repeats too; the demo's frozen jobs make the canary's own job late.
+    # either). The paused backup job repeats too, and the canary's own job is newly late (nothing ran the canary
+    # in those two hours): 3 sent. Back at the demo's time that job was not late: its resolution would be sent.
     assert summaries == ["findings: 7; notifications: 0 sent", "findings: 6; notifications: 3 sent",
-                         "findings: 7; notifications: 0 sent, 0 would be sent"]
+                         "findings: 7; notifications: 0 sent, 1 would be sent"]
 
 
 # --- dry runs write nothing and show what they would send ---------------------------------------------

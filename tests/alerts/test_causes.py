@@ -364,8 +364,8 @@ def test_the_demo_reports_caused_by_and_its_notifications_jsonl_shows_one_thread
     later = (datetime.fromisoformat(result.report["now"].replace("Z", "+00:00")) + timedelta(hours=2)).isoformat()
     again = run_cli("run", "--json", "--now", later, "--date", result.report["today"])
     assert again.code == 0, again.stderr
-    # The demo's files are a snapshot: two hours on, its Cloud Scheduler jobs have not run since (the canary's own
-    # job, every 30 minutes, is late); the paused job is still paused.
+    # Two hours on, nothing ran the canary in between: its own job (every 30 minutes) is late; the paused job is
+    # still paused.
     paused = by_monitor["scheduler_jobs"]["fingerprint"]
     [late] = [f["fingerprint"] for f in again.report["findings"] if f["key"] == {"job": "pipeline-canary", "problem": "late"}]
     assert sorted((n["fingerprint"], n["reason"]) for n in again.report["notifications"]) == sorted(
