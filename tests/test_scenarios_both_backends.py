@@ -559,7 +559,8 @@ def test_cloud_run_fake_faults_reach_the_real_client(
     push_source = "push_chain" if fault == "slow" and outcomes["push_delivery"][1] != "cloud_run" else "cloud_run"
     assert outcomes == {
         "orchestrator_iam": ("error", "cloud_run"), "push_delivery": ("error", push_source),
-        "phase_stalls": ("ok", None), "missing_predictions": ("ok", None)
+        "phase_stalls": ("ok", None), "missing_predictions": ("ok", None),
+        "scheduler_jobs": ("ok", None),  # reads Cloud Scheduler, not Cloud Run: its jobs are healthy
     }
     assert {m for m, _ in fake_cloud_run.requests} == {"GET"}  # what run_v2's REST getIamPolicy really sends
 
