@@ -16,6 +16,7 @@ import functions_framework
 
 import entry.http
 from core.config import CanaryConfig, Settings
+from core.environment import scoped_file
 from core.secrets import scrub, secret_values
 from run.configure import load_all
 from run.steps import Canary, new_run_id
@@ -37,6 +38,7 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
         from sources.scheduler_files import SchedulerJobsFile
 
         local = settings.local_dir
+        environment = config.environment  # each environment its own records and notices in a shared folder
         return Canary(
             config=config,
             sources=Sources(
@@ -46,8 +48,11 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
                 scheduler=SchedulerJobsFile(folder=local),
                 audit=AuditLogFile(folder=local),
             ),
-            store=SqliteStateStore(path=local / "state.sqlite3"),
-            notifier=LocalNotifier(path=local / "notifications.jsonl", console=console),
+            store=SqliteStateStore(path=local / scoped_file("state.sqlite3", environment=environment)),
+            notifier=LocalNotifier(
+                path=local / scoped_file("notifications.jsonl", environment=environment), console=console,
+                environment=environment,
+            ),
             setting_problems=settings.problems(),
             secrets=settings.secrets(),
         )
@@ -75,12 +80,13 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
             scheduler=GcpSchedulerJobs(endpoint=settings.scheduler_endpoint, timeout_seconds=timeout),
             audit=GcpAuditLog(project=settings.gcp_project, endpoint=settings.logging_endpoint, timeout_seconds=timeout),
         ),
-        store=FirestoreStateStore(project=settings.gcp_project, config=config.firestore),
+        store=FirestoreStateStore(project=settings.gcp_project, config=config.firestore, environment=config.environment),
         backend="gcp",
         notifier=SlackNotifier(
             token=settings.slack_bot_token,
             base_url=settings.slack_base_url,
             channel_for=config.slack.channel_for,
+            environment=config.environment,
         ),
         setting_problems=settings.problems(),
         secrets=settings.secrets(),

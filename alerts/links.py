@@ -21,6 +21,8 @@ class LinkContext:
 
     pipeline: Pipeline
     links: LinksConfig
+    dataset_prefix: str = ""
+    """The datasets' prefix the warehouse reads (staging): a table link opens the table that was read."""
 
 
 def _utc(moment: datetime) -> str:
@@ -81,6 +83,7 @@ def alert_links(
         found.append((f"Logs: {service}", logs_url(ctx, service, start=window_start, end=end)))
     table = details.get("table")
     if isinstance(table, str) and table:
+        table = f"{ctx.dataset_prefix}{table}"  # the monitors name tables unprefixed (sources/tables.py)
         found.append((f"BigQuery: {table}", bigquery_url(ctx, table)))
     found.append(("Runbook", runbook_url(ctx, monitor, key.get("problem"))))
     return found

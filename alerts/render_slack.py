@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlo
 
 from alerts.group import AlertGroup, group_headline, group_why_now, member_line, render_group_text
 from alerts.message import AlertMessage, when
-from alerts.render_text import SEVERITY_MARK, headline, reason_mark, render_text, visible_controls
+from alerts.render_text import SEVERITY_MARK, environment_tag, headline, reason_mark, render_text, visible_controls
 from core.model import Reason
 
 MAX_BLOCKS = 50
@@ -157,6 +157,19 @@ def _footer(message: AlertMessage) -> ContextBlock:
     if message.synthetic:
         parts.append("synthetic test alert: nothing is wrong")
     return _context(" · ".join(parts))
+
+
+def for_environment_slack(rendered: SlackMessage, environment: str) -> SlackMessage:
+    """Any message of a non-production canary names its environment first: in its header and its fallback."""
+    tag = environment_tag(environment)
+    if not tag:
+        return rendered
+    blocks = list(rendered.blocks)
+    if blocks and isinstance(blocks[0], HeaderBlock) and blocks[0].text is not None:
+        blocks[0] = _header(tag + blocks[0].text.text)
+    else:
+        blocks.insert(0, _context(escape(tag.strip())))
+    return SlackMessage(text=_fallback(escape(tag) + rendered.text), blocks=blocks)
 
 
 def render_alert(message: AlertMessage) -> SlackMessage:

@@ -17,6 +17,7 @@ import re
 from typing import Any, Callable
 
 from alerts.message import AlertMessage, when
+from core.environment import is_production
 from core.model import Reason
 
 SEVERITY_MARK = {"critical": "[CRITICAL]", "warning": "[WARNING]", "info": "[INFO]"}
@@ -55,6 +56,16 @@ def json_line(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     # json.dumps escapes C0 controls itself; the rest can only occur inside strings, where \\uXXXX is valid JSON.
     return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def environment_tag(environment: str) -> str:
+    """'[staging] ' before everything a non-production canary sends; '' in production."""
+    return "" if is_production(environment) else f"[{environment}] "
+
+
+def for_environment(text: str, environment: str) -> str:
+    """A rendered text (console, file, Slack fallback) that says which environment it comes from."""
+    return environment_tag(environment) + text
 
 
 def reason_mark(message: AlertMessage) -> str:

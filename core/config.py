@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from core.environment import PRODUCTION, SEPARATOR, environment_problem
 from core.model import Severity
 from core.secrets import secret_values
 from core.urls import url_problem
@@ -25,6 +26,10 @@ LOCAL_DATA_FILES = ("warehouse.duckdb", "iam_policies.json")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION = timedelta(days=366)
+"""No setting waits longer than a year; a larger value is a typo, and one near timedelta's own limit
+(999999999 days) would overflow the first `now + duration` of every run."""
+DURATION_RULE = "a duration from 0s to 366d such as '30m', '2h' or '1d'"
 
 
 class ConfigError(Exception):
@@ -32,15 +37,20 @@ class ConfigError(Exception):
 
 
 def parse_duration(value: Any) -> Any:
-    """Accept '90s', '30m', '2h', '1d' (and timedelta); pydantic reports anything else."""
+    """Accept '90s', '30m', '2h', '1d' (and timedelta) from 0s to MAX_DURATION; pydantic reports anything else."""
     if isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
-            raise ValueError(f"expected a duration such as '30m', '2h' or '1d', got {value!r}")
-        return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+            raise ValueError(f"expected a duration such as '30m', '2h' or '1d', got {value[:64]!r}")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        if seconds > MAX_DURATION.total_seconds():
+            raise ValueError(f"expected {DURATION_RULE}, got {value[:64]!r}")
+        return timedelta(seconds=seconds)
     if isinstance(value, timedelta):
+        if not timedelta(0) <= value <= MAX_DURATION:
+            raise ValueError(f"expected {DURATION_RULE}, got {value}")
         return value
-    raise ValueError(f"expected a duration such as '30m', '2h' or '1d', got {value!r}")
+    raise ValueError(f"expected a duration such as '30m', '2h' or '1d', got {str(value)[:64]!r}")
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -59,6 +69,9 @@ class RepeatIntervals(StrictModel):
         return getattr(self, severity.value)
 
 
+MIN_CLAIM_LEASE, MAX_CLAIM_LEASE = timedelta(minutes=1), timedelta(hours=1)
+
+
 class AlertsConfig(StrictModel):
     repeat_after: RepeatIntervals = RepeatIntervals()
     group_after: int = Field(default=5, ge=1)
@@ -67,6 +80,16 @@ class AlertsConfig(StrictModel):
     """How long a resolved incident's record is kept (Firestore TTL on expire_at)."""
     claim_lease: Duration = timedelta(minutes=5)
     """A claim older than this belongs to a sender that died; another run may take it over."""
+
+    @field_validator("claim_lease")
+    @classmethod
+    def _lease_bounds(cls, value: timedelta) -> timedelta:
+        if not MIN_CLAIM_LEASE <= value <= MAX_CLAIM_LEASE:
+            raise ValueError(
+                "expected a duration from 1m to 1h: a claim must outlive one delivery with its retries, and a "
+                "notice whose sender died waits this long before another run sends it"
+            )
+        return value
 
 
 class SlackConfig(StrictModel):
@@ -105,9 +128,24 @@ class DigestConfig(StrictModel):
     at: time = time(9, 0)
 
 
+def _collection_name(value: str) -> str:
+    if SEPARATOR in value:
+        raise ValueError(f"{value[:64]!r}: {SEPARATOR!r} is reserved for an environment's suffix (canary_alerts__staging)")
+    return value
+
+
+CollectionName = Annotated[
+    str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"), BeforeValidator(_collection_name),
+]
+"""A Firestore collection id this canary owns: a letter, then up to 63 letters, digits, '_' or '-'."""
+
+
 class FirestoreConfig(StrictModel):
-    alerts_collection: str = "canary_alerts"
-    silences_collection: str = "canary_silences"
+    """The collections' names in production; another environment's are `<name>__<environment>`
+    (core/environment.py), in the same database."""
+
+    alerts_collection: CollectionName = "canary_alerts"
+    silences_collection: CollectionName = "canary_silences"
 
 
 SCHEDULER_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
@@ -229,7 +267,20 @@ class Pipeline(StrictModel):
 DatasetPrefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]*$", max_length=64)]
 
 
+def _environment(value: Any) -> Any:
+    problem = environment_problem(value) if isinstance(value, str) else "expected a string"
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Environment = Annotated[str, BeforeValidator(_environment)]
+
+
 class CanaryConfig(StrictModel):
+    environment: Environment = PRODUCTION
+    """Which deployment this is: everything it stores is per environment (core/environment.py), and the
+    messages of any environment but production say which one they come from."""
     timezone: str = "America/New_York"
     dataset_prefix: DatasetPrefix = ""
     """Prefixes every dataset of every query (staging: 'test_' reads test_nba_raw, test_nba_orchestration...)."""
@@ -275,6 +326,7 @@ TEST_ENDPOINT_SETTINGS = {
     "logging_endpoint": "CANARY_LOGGING_ENDPOINT",
     "slack_base_url": "CANARY_SLACK_BASE_URL",
     "firestore_emulator_host": "FIRESTORE_EMULATOR_HOST",
+    "pubsub_emulator_host": "PUBSUB_EMULATOR_HOST",
 }
 """Settings that point a production client at a local stand-in (unauthenticated, or given the token)."""
 
@@ -305,6 +357,10 @@ class Settings(BaseModel):
     """Overrides [slack] channel of the configuration file (deploy.sh sets it)."""
     dataset_prefix: DatasetPrefix | None = None
     """Overrides dataset_prefix of the configuration file (deploy.sh --dataset-prefix sets it; '' clears it)."""
+    environment: Environment | None = None
+    """CANARY_ENVIRONMENT: overrides `environment` of the configuration file (deploy.sh --environment sets it)."""
+    function: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    """CANARY_FUNCTION: this deployment's own function (deploy.sh sets it): its logs and its retry URL."""
     bigquery_endpoint: str | None = None
     run_endpoint: str | None = None
     resource_manager_endpoint: str | None = None
@@ -317,6 +373,8 @@ class Settings(BaseModel):
     slack_base_url: str | None = None
     firestore_emulator_host: str | None = Field(default=None, validation_alias="FIRESTORE_EMULATOR_HOST")
     """Read by the Firestore client library itself; named here so the gcp backend can refuse it."""
+    pubsub_emulator_host: str | None = Field(default=None, validation_alias="PUBSUB_EMULATOR_HOST")
+    """Read by the Pub/Sub client library itself (it then sends no credentials); refused like the above."""
     allow_test_endpoints: bool = False
     """CANARY_ALLOW_TEST_ENDPOINTS=1: the gcp backend may use the endpoint settings above (tests only)."""
     heartbeat_url: str | None = None
@@ -354,7 +412,12 @@ class Settings(BaseModel):
             raise ValueError(f"{problem} (expected e.g. http://127.0.0.1:9050)")
         return value
 
-    @field_validator("slack_channel", "heartbeat_url", "firestore_emulator_host")
+    @field_validator("environment", "function", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("slack_channel", "heartbeat_url", "firestore_emulator_host", "pubsub_emulator_host")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None

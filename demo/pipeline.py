@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from core.local_files import refuse_link, write_text
 from sources.push import OLDEST_UNACKED_AGE, PUSH_REQUESTS
 from sources.tables import (
     GAMEBOOK, INJURY_REPORT, PHASE_COMPLETIONS, PLAYER_PROPS, PREDICTIONS, RAW_SCHEDULE, RAW_TABLES, SCHEDULE,
@@ -489,11 +490,14 @@ def write_demo(
     and push-chain files; `progress(table, rows written, rows of the table)` after each chunk: a long
     history takes minutes."""
     local_dir.mkdir(parents=True, exist_ok=True)
-    write_duckdb(local_dir / "warehouse.duckdb", pipeline.rows, dataset_prefix=dataset_prefix, progress=progress)
-    for name, data in (
+    files = (
         ("iam_policies.json", pipeline.policies), ("project_iam_policy.json", pipeline.project_policy),
         ("services.json", pipeline.services), ("subscriptions.json", pipeline.subscriptions),
         ("push_metrics.json", pipeline.push_metrics), ("scheduler_jobs.json", pipeline.scheduler_jobs),
         ("audit_log.json", pipeline.audit_log),
-    ):
-        (local_dir / name).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    )
+    for name in ("warehouse.duckdb", *(name for name, _ in files)):
+        refuse_link(local_dir / name)  # before anything is written: a link would be written through
+    write_duckdb(local_dir / "warehouse.duckdb", pipeline.rows, dataset_prefix=dataset_prefix, progress=progress)
+    for name, data in files:
+        write_text(local_dir / name, json.dumps(data, indent=2) + "\n")

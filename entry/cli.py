@@ -20,7 +20,8 @@ from alerts.render_text import inert_text, json_line
 from alerts.silences import new_silence, open_incidents_matched, parse_matchers
 from alerts.state import StateError, StateStore
 from core.config import CanaryConfig, ConfigError, Settings, parse_duration
-from core.inputs import parse_game_date as parse_date, parse_instant
+from core.inputs import check_not_ahead, parse_game_date as parse_date, parse_instant
+from core.local_files import LinkedFile
 from core.model import RunReport
 from core.secrets import scrub
 from monitors.registry import MONITORS
@@ -186,6 +187,11 @@ def cli(
                 game_date=parse_game_date(args.date) if args.date else None,
             )
             select_monitors(config, request.monitors)  # an unknown name first: it is the operator's typo
+            if args.now and not args.dry_run:
+                try:
+                    check_not_ahead(request.now, real_now=datetime.now(timezone.utc), name="--now")
+                except ValueError as error:
+                    raise BadInput(str(error)) from None
             missing = settings.missing_local_data()
             if missing:
                 raise BadInput(f"{missing}: run `main.py demo` first, or set CANARY_LOCAL_DIR")
@@ -247,7 +253,10 @@ def cli_demo(
     announce_demo_removals(settings.local_dir, out=note)
     for stale in DEMO_REMOVES:
         (settings.local_dir / stale).unlink(missing_ok=True)
-    write_demo(pipeline, settings.local_dir, dataset_prefix=config.dataset_prefix, progress=demo_progress(out=note))
+    try:
+        write_demo(pipeline, settings.local_dir, dataset_prefix=config.dataset_prefix, progress=demo_progress(out=note))
+    except LinkedFile as error:
+        raise BadInput(f"demo: {error}") from None
     print(
         f"demo pipeline written to {settings.local_dir}/ ({args.history_days} healthy days, then {pipeline.today} "
         f"broken); running at {now.astimezone(config.zone):%Y-%m-%d %H:%M} {config.timezone} "
@@ -463,14 +472,15 @@ def cli_check_config(path: str | None, *, stdout: TextIO) -> int:
     optional settings, which a run would only report (ConfigError: exit 2)."""
     settings = load_settings()
     target = Path(path) if path else settings.config
-    config = load_config(target)
+    config = apply_settings(load_config(target), settings)  # CANARY_ENVIRONMENT's rules (its own channel) too
     problems = settings.problems()
     if problems:
         raise ConfigError("environment: " + "; ".join(f"{name}: {why}" for name, why in sorted(problems.items())))
     enabled = [name for name, monitor in config.monitors.items() if monitor.enabled]
     print(
         f"{target}: valid ({len(config.pipeline.phases)} phases, {len(config.pipeline.transitions)} transitions, "
-        f"{len(config.pipeline.services)} services; monitors enabled: {', '.join(enabled) or 'none'})",
+        f"{len(config.pipeline.services)} services; monitors enabled: {', '.join(enabled) or 'none'}; "
+        f"environment {config.environment})",
         file=stdout,
     )
     return EXIT_OK

@@ -19,8 +19,9 @@ from typing import Annotated, Any, Callable, Literal, TextIO
 import flask
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from alerts.state import StateError
 from core.config import CanaryConfig, ConfigError, Settings
-from core.inputs import parse_game_date, parse_instant
+from core.inputs import check_not_ahead, parse_game_date, parse_instant
 from core.model import RunReport
 from core.secrets import scrub, secret_values
 from run.configure import load_all
@@ -36,6 +37,14 @@ HEALTH_PATHS = ("/healthz", "/health")
 /healthz may never reach the function there, so /health answers the same."""
 RUN_METHODS = ("GET", "POST")
 """A run that may send (the scheduler's) only by POST; GET serves dry runs, which send nothing."""
+MAX_LOGGED_PATH = 200
+"""Characters of a rejected request's path in its log line: a 1 MB path must not become a 1 MB log entry."""
+MAX_LOGGED_METHOD = 16
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
 HEALTH_METHODS = ("GET", "HEAD")
 
 _MONITOR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -220,7 +229,8 @@ def handle(
         if error.problems:
             body["problems"] = error.problems
         call.log({"severity": "WARNING", "message": "pipeline-canary request rejected", "event": "canary_rejected",
-                  "status": error.status, "error": str(error), "method": request.method, "path": request.path,
+                  "status": error.status, "error": str(error), "method": request.method[:MAX_LOGGED_METHOD],
+                  "path": _bounded(request.path, MAX_LOGGED_PATH),
                   "user_agent": request.headers.get("User-Agent", "")[:200]})
         return call.respond(error.status, body, error.headers)
     except ConfigError as error:
@@ -254,6 +264,11 @@ def _route(call: Call) -> flask.Response:
     call.settings = built.settings
     if params.now is not None and built.settings.backend != "local":
         raise HttpError(400, "bad parameter: now: only accepted on the local backend (production runs on the real clock)")
+    if params.now is not None and (params.action == "test_alert" or not params.dry_run):
+        try:
+            check_not_ahead(params.now, real_now=call.now, name="now")
+        except ValueError as error:
+            raise HttpError(400, f"bad parameter: {error}") from None
     if params.action == "test_alert":
         return _test_alert(call, built, params)
     return _run(call, built, params)
@@ -309,6 +324,18 @@ def _test_alert(call: Call, built: Instance, params: RunParams) -> flask.Respons
     if extra:
         raise HttpError(400, f"bad parameter: {extra[0]}: does not apply to action=test_alert")
 
+    if params.now is not None:  # a test alert records notices like a run: not before the latest one on record
+        store = built.canary.store
+        try:
+            latest = store.latest_notice()
+        except StateError:
+            latest = None  # the test alert itself reports the unreadable state
+        if latest is not None and params.now < latest:
+            raise HttpError(
+                400, f"bad parameter: now {params.now:%Y-%m-%dT%H:%M:%SZ} is before the latest notice on record "
+                f"({latest.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}, {store.location}): a test alert there would "
+                "be recorded out of order; leave now out (the real clock) or give a later now",
+            )
     result = send_test_alert(built.canary, run_id=call.run_id, now=params.now or call.now)
     failed = bool(result.get("error")) or result.get("delivered") is False
     call.log({"severity": "ERROR" if failed else "INFO", "message": "pipeline-canary test alert",

@@ -34,15 +34,31 @@ ACK = "ack"
 remote_server_5xx, unreachable are failed pushes (https://cloud.google.com/pubsub/docs/monitoring#monitoring_push_delivery)."""
 
 
+MIN_ALIGNMENT_PERIOD = timedelta(seconds=60)
+"""Aggregation.alignmentPeriod: "The value must be at least 60 seconds"
+(https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.timeSeries/list#Aggregation)."""
+
+
 class Config(MonitorConfig):
     services: list[str] | None = None
     """The services a push must reach; None: every service of [pipeline]."""
     window: Duration = timedelta(minutes=30)
+    """Cloud Monitoring aggregates the pushes of this window as one alignment period."""
     min_failed: int = Field(default=5, ge=1)
     min_failed_ratio: float = Field(default=0.5, gt=0, le=1)
     max_backlog_age: Duration = timedelta(hours=1)
     push_account: str
     """The service account email a push subscription should authenticate as (the fix of unauthenticated_push)."""
+
+    @field_validator("window")
+    @classmethod
+    def _an_alignment_period(cls, value: timedelta) -> timedelta:
+        if value < MIN_ALIGNMENT_PERIOD:
+            raise ValueError(
+                "expected at least 60s: Cloud Monitoring refuses an alignment period under 60 seconds, and the window "
+                "is one alignment period (https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.timeSeries/list#Aggregation)"
+            )
+        return value
 
     @field_validator("push_account")
     @classmethod

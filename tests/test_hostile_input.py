@@ -188,6 +188,7 @@ def test_5_the_cli_last_resort_line_holds_no_piece_of_a_secret(monkeypatch, caps
 @pytest.mark.parametrize("name, value", [
     ("CANARY_SLACK_BASE_URL", "http://127.0.0.1:9/api/"), ("CANARY_BIGQUERY_ENDPOINT", "http://127.0.0.1:9"),
     ("CANARY_RUN_ENDPOINT", "http://127.0.0.1:9"), ("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9"),
+    ("PUBSUB_EMULATOR_HOST", "127.0.0.1:9"),  # issue 20, Why 9: the Pub/Sub client honours it (no credentials)
 ])
 def test_7_a_test_endpoint_on_the_gcp_backend_is_a_configuration_error(monkeypatch, name, value):
     monkeypatch.setenv("CANARY_BACKEND", "gcp")
@@ -621,3 +622,178 @@ def test_why5_the_cli_run_summary_prints_source_and_slack_error_text_inert(local
     print_summary(RunReport.model_validate(report), out=out, zone_name="America/New_York")
     shown = out.getvalue()
     assert not any(ch in shown for ch in LINE_BREAKERS) and "\n*Fix*" not in shown and "\nfix:" not in shown
+
+
+# --- issue 20, Why 9: the rest of the hardening ------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from core.config import ConfigError  # noqa: E402
+from run.configure import load_config  # noqa: E402
+from tests.conftest import PROJECT_ROOT  # noqa: E402
+
+
+def _toml(tmp_path: Path, old: str, new: str) -> Path:
+    text = (PROJECT_ROOT / "canary.toml").read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path = tmp_path / "canary.toml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("window", ["59s", "0.5m", "1s", "0s"])
+def test_why9_a_push_window_under_60_seconds_is_a_configuration_error(tmp_path, window):
+    path = _toml(tmp_path, 'window = "30m"', f'window = "{window}"')
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert "monitors.push_delivery.window: expected at least 60s" in str(raised.value)
+    assert "alignment period under 60 seconds" in str(raised.value)
+    assert load_config(_toml(tmp_path, 'window = "30m"', 'window = "60s"')).monitors["push_delivery"].window == timedelta(seconds=60)
+
+
+def test_why9_the_monitoring_stand_in_refuses_what_cloud_monitoring_refuses():
+    """The push window's floor is the vendor's: the stand-in answers a 59 s alignment period with INVALID_ARGUMENT."""
+    from google.cloud import monitoring_v3
+
+    from sources.gcp_push import time_series_request
+    from sources.push import PUSH_REQUESTS
+    from tests.servers.fake_monitoring import InvalidArgument, answer
+
+    now = datetime(2026, 11, 21, 23, tzinfo=timezone.utc)
+    request = monitoring_v3.ListTimeSeriesRequest(time_series_request(
+        project="p", metric_type=PUSH_REQUESTS, subscription_ids=["s"], now=now, window=timedelta(seconds=59)))
+    with pytest.raises(InvalidArgument):
+        answer([], request)
+    ok = monitoring_v3.ListTimeSeriesRequest(time_series_request(
+        project="p", metric_type=PUSH_REQUESTS, subscription_ids=["s"], now=now, window=timedelta(seconds=60)))
+    assert answer([], ok) == []
+
+
+@pytest.mark.parametrize("nested", ["x = " + "[" * 2000 + "]" * 2000, "x = " + "{a = " * 1500 + "1" + "}" * 1500])
+def test_why9_deeply_nested_toml_is_a_configuration_error_not_internal(tmp_path, make_app, local_dir, monkeypatch, nested):
+    path = tmp_path / "deep.toml"
+    path.write_text((PROJECT_ROOT / "canary.toml").read_text() + "\n[deep]\n" + nested + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(path)
+    result = run_cli("check-config", str(path))
+    assert result.code == 2 and "nested too deeply" in result.stderr and "internal" not in result.stderr
+    broken_day().write_local(local_dir)
+    monkeypatch.setenv("CANARY_CONFIG", str(path))
+    body = assert_json_error(make_app().client.post("/", json={"now": T0}), 500, "configuration error", "nested too deeply")
+    assert "internal" not in body["error"]
+
+
+@pytest.mark.parametrize(("old", "new", "why"), [
+    ('claim_lease = "5m"', 'claim_lease = "999999999d"', "alerts.claim_lease: expected a duration from 0s to 366d"),
+    ('claim_lease = "5m"', 'claim_lease = "9999999999d"', "alerts.claim_lease: expected a duration from 0s to 366d"),
+    ('claim_lease = "5m"', 'claim_lease = "2h"', "alerts.claim_lease: expected a duration from 1m to 1h"),
+    ('claim_lease = "5m"', 'claim_lease = "0s"', "alerts.claim_lease: expected a duration from 1m to 1h"),
+    ('resolved_retention = "30d"', 'resolved_retention = "400d"', "alerts.resolved_retention: expected a duration from 0s to 366d"),
+    ('critical = "2h"', 'critical = "99999999d"', "alerts.repeat_after.critical: expected a duration from 0s to 366d"),
+])
+def test_why9_durations_are_bounded_and_the_rule_is_said(tmp_path, old, new, why):
+    result = run_cli("check-config", str(_toml(tmp_path, old, new)))
+    assert result.code == 2 and why in result.stderr, result.stderr
+
+
+def test_why9_the_longest_accepted_lease_runs(local_dir, monkeypatch, tmp_path):
+    """The bound is one a run survives: a claim at the upper bound is written and read back."""
+    broken_day().write_local(local_dir)
+    monkeypatch.setenv("CANARY_CONFIG", str(_toml(tmp_path, 'claim_lease = "5m"', 'claim_lease = "1h"')))
+    result = run_cli("run", "--now", T0, "--json")
+    assert result.code == 0, result.stderr
+    assert result.report["notifications"] and all(n["delivered"] for n in result.report["notifications"])
+
+
+@pytest.mark.parametrize("victim", ["notifications.jsonl", "state.sqlite3", "state.sqlite3-journal"])
+def test_why9_the_local_backend_never_writes_through_a_symlink(local_dir, tmp_path, victim):
+    broken_day().write_local(local_dir)
+    rc_file = tmp_path / "home" / ".bashrc"
+    rc_file.parent.mkdir()
+    rc_file.write_text("export PATH=/usr/bin\n")
+    (local_dir / victim).symlink_to(rc_file)
+    result = run_cli("run", "--now", T0, "--json")
+    assert rc_file.read_text() == "export PATH=/usr/bin\n"  # untouched
+    assert result.code == 1
+    assert "is a symbolic link" in result.stdout + result.stderr and str(local_dir / victim) in result.stdout + result.stderr
+
+
+def test_why9_the_demo_never_writes_through_a_symlink(local_dir, tmp_path):
+    local_dir.mkdir(parents=True, exist_ok=True)
+    rc_file = tmp_path / ".profile"
+    rc_file.write_text("# mine\n")
+    (local_dir / "iam_policies.json").symlink_to(rc_file)
+    result = run_cli("demo", "--no-run")
+    assert result.code == 2 and "is a symbolic link" in result.stderr
+    assert rc_file.read_text() == "# mine\n"
+
+
+def test_why9_a_test_alert_in_the_future_is_refused_and_blocks_nothing(make_app, local_dir):
+    broken_day().write_local(local_dir)
+    app = make_app()
+    future = app.client.post("/", json={"action": "test_alert", "now": "2099-01-01T00:00:00Z"})
+    assert_json_error(future, 400, "now 2099-01-01T00:00:00Z is later than the real clock")
+    assert not (local_dir / "notifications.jsonl").exists()
+    # A run at an explicit time of the past still runs (nothing was recorded in 2099).
+    response = app.client.post("/", json={"now": T0})
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_why9_a_test_alert_before_the_latest_notice_is_refused_like_a_run(make_app, local_dir):
+    broken_day().write_local(local_dir)
+    app = make_app()
+    assert app.client.post("/", json={"now": T0}).status_code == 200
+    earlier = (datetime.fromisoformat(T0.replace("Z", "+00:00")) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert_json_error(app.client.post("/", json={"action": "test_alert", "now": earlier}), 400,
+                      f"now {earlier} is before the latest notice on record", "leave now out")
+    later = (datetime.fromisoformat(T0.replace("Z", "+00:00")) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert app.client.post("/", json={"action": "test_alert", "now": later}).status_code == 200
+
+
+def test_why9_a_run_in_the_future_that_writes_is_refused_on_the_cli_too(local_dir):
+    broken_day().write_local(local_dir)
+    result = run_cli("run", "--now", "2099-01-01T00:00:00Z")
+    assert result.code == 2 and "--now 2099-01-01T00:00:00Z is later than the real clock" in result.stderr
+    assert run_cli("run", "--now", "2099-01-01T00:00:00Z", "--dry-run").code == 0  # a dry run writes nothing
+
+
+def test_why9_a_huge_request_path_is_bounded_in_the_log(make_app, local_dir, capsys):
+    broken_day().write_local(local_dir)
+    capsys.readouterr()
+    response = make_app().client.get("/" + "a" * 1_000_000)
+    assert response.status_code == 404
+    [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.strip()]
+    assert len(json.dumps(line)) < 2_000 and line["path"].endswith("(1000001 characters)")
+
+
+def test_why9_a_subscription_id_that_looks_like_an_option_stays_a_positional():
+    from core.commands import shell_command
+
+    command = shell_command("gcloud", "pubsub", "subscriptions", "describe", "--impersonate-service-account=x@y", project="p")
+    assert command == "gcloud pubsub subscriptions describe --project=p -- --impersonate-service-account=x@y"
+    assert shell_command("gcloud", "pubsub", "subscriptions", "describe", "sub-1", project="p") == (
+        "gcloud pubsub subscriptions describe sub-1 --project=p")  # unchanged when nothing needs it
+
+
+def test_why9_a_hostile_subscription_id_in_a_push_fix_reaches_gcloud_as_a_positional(local_dir):
+    """Through the monitor: an unauthenticated subscription named like an option gets a fix with `--`."""
+    import shlex
+
+    from demo.pipeline import healthy_push_chain
+    from tests.production import PIPELINE, PUSH_MEMBER, SERVICES
+    from tests.scenario import Scenario
+
+    scenario = broken_day()
+    services, subscriptions = healthy_push_chain(PIPELINE.project, PIPELINE.region, list(SERVICES), PUSH_MEMBER.split(":", 1)[-1])
+    hostile = subscriptions[0]
+    hostile["name"] = f"projects/{PIPELINE.project}/subscriptions/--account=attacker@evil.example"
+    hostile["pushConfig"].pop("oidcToken", None)
+    scenario.services, scenario.subscriptions = services, subscriptions
+    assert isinstance(scenario, Scenario)
+    scenario.write_local(local_dir)
+    result = run_cli("run", "--now", T0, "--monitors", "push_delivery", "--dry-run", "--json")
+    assert result.code == 0, result.stderr
+    [finding] = [f for f in result.report["findings"] if f["key"].get("problem") == "unauthenticated_push"]
+    argv = shlex.split(finding["fix"])
+    assert argv[argv.index("--") + 1] == "--account=attacker@evil.example"
+    assert all(not a.startswith("--account") for a in argv[: argv.index("--")])
