@@ -464,7 +464,7 @@ def test_a_broken_configuration_fails_the_deploy_before_anything_changes(deploy,
     plan = deploy("--plan", env={"DEPLOY_SOURCE": str(source)})  # --plan changes nothing, but checks the configuration
     assert plan.code == 2 and "DEPLOY FAILED: CONFIGURATION" in plan.stderr and plan.calls == []
     assert f"main.py check-config {source}/canary.toml" in plan.stdout
-    assert "transitions[2].to: unknown phase 'phase_5_prediction'" in plan.stderr
+    assert "transitions[phase_4_precompute->phase_5_prediction].to: unknown phase 'phase_5_prediction'" in plan.stderr
 
 
 # --- issue 20: an environment beside production; the interpreter; the failing step ----------------------
