@@ -53,12 +53,15 @@ def explains(pipeline: Pipeline, cause: Finding, effect: Finding) -> bool:
         return False
     service = _service_problem(cause)
     if service is not None:
-        if effect.monitor == STALLS:
-            started = {t.label for t in pipeline.transitions_started_by(service)}
-            return effect.key.get("transition") in started
+        if effect.monitor == STALLS:  # its transitions' stalls, and the partial runs of the phases they start
+            started = pipeline.transitions_started_by(service)
+            return effect.key.get("transition") in {t.label for t in started} or effect.key.get("phase") in {t.to_phase for t in started}
         if effect.monitor == PUSH:
             return cause.monitor == IAM and effect.key.get("service") == service
         return False
+    if cause.monitor == STALLS and effect.monitor == STALLS and "phase" in effect.key:  # a stall explains its phase's partial runs
+        into = {t.label for t in pipeline.transitions_into(effect.key["phase"])}
+        return cause.key.get("transition") in into and cause.key.get("game_date") == effect.key.get("game_date")
     if cause.monitor == STALLS and effect.monitor == PREDICTIONS:
         transition = next((t for t in pipeline.transitions if t.label == cause.key.get("transition")), None)
         return (

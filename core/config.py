@@ -175,6 +175,48 @@ def not_a_job_command(value: str | None, *, key: str) -> str | None:
 SchedulerJobId = Annotated[str, AfterValidator(scheduler_job_id)]
 
 
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+
+
+TOPIC_ID = r"^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$"
+"""A Pub/Sub topic id: starts with a letter, 3-255 letters, digits or - _ . ~ + %, not 'goog...'
+(https://cloud.google.com/pubsub/docs/pubsub-basics#resource_names)."""
+
+
+class PushHop(StrictModel):
+    """One Cloud Run service on a transition's push path, and the topic whose push subscription reaches it."""
+
+    service: str = Field(min_length=1)
+    topic: str | None = Field(default=None, pattern=TOPIC_ID)
+
+    @field_validator("topic")
+    @classmethod
+    def _not_reserved(cls, value: str | None) -> str | None:
+        if value is not None and value.lower().startswith("goog"):
+            raise ValueError(f"not a Pub/Sub topic id: {value[:100]!r} (an id cannot start with 'goog')")
+        return value
+    """The Pub/Sub topic published to by the hop before it (shown in alerts; the subscription is found by its endpoint)."""
+
+
+class Hop(StrictModel):
+    """A service's place on one transition's push path (1-based `position`), for the alerts that name it."""
+
+    transition: str
+    position: int
+    of: int
+    """How many hops the transition's push path has."""
+    service: str
+    topic: str | None = None
+
+    def describe(self, *, with_transition: bool = False) -> str:
+        """'second hop: nba-phase4-trigger -> nba-phase4-precompute-processors' (with_transition: 'second hop of
+        phase_3_analytics->phase_4_precompute: ...')."""
+        ordinal = f"{_ORDINALS[self.position - 1]} hop" if self.position <= len(_ORDINALS) else f"hop {self.position}"
+        if with_transition:
+            ordinal += f" of {self.transition}"
+        return f"{ordinal}: {self.topic} -> {self.service}" if self.topic else f"{ordinal}: {self.service}"
+
+
 class Transition(StrictModel):
     """One hand-off of the pipeline: `from` phase complete -> `to` phase starts, within `max_delay`."""
 
@@ -185,6 +227,13 @@ class Transition(StrictModel):
     service: str | None = None
     """The Cloud Run service whose Pub/Sub push starts the downstream phase (an orchestrator, or the
     phase-3 trigger), when one does; its IAM and push problems explain this transition's stalls."""
+    services: list[Annotated[str, Field(min_length=1)] | PushHop] | None = None
+    """Every service on the push path, in hop order, when there is more than one (give `service` or
+    `services`): e.g. the orchestrator, then `{ service = ..., topic = ... }` that its topic pushes to.
+    A problem of any hop explains this transition's stalls."""
+    complete_by: Duration | None = None
+    """The upstream phase, once started for a game date, must be complete this long after 00:00 league
+    time of that date ("36h": noon of the next day); not set: not judged."""
     min_processors: int | None = Field(default=None, ge=1)
     """The upstream phase is complete when this many distinct processors succeeded..."""
     required_processors: list[str] | None = None
@@ -213,6 +262,32 @@ class Transition(StrictModel):
         if (self.min_processors is None) == (not self.required_processors):
             raise ValueError("give exactly one of min_processors or required_processors")
         return self
+
+    @model_validator(mode="after")
+    def _one_push_path(self) -> Transition:
+        if self.service is not None and self.services is not None:
+            raise ValueError("give `service` (one hop) or `services` (every hop, in order), not both")
+        if self.services is not None and not self.services:
+            raise ValueError("services: empty, so no hop of its push path would be checked (list them, or leave it out)")
+        names = [hop.service for hop in self.push_path]
+        if len(set(names)) != len(names):
+            raise ValueError(f"services: a service is listed twice ({', '.join(names)})")
+        return self
+
+    @property
+    def push_path(self) -> list[PushHop]:
+        """The services whose Pub/Sub pushes start the downstream phase, in hop order (empty: none is named)."""
+        if self.services is not None:
+            return [PushHop(service=h) if isinstance(h, str) else h for h in self.services]
+        return [PushHop(service=self.service)] if self.service else []
+
+    @property
+    def hops(self) -> list[Hop]:
+        path = self.push_path
+        return [
+            Hop(transition=self.label, position=index, of=len(path), service=h.service, topic=h.topic)
+            for index, h in enumerate(path, start=1)
+        ]
 
     @property
     def label(self) -> str:
@@ -254,11 +329,20 @@ class Pipeline(StrictModel):
 
     @property
     def services(self) -> list[str]:
-        """Every service that starts a phase, in pipeline order."""
-        return list(dict.fromkeys(t.service for t in self.transitions if t.service))
+        """Every service on a push path that starts a phase (every hop), in pipeline and hop order."""
+        return list(dict.fromkeys(hop.service for t in self.transitions for hop in t.push_path))
 
     def transitions_started_by(self, service: str) -> list[Transition]:
-        return [t for t in self.transitions if t.service == service]
+        """The transitions whose push path has `service` as one of its hops: its problems explain their stalls."""
+        return [t for t in self.transitions if any(hop.service == service for hop in t.push_path)]
+
+    def hops_of(self, service: str) -> list[Hop]:
+        """Where `service` sits on the push paths (one Hop per transition it helps start)."""
+        return [hop for t in self.transitions for hop in t.hops if hop.service == service]
+
+    def transitions_into(self, phase: str) -> list[Transition]:
+        """The transitions that start `phase`: their stalls and their hops' problems explain its partial runs."""
+        return [t for t in self.transitions if t.to_phase == phase]
 
     def position(self, phase: str) -> int:
         return self.phases.index(phase)

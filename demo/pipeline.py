@@ -152,6 +152,9 @@ def invoker_policy(*members: str) -> dict[str, Any]:
 PROJECT_NUMBER = "756957797294"
 PHASE3_SUBSCRIPTION = "nba-phase3-analytics-sub"
 """The seeds' real phase-3 trigger: a direct push subscription to nba-phase3-analytics-processors /process."""
+PHASE4_SUBSCRIPTION = "nba-phase4-precompute-sub"
+"""The second hop of 3->4: nba-phase4-trigger (session 204) pushes to nba-phase4-precompute-processors;
+this subscription's name and its /process path are assumed (the seeds do not name them)."""
 
 
 def service_json(project: str, region: str, name: str) -> dict[str, Any]:
@@ -176,6 +179,8 @@ def push_subscription(project: str, region: str, service: str, push_account: str
     base = f"https://{service}-{PROJECT_NUMBER}.{region}.run.app"
     if service == "nba-phase3-analytics-processors":
         name, endpoint, topic = PHASE3_SUBSCRIPTION, f"{base}/process", "nba-phase2-raw-complete"
+    elif service == "nba-phase4-precompute-processors":
+        name, endpoint, topic = PHASE4_SUBSCRIPTION, f"{base}/process", "nba-phase4-trigger"
     else:
         topic = service.split("-to-")[0].replace("phase", "nba-phase") + "-complete"
         name = f"eventarc-{region}-{service}-{hash_of(service) % 1000:03d}-sub-{hash_of(topic) % 1000:03d}"

@@ -23,7 +23,10 @@ from core.config import Duration, Pipeline
 from core.model import CheckResult, Finding, Judged, Severity, UnreadTarget
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources, check_services
 from monitors.changes import with_latest_change
-from monitors.invoker_access import ALL_USERS, binding_command, effective_access, public_grants, service_account_email
+from monitors.invoker_access import (
+    ALL_USERS, binding_command, effective_access, hop_details, hop_note, public_grants, restore_invoker_fix,
+    service_account_email,
+)
 from sources.errors import SourceError
 from sources.iam import Policy
 from sources.push import OLDEST_UNACKED_AGE, PUSH_REQUESTS, Json
@@ -167,10 +170,12 @@ def judge_target(
     service = target.name
     hosts = sorted(service_hosts(target.service))
 
+    hop = hop_note(pipeline, service)
+
     def finding(problem: str, severity: Severity, summary: str, fix: str, subs: list[Json], **details: Any) -> Finding:
         return Finding(
-            monitor=NAME, severity=severity, key={"service": service, "problem": problem}, summary=summary, fix=fix,
-            details={"project": pipeline.project, "service": service,
+            monitor=NAME, severity=severity, key={"service": service, "problem": problem}, summary=summary + hop, fix=fix,
+            details={"project": pipeline.project, "service": service, **hop_details(pipeline, service),
                      "subscriptions": [subscription_id(s) for s in subs], **details},
         )
 
@@ -214,7 +219,8 @@ def judge_target(
             subs = [s for s in mine if oidc_account(s) == account]
             extra: dict[str, Any] = {}
             if account.lower() == config.push_account.lower():
-                fix = binding_command("add", pipeline, service, member=member, role="roles/run.invoker")
+                fix = restore_invoker_fix(
+                    pipeline, service, binding_command("add", pipeline, service, member=member, role="roles/run.invoker"))
             else:
                 # Granting the subscription's own account would let whoever created the subscription choose
                 # who may invoke the service: point the subscription at the configured account instead.
@@ -245,13 +251,13 @@ def judge_target(
             findings.append(finding(
                 "pushes_failing", Severity.CRITICAL,
                 f"{service}: {failed} of {total} pushes from {sid} failed in the last {_minutes(config.window)}",
-                shell_command("gcloud", "run", "services", "logs", "read", service,
-                              region=pipeline.region, project=pipeline.project),
+                request_log_command(pipeline, service, codes={code for (c, code), n in by_code.items() if c != ACK}),
                 [sub],
                 check_first=(
                     "the response codes: 403 = the push account lacks invoker access (fix that binding), 401 = a bad "
-                    "token audience, 5xx = the service fails (its logs: the fix); messages are retried until they "
-                    "expire, and once pushes succeed the backlog drains"
+                    "token audience, 5xx = the service fails (its request log lines lead to its own logs); a 403 or "
+                    "401 never reaches the service, so only its request log (the fix) shows them; messages are "
+                    "retried until they expire, and once pushes succeed the backlog drains"
                 ),
                 pushes_by_class_and_code={f"{c}/{code}": n for (c, code), n in sorted(by_code.items())},
                 failed=failed, total=total, oldest_unacked_message_age_s=age,
@@ -266,6 +272,24 @@ def judge_target(
                 oldest_unacked_message_age_s=age, max_backlog_age_s=config.max_backlog_age.total_seconds(),
             ))
     return findings
+
+
+REQUEST_LOG = "run.googleapis.com/requests"
+"""Cloud Run's request log: an entry per request to a service, written automatically
+(https://cloud.google.com/run/docs/logging); a push refused by the invoker check is there (status 403)
+and never reaches the container's own logs."""
+
+
+def request_log_command(pipeline: Pipeline, service: str, *, codes: set[str]) -> str:
+    """`gcloud logging read` of the service's request log: the refused pushes (403) when there were any,
+    else every error response; a push refused at ingress leaves no line in the service's own logs."""
+    status = "httpRequest.status=403" if "403" in codes else "httpRequest.status>=400"
+    return shell_command(
+        "gcloud", "logging", "read",
+        f'resource.type="cloud_run_revision" AND resource.labels.service_name="{service}" '
+        f'AND log_id("{REQUEST_LOG}") AND {status}',
+        project=pipeline.project, freshness="1h", limit="20",
+    )
 
 
 def _minutes(window: timedelta) -> str:

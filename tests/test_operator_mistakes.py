@@ -139,13 +139,13 @@ def test_every_finding_key_uses_only_its_monitors_declared_labels(local_dir):
         assert set(finding["key"]) <= MONITORS[finding["monitor"]].key_labels, finding["key"]
     degraded = degraded_finding(MonitorResult(name="phase_stalls", outcome=Outcome.ERROR, duration_ms=1, source="duckdb"))
     assert set(degraded.key) <= CANARY_KEY_LABELS
-    assert key_labels_by_monitor()["phase_stalls"] == frozenset({"transition", "game_date", "problem"})
+    assert key_labels_by_monitor()["phase_stalls"] == frozenset({"transition", "phase", "processor", "game_date", "problem"})
 
 
 @pytest.mark.parametrize(
     "matches, message",
     [
-        (["servce=phase4-to-phase5-orchestrator"], "unknown label 'servce' (known: check, game_date, job, monitor, problem, record, service, setting, severity, system_id"),
+        (["servce=phase4-to-phase5-orchestrator"], "unknown label 'servce' (known: check, game_date, job, monitor, phase, problem, processor, record, service, setting, severity, system_id"),
         (["monitor=phase_stalls,game_date=2026-11-21"], "one label per --match; repeat --match for more"),
         (["monitor=phase_stall"], "--match monitor=phase_stall: unknown monitor (known: orchestrator_iam"),
         (["severity=page"], "--match severity=page: unknown severity (known: critical, warning, info)"),
