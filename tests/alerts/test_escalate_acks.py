@@ -32,7 +32,8 @@ def paged(local_dir: Path, tmp_path: Path, fake_pagerduty: FakePagerDuty, monkey
     assert demo.code == 0, demo.stderr
     report = json.loads(demo.stdout)
     cause = next(f["fingerprint"] for f in report["findings"] if f["monitor"] == "orchestrator_iam")
-    assert fake_pagerduty.actions() == ["trigger"] and fake_pagerduty.events[0]["dedup_key"] == cause
+    # The cause pages (so may the demo's other incident, its paused backup job: not this test's concern).
+    assert fake_pagerduty.actions(cause) == ["trigger"]
     return {"now": report["now"], "cause": cause}
 
 
@@ -51,7 +52,8 @@ def test_the_incidents_listing_shows_when_and_to_whom_it_escalated(paged: dict[s
     (cause,) = [i for i in listed if i["fingerprint"] == paged["cause"]]
     assert cause["escalated_to"] == ["<!subteam^S123>", "pagerduty"] and cause["escalated_at"]
     assert all(i["monitor"] != "escalation" for i in listed)  # the escalation records are not incidents
-    assert all(i["escalated_at"] is None for i in listed if i["fingerprint"] != paged["cause"])
+    effects = [i for i in listed if i["caused_by"] == paged["cause"]]
+    assert effects and all(i["escalated_at"] is None for i in effects)  # its effects never page
     text = run_cli("incidents").stdout
     assert "    escalated at " in text and " to <!subteam^S123>, pagerduty" in text
 
@@ -60,9 +62,9 @@ def test_a_cli_ack_acknowledges_the_page_at_the_next_run(paged: dict[str, Any], 
     acked = run_cli("ack", paged["cause"][:8], "--by", "ana")
     assert acked.code == 0, acked.stderr
     report = run_at(paged["now"])
-    assert escalations(report) == [(paged["cause"], "acknowledge", True)]
+    assert (paged["cause"], "acknowledge", True) in escalations(report)
     assert fake_pagerduty.actions(paged["cause"]) == ["trigger", "acknowledge"]
-    assert escalations(run_at(paged["now"])) == []  # once
+    assert [e for e in escalations(run_at(paged["now"])) if e[0] == paged["cause"]] == []  # once
 
 
 def test_a_signed_slack_click_acknowledges_the_page_at_the_next_run(
@@ -74,7 +76,7 @@ def test_a_signed_slack_click_acknowledges_the_page_at_the_next_run(
     answer = app.post("/", data=body, headers=headers)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     report = run_at(paged["now"])
-    assert escalations(report) == [(paged["cause"], "acknowledge", True)]
+    assert (paged["cause"], "acknowledge", True) in escalations(report)
     assert fake_pagerduty.actions(paged["cause"]) == ["trigger", "acknowledge"]
 
 
@@ -89,6 +91,7 @@ def test_an_acknowledged_incident_is_never_paged(local_dir: Path, tmp_path: Path
     assert run_cli("ack", cause, "--by", "ana").code == 0
     later = (datetime.fromisoformat(demo["now"].replace("Z", "+00:00")) + timedelta(minutes=45)).isoformat()
     report = run_at(later)
-    assert escalations(report) == [] and fake_pagerduty.events == []  # 45 minutes on: acknowledged, so not paged
+    assert fake_pagerduty.actions(cause) == []  # 45 minutes on: acknowledged, so not paged
     assert run_cli("unack", cause, "--by", "ana").code == 0
-    assert escalations(run_at(later)) == [(cause, "trigger", True)]  # the same moment, unacknowledged: paged
+    assert (cause, "trigger", True) in escalations(run_at(later))  # the same moment, unacknowledged: paged
+    assert fake_pagerduty.actions(cause) == ["trigger"]

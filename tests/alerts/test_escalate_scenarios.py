@@ -163,6 +163,8 @@ def test_without_a_routing_key_the_escalation_is_recorded_and_shown(local_dir: P
 from tests.test_scenarios_both_backends import EVENING, make_stack, pipeline  # noqa: E402,F401  (fixture)
 from tests.servers.bqemulator import bqemulator  # noqa: E402,F401  (fixture)
 from tests.servers.fake_cloud_run import fake_cloud_run  # noqa: E402,F401  (fixture)
+from tests.servers.fake_logging import fake_logging  # noqa: E402,F401  (fixture)
+from tests.servers.fake_scheduler import fake_scheduler  # noqa: E402,F401  (fixture)
 from tests.servers.fake_monitoring import fake_monitoring, fake_monitoring_server  # noqa: E402,F401  (fixtures)
 from tests.servers.fake_slack import FakeSlack, fake_slack  # noqa: E402,F401  (fixture)
 from tests.servers.pubsub_emulator import pubsub_emulator, pubsub_env  # noqa: E402,F401  (fixtures)
