@@ -104,12 +104,15 @@ def thread_by_cause(
     causes: Mapping[str, str],
     muted: AbstractSet[str] = frozenset(),
     due_in_cause_thread: AbstractSet[str] = frozenset(),
+    grace_over: AbstractSet[str] | None = None,
 ) -> Decisions:
     """decide()'s notices rearranged by cause (see the module docstring); `causes` from causes_of().
 
     `muted`: the firing findings an active silence matches. `due_in_cause_thread`: the effects living in
     their cause's thread whose own interval has passed since the cause's last notice (which named them):
-    the cause's repeat goes out for them, even before the cause's own interval.
+    the cause's repeat goes out for them, even before the cause's own interval. `grace_over`: the effects
+    living in the thread of a cause that ended whose grace has passed (alerts/pipeline.grace_over); the others
+    stay quiet in that thread (None: every such effect's grace has passed).
     """
     firing = {f.fingerprint: f for f in findings}
     resolving = {d.fingerprint for d in decisions.notify if d.reason is Reason.RESOLVED}
@@ -143,6 +146,8 @@ def thread_by_cause(
         update: dict[str, object] = {"caused_by": cause, "affects": affects.get(fingerprint, [])}
         if decision.reason is Reason.REPEAT and lives_in is not None:
             if not cause_open(lives_in):
+                if grace_over is not None and fingerprint not in grace_over:
+                    continue  # within its grace: it stays quiet in the ended cause's thread
                 update |= {"detached": True, "cause": previous.get(lives_in)}
             elif lives_in in firing and lives_in not in muted:
                 if fingerprint in due_in_cause_thread:
@@ -174,6 +179,8 @@ def thread_by_cause(
             continue
         if cause_open(state.caused_by) or fingerprint in muted:
             continue
+        if grace_over is not None and fingerprint not in grace_over:
+            continue
         notify.append(Decision(
             fingerprint=fingerprint, reason=Reason.REPEAT, finding=finding, previous=state, detached=True,
             caused_by=causes.get(fingerprint), cause=previous.get(state.caused_by), affects=affects.get(fingerprint, []),
@@ -188,6 +195,14 @@ def thread_by_cause(
             refresh.append(Decision(
                 fingerprint=cause, reason=Reason.FIRST, finding=firing[cause], previous=state, affects=affects.get(cause, []),
             ))
+    # What leaves an ended cause's thread is one new incident: the most upstream of it is the parent, the rest
+    # (which it explains) reply in that parent's thread.
+    leaving = {d.fingerprint for d in notify if d.detached}
+    notify = [
+        d.model_copy(update={"in_cause_thread": True, "cause_finding": firing.get(causes[d.fingerprint])})
+        if d.detached and causes.get(d.fingerprint) in leaving else d
+        for d in notify
+    ]
     # The cause's resolution is read before the new parents of what it leaves behind.
     notify = [d for d in notify if not d.detached] + [d for d in notify if d.detached]
     return Decisions(notify=notify, silenced=decisions.silenced, refresh=refresh)
@@ -202,21 +217,37 @@ def annotate(message: AlertMessage, decision: Decision) -> AlertMessage:
         cause_line = f"{decision.cause_finding.monitor}: {decision.cause_finding.summary}"
     elif decision.cause is not None:
         cause_line = f"{decision.cause.monitor}: {decision.cause.summary}"
-    why_now = message.why_now
+    why_now, facts = message.why_now, message.facts
     if decision.detached and decision.previous is not None and decision.cause is not None:
         ended = f"{decision.cause.monitor}: {decision.cause.summary}"
-        why_now = (
-            f"its cause resolved and it did not: \"{ended}\" resolved, this is still firing "
-            f"(first sent {decision.previous.first_seen:%Y-%m-%d %H:%M} UTC in that incident's thread; "
-            f"notice {decision.previous.notify_count + 1}, now in its own thread)"
+        moved = (
+            f"now in the thread of {decision.cause_finding.monitor}'s alert, which explains it"
+            if decision.in_cause_thread and decision.cause_finding is not None else "now in its own thread"
         )
+        why_now = (
+            f"its cause resolved and it did not: \"{ended}\" resolved, this is still firing after its grace "
+            f"(first sent {decision.previous.first_seen:%Y-%m-%d %H:%M} UTC in that incident's thread; "
+            f"notice {decision.previous.notify_count + 1}, {moved})"
+        )
+        facts = [(name, left_to_check(text, resolved=decision.cause.monitor)) if name == "check first" else (name, text)
+                 for name, text in facts]
     return replace(
         message,
         why_now=why_now,
+        facts=facts,
         caused_by=decision.caused_by,
         cause=cause_line if decision.caused_by else None,
         affects=[member_line_of(f) for f in decision.affects],
     )
+
+
+def left_to_check(check_first: str, *, resolved: str) -> str:
+    """A "check first" that names the alert of a resolved monitor, with that step dropped: what is left to check."""
+    if f" {resolved} alert" not in check_first:
+        return check_first
+    _, then, rest = check_first.partition(", then ")
+    left = rest if then else "the evidence and the links below"
+    return f"{left} (the {resolved} alert it would name has resolved)"
 
 
 def member_line_of(finding: Finding) -> str:

@@ -133,7 +133,9 @@ class _Delivery:
     def thread_of(self, decision: Decision) -> ThreadRef | None:
         """Where a notice goes: its incident's thread, its cause's thread, or None (a new parent)."""
         if decision.detached:
-            return None  # its cause resolved: it gets its own parent
+            # Its cause resolved: a parent of its own, or a reply to the new parent that explains it (opened in
+            # this run; if that one failed, its own parent: explaining never hides an alert).
+            return self.threads.get(decision.caused_by or "") if decision.in_cause_thread else None
         if decision.reason is Reason.FIRST and decision.in_cause_thread and decision.caused_by:
             if decision.caused_by in self.threads:
                 return self.threads[decision.caused_by]
@@ -199,7 +201,8 @@ class _Delivery:
 
     def record(self, item: DeliveryPlan, receipt: Receipt, *, thread: ThreadRef | None, group: list[str] | None = None) -> None:
         decision, message = item.decision, item.message
-        joined = decision.reason is Reason.FIRST and thread is not None  # a first notice that joined its cause's thread
+        # A first notice (or one leaving an ended cause's thread) that joined its cause's thread.
+        joined = (decision.reason is Reason.FIRST or decision.detached) and thread is not None
         state = decision.next_record(
             now=self.now,
             retention=self.alerts.resolved_retention,
@@ -273,15 +276,26 @@ class _Delivery:
                 continue  # a summary's thread with members still firing keeps its parent as it is
             thread = ThreadRef(channel=channel, ts=ts)
             members = next((i.decision.previous.group for i in items if i.decision.previous and i.decision.previous.group), [])
-            # The parent is the cause's message, not an effect's that lived in its thread.
-            owner = next((i for i in items if i.decision.previous and not i.decision.previous.caused_by), items[-1])
+            # The parent is the cause's message, not an effect's that lived in its thread (the cause may have
+            # resolved in an earlier run, its effects clearing within their grace).
+            owner = next((i for i in items if i.decision.previous and not i.decision.previous.caused_by), None)
             try:
                 if members and isinstance(self.notifier, GroupNotifier):
                     self.notifier.mark_group_resolved(self.whole_group(members, items), thread=thread)
                 else:
-                    self.notifier.mark_resolved(owner.message, thread=thread)
+                    self.notifier.mark_resolved(owner.message if owner else self.cause_resolved(items), thread=thread)
             except (DeliveryError, StateError):
                 pass  # the resolved replies are in the thread; the parent's edit is cosmetic
+
+    def cause_resolved(self, items: list[DeliveryPlan]) -> AlertMessage:
+        """The resolved message of the cause whose thread these effects' resolutions were posted in."""
+        cause = next((i.decision.previous.caused_by for i in items if i.decision.previous), None)
+        state = self.store.load(fingerprints=[cause]).get(cause) if cause else None
+        if state is None:
+            return items[-1].message
+        return self.presentation.message(
+            Decision(fingerprint=state.fingerprint, reason=Reason.RESOLVED, previous=state), now=state.resolved_at or self.now,
+        )
 
     def edit_parents(self, refresh: Sequence[DeliveryPlan]) -> None:
         """A cause's parent rewritten to list what it affects, once an effect joined its thread (cosmetic)."""

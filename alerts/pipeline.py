@@ -199,8 +199,33 @@ def decide_all(
     threaded = thread_by_cause(
         decisions, previous=previous, findings=findings, causes=causes, muted=muted,
         due_in_cause_thread=due_in_cause_thread,
+        grace_over=grace_over(previous=previous, findings=findings, decisions=decisions, alerts=run.alerts, now=now),
     )
     return threaded, causes
+
+
+def grace_over(
+    *, previous: Mapping[str, AlertState], findings: Sequence[Finding], decisions: Decisions, alerts: AlertsConfig,
+    now: datetime,
+) -> set[str]:
+    """The effects still firing in the thread of a cause that has ended whose grace has passed (pure).
+
+    The grace runs from the moment the cause resolved (now, when it resolves in this run) for the effect's own
+    repeat interval (or `alerts.effect_grace`): within it the effect stays in the cause's thread, where it
+    resolves if it clears; after it, it gets a parent of its own. A cause whose record is gone: no grace."""
+    resolving = {d.fingerprint for d in decisions.notify if d.reason is Reason.RESOLVED}
+    over = set()
+    for finding in findings:
+        state = previous.get(finding.fingerprint)
+        if state is None or not state.firing or not state.caused_by:
+            continue
+        cause = previous.get(state.caused_by)
+        if cause is not None and cause.firing and cause.fingerprint not in resolving:
+            continue  # the cause is open: no grace to run
+        ended = now if cause is not None and cause.fingerprint in resolving else (cause.resolved_at if cause else None)
+        if ended is None or now >= ended + alerts.grace_for(finding.severity):
+            over.add(finding.fingerprint)
+    return over
 
 
 def blind(run: NoticeRun, *, findings: list[Finding], error: str) -> Noticed:

@@ -278,7 +278,7 @@ class Decision(BaseModel):
         if self.reason is Reason.REPEAT and previous is not None:
             repeated = previous.repeated(self.finding, now=now)
             if self.detached:
-                return repeated.model_copy(update={"channel": channel, "thread_ts": thread_ts, "caused_by": None, "group": []})
+                return repeated.model_copy(update={"channel": channel, "thread_ts": thread_ts, "caused_by": caused_by, "group": []})
             return repeated
         return AlertState.opened(
             self.finding, now=now, channel=channel, thread_ts=thread_ts,

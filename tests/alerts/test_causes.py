@@ -223,33 +223,53 @@ def test_an_effect_new_in_a_later_run_joins_the_thread_and_the_parent_is_edited_
     assert len(edit.message.affects) == 1 and "phase_stalls" in edit.message.affects[0]
 
 
-def test_the_cause_resolving_first_gives_the_still_firing_effect_its_own_parent(canary: Canary) -> None:
+def test_effects_that_clear_within_the_grace_resolve_in_the_resolved_cause_thread(canary: Canary) -> None:
     canary.run(DEMO, at=NOW)
     parent = canary.notifier.parent_of(IAM.fingerprint)
     mark = len(canary.notifier.posts)
-    # The binding is restored; the stall and the missing predictions are still there 30 min later.
+    # The binding is restored; the stall and the missing predictions still fire, about to clear by themselves.
     sent = canary.run([STALL, PREDICTIONS], at=NOW + timedelta(minutes=30))
-    assert reasons(sent) == {IAM.fingerprint: Reason.RESOLVED, STALL.fingerprint: Reason.REPEAT, PREDICTIONS.fingerprint: Reason.REPEAT}
-    posts = canary.notifier.since(mark)
-    resolved = next(p for p in posts if p.message.fingerprint == IAM.fingerprint and p.kind == "post")
-    assert resolved.thread == parent.ts
-    # The stall now explains the missing predictions, but both move out of the resolved thread.
-    new_parents = [p for p in posts if p.kind == "post" and p.thread is None]
-    assert sorted(p.message.fingerprint for p in new_parents) == sorted([STALL.fingerprint, PREDICTIONS.fingerprint])
-    # The cause's resolution comes first in the thread it leaves, then the new parents.
-    assert [p.message.fingerprint for p in posts if p.kind == "post"][0] == IAM.fingerprint
-    for post in new_parents:
-        assert post.message.why_now.startswith('its cause resolved and it did not: "orchestrator_iam: ')
-        stored = canary.record(STALL if post.message.fingerprint == STALL.fingerprint else PREDICTIONS)
-        assert (stored.thread_ts, stored.caused_by, stored.firing) == (post.ts, None, True)
-    # The cause's parent is shown resolved: nothing firing lives in its thread any more.
-    [edit] = [p for p in posts if p.kind == "resolved-parent"]
-    assert (edit.thread, edit.message.fingerprint) == (parent.ts, IAM.fingerprint)
-    # Later the effects resolve where they now live.
+    assert reasons(sent) == {IAM.fingerprint: Reason.RESOLVED}
+    [resolved] = canary.notifier.since(mark)  # no parent shown resolved: its thread still has firing effects
+    assert (resolved.kind, resolved.thread) == ("post", parent.ts)
+    assert canary.run([STALL, PREDICTIONS], at=NOW + timedelta(hours=1)) == []  # still within the grace
     mark = len(canary.notifier.posts)
-    canary.run([], at=NOW + timedelta(hours=1))
-    stall_parent = next(p for p in new_parents if p.message.fingerprint == STALL.fingerprint)
-    assert any(p.message.fingerprint == STALL.fingerprint and p.thread == stall_parent.ts for p in canary.notifier.since(mark))
+    sent = canary.run([], at=NOW + timedelta(hours=1, minutes=30))
+    assert reasons(sent) == {STALL.fingerprint: Reason.RESOLVED, PREDICTIONS.fingerprint: Reason.RESOLVED}
+    posts = canary.notifier.since(mark)
+    assert all(p.thread == parent.ts for p in posts)
+    assert not [p for p in canary.notifier.posts if p.kind == "post" and p.thread is None and p is not parent]
+    [edit] = [p for p in posts if p.kind == "resolved-parent"]
+    assert edit.message.fingerprint == IAM.fingerprint  # the parent shows the cause resolved, not an effect
+
+
+def test_effects_still_firing_after_the_grace_become_one_new_incident_led_by_the_most_upstream(canary: Canary) -> None:
+    canary.run(DEMO, at=NOW)
+    parent = canary.notifier.parent_of(IAM.fingerprint)
+    canary.run([STALL, PREDICTIONS], at=NOW + timedelta(minutes=30))  # the cause resolves; the grace runs to +2h30
+    assert canary.run([STALL, PREDICTIONS], at=NOW + timedelta(hours=2)) == []
+    mark = len(canary.notifier.posts)
+    sent = canary.run([STALL, PREDICTIONS], at=NOW + timedelta(hours=2, minutes=30))
+    assert reasons(sent) == {STALL.fingerprint: Reason.REPEAT, PREDICTIONS.fingerprint: Reason.REPEAT}
+    posts = [p for p in canary.notifier.since(mark) if p.kind == "post"]
+    [new_parent] = [p for p in posts if p.thread is None]
+    assert new_parent.message.fingerprint == STALL.fingerprint  # the most upstream is the parent
+    [reply] = [p for p in posts if p.thread is not None]
+    assert (reply.message.fingerprint, reply.thread) == (PREDICTIONS.fingerprint, new_parent.ts)
+    assert reply.message.cause.startswith("phase_stalls: ")
+    assert new_parent.message.why_now.startswith('its cause resolved and it did not: "orchestrator_iam: ')
+    assert "missing_predictions" in new_parent.message.affects[0]
+    # "check first" names what is left to check, never the resolved orchestrator_iam alert as a step.
+    check = dict(new_parent.message.facts)["check first"]
+    assert check.startswith("its logs (linked below)") and "has resolved" in check
+    assert (canary.record(STALL).thread_ts, canary.record(STALL).caused_by) == (new_parent.ts, None)
+    assert (canary.record(PREDICTIONS).thread_ts, canary.record(PREDICTIONS).caused_by) == (new_parent.ts, STALL.fingerprint)
+    assert parent.ts not in {p.thread for p in posts}
+    # The new incident lives on as one: its repeat names the predictions, then both resolve in its thread.
+    assert reasons(canary.run([STALL, PREDICTIONS], at=NOW + timedelta(hours=4, minutes=30))) == {STALL.fingerprint: Reason.REPEAT}
+    mark = len(canary.notifier.posts)
+    canary.run([], at=NOW + timedelta(hours=5))
+    assert {p.thread for p in canary.notifier.since(mark)} == {new_parent.ts}
 
 
 def test_the_effect_resolving_first_is_a_reply_in_the_cause_thread_which_stays_open(canary: Canary) -> None:
@@ -308,7 +328,10 @@ def test_a_silenced_effect_stays_silent_when_its_cause_resolves(canary: Canary) 
     canary.run(DEMO, at=NOW)
     canary.silence(STALL, at=NOW)
     sent = canary.run([STALL, PREDICTIONS], at=NOW + timedelta(minutes=30))
-    assert reasons(sent) == {IAM.fingerprint: Reason.RESOLVED, PREDICTIONS.fingerprint: Reason.REPEAT}
+    assert reasons(sent) == {IAM.fingerprint: Reason.RESOLVED}  # the effects' grace runs
+    sent = canary.run([STALL, PREDICTIONS], at=NOW + timedelta(hours=2, minutes=30))
+    assert reasons(sent) == {PREDICTIONS.fingerprint: Reason.REPEAT}
+    assert canary.notifier.posts[-1].thread is None  # its own parent: the stall that explains it is silenced
 
 
 def test_an_effect_of_an_errored_cause_monitor_stays_in_the_thread_and_repeats_there_on_its_own(canary: Canary) -> None:
