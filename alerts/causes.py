@@ -26,6 +26,7 @@ from alerts.group import member_line
 from alerts.message import AlertMessage, where_of
 from core import monitor_names
 from core.config import Pipeline
+from core.league_time import clock
 from core.model import AlertState, Decision, Finding, Reason
 
 IAM = monitor_names.ORCHESTRATOR_IAM
@@ -130,6 +131,13 @@ def thread_by_cause(
         if cause is not None and finding.fingerprint not in muted:
             affects.setdefault(cause, []).append(finding)
 
+    # Effects in a cause's thread that this run did not see and did not resolve (no data for them): the cause's
+    # notices still name them.
+    without_data: dict[str, list[AlertState]] = {}
+    for fingerprint, state in sorted(previous.items()):
+        if state.firing and state.caused_by and fingerprint not in firing and fingerprint not in resolving:
+            without_data.setdefault(state.caused_by, []).append(state)
+
     notify: list[Decision] = []
     decided = {d.fingerprint for d in decisions.notify}
     new_in_thread: set[str] = set()
@@ -143,7 +151,9 @@ def thread_by_cause(
         cause = causes.get(fingerprint)
         state = decision.previous
         lives_in = state.caused_by if state is not None and state.firing else None
-        update: dict[str, object] = {"caused_by": cause, "affects": affects.get(fingerprint, [])}
+        update: dict[str, object] = {
+            "caused_by": cause, "affects": affects.get(fingerprint, []), "affects_without_data": without_data.get(fingerprint, []),
+        }
         if decision.reason is Reason.REPEAT and lives_in is not None:
             if not cause_open(lives_in):
                 if grace_over is not None and fingerprint not in grace_over:
@@ -169,7 +179,7 @@ def thread_by_cause(
         if state is not None and state.firing:
             notify.append(Decision(
                 fingerprint=cause, reason=Reason.REPEAT, finding=firing[cause], previous=state,
-                caused_by=causes.get(cause), affects=affects.get(cause, []),
+                caused_by=causes.get(cause), affects=affects.get(cause, []), affects_without_data=without_data.get(cause, []),
             ))
 
     # An effect living in a cause's thread whose cause ended: its own new parent, even before its repeat is due.
@@ -237,7 +247,9 @@ def annotate(message: AlertMessage, decision: Decision) -> AlertMessage:
         facts=facts,
         caused_by=decision.caused_by,
         cause=cause_line if decision.caused_by else None,
-        affects=[member_line_of(f) for f in decision.affects],
+        affects=[member_line_of(f) for f in decision.affects] + [
+            f"{member_line_of(s)} (no data since {clock(s.last_seen, message.zone)})" for s in decision.affects_without_data
+        ],
     )
 
 
@@ -250,10 +262,12 @@ def left_to_check(check_first: str, *, resolved: str) -> str:
     return f"{left} (the {resolved} alert it would name has resolved)"
 
 
-def member_line_of(finding: Finding) -> str:
-    """An affected finding as one line: severity, monitor, title and where (as its own message shows them)."""
+def member_line_of(finding: Finding | AlertState) -> str:
+    """An affected finding (or an open incident's record) as one line: severity, monitor, title and where (as its
+    own message shows them)."""
     stub = AlertMessage(
         fingerprint=finding.fingerprint, reason=Reason.FIRST, severity=finding.severity, monitor=finding.monitor,
         title=finding.summary, where=where_of(finding.key), why_now="",
     )
     return member_line(stub)
+

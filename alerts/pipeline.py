@@ -24,7 +24,7 @@ from typing import AbstractSet, Callable, Mapping, Sequence
 from alerts.causes import causes_of, thread_by_cause
 from alerts.decide import Decisions, decide
 from alerts.deliver import DeliveryPlan, Presentation, claim_send_record, deliver, plan, send_without_state
-from alerts.digest import DIGEST_MONITOR, Digest, DigestNotifier, OpenIncident, digest_record, render_digest_text
+from alerts.digest import Digest, DigestNotifier, OpenIncident, digest_record, open_incidents, render_digest_text
 from alerts.links import thread_url
 from alerts.notifier import Notifier
 from alerts.render_text import render_text
@@ -152,7 +152,10 @@ def notify(
         silenced=decisions.silenced, caused_by=causes,
     )
     if digest is not None:
-        noticed.digest, noticed.digest_text = post_digest(run, digest)
+        # A dry run's digest is the one this run would leave behind: its decisions applied to the open incidents.
+        noticed.digest, noticed.digest_text = post_digest(
+            run, digest, findings=findings, causes=causes, decisions=decisions.notify if run.dry_run else (),
+        )
     return noticed
 
 
@@ -245,8 +248,14 @@ def blind(run: NoticeRun, *, findings: list[Finding], error: str) -> Noticed:
     )
 
 
-def post_digest(run: NoticeRun, job: DigestJob) -> tuple[NotificationReport | None, str | None]:
-    """Today's digest when not yet posted: (its report, its text), or (None, None) when posted earlier."""
+def post_digest(
+    run: NoticeRun, job: DigestJob, *, findings: Sequence[Finding] | None = None, causes: Mapping[str, str] | None = None,
+    decisions: Sequence[Decision] = (),
+) -> tuple[NotificationReport | None, str | None]:
+    """Today's digest when not yet posted: (its report, its text), or (None, None) when posted earlier.
+
+    `findings`/`causes`: this run's (current summaries, effects counted under their cause, "no data since" for
+    an incident this run did not see); `decisions`: applied first (a dry run's, which recorded nothing)."""
 
     def report(**fields: object) -> NotificationReport:
         return NotificationReport(fingerprint=job.fingerprint, reason=Reason.DIGEST, **fields)  # type: ignore[arg-type]
@@ -257,14 +266,10 @@ def post_digest(run: NoticeRun, job: DigestJob) -> tuple[NotificationReport | No
         firing = run.store.load_firing()
     except StateError as error:
         return report(delivered=False, error=f"state store: {error}"), None
-    incidents = [
-        OpenIncident(
-            severity=s.severity, monitor=s.monitor, summary=s.summary, since=s.first_seen,
-            thread_url=thread_url(job.links, s.channel, s.thread_ts),
-        )
-        for s in sorted(firing.values(), key=lambda s: (s.severity.rank, s.first_seen))
-        if s.monitor != DIGEST_MONITOR
-    ]
+    incidents = open_incidents(
+        firing, findings=findings, causes=causes or {}, decisions=decisions, now=run.now,
+        thread_url_of=lambda s: thread_url(job.links, s.channel, s.thread_ts),
+    )
     digest = job.compose(incidents)
     text = render_digest_text(digest)
     if run.dry_run:

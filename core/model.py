@@ -267,6 +267,9 @@ class Decision(BaseModel):
     """Post this first notice as a reply in the cause's thread, when the cause has one."""
     affects: list[Finding] = Field(default_factory=list)
     """The firing findings this one explains: its parent and repeats name them ("also affected")."""
+    affects_without_data: list[AlertState] = Field(default_factory=list)
+    """The open incidents in its thread that this run had no data for (not seen, not resolved): named too, with
+    "no data since"."""
     detached: bool = False
     """A repeat that leaves its resolved cause's thread: it gets its own new parent."""
 

@@ -426,3 +426,16 @@ def test_the_demo_thread_matches_its_golden_file(tmp_path: Path) -> None:
     ]
     assert [t["reply_in"] for t in thread] == [None, "parent", "parent", "parent"]
     check_golden("demo-thread", {"posts": thread})
+
+
+def test_a_cause_repeat_names_an_effect_its_check_had_no_data_for(canary: Canary) -> None:
+    """Issue 19 item 6: an effect kept open only because its check has no data dropped out of the repeat with no word."""
+    canary.run(DEMO, at=NOW)
+    mark = len(canary.notifier.posts)
+    without_predictions = EVERY_MONITOR - {"missing_predictions"}  # it could not judge: the incident stays open
+    sent = canary.run([IAM, STALL], at=NOW + timedelta(hours=2), succeeded=without_predictions)
+    assert reasons(sent) == {IAM.fingerprint: Reason.REPEAT}
+    [repeat] = canary.notifier.since(mark)
+    stall_line, predictions_line = repeat.message.affects
+    assert "phase_stalls" in stall_line and "no data" not in stall_line
+    assert "missing_predictions" in predictions_line and predictions_line.endswith(f"(no data since {NOW:%H:%M} UTC)")
