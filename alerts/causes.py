@@ -2,16 +2,18 @@
 
 The rules (no hand-written pairs: each follows from the phases, the transitions and their services):
 - an invoker/push problem of service S (orchestrator_iam, push_delivery) explains the stall of every
-  transition S starts, for any game date, and S's push_delivery findings (an IAM problem of S explains them);
+  transition S starts, for any game date, and S's push_delivery findings (an IAM problem of S explains them;
+  so does S's push_account_cannot_invoke, whose account may not be orchestrator_iam's member: PUSH_CHAIN);
 - a stall of transition X->Y for game date D explains missing_predictions of D when Y is at or before
   the predictions phase.
 A finding's cause is its root: the stall explained by an IAM finding passes that IAM finding on to the
 missing predictions it explains, so one broken binding is one incident with one thread.
 
 `thread_by_cause` then turns decide()'s answer into threads: an explained first notice joins its
-cause's thread; while the cause fires (and is not silenced) the effect does not repeat on its own,
-the cause's repeat names it; when the cause ends and the effect still fires, the effect gets its own
-new parent saying so. The effect's own notices follow the effect's silences, never the cause's.
+cause's thread; while the cause fires the effect does not repeat on its own: the cause's repeat names
+it, and a silenced cause mutes its effects' repeats too. When the cause ends and the effect still fires,
+it stays in the cause's thread for a grace, then gets a new parent saying so (several together: one new
+incident). An effect's first notice follows the effect's silences, never the cause's.
 It decides threading only: which findings are silenced and which effects are due again are judged in
 the decide stage (alerts/pipeline.py) and passed in.
 """
@@ -39,6 +41,10 @@ SERVICE_MONITORS = (IAM, PUSH)
 """Monitors whose findings are about the service (key `service`) that starts a downstream phase."""
 GRANTS_ACCESS = frozenset({"public_invoker"})
 """IAM problems that let too many callers in: they never stop a push, so they explain nothing."""
+PUSH_CHAIN = ("push_account_cannot_invoke", "pushes_failing", "backlog")
+"""push_delivery's problems of one service, each explaining those after it: the subscription's account cannot
+invoke -> its pushes fail -> the backlog grows (the push account may differ from orchestrator_iam's member, so
+this holds when orchestrator_iam is silent)."""
 
 
 def _service_problem(finding: Finding) -> str | None:
@@ -57,8 +63,12 @@ def explains(pipeline: Pipeline, cause: Finding, effect: Finding) -> bool:
         if effect.monitor == STALLS:
             started = {t.label for t in pipeline.transitions_started_by(service)}
             return effect.key.get("transition") in started
-        if effect.monitor == PUSH:
-            return cause.monitor == IAM and effect.key.get("service") == service
+        if effect.monitor == PUSH and effect.key.get("service") == service:
+            if cause.monitor == IAM:
+                return True
+            problems = (cause.key.get("problem"), effect.key.get("problem"))
+            return all(p in PUSH_CHAIN for p in problems) and PUSH_CHAIN.index(problems[0]) < PUSH_CHAIN.index(problems[1])
+        return False
         return False
     if cause.monitor == STALLS and effect.monitor == PREDICTIONS:
         transition = next((t for t in pipeline.transitions if t.label == cause.key.get("transition")), None)
@@ -76,6 +86,9 @@ def _rank(pipeline: Pipeline, finding: Finding) -> tuple[int, int, str]:
     kind = (IAM, PUSH, STALLS).index(finding.monitor) if finding.monitor in (IAM, PUSH, STALLS) else 3
     transition = next((t for t in pipeline.transitions if t.label == finding.key.get("transition")), None)
     position = pipeline.position(transition.from_phase) if transition else 0
+    if finding.monitor == PUSH:
+        problem = finding.key.get("problem")
+        position = PUSH_CHAIN.index(problem) if problem in PUSH_CHAIN else len(PUSH_CHAIN)
     return (kind, position, finding.fingerprint)
 
 
@@ -103,19 +116,20 @@ def thread_by_cause(
     previous: Mapping[str, AlertState],
     findings: Sequence[Finding],
     causes: Mapping[str, str],
-    muted: AbstractSet[str] = frozenset(),
+    muted: Mapping[str, str] | None = None,
     due_in_cause_thread: AbstractSet[str] = frozenset(),
     grace_over: AbstractSet[str] | None = None,
 ) -> Decisions:
     """decide()'s notices rearranged by cause (see the module docstring); `causes` from causes_of().
 
-    `muted`: the firing findings an active silence matches. `due_in_cause_thread`: the effects living in
+    `muted`: the firing findings an active silence matches -> that silence's id. `due_in_cause_thread`: the effects living in
     their cause's thread whose own interval has passed since the cause's last notice (which named them):
     the cause's repeat goes out for them, even before the cause's own interval. `grace_over`: the effects
     living in the thread of a cause that ended whose grace has passed (alerts/pipeline.grace_over); the others
     stay quiet in that thread (None: every such effect's grace has passed).
     """
     firing = {f.fingerprint: f for f in findings}
+    muted = muted or {}
     resolving = {d.fingerprint for d in decisions.notify if d.reason is Reason.RESOLVED}
 
     def cause_open(fingerprint: str) -> bool:
@@ -139,6 +153,7 @@ def thread_by_cause(
             without_data.setdefault(state.caused_by, []).append(state)
 
     notify: list[Decision] = []
+    silenced = dict(decisions.silenced)
     decided = {d.fingerprint for d in decisions.notify}
     new_in_thread: set[str] = set()
     named_by: set[str] = set()
@@ -163,8 +178,11 @@ def thread_by_cause(
                 if fingerprint in due_in_cause_thread:
                     named_by.add(lives_in)
                 continue  # the cause's repeat names it (sent now if it was not due yet)
+            elif lives_in in firing:
+                silenced[fingerprint] = muted[lives_in]
+                continue  # a silenced cause mutes the repeats of what lives in its thread
             else:
-                # A silenced cause (or one its errored monitor did not see): it repeats on its own, in its thread.
+                # A cause its errored monitor did not see: it repeats on its own, in its thread.
                 update |= {"cause": previous.get(lives_in)}
         elif cause is not None and cause not in muted and decision.reason is Reason.FIRST:
             update |= {"in_cause_thread": True, "cause": previous.get(cause), "cause_finding": firing.get(cause)}
@@ -215,7 +233,7 @@ def thread_by_cause(
     ]
     # The cause's resolution is read before the new parents of what it leaves behind.
     notify = [d for d in notify if not d.detached] + [d for d in notify if d.detached]
-    return Decisions(notify=notify, silenced=decisions.silenced, refresh=refresh)
+    return Decisions(notify=notify, silenced=silenced, refresh=refresh)
 
 
 def annotate(message: AlertMessage, decision: Decision) -> AlertMessage:

@@ -187,10 +187,11 @@ def decide_all(
                 and any(e.holds(d.previous) for e in judgement.unread.get(d.previous.monitor, ())))
     ])
     causes = causes_of(run.pipeline, findings)
-    muted = {
-        f.fingerprint for f in findings
-        if f.fingerprint in decisions.silenced or silence_for(f, silences, now=now) is not None
-    }
+    muted = {}
+    for f in findings:
+        silence = silence_for(f, silences, now=now)
+        if f.fingerprint in decisions.silenced or silence is not None:
+            muted[f.fingerprint] = decisions.silenced.get(f.fingerprint) or silence.id  # type: ignore[union-attr]
     # An effect in its cause's thread is due again when its own interval has passed since the cause's last
     # notice (which named it).
     due_in_cause_thread = set()

@@ -16,7 +16,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence, TextIO
 
-from alerts.silences import new_silence, open_incidents_matched, parse_matchers
+from alerts.silences import effects_muted, new_silence, open_incidents_matched, parse_matchers
 from alerts.state import StateError, StateStore
 from core.config import CanaryConfig, ConfigError, Settings, parse_duration
 from core.inputs import parse_game_date as parse_date, parse_instant
@@ -386,15 +386,19 @@ def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, s
         file=stdout,
     )
     try:
-        matched = open_incidents_matched(silence, list(store.load_firing().values()), now=now)
+        firing = list(store.load_firing().values())
+        matched = open_incidents_matched(silence, firing, now=now)
+        effects = effects_muted(matched, firing)
     except StateError as error:
         print(f"(cannot list the open incidents it mutes: {error})", file=stdout)
         return EXIT_OK
     if matched:
-        print(f"it mutes {len(matched)} open incident(s) now:", file=stdout)
-        for state in matched:
+        also = f", and the repeats of {len(effects)} effect(s) in their threads" if effects else ""
+        print(f"it mutes {len(matched)} open incident(s) now{also}:", file=stdout)
+        listing = [(state, "") for state in matched] + [(state, "effect, in its cause's thread: ") for state in effects]
+        for state, mark in listing:
             where = ", ".join(f"{k}={v}" for k, v in sorted(state.key.items()))
-            print(f"  {state.severity.value} {state.monitor} {where}: {state.summary}", file=stdout)
+            print(f"  {mark}{state.severity.value} {state.monitor} {where}: {state.summary}", file=stdout)
     else:
         print("it matches no open incident now (it will mute new ones that match)", file=stdout)
     return EXIT_OK

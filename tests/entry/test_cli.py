@@ -297,3 +297,14 @@ def test_a_silence_that_cannot_be_stored_says_so_in_one_line(local_dir):
     result = run_cli("silence", "--match", "service=x", "--for", "1h", "--reason", "r")
     assert result.code == 1
     assert result.stderr.startswith("error: alert state: sqlite: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_silencing_a_cause_says_which_open_incidents_it_mutes_effects_included(local_dir):
+    """Issue 20 item 3: a silenced cause mutes its effects' repeats too, and the command says so."""
+    broken_iam().write_local(local_dir)
+    first = run_cli("run", "--json", "--now", datetime.now(timezone.utc).isoformat()).report
+    assert sorted(f["monitor"] for f in first["findings"]) == ["orchestrator_iam", "push_delivery"]
+    created = run_cli("silence", "--match", "monitor=orchestrator_iam", "--for", "1d", "--reason", "redeploying")
+    assert created.code == 0, created.stderr
+    assert "it mutes 1 open incident(s) now, and the repeats of 1 effect(s) in their threads:" in created.stdout
+    assert "  effect, in its cause's thread: critical push_delivery " in created.stdout
