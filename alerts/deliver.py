@@ -26,6 +26,7 @@ from core.config import AlertsConfig
 from core.model import AlertState, Decision, NotificationReport, Reason, Severity
 
 ANOTHER_RUN = "another run claimed it first"
+CAUSE_ELSEWHERE = "another run is sending its cause; that run posts it in the cause's thread (or the next run does)"
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,9 @@ def as_delivery_error(error: Exception) -> DeliveryError:
     return DeliveryError(f"notifier failed unexpectedly: {type(error).__name__}: {error}")
 
 
+_NOT_SKIPPED = NotificationReport(fingerprint="", reason=Reason.FIRST, delivered=False)
+
+
 @dataclass
 class _Delivery:
     """One deliver() call's collaborators and what it has learned so far."""
@@ -155,6 +159,21 @@ class _Delivery:
             except StateError:
                 self.read_again[fingerprint] = None
         return self.read_again[fingerprint]
+
+    def left_to_the_cause_sender(self, item: DeliveryPlan) -> bool:
+        """An effect whose cause another run claimed in this round and has not yet recorded with a thread: left to
+        that run, which posts it in the thread it opens, so that overlapping runs thread as sequential runs do.
+        Not claimed here, so the other run (or the next, should that one die) sends it: delayed, never lost."""
+        decision = item.decision
+        cause = decision.caused_by
+        if cause is None or cause in self.threads or self.reports.get(cause, _NOT_SKIPPED).skipped != ANOTHER_RUN:
+            return False
+        if not decision.detached:
+            now = self.cause_now(cause)
+            if now is not None and now.firing and now.thread_ts and now.channel:
+                return False  # the other run has opened the cause's thread: reply there
+        self.report(decision, delivered=False, skipped=CAUSE_ELSEWHERE)
+        return True
 
     def claim(self, item: DeliveryPlan) -> DeliveryPlan | None:
         """The plan to send once claimed (a corrupt record's notice becomes a first), or None."""
@@ -344,6 +363,7 @@ def deliver(
     causes_first = [item for item in plans if not item.decision.in_cause_thread]
     effects = [item for item in plans if item.decision.in_cause_thread]
     for wave in (causes_first, effects):
+        wave = [item for item in wave if not run.left_to_the_cause_sender(item)]
         for batch in batches(wave, channel_for=channel_for, thread_of=run.thread_of):
             taken = [plan_ for item in batch.plans if (plan_ := run.claim(item)) is not None]
             claimed = [item for item in taken if item.decision.fingerprint not in run.corrupt]
