@@ -38,9 +38,13 @@ class Presentation:
     links: LinkContext | None = None
     synthetic: bool = False
     """Every message marked [TEST] (the test alert: its resolved notice is built from a record that does not say so)."""
+    impacts: Mapping[str, str] = field(default_factory=dict)
+    """fingerprint -> its parent's first line (the impact and the time left, alerts/impact.py), for this run."""
 
     def message(self, decision: Decision, *, now: datetime) -> AlertMessage:
         message = annotate(build_message(decision, now=now, zone=self.zone, links=self.links), decision)
+        if decision.reason is not Reason.RESOLVED and decision.fingerprint in self.impacts:
+            message = replace(message, impact=self.impacts[decision.fingerprint])
         return replace(message, synthetic=True) if self.synthetic else message
 
 

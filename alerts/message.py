@@ -45,6 +45,8 @@ class AlertMessage:
     """That cause as one line ("orchestrator_iam: ..."), shown as "caused by"."""
     affects: list[str] = field(default_factory=list)
     """The firing findings this one explains, one line each, shown as "also affected"."""
+    impact: str | None = None
+    """What the incident costs tonight and the time left (alerts/impact.py): a parent's first line."""
 
     @property
     def broadcast(self) -> bool:

@@ -24,7 +24,8 @@ from typing import AbstractSet, Callable, Mapping, Sequence
 from alerts.causes import causes_of, thread_by_cause
 from alerts.decide import Decisions, decide
 from alerts.deliver import DeliveryPlan, Presentation, claim_send_record, deliver, plan, send_without_state
-from alerts.digest import Digest, DigestNotifier, OpenIncident, digest_record, open_incidents, render_digest_text
+from alerts.digest import Digest, DigestNotifier, OpenIncident, Slate, digest_record, open_incidents, render_digest_text
+from alerts.impact import impact_line, reaches_predictions
 from alerts.links import thread_url
 from alerts.notifier import Notifier
 from alerts.render_text import render_text
@@ -96,6 +97,9 @@ class NoticeRun:
     """Only the records of these monitors take part (the test alert: its own incidents only)."""
     silences: bool = True
     """Whether the store's silences apply (the test alert proves delivery: no silence hides it)."""
+    slate: Callable[[], Slate | None] | None = None
+    """Tonight's slate, read once per run (the digest shares the read): called only when a parent's chain reaches
+    the predictions, for its first line (the impact and the time left); None or an unreadable slate: no such line."""
 
 
 @dataclass
@@ -136,16 +140,17 @@ def notify(
     decisions, causes = decide_all(
         run, findings=findings, previous=previous, silences=silences, judgement=judgement,
     )
-    # plan
-    plans = plan(decisions.notify, now=run.now, presentation=run.presentation)
-    refresh = plan(decisions.refresh, now=run.now, presentation=run.presentation)
+    # plan (tonight's slate read first when a parent's chain reaches the predictions)
+    presentation = with_impacts(run, [*decisions.notify, *decisions.refresh])
+    plans = plan(decisions.notify, now=run.now, presentation=presentation)
+    refresh = plan(decisions.refresh, now=run.now, presentation=presentation)
     # deliver
     if run.dry_run:
         reports = rendered(plans)
     else:
         reports = deliver(
             plans, store=run.store, notifier=run.notifier, owner=run.owner, now=run.now, alerts=run.alerts,
-            channel_for=run.channel_for, refresh=refresh, corrupt=corrupt, presentation=run.presentation,
+            channel_for=run.channel_for, refresh=refresh, corrupt=corrupt, presentation=presentation,
         )
     noticed = Noticed(
         findings=findings, plans=plans, notifications=[_described(r, p) for r, p in zip(reports, plans)],
@@ -206,6 +211,20 @@ def decide_all(
         grace_over=grace_over(previous=previous, findings=findings, decisions=decisions, alerts=run.alerts, now=now),
     )
     return threaded, causes
+
+
+def with_impacts(run: NoticeRun, decisions: Sequence[Decision]) -> Presentation:
+    """The run's presentation with each parent's impact line, when its chain reaches tonight's predictions."""
+    tonight = run.now.astimezone(run.presentation.zone).date()
+    reaching = [d for d in decisions if reaches_predictions(run.pipeline, d, tonight)]
+    slate = run.slate() if reaching and run.slate is not None else None
+    if slate is None:
+        return run.presentation
+    impacts = {
+        d.fingerprint: line for d in reaching
+        if (line := impact_line(d, slate=slate, now=run.now, zone=run.presentation.zone, tonight=tonight)) is not None
+    }
+    return replace(run.presentation, impacts=impacts)
 
 
 def grace_over(

@@ -58,7 +58,8 @@ def test_demo_tells_one_story_the_lost_invoker_of_phase4_to_phase5(local_dir):
     # The raw-table checks are on in the demo and judge a healthy raw layer: the outage is downstream of it.
     outcomes = {m["name"]: m["outcome"] for m in report["monitors"]}
     assert (outcomes["freshness"], outcomes["volume"]) == ("ok", "ok")
-    assert "FIRING [CRITICAL] orchestrator_iam" in result.stderr  # printed readably, on stderr under --json
+    # Printed readably, on stderr under --json; the parent opens with what tonight loses and the time left.
+    assert "FIRING [CRITICAL] no predictions for tonight's 5 games; first tip-off 19:00 EST, in 30 min: orchestrator_iam" in result.stderr
     again = run_cli("run", "--json", "--now", report["now"])
     assert again.code == 0 and again.report["notifications"] == []
 
