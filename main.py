@@ -16,6 +16,7 @@ import functions_framework
 
 import entry.http
 from core.config import CanaryConfig, Settings
+from core.environment import scoped_file
 from core.secrets import scrub, secret_values
 from run.configure import load_all
 from run.steps import Canary, new_run_id
@@ -35,6 +36,7 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
         from sources.push_files import PushChainFiles
 
         local = settings.local_dir
+        environment = config.environment  # each environment its own records and notices in a shared folder
         return Canary(
             config=config,
             sources=Sources(
@@ -42,8 +44,11 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
                 iam=IamPolicyFile(path=local / "iam_policies.json"),
                 push=PushChainFiles(folder=local),
             ),
-            store=SqliteStateStore(path=local / "state.sqlite3"),
-            notifier=LocalNotifier(path=local / "notifications.jsonl", console=console),
+            store=SqliteStateStore(path=local / scoped_file("state.sqlite3", environment=environment)),
+            notifier=LocalNotifier(
+                path=local / scoped_file("notifications.jsonl", environment=environment), console=console,
+                environment=environment,
+            ),
             setting_problems=settings.problems(),
             secrets=settings.secrets(),
         )
@@ -67,12 +72,13 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
             ),
             push=GcpPushChain(run_endpoint=settings.run_endpoint, monitoring_endpoint=settings.monitoring_endpoint, timeout_seconds=timeout),
         ),
-        store=FirestoreStateStore(project=settings.gcp_project, config=config.firestore),
+        store=FirestoreStateStore(project=settings.gcp_project, config=config.firestore, environment=config.environment),
         backend="gcp",
         notifier=SlackNotifier(
             token=settings.slack_bot_token,
             base_url=settings.slack_base_url,
             channel_for=config.slack.channel_for,
+            environment=config.environment,
         ),
         setting_problems=settings.problems(),
         secrets=settings.secrets(),

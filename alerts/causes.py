@@ -60,16 +60,18 @@ def explains(pipeline: Pipeline, cause: Finding, effect: Finding) -> bool:
         return False
     service = _service_problem(cause)
     if service is not None:
-        if effect.monitor == STALLS:
-            started = {t.label for t in pipeline.transitions_started_by(service)}
-            return effect.key.get("transition") in started
+        if effect.monitor == STALLS:  # its transitions' stalls, and the partial runs of the phases they start
+            started = pipeline.transitions_started_by(service)
+            return effect.key.get("transition") in {t.label for t in started} or effect.key.get("phase") in {t.to_phase for t in started}
         if effect.monitor == PUSH and effect.key.get("service") == service:
             if cause.monitor == IAM:
                 return True
             problems = (cause.key.get("problem"), effect.key.get("problem"))
             return all(p in PUSH_CHAIN for p in problems) and PUSH_CHAIN.index(problems[0]) < PUSH_CHAIN.index(problems[1])
         return False
-        return False
+    if cause.monitor == STALLS and effect.monitor == STALLS and "phase" in effect.key:  # a stall explains its phase's partial runs
+        into = {t.label for t in pipeline.transitions_into(effect.key["phase"])}
+        return cause.key.get("transition") in into and cause.key.get("game_date") == effect.key.get("game_date")
     if cause.monitor == STALLS and effect.monitor == PREDICTIONS:
         transition = next((t for t in pipeline.transitions if t.label == cause.key.get("transition")), None)
         return (
@@ -273,9 +275,9 @@ def annotate(message: AlertMessage, decision: Decision) -> AlertMessage:
 
 def left_to_check(check_first: str, *, resolved: str) -> str:
     """A "check first" that names the alert of a resolved monitor, with that step dropped: what is left to check."""
-    if f" {resolved} alert" not in check_first:
+    if resolved not in check_first:
         return check_first
-    _, then, rest = check_first.partition(", then ")
+    _, then, rest = check_first.rpartition("then ")
     left = rest if then else "the evidence and the links below"
     return f"{left} (the {resolved} alert it would name has resolved)"
 

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ValidationError
 
 from alerts.state import CorruptRecord, Records, StateError
 from core.config import FirestoreConfig, describe_validation_error
+from core.environment import PRODUCTION, scoped_name
 from core.model import AlertState, AlertStatus, Silence
 
 if TYPE_CHECKING:
@@ -76,16 +77,22 @@ class FirestoreStateStore:
         *,
         project: str,
         config: FirestoreConfig,
+        environment: str = PRODUCTION,
         timeout_seconds: float = 20.0,
         max_attempts: int = 10,
     ) -> None:
         self.project = project
-        self.alerts_collection = config.alerts_collection
-        self.silences_collection = config.silences_collection
+        self.environment = environment
+        self.alerts_collection = self.collection_name(config.alerts_collection)
+        self.silences_collection = self.collection_name(config.silences_collection)
         self.timeout_seconds = timeout_seconds
         self.max_attempts = max_attempts
         self._client: Client | None = None
         self._lock = threading.Lock()
+
+    def collection_name(self, configured: str) -> str:
+        """A collection of this store's environment: every collection it (or a new kind of record) uses goes through here."""
+        return scoped_name(configured, environment=self.environment)
 
     @property
     def location(self) -> str:

@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlo
 
 from alerts.group import AlertGroup, group_headline, group_why_now, member_line, render_group_text
 from alerts.message import AlertMessage, when
-from alerts.render_text import SEVERITY_MARK, headline, reason_mark, render_text, visible_controls
+from alerts.render_text import SEVERITY_MARK, environment_tag, headline, reason_mark, render_text, visible_controls
 from core.model import Reason
 
 MAX_BLOCKS = 50
@@ -65,10 +65,23 @@ _FORMATTING_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 """An underscore that could open or close italics; one inside a word (phase_4_precompute) cannot, and stays."""
 
 
+_SHORTCODE = re.compile(r"(?:(?<=[0-9])|(?<![0-9])()):(?=([A-Za-z0-9_+'.-]+):)")
+"""A colon that opens an emoji shortcode (`:white_check_mark:`, `:+1::skin-tone-2:`): Slack renders
+`:name:` as an emoji in mrkdwn, verbatim or not (https://docs.slack.dev/messaging/formatting-message-text)."""
+
+
+def _shortcode_opener(match: re.Match[str]) -> str:
+    # A clock's colons (23:30:00) stay: digits on both sides are a time, not an emoji name.
+    after_digit = match.group(1) is None
+    return ":" if after_digit and match.group(2).isdigit() else "\u2236"
+
+
 def inert(value: object) -> str:
-    """A source value made inert for Slack mrkdwn: one line (controls shown as escapes), no mention or
-    link (`& < >` as entities), no bold, italics, strike or code (look-alike characters)."""
+    """A source value made inert for Slack mrkdwn (the one place for it): one line (controls shown as
+    escapes), no mention or link (`& < >` as entities), no bold, italics, strike or code, and no emoji
+    (look-alike characters: the ratio sign for a shortcode's opening colon)."""
     text = escape(visible_controls(str(value))).translate(_LOOKALIKES)
+    text = _SHORTCODE.sub(_shortcode_opener, text)
     return _FORMATTING_UNDERSCORE.sub("\u02cd", text)
 
 
@@ -99,9 +112,15 @@ def _fallback(text: str) -> str:
     return clip(text, MAX_FALLBACK_TEXT)
 
 
-def _code(text: str) -> str:
-    """A code block: inside it only a backtick (which could close it) and line breaks matter."""
-    return "```" + escape(visible_controls(text)).replace("`", "\u02cb") + "```"
+CODE_FENCE = "```"
+
+
+def _code_section(title: str, text: str) -> SectionBlock:
+    """A titled code block in one section: inside it only a backtick (which could close it) and line breaks
+    matter; a long text is clipped inside the fences, so the block always closes within MAX_SECTION_TEXT."""
+    head = f"*{title}*\n{CODE_FENCE}"
+    body = clip(escape(visible_controls(text)).replace("`", "\u02cb"), MAX_SECTION_TEXT - len(head) - len(CODE_FENCE))
+    return _section(head + body + CODE_FENCE)
 
 
 def _where_line(message: AlertMessage) -> str:
@@ -122,8 +141,8 @@ def _title(message: AlertMessage) -> str:
 
 
 def link(url: str, label: str) -> str:
-    """A mrkdwn link; both parts escaped, so neither can close it early or add another."""
-    return f"<{escape(url)}|{escape(label).replace('|', '/')}>"
+    """A mrkdwn link; both parts escaped, so neither can close it early, choose its label or add another."""
+    return f"<{escape(visible_controls(url)).replace('|', '%7C')}|{escape(label).replace('|', '/')}>"
 
 
 def _links(message: AlertMessage) -> SectionBlock | None:
@@ -139,6 +158,19 @@ def _footer(message: AlertMessage) -> ContextBlock:
     if message.synthetic:
         parts.append("synthetic test alert: nothing is wrong")
     return _context(" · ".join(parts))
+
+
+def for_environment_slack(rendered: SlackMessage, environment: str) -> SlackMessage:
+    """Any message of a non-production canary names its environment first: in its header and its fallback."""
+    tag = environment_tag(environment)
+    if not tag:
+        return rendered
+    blocks = list(rendered.blocks)
+    if blocks and isinstance(blocks[0], HeaderBlock) and blocks[0].text is not None:
+        blocks[0] = _header(tag + blocks[0].text.text)
+    else:
+        blocks.insert(0, _context(escape(tag.strip())))
+    return SlackMessage(text=_fallback(escape(tag) + rendered.text), blocks=blocks)
 
 
 def render_alert(message: AlertMessage) -> SlackMessage:
@@ -158,7 +190,7 @@ def render_alert(message: AlertMessage) -> SlackMessage:
     if message.facts:
         blocks.append(_section("\n".join(f"*{inert(name)}:* {inert(value)}" for name, value in message.facts)))
     if message.fix:
-        blocks.append(_section(f"*Fix*\n{_code(message.fix)}"))
+        blocks.append(_code_section("Fix", message.fix))
     if message.cause:
         blocks.append(_section(f"*Caused by*\n{inert(message.cause)}"))
     if message.affects:

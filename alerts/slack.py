@@ -29,7 +29,10 @@ from alerts.render_digest import render_digest_slack
 from alerts.group import AlertGroup
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
-from alerts.render_slack import SlackMessage, render_alert, render_group, render_group_parts, render_resolved_parent
+from alerts.render_slack import (
+    SlackMessage, for_environment_slack, render_alert, render_group, render_group_parts, render_resolved_parent,
+)
+from core.environment import PRODUCTION
 from core.model import Severity
 
 if TYPE_CHECKING:
@@ -149,8 +152,10 @@ class SlackNotifier:
         max_retries: int = MAX_RETRIES,
         timeout_seconds: int = TIMEOUT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        environment: str = PRODUCTION,
     ) -> None:
         self._token = token
+        self.environment = environment
         self.base_url = base_url or DEFAULT_BASE_URL
         self.channel_for = channel_for
         self.max_retries = max_retries
@@ -203,6 +208,7 @@ class SlackNotifier:
 
     def _post(self, rendered: SlackMessage, *, severity: Severity, thread: ThreadRef | None, broadcast: bool = False) -> Receipt:
         channel = thread.channel if thread else self.channel_for(severity)
+        rendered = for_environment_slack(rendered, self.environment)
         arguments: dict[str, Any] = {"channel": channel, **rendered.to_dict(), "unfurl_links": False, "unfurl_media": False}
         if thread is not None:
             arguments["thread_ts"] = thread.ts
@@ -214,6 +220,7 @@ class SlackNotifier:
         return Receipt(channel=answer.get("channel") or channel, ts=answer.get("ts"))
 
     def _update(self, rendered: SlackMessage, *, thread: ThreadRef) -> None:
+        rendered = for_environment_slack(rendered, self.environment)
         arguments = {"channel": thread.channel, "ts": thread.ts, **rendered.to_dict()}
         self._call("chat.update", channel=thread.channel, arguments=arguments)
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from alerts.state import CorruptRecord, Records, StateError
 from core.config import describe_validation_error
+from core.local_files import LinkedFile, refuse_link
 from core.model import AlertState, AlertStatus, Silence
 
 SOURCE = "sqlite"
@@ -55,6 +56,12 @@ class SqliteStateStore:
 
     @contextmanager
     def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        try:
+            # SQLite writes the file and, beside it, its journal: none of them may lead elsewhere.
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                refuse_link(self.path.with_name(self.path.name + suffix))
+        except LinkedFile as error:
+            raise StateError(f"{SOURCE}: cannot open {self.path}: {error}") from None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: transactions are explicit, so a claim's read and write are one unit.

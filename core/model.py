@@ -143,6 +143,13 @@ class CheckResult(BaseModel):
             return Outcome.FIRING
         return Outcome.NO_DATA if self.no_data else Outcome.OK
 
+    def judged_nothing(self) -> UnreadTarget | None:
+        """The first unread target when the check had targets and could read none of them (every service
+        unread because the project's IAM policy was): the monitor is blind, which is its ERROR, never OK."""
+        if self.judged is None or self.judged.targets or not self.judged.unread or self.findings:
+            return None
+        return self.judged.unread[0]
+
 
 class MonitorResult(BaseModel):
     name: str

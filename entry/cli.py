@@ -12,14 +12,16 @@ import io
 import json
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence, TextIO
 
+from alerts.render_text import inert_text, json_line
 from alerts.silences import effects_muted, new_silence, open_incidents_matched, parse_matchers
 from alerts.state import StateError, StateStore
 from core.config import CanaryConfig, ConfigError, Settings, parse_duration
-from core.inputs import parse_game_date as parse_date, parse_instant
+from core.inputs import check_not_ahead, parse_game_date as parse_date, parse_instant
+from core.local_files import LinkedFile
 from core.model import RunReport
 from core.secrets import scrub
 from monitors.registry import MONITORS
@@ -116,8 +118,8 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
     )
     for monitor in report.monitors:
         count = sum(1 for f in report.findings if f.monitor == monitor.name)
-        extra = monitor.error or monitor.note or (f"{count} finding(s)" if count else "")
-        print(f"  {monitor.name:<22} {monitor.outcome.value:<8} {monitor.duration_ms:>8.1f} ms  {extra}".rstrip(), file=out)
+        extra = inert_text(monitor.error or monitor.note or (f"{count} finding(s)" if count else ""))
+        print(f"  {inert_text(monitor.name):<22} {monitor.outcome.value:<8} {monitor.duration_ms:>8.1f} ms  {extra}".rstrip(), file=out)
     sent = sum(n.delivered for n in report.notifications)
     pending = [n for n in report.notifications if not n.delivered]
     line = f"findings: {len(report.findings)}; notifications: {sent} sent"
@@ -127,7 +129,7 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
         failed = [n for n in pending if n.error]
         skipped = [n for n in pending if n.skipped]
         if failed:
-            line += f", {len(failed)} FAILED ({failed[0].error})"
+            line += f", {len(failed)} FAILED ({inert_text(failed[0].error)})"
         if skipped:
             line += f", {len(skipped)} left to another run"
     silenced = [f for f in report.findings if f.silenced_by]
@@ -135,7 +137,7 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
         line += f"; {len(silenced)} silenced"
     print(line, file=out)
     if report.state_error:
-        print(f"alert state unavailable: {report.state_error}", file=out)
+        print(f"alert state unavailable: {inert_text(report.state_error)}", file=out)
     if report.dry_run and report.digest:
         print("the daily digest this run would post:\n" + report.digest, file=out)
 
@@ -159,7 +161,7 @@ def cli_run(
     if report.dry_run:
         print_previews(report, out=stderr if as_json else stdout)
     if as_json:
-        print(json.dumps(scrub(report.model_dump(mode="json"), secrets), indent=None), file=stdout)
+        print(json_line(scrub(report.model_dump(mode="json"), secrets)), file=stdout)
     else:
         summary = io.StringIO()  # errors in it quote sources and clients: scrubbed like every output
         print_summary(report, out=summary, zone_name=config.timezone)
@@ -185,6 +187,11 @@ def cli(
                 game_date=parse_game_date(args.date) if args.date else None,
             )
             select_monitors(config, request.monitors)  # an unknown name first: it is the operator's typo
+            if args.now and not args.dry_run:
+                try:
+                    check_not_ahead(request.now, real_now=datetime.now(timezone.utc), name="--now")
+                except ValueError as error:
+                    raise BadInput(str(error)) from None
             missing = settings.missing_local_data()
             if missing:
                 raise BadInput(f"{missing}: run `main.py demo` first, or set CANARY_LOCAL_DIR")
@@ -196,10 +203,13 @@ def cli(
             store = build(settings, config, console=None).store
             try:
                 if args.command == "silence":
-                    return cli_silence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout)
+                    return cli_silence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout,
+                                       config=config)
                 if args.command == "unsilence":
-                    return cli_unsilence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout)
-                return cli_silences(store=store, now=datetime.now(timezone.utc), stdout=stdout, as_json=args.json)
+                    return cli_unsilence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout,
+                                         zone=config.zone)
+                return cli_silences(store=store, now=datetime.now(timezone.utc), stdout=stdout, as_json=args.json,
+                                    zone=config.zone)
             except StateError as error:
                 print(f"error: alert state: {error}", file=stderr)
                 return EXIT_DELIVERY_FAILED
@@ -241,7 +251,10 @@ def cli_demo(
     announce_demo_removals(settings.local_dir, out=note)
     for stale in DEMO_REMOVES:
         (settings.local_dir / stale).unlink(missing_ok=True)
-    write_demo(pipeline, settings.local_dir, dataset_prefix=config.dataset_prefix, progress=demo_progress(out=note))
+    try:
+        write_demo(pipeline, settings.local_dir, dataset_prefix=config.dataset_prefix, progress=demo_progress(out=note))
+    except LinkedFile as error:
+        raise BadInput(f"demo: {error}") from None
     print(
         f"demo pipeline written to {settings.local_dir}/ ({args.history_days} healthy days, then {pipeline.today} "
         f"broken); running at {now.astimezone(config.zone):%Y-%m-%d %H:%M} {config.timezone} "
@@ -370,19 +383,28 @@ def demo_progress(*, out: TextIO) -> Callable[[str, int, int], None]:
     return progress
 
 
-def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
+def league_and_utc(moment: datetime, zone: tzinfo) -> str:
+    """A time as the league reads it, with UTC beside it: '2026-11-21 18:30 EST (23:30 UTC)'."""
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z} ({moment.astimezone(timezone.utc):%H:%M} UTC)"
+
+
+def cli_silence(
+    *, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO, config: CanaryConfig | None = None
+) -> int:
     silence = new_silence(
-        matchers=parse_matchers(args.match, labels_by_monitor=key_labels_by_monitor()),
+        matchers=parse_matchers(args.match, labels_by_monitor=key_labels_by_monitor(),
+                                known_values=known_label_values(config) if config is not None else None),
         duration=args.duration,
         reason=args.reason,
         author=args.author or getpass.getuser(),
         now=now,
     )
+    zone = config.zone if config is not None else timezone.utc
     store.add_silence(silence)
-    labels = ", ".join(f"{k}={v}" for k, v in silence.matchers.items())
+    labels = ", ".join(f"{inert_text(k)}={inert_text(v)}" for k, v in silence.matchers.items())
     print(
-        f"silence {silence.id} created in {store.location}: {labels} until {silence.expires_at:%Y-%m-%d %H:%M} UTC "
-        f"({silence.reason})",
+        f"silence {silence.id} created in {store.location}: {labels} until {league_and_utc(silence.expires_at, zone)} "
+        f"({inert_text(silence.reason)})",
         file=stdout,
     )
     try:
@@ -390,44 +412,58 @@ def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, s
         matched = open_incidents_matched(silence, firing, now=now)
         effects = effects_muted(matched, firing)
     except StateError as error:
-        print(f"(cannot list the open incidents it mutes: {error})", file=stdout)
+        print(f"(cannot list the open incidents it mutes: {inert_text(error)})", file=stdout)
         return EXIT_OK
     if matched:
         also = f", and the repeats of {len(effects)} effect(s) in their threads" if effects else ""
         print(f"it mutes {len(matched)} open incident(s) now{also}:", file=stdout)
         listing = [(state, "") for state in matched] + [(state, "effect, in its cause's thread: ") for state in effects]
         for state, mark in listing:
-            where = ", ".join(f"{k}={v}" for k, v in sorted(state.key.items()))
-            print(f"  {mark}{state.severity.value} {state.monitor} {where}: {state.summary}", file=stdout)
+            where = ", ".join(f"{inert_text(k)}={inert_text(v)}" for k, v in sorted(state.key.items()))
+            print(f"  {mark}{state.severity.value} {inert_text(state.monitor)} {where}: {inert_text(state.summary)}",
+                  file=stdout)
     else:
         print("it matches no open incident now (it will mute new ones that match)", file=stdout)
     return EXIT_OK
 
 
-def cli_unsilence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
+def known_label_values(config: CanaryConfig) -> dict[str, list[str]]:
+    """The values a silence label can take that [pipeline] states: its services and its transitions."""
+    services = list(config.pipeline.services)
+    for monitor in config.monitors.values():
+        services += [name for name in getattr(monitor, "services", None) or [] if name not in services]
+    return {"service": services, "transition": [t.label for t in config.pipeline.transitions]}
+
+
+def cli_unsilence(
+    *, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO, zone: tzinfo = timezone.utc
+) -> int:
     ended = store.end_silence(args.id, now=now, by=args.author or getpass.getuser())
     if ended is None:
-        raise BadInput(f"unsilence: no silence {args.id!r} in {store.location} (see `main.py silences`)")
+        raise BadInput(f"unsilence: no silence {inert_text(args.id)!r} in {store.location} (see `main.py silences`)")
     if ended.ended_by is None or ended.expires_at < now:
-        print(f"silence {ended.id} had already ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC; nothing changed",
+        print(f"silence {ended.id} had already ended at {league_and_utc(ended.expires_at, zone)}; nothing changed",
               file=stdout)
     else:
-        print(f"silence {ended.id} ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC by {ended.ended_by} "
+        print(f"silence {ended.id} ended at {league_and_utc(ended.expires_at, zone)} by {inert_text(ended.ended_by)} "
               f"(kept on record in {store.location})", file=stdout)
     return EXIT_OK
 
 
-def cli_silences(*, store: StateStore, now: datetime, stdout: TextIO, as_json: bool = False) -> int:
+def cli_silences(
+    *, store: StateStore, now: datetime, stdout: TextIO, as_json: bool = False, zone: tzinfo = timezone.utc
+) -> int:
     active = store.silences(now=now)
     if as_json:
         fields = {"id", "matchers", "author", "reason", "created_at", "expires_at"}
-        print(json.dumps([s.model_dump(mode="json", include=fields) for s in active]), file=stdout)
+        print(json_line([s.model_dump(mode="json", include=fields) for s in active]), file=stdout)
         return EXIT_OK
     if not active:
         print(f"no active silences in {store.location}", file=stdout)
     for s in active:
-        labels = ", ".join(f"{k}={v}" for k, v in s.matchers.items())
-        print(f"{s.id}  {labels}  until {s.expires_at:%Y-%m-%d %H:%M} UTC  by {s.author}: {s.reason}", file=stdout)
+        labels = ", ".join(f"{inert_text(k)}={inert_text(v)}" for k, v in s.matchers.items())
+        print(f"{inert_text(s.id)}  {labels}  until {league_and_utc(s.expires_at, zone)}  by {inert_text(s.author)}: "
+              f"{inert_text(s.reason)}", file=stdout)
     return EXIT_OK
 
 
@@ -436,14 +472,15 @@ def cli_check_config(path: str | None, *, stdout: TextIO) -> int:
     optional settings, which a run would only report (ConfigError: exit 2)."""
     settings = load_settings()
     target = Path(path) if path else settings.config
-    config = load_config(target)
+    config = apply_settings(load_config(target), settings)  # CANARY_ENVIRONMENT's rules (its own channel) too
     problems = settings.problems()
     if problems:
         raise ConfigError("environment: " + "; ".join(f"{name}: {why}" for name, why in sorted(problems.items())))
     enabled = [name for name, monitor in config.monitors.items() if monitor.enabled]
     print(
         f"{target}: valid ({len(config.pipeline.phases)} phases, {len(config.pipeline.transitions)} transitions, "
-        f"{len(config.pipeline.services)} services; monitors enabled: {', '.join(enabled) or 'none'})",
+        f"{len(config.pipeline.services)} services; monitors enabled: {', '.join(enabled) or 'none'}; "
+        f"environment {config.environment})",
         file=stdout,
     )
     return EXIT_OK

@@ -35,7 +35,8 @@ def validate_monitor_tables(tables: dict[str, Any], *, pipeline: Pipeline) -> di
         try:
             configs[name] = spec.config_model.model_validate(table)
         except ValidationError as error:
-            raise ConfigError(describe_validation_error(error, prefix=f"monitors.{name}")) from None
+            raise ConfigError(describe_validation_error(
+                error, prefix=f"monitors.{name}", raw=table, model=spec.config_model)) from None
         try:
             configs[name].check_against(pipeline)
         except ValueError as error:

@@ -262,7 +262,8 @@ def replay(
     every_tick = tick_times(request, config)
     ticks = [tick for tick in every_tick if request.now is None or tick <= request.now]
     contexts = [
-        CheckContext(now=tick, today=tick.astimezone(config.zone).date(), zone=config.zone, pipeline=config.pipeline)
+        CheckContext(now=tick, today=tick.astimezone(config.zone).date(), zone=config.zone, pipeline=config.pipeline,
+                     dataset_prefix=config.dataset_prefix)
         for tick in ticks
     ]
     specs: list[MonitorSpec[Any]] = [MONITORS[name] for name in names]
