@@ -43,6 +43,12 @@ usage: ./deploy.sh [--plan] [--smoke] [options]
   --job NAME                     DEPLOY_JOB                (the function's name)
   --schedule CRON                DEPLOY_SCHEDULE           (*/30 * * * *)
   --source DIR                   DEPLOY_SOURCE             (this script's folder)
+  --signing-secret NAME          DEPLOY_SIGNING_SECRET     (none: a secret holding the Slack app's signing secret;
+                                                           when given, also deploys the alert buttons' function,
+                                                           slack_actions: see docs/slack.md)
+  --actions-function NAME        DEPLOY_ACTIONS_FUNCTION   (<function>-slack-actions)
+  --actions-service-account E    DEPLOY_ACTIONS_SA         (pipeline-canary-actions@PROJECT.iam.gserviceaccount.com;
+                                                            canary-actions-<environment>@... for another environment)
 
 Environment only: DEPLOY_WORK_DIR (where the alert policy file is written; default a temporary
 folder), DEPLOY_VERIFY_ATTEMPTS (3) and DEPLOY_VERIFY_DELAY (5 seconds) for the IAM verification,
@@ -73,6 +79,9 @@ SOURCE_DIR="${DEPLOY_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 VERIFY_ATTEMPTS="${DEPLOY_VERIFY_ATTEMPTS:-3}"
 VERIFY_DELAY="${DEPLOY_VERIFY_DELAY:-5}"
 PYTHON="${DEPLOY_PYTHON:-}"
+SIGNING_SECRET="${DEPLOY_SIGNING_SECRET:-}"
+ACTIONS_FUNCTION="${DEPLOY_ACTIONS_FUNCTION:-}"
+ACTIONS_SA="${DEPLOY_ACTIONS_SA:-}"
 
 DATASETS=(nba_orchestration nba_reference nba_predictions nba_raw) # nba_raw: the freshness and volume checks
 PROJECT_ROLES=(
@@ -131,6 +140,9 @@ while [[ $# -gt 0 ]]; do
     --job) need_value "$@"; JOB="$2"; shift ;;
     --schedule) need_value "$@"; SCHEDULE="$2"; shift ;;
     --source) need_value "$@"; SOURCE_DIR="$2"; shift ;;
+    --signing-secret) need_value "$@"; SIGNING_SECRET="$2"; shift ;;
+    --actions-function) need_value "$@"; ACTIONS_FUNCTION="$2"; shift ;;
+    --actions-service-account) need_value "$@"; ACTIONS_SA="$2"; shift ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
   shift
@@ -177,6 +189,14 @@ if [[ "$ENVIRONMENT" != production ]]; then
 fi
 ALERTS_COLLECTION="canary_alerts${COLLECTION_SUFFIX}"
 SILENCES_COLLECTION="canary_silences${COLLECTION_SUFFIX}"
+SLACK_ACTIONS_COLLECTION="canary_slack_actions${COLLECTION_SUFFIX}"
+ACTIONS_FUNCTION="${ACTIONS_FUNCTION:-${FUNCTION}-slack-actions}"
+if [[ "$ENVIRONMENT" == production ]]; then
+  ACTIONS_SA="${ACTIONS_SA:-pipeline-canary-actions@${PROJECT}.iam.gserviceaccount.com}"
+else
+  ACTIONS_SA="${ACTIONS_SA:-canary-actions-${ENVIRONMENT}@${PROJECT}.iam.gserviceaccount.com}"
+  [[ "${ACTIONS_SA%%@*}" != pipeline-canary-actions ]] || die "--actions-service-account ${ACTIONS_SA} is production's; --environment ${ENVIRONMENT} needs its own"
+fi
 SCHEDULER_MEMBER="serviceAccount:${SCHEDULER_SA}"
 CANARY_MEMBER="serviceAccount:${SERVICE_ACCOUNT}"
 
@@ -574,6 +594,47 @@ if [[ -n "$EXISTING_POLICY" ]]; then
   run gcloud alpha monitoring policies update "$EXISTING_POLICY" --policy-from-file="$POLICY_FILE" --project="$PROJECT"
 else
   run gcloud alpha monitoring policies create --policy-from-file="$POLICY_FILE" --project="$PROJECT"
+fi
+
+# --- 6b. the alert buttons: slack_actions, its own function (issue 22; docs/slack.md) ---------------
+# The only public function: Slack cannot send an identity token, so every request is authenticated by
+# its Slack signature (entry/slack_actions.py). It runs as its own account, which may use Firestore (the
+# alert records, silences and acknowledgements: Firestore IAM has no per-collection grant) and read the
+# two Slack secrets, and nothing else: no BigQuery, Cloud Run, Pub/Sub or Monitoring.
+
+deploy_slack_actions() {
+  local member actions_url
+  [[ "$ACTIONS_SA" == *@*.iam.gserviceaccount.com ]] || die "--actions-service-account: expected NAME@PROJECT.iam.gserviceaccount.com"
+  member="serviceAccount:${ACTIONS_SA}"
+  note "slack_actions: its own service account (Firestore and the two Slack secrets only)"
+  ensure_service_account "$ACTIONS_SA" "pipeline-canary Slack buttons"
+  run gcloud projects add-iam-policy-binding "$PROJECT" --member="$member" --role=roles/datastore.user \
+    --condition=None --quiet
+  for secret in "$SLACK_SECRET" "$SIGNING_SECRET"; do
+    run gcloud secrets add-iam-policy-binding "$secret" --member="$member" \
+      --role=roles/secretmanager.secretAccessor --project="$PROJECT"
+  done
+  note "slack_actions is public (--allow-unauthenticated): Slack signs each click; unsigned requests get 401"
+  run gcloud functions deploy "$ACTIONS_FUNCTION" --gen2 --project="$PROJECT" --region="$REGION" \
+    --runtime=python312 --source="$SOURCE_DIR" --entry-point=slack_actions --trigger-http \
+    --allow-unauthenticated --service-account="$ACTIONS_SA" \
+    --memory=512Mi --timeout=10s --max-instances=2 \
+    --remove-env-vars="$TEST_ENDPOINT_VARS" \
+    --update-env-vars="CANARY_BACKEND=gcp,CANARY_ENVIRONMENT=${ENVIRONMENT},CANARY_FUNCTION=${FUNCTION},CANARY_GCP_PROJECT=${PROJECT},CANARY_SLACK_CHANNEL=${SLACK_CHANNEL},CANARY_DATASET_PREFIX=${DATASET_PREFIX}" \
+    --update-secrets="CANARY_SLACK_BOT_TOKEN=${SLACK_SECRET}:latest,CANARY_SLACK_SIGNING_SECRET=${SIGNING_SECRET}:latest"
+  note "Firestore TTL on ${SLACK_ACTIONS_COLLECTION}.expire_at (a handled click's key is kept a day, then deleted)"
+  run gcloud firestore fields ttls update expire_at --collection-group="$SLACK_ACTIONS_COLLECTION" --enable-ttl \
+    --project="$PROJECT" --async
+  actions_url="$(value "https://${ACTIONS_FUNCTION}-PLAN.a.run.app" \
+    gcloud functions describe "$ACTIONS_FUNCTION" --gen2 --region="$REGION" --project="$PROJECT" \
+    --format='value(serviceConfig.uri)')"
+  note "the Slack app's interactivity request URL is ${actions_url}: python3 main.py slack-manifest --url ${actions_url}"
+}
+
+if [[ -n "$SIGNING_SECRET" ]]; then
+  deploy_slack_actions
+else
+  note "no --signing-secret: the alert buttons' function (slack_actions) is not deployed (docs/slack.md)"
 fi
 
 # --- 7. optional smoke call -----------------------------------------------------------------------

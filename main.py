@@ -107,6 +107,40 @@ def run_canary(request: Any) -> Any:
     return entry.http.handle(request, instance=http_instance, now=datetime.now(timezone.utc), run_id=new_run_id())
 
 
+# --- the slack_actions function: the alert buttons' signed requests (its own deploy; docs/slack.md) ---
+_actions_lock = threading.Lock()
+_actions: Any = None
+ACTIONS_SLACK_TIMEOUT_SECONDS = 1
+"""Each Slack call of a click, without retries: the answer must reach Slack within its 3 seconds."""
+
+
+def actions_instance() -> Any:
+    global _actions
+    with _actions_lock:
+        if _actions is None:
+            from entry.slack_actions import ActionsInstance
+
+            settings, config = load_all()
+            canary = build_canary(settings, config, console=None)
+            if settings.backend == "gcp":
+                from alerts.slack import SlackNotifier
+
+                canary.notifier = SlackNotifier(
+                    token=settings.slack_bot_token, base_url=settings.slack_base_url, channel_for=config.slack.channel_for,
+                    max_retries=0, timeout_seconds=ACTIONS_SLACK_TIMEOUT_SECONDS,
+                )
+            _actions = ActionsInstance(settings=settings, config=config, canary=canary)
+        return _actions
+
+
+@functions_framework.http
+def slack_actions(request: Any) -> Any:
+    """Slack's interactivity requests (the Acknowledge / Silence buttons), verified by their signature."""
+    from entry.slack_actions import handle
+
+    return handle(request, instance=actions_instance, now=datetime.now(timezone.utc))
+
+
 def cli(argv: Sequence[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
     """The command line, with this module building the objects (its modules load when it runs, not on a
     function's cold start)."""

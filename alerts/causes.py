@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import AbstractSet, Mapping, Sequence
 
+from alerts.acks import covered
 from alerts.decide import Decisions
 from alerts.group import member_line
 from alerts.message import AlertMessage, where_of
@@ -132,6 +133,11 @@ def thread_by_cause(
     """
     firing = {f.fingerprint: f for f in findings}
     muted = muted or {}
+    # Acknowledging a cause covers its effects: they repeat neither on their own nor through the cause.
+    acknowledged = {**decisions.acknowledged, **covered(firing, causes=causes, acknowledged=decisions.acknowledged)}
+    for fingerprint, state in previous.items():
+        if fingerprint in firing and state.firing and state.caused_by in decisions.acknowledged:
+            acknowledged.setdefault(fingerprint, decisions.acknowledged[state.caused_by])
     resolving = {d.fingerprint for d in decisions.notify if d.reason is Reason.RESOLVED}
 
     def cause_open(fingerprint: str) -> bool:
@@ -171,13 +177,15 @@ def thread_by_cause(
         update: dict[str, object] = {
             "caused_by": cause, "affects": affects.get(fingerprint, []), "affects_without_data": without_data.get(fingerprint, []),
         }
+        if decision.reason is Reason.REPEAT and fingerprint in acknowledged:
+            continue
         if decision.reason is Reason.REPEAT and lives_in is not None:
             if not cause_open(lives_in):
                 if grace_over is not None and fingerprint not in grace_over:
                     continue  # within its grace: it stays quiet in the ended cause's thread
                 update |= {"detached": True, "cause": previous.get(lives_in)}
             elif lives_in in firing and lives_in not in muted:
-                if fingerprint in due_in_cause_thread:
+                if fingerprint in due_in_cause_thread and lives_in not in acknowledged:
                     named_by.add(lives_in)
                 continue  # the cause's repeat names it (sent now if it was not due yet)
             elif lives_in in firing:
@@ -235,7 +243,7 @@ def thread_by_cause(
     ]
     # The cause's resolution is read before the new parents of what it leaves behind.
     notify = [d for d in notify if not d.detached] + [d for d in notify if d.detached]
-    return Decisions(notify=notify, silenced=silenced, refresh=refresh)
+    return Decisions(notify=notify, silenced=silenced, refresh=refresh, acknowledged=acknowledged)
 
 
 def annotate(message: AlertMessage, decision: Decision) -> AlertMessage:

@@ -6,11 +6,12 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
+from alerts.acted import Acted, Standing
 from alerts.digest import Digest, render_digest_text
 from alerts.group import AlertGroup, group_title, render_group_text
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
-from alerts.render_text import for_environment, json_line, render_text
+from alerts.render_text import for_environment, inert_text, json_line, render_text
 from core.environment import PRODUCTION, is_production
 from core.local_files import LinkedFile, append_text
 
@@ -90,3 +91,13 @@ class LocalNotifier:
 
     def edit_parent(self, message: AlertMessage, *, thread: ThreadRef) -> None:
         return None  # a file line is not edited; the effect's reply line says what it joined
+
+    def announce(self, message: AlertMessage, acted: Acted, *, standing: Standing, thread: ThreadRef) -> None:
+        """Someone acted on the incident: one line with "reason": "acted", in the incident's thread."""
+        line = acted.line(inert_text(acted.by), message.zone)
+        entry = {
+            "fingerprint": message.fingerprint, "reason": "acted", "action": acted.kind, "by": acted.by,
+            "until": acted.until.isoformat() if acted.until else None,
+            "acknowledged": standing.acknowledged, "silenced": standing.silenced,
+        }
+        self._append(entry, text=f"[{message.monitor} {message.fingerprint}] {line}", thread=thread)

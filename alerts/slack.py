@@ -24,13 +24,15 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
+from alerts.acted import Acted, Standing
 from alerts.digest import Digest
 from alerts.render_digest import render_digest_slack
 from alerts.group import AlertGroup
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
 from alerts.render_slack import (
-    SlackMessage, for_environment_slack, render_alert, render_group, render_group_parts, render_resolved_parent,
+    Controls, SlackMessage, for_environment_slack, render_acted_parent, render_alert, render_note, render_group,
+    render_group_parts, render_resolved_parent, who,
 )
 from core.environment import PRODUCTION
 from core.model import Severity
@@ -171,7 +173,9 @@ class SlackNotifier:
 
     def send(self, message: AlertMessage, *, thread: ThreadRef | None) -> Receipt:
         """Post one notice; a reply in `thread` when given."""
-        return self._post(render_alert(message), severity=message.severity, thread=thread, broadcast=message.broadcast)
+        # A new incident's parent carries the buttons (Acknowledge, Silence, the runbook): main.slack_actions.
+        rendered = render_alert(message, controls=Controls() if thread is None else None)
+        return self._post(rendered, severity=message.severity, thread=thread, broadcast=message.broadcast)
 
     def mark_resolved(self, message: AlertMessage, *, thread: ThreadRef) -> None:
         """Edit the incident's parent to show it resolved and how long it lasted."""
@@ -179,7 +183,15 @@ class SlackNotifier:
 
     def edit_parent(self, message: AlertMessage, *, thread: ThreadRef) -> None:
         """Rewrite an incident's parent (chat.update), e.g. to list the findings it explains."""
-        self._update(render_alert(message), thread=thread)
+        self._update(render_alert(message, controls=Controls()), thread=thread)
+
+    def announce(self, message: AlertMessage, acted: Acted, *, standing: Standing, thread: ThreadRef) -> None:
+        """Someone acted on the incident: its parent says who and offers the buttons that now apply
+        (chat.update), and a reply in its thread says what was done."""
+        line = acted.line(who(acted.by), message.zone)
+        controls = Controls(acknowledged=standing.acknowledged, silenced=standing.silenced)
+        self._update(render_acted_parent(message, line=line, controls=controls), thread=thread)
+        self._post(render_note(line), severity=message.severity, thread=thread)
 
     # --- grouping (alerts.deliver uses these when present) ---
 

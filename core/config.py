@@ -98,10 +98,33 @@ class AlertsConfig(StrictModel):
         return value
 
 
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+"""A Slack member id as an interaction payload's user.id carries it (U..., or W... on Enterprise Grid)."""
+
+
+class SlackActionsConfig(StrictModel):
+    """[slack.actions]: who may press the buttons on an alert (main.py slack_actions)."""
+
+    allowed_users: list[str] = Field(default_factory=list)
+    """Slack member ids allowed to act; empty: anyone in the workspace who can see the message."""
+
+    @field_validator("allowed_users")
+    @classmethod
+    def _member_ids(cls, value: list[str]) -> list[str]:
+        bad = [user for user in value if not SLACK_USER_ID.match(user)]
+        if bad:
+            raise ValueError(
+                f"not Slack member ids: {', '.join(repr(u[:30]) for u in bad)} (expected e.g. 'U012AB3CD': "
+                "a profile's \"Copy member ID\")"
+            )
+        return value
+
+
 class SlackConfig(StrictModel):
     channel: str = "#nba-pipeline-alerts"
     channels: dict[Severity, str] = Field(default_factory=dict)
     """Optional per-severity routing; a severity not listed goes to `channel`."""
+    actions: SlackActionsConfig = Field(default_factory=SlackActionsConfig)
 
     def channel_for(self, severity: Severity) -> str:
         return self.channels.get(severity, self.channel)
@@ -152,6 +175,10 @@ class FirestoreConfig(StrictModel):
 
     alerts_collection: CollectionName = "canary_alerts"
     silences_collection: CollectionName = "canary_silences"
+    acks_collection: CollectionName = "canary_acks"
+    """Acknowledgements, one document per fingerprint (alerts/acks.py)."""
+    slack_actions_collection: CollectionName = "canary_slack_actions"
+    """One document per Slack click handled (its id is the click's key): a click delivered twice acts once."""
 
 
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
@@ -397,6 +424,8 @@ class Settings(BaseModel):
     """The local backend's folder: `.canary` beside main.py unless CANARY_LOCAL_DIR says otherwise."""
     gcp_project: str = "nba-props-platform"
     slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    """The Slack app's signing secret (CANARY_SLACK_SIGNING_SECRET): only the slack_actions function reads it."""
     slack_channel: str | None = None
     """Overrides [slack] channel of the configuration file (deploy.sh sets it)."""
     dataset_prefix: DatasetPrefix | None = None
@@ -496,7 +525,8 @@ class Settings(BaseModel):
     def secrets(self) -> list[str]:
         """Every value of these settings that must never be shown (the token, the heartbeat URL)."""
         token = self.slack_bot_token.get_secret_value() if self.slack_bot_token is not None else None
-        return secret_values(token, self.heartbeat_url)
+        signing = self.slack_signing_secret.get_secret_value() if self.slack_signing_secret is not None else None
+        return secret_values(token, self.heartbeat_url, signing)
 
 
 PATTERN_RULES = {

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 REDACTED = "[redacted]"
-SECRET_ENV = ("CANARY_SLACK_BOT_TOKEN", "CANARY_HEARTBEAT_URL")
+SECRET_ENV = ("CANARY_SLACK_BOT_TOKEN", "CANARY_HEARTBEAT_URL", "CANARY_SLACK_SIGNING_SECRET")
 MIN_FRAGMENT = 8
 """Shorter pieces ('/', 'ping', 'https') identify nothing and would blank out ordinary words."""
 

@@ -20,14 +20,16 @@ from alerts.render_text import inert_text, json_line
 from alerts.silences import effects_muted, new_silence, open_incidents_matched, parse_matchers
 from alerts.state import StateError, StateStore
 from core.config import CanaryConfig, ConfigError, Settings, parse_duration
-from core.inputs import check_not_ahead, parse_game_date as parse_date, parse_instant
+from core.inputs import parse_game_date as parse_date, parse_instant
 from core.local_files import LinkedFile
 from core.model import RunReport
 from core.secrets import scrub
 from monitors.registry import MONITORS
 from run.configure import apply_settings, load_all, load_config, load_settings
 from run.observe import emit_log, observed_run
-from run.steps import Canary, new_run_id, RequestError, RunRequest, check_replay, key_labels_by_monitor, select_monitors
+from run.steps import (
+    Canary, new_run_id, RequestError, RunRequest, check_replay, key_labels_by_monitor, presentation, select_monitors,
+)
 from run.synthetic import send_test_alert
 from sources.errors import SourceError
 
@@ -105,6 +107,7 @@ def make_parser() -> CliParser:
     replay.add_argument("--monitors", type=str, help="comma-separated monitor names (default: all enabled)")
     replay.add_argument("--config", type=str, help="replay this configuration file instead of the current one")
     replay.add_argument("--json", action="store_true", help="print the replay as one JSON object on stdout")
+    add_incident_commands(commands)
     test_alert = commands.add_parser("test-alert", help="send a marked synthetic alert through the real path, then resolve it")
     test_alert.add_argument("--json", action="store_true")
     return parser
@@ -135,6 +138,9 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
     silenced = [f for f in report.findings if f.silenced_by]
     if silenced:
         line += f"; {len(silenced)} silenced"
+    acknowledged = [f for f in report.findings if f.acknowledged_by]
+    if acknowledged:
+        line += f"; {len(acknowledged)} acknowledged (no repeats: {', '.join(sorted({f.acknowledged_by for f in acknowledged if f.acknowledged_by}))})"
     print(line, file=out)
     if report.state_error:
         print(f"alert state unavailable: {inert_text(report.state_error)}", file=out)
@@ -177,6 +183,8 @@ def cli(
         args = make_parser().parse_args(argv)
         if args.command == "check-config":
             return cli_check_config(args.file, stdout=stdout)
+        if args.command == "slack-manifest":
+            return cli_slack_manifest(args, stdout=stdout)
         settings, config = load_all()
         if args.command == "run":
             request = RunRequest(
@@ -187,11 +195,6 @@ def cli(
                 game_date=parse_game_date(args.date) if args.date else None,
             )
             select_monitors(config, request.monitors)  # an unknown name first: it is the operator's typo
-            if args.now and not args.dry_run:
-                try:
-                    check_not_ahead(request.now, real_now=datetime.now(timezone.utc), name="--now")
-                except ValueError as error:
-                    raise BadInput(str(error)) from None
             missing = settings.missing_local_data()
             if missing:
                 raise BadInput(f"{missing}: run `main.py demo` first, or set CANARY_LOCAL_DIR")
@@ -213,6 +216,8 @@ def cli(
             except StateError as error:
                 print(f"error: alert state: {error}", file=stderr)
                 return EXIT_DELIVERY_FAILED
+        if args.command in INCIDENT_COMMANDS:
+            return cli_incident_command(build=build, settings=settings, config=config, args=args, stdout=stdout, stderr=stderr)
         if args.command == "replay":
             return cli_replay(build=build, settings=settings, config=config, args=args, stdout=stdout, stderr=stderr)
         if args.command == "test-alert":
@@ -507,3 +512,73 @@ def cli_test_alert(*, canary: Canary, run_id: str, now: datetime, as_json: bool,
     else:
         print(f"test alert FAILED: {result['error']}", file=stdout)
     return EXIT_OK if result["delivered"] else EXIT_DELIVERY_FAILED
+
+
+# --- incidents and acknowledgements (issue 22) --------------------------------------------------
+
+INCIDENT_COMMANDS = ("incidents", "ack", "unack")
+
+
+def add_incident_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    incidents = commands.add_parser("incidents", help="list the open incidents, grouped by cause")
+    incidents.add_argument("--json", action="store_true", help='print {"incidents": [...]} on stdout')
+    ack = commands.add_parser("ack", help="acknowledge an open incident: no repeats until it resolves, rises, or --for ends")
+    ack.add_argument("fingerprint", help="the incident's fingerprint, or a unique prefix of it (see `main.py incidents`)")
+    ack.add_argument("--for", dest="duration", default=None, help="how long, e.g. 4h (default: until it resolves)")
+    ack.add_argument("--by", default=None, help="who (default: $USER)")
+    unack = commands.add_parser("unack", help="end an acknowledgement: repeats resume")
+    unack.add_argument("fingerprint", help="the incident's fingerprint, or a unique prefix of it")
+    unack.add_argument("--by", default=None, help="who (default: $USER)")
+    manifest = commands.add_parser("slack-manifest", help="print the Slack app manifest (JSON) for the buttons")
+    manifest.add_argument("--url", required=True, help="the slack_actions function's HTTPS URL (interactivity request URL)")
+    manifest.add_argument("--name", default="pipeline-canary", help="the app's name in Slack (default pipeline-canary)")
+
+
+def cli_incident_command(
+    *, build: Builder, settings: Settings, config: CanaryConfig, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
+) -> int:
+    from alerts import acted as acting
+    from alerts.acks import find_incident
+    from alerts.incidents import incidents_json, incidents_text, open_incidents
+    from alerts.message import when
+
+    canary = build(settings, config, console=None)
+    store, now = canary.store, datetime.now(timezone.utc)
+    try:
+        firing = store.load_firing()
+        if args.command == "incidents":
+            listed = open_incidents(
+                firing, acknowledgements=store.acknowledgements(fingerprints=firing), silences=store.silences(now=now), now=now,
+            )
+            if args.json:
+                print(json.dumps(incidents_json(listed)), file=stdout)
+            else:
+                print(f"open incidents in {store.location} at {when(now, config.zone)}:", file=stdout)
+                print("\n".join(incidents_text(listed, zone=config.zone)), file=stdout)
+            return EXIT_OK
+        state = find_incident(args.fingerprint, firing)
+        by = args.by or getpass.getuser()
+        if args.command == "ack":
+            outcome = acting.acknowledge(store, state=state, by=by, now=now, duration=args.duration, zone=config.zone)
+        else:
+            outcome = acting.unacknowledge(store, state=state, by=by, now=now)
+    except StateError as error:
+        print(f"error: alert state: {error}", file=stderr)
+        return EXIT_DELIVERY_FAILED
+    if outcome.acted is None:
+        print(outcome.said, file=stdout)
+        return EXIT_OK
+    print(f"{state.fingerprint} ({state.monitor}: {state.summary}): {outcome.acted.line(outcome.acted.by, config.zone)}",
+          file=stdout)
+    failed = acting.announce(canary.notifier, store, state=state, acted=outcome.acted, zone=config.zone,
+                             links=presentation(config).links)
+    if failed:
+        print(f"(recorded in {store.location}; not shown on the incident's message: {failed})", file=stdout)
+    return EXIT_OK
+
+
+def cli_slack_manifest(args: argparse.Namespace, *, stdout: TextIO) -> int:
+    from entry.slack_actions import slack_manifest
+
+    print(json.dumps(slack_manifest(url=args.url, name=args.name), indent=2), file=stdout)
+    return EXIT_OK

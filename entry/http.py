@@ -46,6 +46,7 @@ def _bounded(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 HEALTH_METHODS = ("GET", "HEAD")
+INCIDENTS_PATH = "/incidents"
 
 _MONITOR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -251,6 +252,8 @@ def _route(call: Call) -> flask.Response:
         if request.method not in HEALTH_METHODS:
             raise _not_allowed(request.method, HEALTH_METHODS)
         return _health(call)
+    if path == INCIDENTS_PATH:
+        return _incidents(call)
     if path != RUN_PATH:
         raise HttpError(404, f"no such path {path[:100]!r} (runs: POST /; dry runs: GET /?dry_run=true; liveness: GET /health)")
     if request.method not in RUN_METHODS:
@@ -264,7 +267,9 @@ def _route(call: Call) -> flask.Response:
     call.settings = built.settings
     if params.now is not None and built.settings.backend != "local":
         raise HttpError(400, "bad parameter: now: only accepted on the local backend (production runs on the real clock)")
-    if params.now is not None and (params.action == "test_alert" or not params.dry_run):
+    if params.now is not None and params.action == "test_alert":
+        # A test alert is not a what-if run: set in the future, its record would block every later run at an
+        # explicit time. A run at a later `now` is the local backend's replay clock (README: +2 h), allowed.
         try:
             check_not_ahead(params.now, real_now=call.now, name="now")
         except ValueError as error:
@@ -342,3 +347,24 @@ def _test_alert(call: Call, built: Instance, params: RunParams) -> flask.Respons
               "event": "canary_test_alert", "run_id": call.run_id, "delivered": not failed,
               "error": result.get("error"), "duration_ms": round(call.duration_ms(), 1)})
     return call.respond(503 if failed else 200, {"run_id": call.run_id, "action": "test_alert", **result})
+
+
+def _incidents(call: Call) -> flask.Response:
+    """GET /incidents: {"incidents": [...]}, the open incidents grouped by cause (alerts/incidents.py)."""
+    from alerts.incidents import incidents_json, open_incidents
+    from alerts.state import StateError
+
+    if call.request.method not in HEALTH_METHODS:
+        raise _not_allowed(call.request.method, HEALTH_METHODS)
+    built = call.instance()
+    call.settings = built.settings
+    store = built.canary.store
+    try:
+        firing = store.load_firing()
+        listed = open_incidents(
+            firing, acknowledgements=store.acknowledgements(fingerprints=firing), silences=store.silences(now=call.now),
+            now=call.now,
+        )
+    except StateError as error:
+        return call.respond(503, {"error": f"alert state: {error}"})
+    return call.respond(200, incidents_json(listed))

@@ -21,7 +21,7 @@ from alerts.message import AlertMessage
 from alerts.notifier import Receipt, ThreadRef
 from alerts.pipeline import Judgement, NoticeRun, notify
 from core.config import CanaryConfig
-from core.model import AlertState, MonitorResult, Reason, Severity, Silence
+from core.model import Acknowledgement, AlertState, MonitorResult, Reason, Severity, Silence
 from monitors.base import CheckContext, FetchWindow, MonitorSpec, Sources
 from monitors.data_checks import SCHEDULE_CHECK
 from monitors.registry import MONITORS
@@ -187,6 +187,9 @@ class ReplayStore:
 
     def silences(self, *, now: datetime, include_expired: bool = False) -> list[Silence]:
         return []
+
+    def acknowledgements(self, *, fingerprints: Iterable[str]) -> dict[str, Acknowledgement]:
+        return {}  # a replay says what the canary would have said with nobody acting on it
 
 
 class ReplayNotifier:

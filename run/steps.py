@@ -181,7 +181,10 @@ def report(request: RunRequest, collected: Collected, noticed: Noticed) -> RunRe
         dry_run=request.dry_run,
         monitors=collected.results,
         findings=[
-            FindingReport.of(f, silenced_by=noticed.silenced.get(f.fingerprint), caused_by=noticed.caused_by.get(f.fingerprint))
+            FindingReport.of(
+                f, silenced_by=noticed.silenced.get(f.fingerprint), caused_by=noticed.caused_by.get(f.fingerprint),
+                acknowledged_by=noticed.acknowledged.get(f.fingerprint),
+            )
             for f in noticed.findings
         ],
         notifications=notifications,

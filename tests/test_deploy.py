@@ -348,8 +348,8 @@ def test_every_gcloud_command_of_the_plan_is_accepted_by_the_real_gcloud_parser(
         pytest.skip("the gcloud CLI is not installed")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOY_", "CLOUDSDK_", "GOOGLE_"))}
     plan = subprocess.run(
-        ["bash", str(DEPLOY), "--plan", "--smoke", "--heartbeat-secret", "hb-url", "--alert-channel",
-         "projects/nba-props-platform/notificationChannels/1", *environment],
+        ["bash", str(DEPLOY), "--plan", "--smoke", "--heartbeat-secret", "hb-url", "--signing-secret", "canary-signing",
+         "--alert-channel", "projects/nba-props-platform/notificationChannels/1", *environment],
         capture_output=True, text=True, timeout=30, env={**env, "DEPLOY_WORK_DIR": str(tmp_path), "DEPLOY_PYTHON": sys.executable},
     )
     assert plan.returncode == 0, plan.stderr
@@ -615,3 +615,35 @@ def test_a_failing_gcloud_step_says_which_step_failed(deploy):
     described = deploy(exists=True, fail="functions describe")  # a read a later step needs fails the same way
     assert described.code == 1 and "DEPLOY FAILED at step: the function: private" in described.stderr
     assert "gcloud functions describe pipeline-canary" in described.stderr
+
+
+# --- the alert buttons' function (issue 22) ---------------------------------------------------------
+
+
+def test_slack_actions_is_its_own_public_function_with_its_own_firestore_only_account(deploy):
+    result = deploy("--signing-secret", "canary-slack-signing")
+    assert result.code == 0, result.stderr
+    scheduled, actions = result.find("gcloud", "functions", "deploy")
+    assert scheduled[3] == "pipeline-canary" and "--no-allow-unauthenticated" in scheduled and "--allow-unauthenticated" not in scheduled
+    assert actions[3] == "pipeline-canary-slack-actions" and flag(actions, "entry-point") == "slack_actions"
+    assert "--allow-unauthenticated" in actions and "--no-allow-unauthenticated" not in actions
+    sa = "pipeline-canary-actions@nba-props-platform.iam.gserviceaccount.com"
+    assert flag(actions, "service-account") == sa
+    assert flag(actions, "update-secrets") == (
+        "CANARY_SLACK_BOT_TOKEN=pipeline-canary-slack-bot-token:latest,CANARY_SLACK_SIGNING_SECRET=canary-slack-signing:latest")
+    assert flag(actions, "remove-env-vars") == flag(scheduled, "remove-env-vars")
+    grants = [c for c in result.calls if flag(c, "member") == f"serviceAccount:{sa}"]
+    assert sorted((c[1], c[2], flag(c, "role") or "") for c in grants) == [
+        ("projects", "add-iam-policy-binding", "roles/datastore.user"),
+        ("secrets", "add-iam-policy-binding", "roles/secretmanager.secretAccessor"),
+        ("secrets", "add-iam-policy-binding", "roles/secretmanager.secretAccessor"),
+    ]
+    assert sorted(c[3] for c in grants if c[1] == "secrets") == ["canary-slack-signing", "pipeline-canary-slack-bot-token"]
+    assert "slack-manifest --url" in result.stderr
+    ttls = [c for c in result.find("gcloud", "firestore", "fields", "ttls", "update") if "--collection-group=canary_slack_actions" in c]
+    assert len(ttls) == 1 and ttls[0][5] == "expire_at"
+
+
+def test_without_a_signing_secret_no_public_function_is_deployed(fresh):
+    assert len(fresh.find("gcloud", "functions", "deploy")) == 1
+    assert not any("--allow-unauthenticated" in c for c in fresh.calls)

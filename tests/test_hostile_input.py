@@ -750,11 +750,13 @@ def test_why9_a_test_alert_before_the_latest_notice_is_refused_like_a_run(make_a
     assert app.client.post("/", json={"action": "test_alert", "now": later}).status_code == 200
 
 
-def test_why9_a_run_in_the_future_that_writes_is_refused_on_the_cli_too(local_dir):
+def test_why9_a_run_at_a_later_now_is_the_local_replay_clock_and_the_earlier_one_is_then_a_replay(local_dir):
+    """Only the test alert is held to the real clock: `run --now` later than it is how the README's demo shows
+    the repeat two hours on; what it records then refuses earlier explicit times, saying to add --dry-run."""
     broken_day().write_local(local_dir)
-    result = run_cli("run", "--now", "2099-01-01T00:00:00Z")
-    assert result.code == 2 and "--now 2099-01-01T00:00:00Z is later than the real clock" in result.stderr
-    assert run_cli("run", "--now", "2099-01-01T00:00:00Z", "--dry-run").code == 0  # a dry run writes nothing
+    assert run_cli("run", "--now", "2099-01-01T00:00:00Z").code == 0
+    earlier = run_cli("run", "--now", "2098-12-31T00:00:00Z")
+    assert earlier.code == 2 and "before the latest notice on record" in earlier.stderr and "--dry-run" in earlier.stderr
 
 
 def test_why9_a_huge_request_path_is_bounded_in_the_log(make_app, local_dir, capsys):

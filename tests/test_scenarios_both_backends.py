@@ -682,3 +682,87 @@ def test_a_partial_phase_names_what_succeeded_and_what_did_not(backend: str, mak
     assert partial.fix is not None and "nba-phase3-analytics-processors" in partial.fix and "--project=nba-props-platform" in partial.fix
     retry = by_problem["failed"]
     assert retry.details["failed_at"] == local(DAY, "06:10").isoformat() and retry.since == local(DAY, "07:10")
+
+
+# --- acting from Slack (issue 22): a signed click to slack_actions, on both backends ----------------
+
+
+def _post_click(stack: Stack, monkeypatch: pytest.MonkeyPatch, *, action_id: str, fingerprint: str, action_ts: str) -> Any:
+    """A signed block_actions request to a fresh slack_actions app built from the environment, as deployed."""
+    import sys
+    import time
+
+    import functions_framework
+
+    from tests.conftest import PROJECT_ROOT
+    from tests.servers.fake_slack import SIGNING_SECRET, signed_click
+
+    monkeypatch.setenv("CANARY_SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    if stack.backend == "local":
+        monkeypatch.setenv("CANARY_LOCAL_DIR", str(stack.workdir))
+    monkeypatch.setitem(sys.modules, "main", sys.modules["main"])
+    client = functions_framework.create_app(target="slack_actions", source=str(PROJECT_ROOT / "main.py")).test_client()
+    body, headers = signed_click(action_id=action_id, value=fingerprint, timestamp=int(time.time()), action_ts=action_ts)
+    return client.post("/", data=body, headers=headers)
+
+
+def test_a_signed_ack_click_on_the_cause_stops_its_repeats_on_both_backends(
+    backend: str, make_stack: Callable[..., Stack], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    case = _demo_like_incident()
+    stack = make_stack(backend)
+    stack.load(case.scenario)
+    first = stack.run(case.now)
+    cause = next(f.fingerprint for f in first.findings if f.monitor == "orchestrator_iam")
+    answer = _post_click(stack, monkeypatch, action_id="ack", fingerprint=cause, action_ts="1763770000.000100")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    later = stack.run(case.now + timedelta(hours=2))
+    assert [n for n in later.notifications if n.delivered] == []
+    assert {f.acknowledged_by for f in later.findings if f.monitor != "canary"} == {"slack:U0ALICE01"}
+    if backend == "gcp":
+        slack: FakeSlack = request.getfixturevalue("fake_slack")
+        record = stack.canary.store.load(fingerprints=[cause])[cause]
+        parent = slack.messages[str(record.thread_ts)]
+        assert parent.edits >= 1
+        buttons = [e["action_id"] for b in parent.blocks if b["type"] == "actions" for e in b["elements"]]
+        assert buttons == ["unack", "silence_2h", "silence_8h", "runbook"]
+        assert any("Acknowledged by <@U0ALICE01>" in t for b in parent.blocks for t in _texts(b))
+        assert any("Acknowledged by <@U0ALICE01>" in m.text for m in slack.replies(str(record.thread_ts)))
+
+
+def _texts(block: dict[str, Any]) -> list[str]:
+    found = [block["text"]["text"]] if isinstance(block.get("text"), dict) else []
+    return found + [e.get("text", "") for e in block.get("elements", []) if isinstance(e.get("text"), str)]
+
+
+def test_a_click_racing_a_scheduled_run_on_firestore_loses_nothing(
+    make_stack: Callable[..., Stack], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    import threading
+
+    case = _demo_like_incident()
+    stack = make_stack("gcp")
+    stack.load(case.scenario)
+    first = stack.run(case.now)
+    cause = next(f.fingerprint for f in first.findings if f.monitor == "orchestrator_iam")
+    before = stack.canary.store.load(fingerprints=[cause])[cause]
+    barrier = threading.Barrier(2)
+    outcome: dict[str, Any] = {}
+
+    def scheduled() -> None:
+        barrier.wait()
+        outcome["run"] = stack.run(case.now + timedelta(hours=2))
+
+    thread = threading.Thread(target=scheduled)
+    thread.start()
+    barrier.wait()
+    answer = _post_click(stack, monkeypatch, action_id="ack", fingerprint=cause, action_ts="1763770000.000200")
+    thread.join()
+    assert answer.status_code == 200
+    repeats = [n for n in outcome["run"].notifications if n.fingerprint == cause and n.delivered]
+    assert len(repeats) <= 1  # the run read the state before or after the click: a repeat at most once
+    after = stack.canary.store.load(fingerprints=[cause])[cause]
+    assert after.firing and after.version == before.version + len(repeats)  # the run's record write is not lost
+    assert stack.canary.store.acknowledgements(fingerprints=[cause])[cause].by == "slack:U0ALICE01"  # nor the click's
+    quiet = stack.run(case.now + timedelta(hours=4))
+    assert [n for n in quiet.notifications if n.delivered] == []
