@@ -82,7 +82,8 @@ def test_the_demo_parent_opens_with_the_impact_and_the_slate_is_read_once(
     monkeypatch.setattr(digest_module, "read_slate", lambda *a, **k: reads.append(1) or real(*a, **k))
     assert run_cli("demo").code == 0
     entries = [json.loads(line) for line in (local_dir / "notifications.jsonl").read_text(encoding="utf-8").splitlines()]
-    [parent] = [e for e in entries if e.get("thread") is None and e["reason"] == "first"]
+    # The demo's other incident (a paused backup job) is its own parent; the broken binding's chain reaches tonight.
+    [parent] = [e for e in entries if e.get("thread") is None and e["reason"] == "first" and e.get("monitor") == "orchestrator_iam"]
     headline = parent["text"].splitlines()[0]
     assert headline.startswith("FIRING [CRITICAL] no predictions for tonight's ")
     assert "; first tip-off 19:00 EST, in 30 min: orchestrator_iam: " in headline
