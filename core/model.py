@@ -194,6 +194,13 @@ class AlertState(BaseModel):
     own_parent_at: datetime | None = None
     """When an effect that outlived its cause got its own parent message (None: it had one from its first
     notice): an escalation counts from here."""
+    since: datetime | None = None
+    """When the condition began, as its finding said (the first failed push, the stall's deadline); None: not said."""
+
+    @property
+    def began(self) -> datetime:
+        """When the condition began: its finding's `since`, else its first notice."""
+        return min(self.since, self.first_seen) if self.since is not None else self.first_seen
 
     @property
     def resolves_with(self) -> str:
@@ -213,13 +220,14 @@ class AlertState(BaseModel):
             fingerprint=finding.fingerprint, monitor=finding.monitor, key=finding.key, severity=finding.severity,
             summary=finding.summary, status=AlertStatus.FIRING, first_seen=now, last_seen=now, last_notified=now,
             notify_count=1, channel=channel, thread_ts=thread_ts, version=version, group=group or [], caused_by=caused_by,
+            since=finding.since,
         )
 
     def repeated(self, finding: Finding, *, now: datetime) -> AlertState:
         """The record after a repeat notice."""
         return self.model_copy(update={
             "severity": finding.severity, "summary": finding.summary, "last_seen": now, "last_notified": now,
-            "notify_count": self.notify_count + 1,
+            "notify_count": self.notify_count + 1, "since": self.since or finding.since,
         })
 
     def resolved(self, *, now: datetime, retention: timedelta) -> AlertState:
@@ -273,6 +281,9 @@ class Decision(BaseModel):
     """Post this first notice as a reply in the cause's thread, when the cause has one."""
     affects: list[Finding] = Field(default_factory=list)
     """The firing findings this one explains: its parent and repeats name them ("also affected")."""
+    affects_without_data: list[AlertState] = Field(default_factory=list)
+    """The open incidents in its thread that this run had no data for (not seen, not resolved): named too, with
+    "no data since"."""
     detached: bool = False
     """A repeat that leaves its resolved cause's thread: it gets its own new parent."""
 
@@ -293,7 +304,7 @@ class Decision(BaseModel):
             repeated = previous.repeated(self.finding, now=now)
             if self.detached:
                 return repeated.model_copy(update={
-                    "channel": channel, "thread_ts": thread_ts, "caused_by": None, "group": [], "own_parent_at": now,
+                    "channel": channel, "thread_ts": thread_ts, "caused_by": caused_by, "group": [], "own_parent_at": now,
                 })
             return repeated
         return AlertState.opened(
