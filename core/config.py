@@ -82,8 +82,8 @@ class LinksConfig(StrictModel):
     """Where an alert's links point: the Google Cloud console, the runbook, Slack threads, the canary itself."""
 
     console: str = "https://console.cloud.google.com"
-    runbook: str = "https://github.com/nba-props-platform/pipeline-canary/blob/main/README.md"
-    """The README with the runbook; each alert links `<runbook>#runbook-<monitor>-<problem>`."""
+    runbook: str = "https://github.com/nba-props-platform/pipeline-canary/blob/main/docs/runbook.md"
+    """The runbook (docs/runbook.md) as published; each alert links `<runbook>#<monitor>-<problem>`."""
     slack_archive: str = "https://slack.com/archives"
     """Thread links are `<slack_archive>/<channel id>/p<ts without the dot>`."""
     logs_before: Duration = timedelta(hours=1)
@@ -154,20 +154,23 @@ class Pipeline(StrictModel):
     @model_validator(mode="after")
     def _names_exist(self) -> Pipeline:
         known = ", ".join(self.phases)
+        problems: list[str] = []  # every one at once: a fix per attempt is an operator's afternoon
         if len(set(self.phases)) != len(self.phases):
-            raise ValueError(f"phases: a phase is listed twice ({known})")
+            problems.append(f"phases: a phase is listed twice ({known})")
         if self.predictions_phase not in self.phases:
-            raise ValueError(f"predictions_phase: unknown phase {self.predictions_phase!r} (known: {known})")
+            problems.append(f"predictions_phase: unknown phase {self.predictions_phase!r} (known: {known})")
         seen: set[str] = set()
         for index, transition in enumerate(self.transitions):
-            for side, phase in (("from", transition.from_phase), ("to", transition.to_phase)):
-                if phase not in self.phases:
-                    raise ValueError(f"transitions[{index}].{side}: unknown phase {phase!r} (known: {known})")
-            if self.phases.index(transition.from_phase) >= self.phases.index(transition.to_phase):
-                raise ValueError(f"transitions[{index}]: {transition.label} runs against the order of phases ({known})")
+            unknown = [(side, phase) for side, phase in (("from", transition.from_phase), ("to", transition.to_phase))
+                       if phase not in self.phases]
+            problems += [f"transitions[{index}].{side}: unknown phase {phase!r} (known: {known})" for side, phase in unknown]
+            if not unknown and self.phases.index(transition.from_phase) >= self.phases.index(transition.to_phase):
+                problems.append(f"transitions[{index}]: {transition.label} runs against the order of phases ({known})")
             if transition.label in seen:
-                raise ValueError(f"transitions[{index}]: {transition.label} is listed twice")
+                problems.append(f"transitions[{index}]: {transition.label} is listed twice")
             seen.add(transition.label)
+        if problems:
+            raise ValueError("; pipeline.".join(problems))
         return self
 
     @property

@@ -12,6 +12,8 @@ from core.fingerprint import fingerprint_of
 
 CANARY_MONITOR = "canary"
 """The pseudo-monitor that owns "canary degraded" findings (a monitor that errored)."""
+CANARY_PROBLEMS = ("error", "invalid_setting", "corrupt_record")
+"""Every `problem` a "canary degraded" finding can carry; each has its runbook entry in docs/runbook.md."""
 
 
 class Severity(str, enum.Enum):

@@ -200,4 +200,5 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
 SPEC = MonitorSpec(
     name=NAME, config_model=Config, check=check, reads="warehouse", fetch=fetch, judge=judge, window=window,
     key_labels=frozenset({"transition", "game_date", "problem"}),
+    problems=("stalled",),
 )

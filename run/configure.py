@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
-from core.config import CanaryConfig, ConfigError, Settings, describe_validation_error
+from core.config import CanaryConfig, ConfigError, Pipeline, Settings, describe_validation_error
 from monitors.registry import validate_monitor_tables
 
 
@@ -38,15 +39,31 @@ def load_config(path: Path) -> CanaryConfig:
         raise ConfigError(f"{path}: cannot read the configuration file ({error.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    # Every problem of the file at once (the top level, the pipeline, each monitor's table), not one per attempt.
+    problems: list[str] = []
+    config: CanaryConfig | None = None
     try:
         config = CanaryConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(f"{path}: {describe_validation_error(error)}") from None
-    try:
-        monitors = validate_monitor_tables(config.monitors, pipeline=config.pipeline)
-    except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
+        problems.append(describe_validation_error(error))
+    tables = config.monitors if config is not None else raw.get("monitors", {})
+    monitors = {}
+    if isinstance(tables, dict):
+        try:
+            monitors = validate_monitor_tables(tables, pipeline=config.pipeline if config is not None else _valid_pipeline(raw))
+        except ConfigError as error:
+            problems.append(str(error))
+    if problems or config is None:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
     return config.model_copy(update={"monitors": monitors})
+
+
+def _valid_pipeline(raw: dict[str, Any]) -> Pipeline | None:
+    """[pipeline] on its own when the rest of the file is broken, so monitor tables are still checked against it."""
+    try:
+        return Pipeline.model_validate(raw.get("pipeline"))
+    except ValidationError:
+        return None
 
 
 def load_all(settings: Settings | None = None) -> tuple[Settings, CanaryConfig]:
