@@ -77,10 +77,11 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[date, dict[str, s
     out["replay-20m"] = _run("replay", *window, "--config", str(proposed), env=env, cwd=folder)
     out["replay-stalls"] = _run("replay", "--from", (today - timedelta(days=1)).isoformat(), "--to", today.isoformat(),
                                 "--monitors", "phase_stalls", env=env, cwd=folder)
-    out["http-dry-run"] = subprocess.run(
+    served = subprocess.run(
         [sys.executable, "-c", HTTP_DRY_RUN, str(ROOT / "main.py"), now], env=env, cwd=folder, capture_output=True,
         text=True, timeout=300,
-    ).stdout
+    )
+    out["http-dry-run"] = served.stdout + served.stderr
     out["check-config"] = _run("check-config", str(ROOT / "canary.toml"), env=env, cwd=ROOT)
     (folder / "one.toml").write_text(ONE_TABLE)
     out["check-config-one-table"] = _run("check-config", "one.toml", env=env, cwd=folder)
@@ -94,7 +95,7 @@ def test_the_docs_quote_the_demo() -> None:
     assert {"demo", "replay", "http-dry-run", "check-config-one-table"} <= names, names
 
 
-@pytest.mark.parametrize("doc, name, taken, block", quotes(), ids=lambda v: v if isinstance(v, str) and len(v) < 40 else "")
+@pytest.mark.parametrize("doc, name, taken, block", quotes(), ids=[f"{d}:{n}:{i}" for i, (d, n, _, _) in enumerate(quotes())])
 def test_every_quoted_line_is_what_the_program_prints(outputs, doc: str, name: str, taken: str, block: str) -> None:
     _, printed = outputs
     assert name in printed, f"{doc}: unknown demo-output {name!r} (known: {', '.join(printed)})"
