@@ -70,7 +70,7 @@ PROJECT_ROLES=(
   roles/pubsub.viewer    # push_delivery: list the project's subscriptions (pubsub.subscriptions.list)
   roles/monitoring.viewer # push_delivery: push_request_count and oldest_unacked_message_age (monitoring.timeSeries.list)
   roles/browser          # the project's IAM policy, for project-level invoker grants (resourcemanager.projects.getIamPolicy)
-  roles/datastore.user   # the alert records and silences in Firestore (see README: Security, roles)
+  roles/datastore.user   # the alert records and silences in Firestore (see docs/deploy.md: Roles)
 )
 # Reading the services' IAM policies needs run.services.getIamPolicy; push_delivery also needs their URLs
 # (run.services.get, which returns the service's configuration: no predefined role has getIamPolicy
@@ -436,7 +436,7 @@ policy = {
     "documentation": {
         "mimeType": "text/markdown",
         "content": "pipeline-canary logged no completed run (`jsonPayload.event=\"canary_run\"`) for "
-        f"{int(seconds) // 60} minutes: the watcher is not watching. See README.md, Operations: "
+        f"{int(seconds) // 60} minutes: the watcher is not watching. See docs/runbook.md: "
         "'The canary itself is silent'.",
     },
     "combiner": "OR",
