@@ -83,7 +83,7 @@ STALE_PROJECT_ROLES=(roles/run.viewer)
 # Variables that point the production clients at local stand-ins (tests only): removed on every deploy.
 TEST_ENDPOINT_VARS="CANARY_SLACK_BASE_URL,CANARY_BIGQUERY_ENDPOINT,CANARY_RUN_ENDPOINT,CANARY_MONITORING_ENDPOINT,CANARY_RESOURCE_MANAGER_ENDPOINT,CANARY_ALLOW_TEST_ENDPOINTS,FIRESTORE_EMULATOR_HOST"
 TIME_ZONE="Etc/UTC"
-# What Cloud Scheduler POSTs; tests/test_http.py sends exactly this body to a real server.
+# What Cloud Scheduler POSTs; tests/entry/test_http.py sends exactly this body to a real server.
 SCHEDULER_BODY='{"action": "run"}'
 METRIC="pipeline-canary-runs"
 ABSENCE_MINUTES=90

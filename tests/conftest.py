@@ -29,7 +29,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def write_config_without_digest(folder: Path) -> Path:
-    """canary.toml with the daily digest off: the alert tests count alerts; tests/test_digest.py turns it on."""
+    """canary.toml with the daily digest off: the alert tests count alerts; tests/run/test_digest.py turns it on."""
     text = (PROJECT_ROOT / "canary.toml").read_text(encoding="utf-8")
     assert text.count("\nenabled = true\nat = ") == 1, "canary.toml's [digest] table changed: update this fixture"
     path = folder / "canary-no-digest.toml"

@@ -51,7 +51,7 @@ from tests.servers.fake_monitoring import FakeMonitoring, fake_monitoring, fake_
 from tests.servers.pubsub_emulator import PubSubEmulator, pubsub_emulator, pubsub_env  # noqa: F401  (fixtures)
 from tests.servers.push_chain import load_push_chain
 from tests.servers.stacks import Stack, default_config, gcp_stack
-from tests.test_backends_scenarios import CASES, EVENING
+from tests.test_scenarios_both_backends import CASES, EVENING
 
 pytestmark = pytest.mark.servers
 

@@ -30,7 +30,7 @@ def default_config(**overrides: Any) -> CanaryConfig:
     """canary.toml's production values; `monitors={name: {...}}` replaces a monitor's table and
     `pipeline={key: value}` keys of [pipeline]."""
     config = load_config(DEFAULT_CONFIG_PATH)
-    # The alert scenarios count alerts: the daily digest is tested on its own (tests/test_digest.py).
+    # The alert scenarios count alerts: the daily digest is tested on its own (tests/run/test_digest.py).
     overrides.setdefault("digest", config.digest.model_copy(update={"enabled": False}))
     pipeline_keys = overrides.pop("pipeline", None)
     if pipeline_keys:

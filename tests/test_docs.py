@@ -1,4 +1,5 @@
-"""Every demo figure the docs quote is what the program prints.
+"""The docs (README.md, docs/*.md): every link between them lands, and every demo figure they quote is what
+the program prints.
 
 A quote is a fenced block right after a marker `<!-- demo-output: NAME YYYY-MM-DD -->`: NAME is one of the
 commands below (run here on a fresh demo, as a user runs them), the date is the demo's "today" when the
@@ -20,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.alerts.test_links_runbook import github_anchors
+
+ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 MARKER = re.compile(r"<!-- demo-output: (\S+) (\d{4}-\d\d-\d\d) -->\n```[^\n]*\n(.*?)\n```", re.S)
 ONE_TABLE = "[monitors.phase_stalls]\nlookback_days = 1\n"
@@ -115,3 +118,30 @@ def test_normalising_keeps_the_figures() -> None:
     assert normalise(line, date(2026, 12, 5)) == "DIGEST Daily digest for Ddd {D+0}: 6 open incident(s) ... 8 game(s) 19:00 ET (hh:mm UTC)"
     assert normalise(line, date(2026, 12, 5)) != normalise(line.replace("6 open", "7 open"), date(2026, 12, 5))
     assert json.dumps(normalise("2026-12-05T23:30:00Z", date(2026, 12, 5))) == '"{D+0}Thh:mm:ssZ"'
+
+
+# --- links between the docs ---------------------------------------------------------------------------
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def links() -> list[tuple[str, str]]:
+    return [
+        (doc.relative_to(ROOT).as_posix(), target)
+        for doc in DOCS
+        for target in LINK.findall(doc.read_text(encoding="utf-8"))
+        if not target.startswith(("http://", "https://", "mailto:"))
+    ]
+
+
+def test_the_docs_link_each_other() -> None:
+    assert len(links()) > 20
+
+
+@pytest.mark.parametrize("doc, target", links())
+def test_a_link_lands_on_a_file_and_heading(doc: str, target: str) -> None:
+    path, _, anchor = target.partition("#")
+    file = (ROOT / doc).parent / path if path else ROOT / doc
+    assert file.exists(), f"{doc}: link to {target}: no file {file.relative_to(ROOT)}"
+    if anchor:
+        assert anchor in github_anchors(file.read_text(encoding="utf-8")), f"{doc}: link to {target}: no such heading"

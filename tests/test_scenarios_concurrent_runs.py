@@ -59,7 +59,7 @@ SLACK_LATENCY_S = 0.1
 
 def no_grouping(config: CanaryConfig) -> CanaryConfig:
     """Every notice its own message, so a line of the JSONL file is one notice (grouping is tested elsewhere),
-    and no daily digest (tests/test_digest.py races two runs for it)."""
+    and no daily digest (tests/run/test_digest.py races two runs for it)."""
     return config.model_copy(update={
         "alerts": config.alerts.model_copy(update={"group_after": 100}),
         "digest": config.digest.model_copy(update={"enabled": False}),

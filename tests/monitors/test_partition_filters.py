@@ -18,7 +18,7 @@ from monitors.registry import MONITORS
 from sources.tables import PARTITION_COLUMN, TABLES, with_dataset_prefix
 from tests.scenario import local
 from tests.servers.stacks import default_config, local_stack
-from tests.test_backends_scenarios import DAY, EVENING, pipeline
+from tests.test_scenarios_both_backends import DAY, EVENING, pipeline
 
 
 WINDOW = Window(first_date=DAY - timedelta(days=6), last_date=DAY, until=EVENING)

@@ -27,8 +27,8 @@ from tests.production import CONFIG, PIPELINE
 from tests.scenario import NEW_YORK, Scenario, local
 from tests.servers.fake_slack import FakeSlack, fake_slack, refusal  # noqa: F401  (fixture)
 from tests.servers.firestore_emulator import firestore_emulator, firestore_env  # noqa: F401  (fixtures)
-from tests.test_render_slack import check_golden
-from tests.test_slack_delivery import notifier_for
+from tests.alerts.test_render_slack import check_golden
+from tests.alerts.test_slack import notifier_for
 
 D = date(2026, 11, 21)
 YESTERDAY = D - timedelta(days=1)
@@ -183,7 +183,7 @@ def test_the_digest_in_slack_matches_its_golden_file_and_slack_accepts_it(open_i
 
 @pytest.mark.parametrize("query", [SLATE_QUERY, LATENCY_QUERY], ids=["slate", "latency"])
 def test_each_digest_query_bounds_the_partition_it_reads(query: str) -> None:
-    from tests.test_partition_filters import partition_problems
+    from tests.monitors.test_partition_filters import partition_problems
 
     assert partition_problems(query) == []
 

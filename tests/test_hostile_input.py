@@ -26,7 +26,7 @@ from core.inputs import parse_game_date, parse_instant
 from core.secrets import scrub, secret_values
 from run.heartbeat import Heartbeat
 from tests.conftest import run_cli
-from tests.test_http import T0, App, assert_json_error, broken_day, make_app  # noqa: F401  (make_app: fixture)
+from tests.entry.test_http import T0, App, assert_json_error, broken_day, make_app  # noqa: F401  (make_app: fixture)
 
 UUID = "0f3c2a1e-5b7d-4e21-9a6c-8d1f2e3b4c5d"
 BAD_HEARTBEAT = f"https://[hc-ping.com]/{UUID}"
@@ -218,7 +218,7 @@ from alerts.render_slack import inert, render_alert, render_group  # noqa: E402
 from alerts.render_text import inert_text, render_text  # noqa: E402
 from core.model import Finding, Reason, Severity  # noqa: E402
 from tests.slack_cases import message  # noqa: E402
-from tests.test_render_slack import check_golden, texts  # noqa: E402
+from tests.alerts.test_render_slack import check_golden, texts  # noqa: E402
 
 ALERT_REASONS = (Reason.FIRST, Reason.REPEAT, Reason.RESOLVED)
 """The reasons of an alert's notices (a digest is not an alert)."""

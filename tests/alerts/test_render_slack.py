@@ -1,6 +1,6 @@
 """The Block Kit renderer: golden files for every finding kind and reason, escaping, and Slack's limits.
 
-Set CANARY_UPDATE_GOLDEN=1 to rewrite tests/golden/*.json after an intended change; review the diff.
+Set CANARY_UPDATE_GOLDEN=1 to rewrite tests/alerts/golden/*.json after an intended change; review the diff.
 """
 
 from __future__ import annotations

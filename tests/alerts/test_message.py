@@ -18,14 +18,15 @@ from alerts.render_text import render_text
 from alerts.sqlite_state import SqliteStateStore
 from core.model import MonitorResult, Outcome, Reason
 from run.runner import degraded_finding, retry_command
+from tests.conftest import PROJECT_ROOT
 from tests.production import CONFIG, PIPELINE
 from tests.servers.fake_slack import MAX_BLOCKS_TEXT, FakeSlack, fake_slack, refusal  # noqa: F401  (fixture)
 from tests.slack_cases import NOW, all_findings, message, stall_finding
-from tests.docs.test_runbook import github_anchors
-from tests.test_render_slack import check_golden
-from tests.test_slack_delivery import Pipeline, notifier_for
+from tests.alerts.test_render_slack import check_golden
+from tests.alerts.test_slack import Pipeline, notifier_for
+from tests.alerts.test_links_runbook import github_anchors
 
-RUNBOOK = (Path(__file__).parent.parent / "docs" / "runbook.md").read_text(encoding="utf-8")
+RUNBOOK = (PROJECT_ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
 NOTE = "game date 2026-11-21 is no longer checked by missing_predictions (outside its window)"
 
 

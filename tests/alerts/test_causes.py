@@ -2,7 +2,7 @@
 that follow, on both state stores (SQLite and Firestore on its emulator).
 
 The notifier here is a recording stand-in shaped like Slack (every post has its own ts, a reply names its
-parent); tests/test_slack_delivery.py drives the same rules through the real Slack client.
+parent); tests/alerts/test_slack.py drives the same rules through the real Slack client.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from core.model import Finding, NotificationReport, Reason, Severity, Silence
 from tests.production import PIPELINE
 from tests.servers.fake_slack import TOKEN, FakeSlack, fake_slack  # noqa: F401  (fixture)
 from tests.servers.firestore_emulator import firestore_emulator, firestore_env  # noqa: F401  (fixtures)
-from tests.test_render_slack import check_golden
+from tests.alerts.test_render_slack import check_golden
 from tests.slack_cases import NOW, TODAY, iam_findings, prediction_findings, stall_finding
 
 ALERTS = AlertsConfig()
