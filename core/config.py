@@ -140,6 +140,31 @@ class Transition(StrictModel):
         return f"{self.from_phase}->{self.to_phase}"
 
 
+def phase_name_problems(phases: list[str], predictions_phase: str | None, transitions: list[tuple[Any, Any]]) -> list[str]:
+    """Every name of [pipeline] that its `phases` do not have, each with its key (all at once: a fix per
+    attempt is an operator's afternoon). A None name is missing, which the model reports itself."""
+    known = ", ".join(phases)
+    problems: list[str] = []
+    if len(set(phases)) != len(phases):
+        problems.append(f"phases: a phase is listed twice ({known})")
+    if predictions_phase is not None and predictions_phase not in phases:
+        problems.append(f"predictions_phase: unknown phase {predictions_phase!r} (known: {known})")
+    seen: set[str] = set()
+    for index, (from_phase, to_phase) in enumerate(transitions):
+        unknown = [(side, phase) for side, phase in (("from", from_phase), ("to", to_phase))
+                   if phase is not None and phase not in phases]
+        problems += [f"transitions[{index}].{side}: unknown phase {phase!r} (known: {known})" for side, phase in unknown]
+        if unknown or from_phase is None or to_phase is None:
+            continue
+        label = f"{from_phase}->{to_phase}"
+        if phases.index(from_phase) >= phases.index(to_phase):
+            problems.append(f"transitions[{index}]: {label} runs against the order of phases ({known})")
+        if label in seen:
+            problems.append(f"transitions[{index}]: {label} is listed twice")
+        seen.add(label)
+    return problems
+
+
 class Pipeline(StrictModel):
     """The pipeline's shape, stated once: its phases in order, the hand-offs between them, and the
     service that starts each downstream phase. Monitors and the dependency rules read it from here."""
@@ -153,22 +178,9 @@ class Pipeline(StrictModel):
 
     @model_validator(mode="after")
     def _names_exist(self) -> Pipeline:
-        known = ", ".join(self.phases)
-        problems: list[str] = []  # every one at once: a fix per attempt is an operator's afternoon
-        if len(set(self.phases)) != len(self.phases):
-            problems.append(f"phases: a phase is listed twice ({known})")
-        if self.predictions_phase not in self.phases:
-            problems.append(f"predictions_phase: unknown phase {self.predictions_phase!r} (known: {known})")
-        seen: set[str] = set()
-        for index, transition in enumerate(self.transitions):
-            unknown = [(side, phase) for side, phase in (("from", transition.from_phase), ("to", transition.to_phase))
-                       if phase not in self.phases]
-            problems += [f"transitions[{index}].{side}: unknown phase {phase!r} (known: {known})" for side, phase in unknown]
-            if not unknown and self.phases.index(transition.from_phase) >= self.phases.index(transition.to_phase):
-                problems.append(f"transitions[{index}]: {transition.label} runs against the order of phases ({known})")
-            if transition.label in seen:
-                problems.append(f"transitions[{index}]: {transition.label} is listed twice")
-            seen.add(transition.label)
+        problems = phase_name_problems(
+            self.phases, self.predictions_phase, [(t.from_phase, t.to_phase) for t in self.transitions]
+        )
         if problems:
             raise ValueError("; pipeline.".join(problems))
         return self

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.config import CanaryConfig, ConfigError, Pipeline, Settings, describe_validation_error
+from core.config import CanaryConfig, ConfigError, Pipeline, Settings, describe_validation_error, phase_name_problems
 from monitors.registry import validate_monitor_tables
 
 
@@ -46,6 +46,7 @@ def load_config(path: Path) -> CanaryConfig:
         config = CanaryConfig.model_validate(raw)
     except ValidationError as error:
         problems.append(describe_validation_error(error))
+        problems += [f"pipeline.{p}" for p in _names_of_a_broken_pipeline(raw, error)]
     tables = config.monitors if config is not None else raw.get("monitors", {})
     monitors = {}
     if isinstance(tables, dict):
@@ -56,6 +57,24 @@ def load_config(path: Path) -> CanaryConfig:
     if problems or config is None:
         raise ConfigError(f"{path}: " + "; ".join(problems))
     return config.model_copy(update={"monitors": monitors})
+
+
+def _names_of_a_broken_pipeline(raw: dict[str, Any], error: ValidationError) -> list[str]:
+    """When [pipeline] has field errors its name checks never ran: run them on what is there, so a missing
+    key and a mistyped phase come in one error. (When its fields parsed, the model ran them itself.)"""
+    pipeline = raw.get("pipeline")
+    if not isinstance(pipeline, dict) or not any(e["loc"][:1] == ("pipeline",) and len(e["loc"]) > 1 for e in error.errors()):
+        return []
+    phases = pipeline.get("phases")
+    if not isinstance(phases, list) or not all(isinstance(p, str) for p in phases):
+        return []
+    transitions = pipeline.get("transitions")
+    pairs = [
+        (t.get("from") if isinstance(t.get("from"), str) else None, t.get("to") if isinstance(t.get("to"), str) else None)
+        for t in (transitions if isinstance(transitions, list) else []) if isinstance(t, dict)
+    ]
+    predictions = pipeline.get("predictions_phase")
+    return phase_name_problems(phases, predictions if isinstance(predictions, str) else None, pairs)
 
 
 def _valid_pipeline(raw: dict[str, Any]) -> Pipeline | None:

@@ -121,3 +121,15 @@ def test_the_header_of_canary_toml_names_every_required_key() -> None:
                 "max_delay", "min_processors or required_processors", "[monitors.orchestrator_iam] member",
                 "[monitors.push_delivery] push_account", "[monitors.missing_predictions] system_id"):
         assert key in header, key
+
+
+def test_a_missing_pipeline_key_and_a_mistyped_phase_come_in_one_error(tmp_path: Path) -> None:
+    path = tmp_path / "canary.toml"
+    text = production_toml('region = "us-west2"\n', "")
+    text = text.replace('to = "phase_4_precompute"', 'to = "phase_4"').replace("min_processors = 6\n", "")
+    path.write_text(text)
+    problems = problems_of(path)
+    assert problems[0] == "pipeline.region: Field required"
+    assert problems[1].startswith("pipeline.transitions[0]: give exactly one of min_processors or required_processors")
+    assert problems[2].startswith("pipeline.transitions[1].to: unknown phase 'phase_4' (known: phase_2_raw")
+    assert len(problems) == 3, problems
