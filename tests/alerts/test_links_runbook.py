@@ -76,6 +76,14 @@ def test_every_monitor_has_its_section_and_declares_problems() -> None:
         assert name in anchors, f"docs/runbook.md has no section '## {name}'"
 
 
+@pytest.mark.parametrize("monitor, problem", linkable())
+def test_every_problem_entry_says_what_it_means_what_to_run_and_what_not_to(monitor: str, problem: str) -> None:
+    text = RUNBOOK.read_text(encoding="utf-8")
+    entry = text.split(f"\n### {monitor}: {problem}\n", 1)[1].split("\n#", 1)[0]
+    for part in ("**Means**", "**Run**", "**Do not**"):
+        assert part in entry, f"docs/runbook.md, {monitor}: {problem}: no {part}"
+
+
 def _problem_literals(tree: ast.AST) -> set[str]:
     """Problems a module writes as literals: {"problem": "x"}, problem = "x", problem, severity = "x", ...,
     and the first argument of a local helper whose first parameter is `problem`."""
