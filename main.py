@@ -14,12 +14,11 @@ from typing import Any, NoReturn, Sequence, TextIO
 
 import functions_framework
 
-import entry.cli
 import entry.http
 from core.config import CanaryConfig, Settings
 from core.secrets import scrub, secret_values
 from run.configure import load_all
-from run.steps import Canary
+from run.steps import Canary, new_run_id
 
 
 # --- building objects (the composition root) -------------------------------------------------
@@ -99,15 +98,20 @@ def http_instance() -> Any:
 @functions_framework.http
 def run_canary(request: Any) -> Any:
     """Cloud Scheduler (every 30 minutes) and people: a run, /health, or action=test_alert; JSON back."""
-    return entry.http.handle(request, instance=http_instance, now=datetime.now(timezone.utc), run_id=entry.cli.new_run_id())
+    return entry.http.handle(request, instance=http_instance, now=datetime.now(timezone.utc), run_id=new_run_id())
 
 
 def cli(argv: Sequence[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
-    """The command line, with this module building the objects."""
+    """The command line, with this module building the objects (its modules load when it runs, not on a
+    function's cold start)."""
+    import entry.cli
+
     return entry.cli.cli(argv, build=build_canary, stdout=stdout, stderr=stderr)
 
 
 def main() -> NoReturn:
+    import entry.cli
+
     try:
         code = cli()
     except KeyboardInterrupt:

@@ -12,25 +12,28 @@ missing predictions it explains, so one broken binding is one incident with one 
 cause's thread; while the cause fires (and is not silenced) the effect does not repeat on its own,
 the cause's repeat names it; when the cause ends and the effect still fires, the effect gets its own
 new parent saying so. The effect's own notices follow the effect's silences, never the cause's.
+It decides threading only: which findings are silenced and which effects are due again are judged in
+the decide stage (alerts/pipeline.py) and passed in.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
-from typing import Mapping, Sequence
+from typing import AbstractSet, Mapping, Sequence
 
 from alerts.decide import Decisions
 from alerts.group import member_line
 from alerts.message import AlertMessage, where_of
-from alerts.silences import silence_for
-from core.config import Pipeline, RepeatIntervals
-from core.model import AlertState, Decision, Finding, Reason, Silence
+from core import monitor_names
+from core.config import Pipeline
+from core.model import AlertState, Decision, Finding, Reason
 
-IAM = "orchestrator_iam"
-PUSH = "push_delivery"
-STALLS = "phase_stalls"
-PREDICTIONS = "missing_predictions"
+IAM = monitor_names.ORCHESTRATOR_IAM
+PUSH = monitor_names.PUSH_DELIVERY
+STALLS = monitor_names.PHASE_STALLS
+PREDICTIONS = monitor_names.MISSING_PREDICTIONS
+RULE_MONITORS = (IAM, PUSH, STALLS, PREDICTIONS)
+"""Every monitor the rules name: each must be registered (monitors/registry.py), or threading silently stops."""
 SERVICE_MONITORS = (IAM, PUSH)
 """Monitors whose findings are about the service (key `service`) that starts a downstream phase."""
 GRANTS_ACCESS = frozenset({"public_invoker"})
@@ -99,22 +102,17 @@ def thread_by_cause(
     previous: Mapping[str, AlertState],
     findings: Sequence[Finding],
     causes: Mapping[str, str],
-    silences: Sequence[Silence] = (),
-    repeat_after: RepeatIntervals,
-    now: datetime,
+    muted: AbstractSet[str] = frozenset(),
+    due_in_cause_thread: AbstractSet[str] = frozenset(),
 ) -> Decisions:
     """decide()'s notices rearranged by cause (see the module docstring); `causes` from causes_of().
 
-    An effect in its cause's thread is due again when its severity's interval has passed since the cause's
-    last notice (which named it): then the cause's repeat goes out, even before the cause's own interval.
+    `muted`: the firing findings an active silence matches. `due_in_cause_thread`: the effects living in
+    their cause's thread whose own interval has passed since the cause's last notice (which named them):
+    the cause's repeat goes out for them, even before the cause's own interval.
     """
     firing = {f.fingerprint: f for f in findings}
     resolving = {d.fingerprint for d in decisions.notify if d.reason is Reason.RESOLVED}
-
-    def muted(fingerprint: str) -> bool:
-        return fingerprint in decisions.silenced or (
-            fingerprint in firing and silence_for(firing[fingerprint], silences, now=now) is not None
-        )
 
     def cause_open(fingerprint: str) -> bool:
         """Still firing: seen in this run, or not seen by an errored monitor (its record stays firing)."""
@@ -126,7 +124,7 @@ def thread_by_cause(
     affects: dict[str, list[Finding]] = {}
     for finding in firing.values():
         cause = causes.get(finding.fingerprint)
-        if cause is not None and not muted(finding.fingerprint):
+        if cause is not None and finding.fingerprint not in muted:
             affects.setdefault(cause, []).append(finding)
 
     notify: list[Decision] = []
@@ -146,16 +144,14 @@ def thread_by_cause(
         if decision.reason is Reason.REPEAT and lives_in is not None:
             if not cause_open(lives_in):
                 update |= {"detached": True, "cause": previous.get(lives_in)}
-            elif lives_in in firing and not muted(lives_in):
-                named = previous.get(lives_in)
-                assert decision.finding is not None
-                if named is not None and now - named.last_notified >= repeat_after.for_severity(decision.finding.severity):
+            elif lives_in in firing and lives_in not in muted:
+                if fingerprint in due_in_cause_thread:
                     named_by.add(lives_in)
                 continue  # the cause's repeat names it (sent now if it was not due yet)
             else:
                 # A silenced cause (or one its errored monitor did not see): it repeats on its own, in its thread.
                 update |= {"cause": previous.get(lives_in)}
-        elif cause is not None and not muted(cause) and decision.reason is Reason.FIRST:
+        elif cause is not None and cause not in muted and decision.reason is Reason.FIRST:
             update |= {"in_cause_thread": True, "cause": previous.get(cause), "cause_finding": firing.get(cause)}
             new_in_thread.add(cause)
         if cause is not None and "cause_finding" not in update:
@@ -176,7 +172,7 @@ def thread_by_cause(
         state = previous.get(fingerprint)
         if fingerprint in decided or state is None or not state.firing or state.caused_by is None:
             continue
-        if cause_open(state.caused_by) or muted(fingerprint):
+        if cause_open(state.caused_by) or fingerprint in muted:
             continue
         notify.append(Decision(
             fingerprint=fingerprint, reason=Reason.REPEAT, finding=finding, previous=state, detached=True,

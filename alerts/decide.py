@@ -14,11 +14,9 @@ from core.model import AlertState, Decision, Finding, Judged, Reason, Severity, 
 ESCALATED = "escalated"
 """The note of a repeat sent because the finding's severity rose (not because its interval passed)."""
 
-_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
-
 
 def escalated(before: Severity, now: Severity) -> bool:
-    return _RANK[now] > _RANK[before]
+    return now.rank < before.rank
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ has no thread, and the effect is posted as its own parent: explaining never hide
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from alerts.causes import annotate
@@ -26,6 +26,21 @@ from core.config import AlertsConfig
 from core.model import AlertState, Decision, NotificationReport, Reason, Severity
 
 ANOTHER_RUN = "another run claimed it first"
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """How every message of a run is shown: times in the league's zone (UTC beside), links built from the
+    configuration. Every message (a plan's, a corrupt record's re-send, a summary's earlier member) uses it."""
+
+    zone: tzinfo = timezone.utc
+    links: LinkContext | None = None
+    synthetic: bool = False
+    """Every message marked [TEST] (the test alert: its resolved notice is built from a record that does not say so)."""
+
+    def message(self, decision: Decision, *, now: datetime) -> AlertMessage:
+        message = annotate(build_message(decision, now=now, zone=self.zone, links=self.links), decision)
+        return replace(message, synthetic=True) if self.synthetic else message
 
 
 @dataclass(frozen=True)
@@ -59,11 +74,9 @@ class Batch:
     plans: list[DeliveryPlan] = field(default_factory=list)
 
 
-def plan(
-    decisions: list[Decision], *, now: datetime, zone: tzinfo = timezone.utc, links: LinkContext | None = None
-) -> list[DeliveryPlan]:
-    """Each decision with its message (times in `zone`, links built from `links`)."""
-    return [DeliveryPlan(decision=d, message=annotate(build_message(d, now=now, zone=zone, links=links), d)) for d in decisions]
+def plan(decisions: list[Decision], *, now: datetime, presentation: Presentation = Presentation()) -> list[DeliveryPlan]:
+    """Each decision with its message, as `presentation` shows it."""
+    return [DeliveryPlan(decision=d, message=presentation.message(d, now=now)) for d in decisions]
 
 
 def _thread_of(decision: Decision) -> ThreadRef | None:
@@ -103,6 +116,7 @@ class _Delivery:
     now: datetime
     alerts: AlertsConfig
     channel_for: Callable[[Severity], str | None]
+    presentation: Presentation = Presentation()
     reports: dict[str, NotificationReport] = field(default_factory=dict)
     unreadable: Mapping[str, str] = field(default_factory=dict)
     """Records that load() could not read (fingerprint -> why): replaced before their notice is sent."""
@@ -173,7 +187,7 @@ class _Delivery:
         if decision.finding is None:
             return item  # a resolution: nothing to open again; it is sent and recorded as resolved
         first = Decision(fingerprint=decision.fingerprint, reason=Reason.FIRST, finding=decision.finding)
-        return DeliveryPlan(decision=first, message=build_message(first, now=self.now))
+        return DeliveryPlan(decision=first, message=self.presentation.message(first, now=self.now))
 
     def failed(self, decisions: list[Decision], error: DeliveryError) -> None:
         for decision in decisions:
@@ -290,7 +304,7 @@ class _Delivery:
         for fingerprint in members:
             if fingerprint not in messages and fingerprint in states:
                 earlier = Decision(fingerprint=fingerprint, reason=Reason.RESOLVED, previous=states[fingerprint])
-                messages[fingerprint] = build_message(earlier, now=self.now)
+                messages[fingerprint] = self.presentation.message(earlier, now=self.now)
         return AlertGroup(reason=Reason.RESOLVED, members=tuple(messages.values()), limit=self.alerts.group_after)
 
 
@@ -305,11 +319,13 @@ def deliver(
     channel_for: Callable[[Severity], str | None],
     refresh: Sequence[DeliveryPlan] = (),
     corrupt: Mapping[str, str] | None = None,
+    presentation: Presentation = Presentation(),
 ) -> list[NotificationReport]:
     """One report per plan, in the plans' order. `refresh`: parents to edit once an effect joined their
-    thread; `corrupt`: records load() could not read, replaced (their notices sent as firsts) rather than compared."""
+    thread; `corrupt`: records load() could not read, replaced (their notices sent as firsts) rather than
+    compared; `presentation`: how the messages deliver builds itself (a re-sent corrupt record's) are shown."""
     run = _Delivery(store=store, notifier=notifier, owner=owner, now=now, alerts=alerts, channel_for=channel_for,
-                    unreadable=corrupt or {})
+                    presentation=presentation, unreadable=corrupt or {})
     # Causes first: an explained first notice needs its cause's thread, which may be opened in this run.
     causes_first = [item for item in plans if not item.decision.in_cause_thread]
     effects = [item for item in plans if item.decision.in_cause_thread]
@@ -338,3 +354,33 @@ def send_without_state(item: DeliveryPlan, *, notifier: Notifier) -> Notificatio
         failure = as_delivery_error(error)
         return NotificationReport(fingerprint=item.decision.fingerprint, reason=item.decision.reason, delivered=False, error=str(failure))
     return NotificationReport(fingerprint=item.decision.fingerprint, reason=item.decision.reason, delivered=True)
+
+
+def claim_send_record(
+    *, fingerprint: str, reason: Reason, store: StateStore, owner: str, now: datetime, lease: timedelta,
+    send: Callable[[], Receipt], record: Callable[[Receipt], AlertState],
+) -> NotificationReport:
+    """One notice that is not an incident (the digest): claimed like an alert so that two runs cannot both
+    send it, sent, then recorded; a failed send releases the claim so that the next run sends it."""
+
+    def report(**fields: object) -> NotificationReport:
+        return NotificationReport(fingerprint=fingerprint, reason=reason, **fields)  # type: ignore[arg-type]
+
+    try:
+        if not store.claim(fingerprint=fingerprint, expected_version=0, owner=owner, now=now, lease=lease):
+            return report(delivered=False, skipped=ANOTHER_RUN)
+    except StateError as error:
+        return report(delivered=False, error=f"state store: {error}")
+    try:
+        receipt = send()
+    except Exception as error:  # any notifier failure releases the claim
+        try:
+            store.release(fingerprint=fingerprint, owner=owner)
+        except StateError:
+            pass
+        return report(delivered=False, error=str(as_delivery_error(error)))
+    try:
+        store.record(state=record(receipt), owner=owner)
+    except StateError as error:
+        return report(delivered=True, error=f"sent, but not recorded: {error}")
+    return report(delivered=True)

@@ -14,10 +14,12 @@ from typing import Protocol
 from alerts.message import humanize, when
 from alerts.notifier import Receipt
 from alerts.render_text import Clean, SEVERITY_MARK, inert_text
-from core.model import Outcome, Severity
+from core.model import AlertState, AlertStatus, Outcome, Severity
 
 DIGEST_MONITOR = "digest"
 """The name a digest's record is kept under (its fingerprint is this and the league date)."""
+RECORD_RETENTION = timedelta(days=7)
+"""How long the record that says "today's digest was posted" is kept."""
 MAX_INCIDENTS_LISTED = 30
 """Open incidents listed one per line; more are counted (they each have their own thread)."""
 
@@ -143,3 +145,12 @@ def render_digest_text(digest: Digest, clean: Clean = inert_text) -> str:
     lines += [f"  could not read: {clean(problem)}" for problem in digest.problems]
     lines.append(f"  as of {when(digest.now, digest.zone)}; fingerprint: {digest.fingerprint}")
     return "\n".join(lines)
+
+
+def digest_record(digest: Digest, *, channel: str | None, ts: str | None, now: datetime) -> AlertState:
+    """The record that says today's digest was posted: closed at once (it is never an open incident)."""
+    return AlertState(
+        fingerprint=digest.fingerprint, monitor=DIGEST_MONITOR, key={"league_date": digest.league_date.isoformat()},
+        severity=Severity.INFO, summary=digest.title, status=AlertStatus.RESOLVED, first_seen=now, last_seen=now,
+        last_notified=now, channel=channel, thread_ts=ts, resolved_at=now, expire_at=now + RECORD_RETENTION,
+    )

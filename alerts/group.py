@@ -8,7 +8,6 @@ from alerts.message import AlertMessage
 from alerts.render_text import REASON_MARK, SEVERITY_MARK, UNVERIFIED_MARK, Clean, inert_text
 from core.model import Reason, Severity
 
-SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 _REASON_WORDS = {Reason.FIRST: "newly firing", Reason.REPEAT: "still firing", Reason.RESOLVED: "resolved"}
 
 
@@ -23,7 +22,7 @@ class AlertGroup:
 
     @property
     def severity(self) -> Severity:
-        return min((m.severity for m in self.members), key=SEVERITY_RANK.__getitem__)
+        return min((m.severity for m in self.members), key=lambda s: s.rank)
 
     @property
     def synthetic(self) -> bool:
@@ -32,12 +31,12 @@ class AlertGroup:
     @property
     def ordered(self) -> list[AlertMessage]:
         """Most severe first, then by monitor and title, so a reader meets the worst at the top."""
-        return sorted(self.members, key=lambda m: (SEVERITY_RANK[m.severity], m.monitor, m.title))
+        return sorted(self.members, key=lambda m: (m.severity.rank, m.monitor, m.title))
 
     @property
     def counts(self) -> str:
         """'2 critical, 10 warning'."""
-        tally = [(s, sum(1 for m in self.members if m.severity is s)) for s in SEVERITY_RANK]
+        tally = [(s, sum(1 for m in self.members if m.severity is s)) for s in Severity]
         return ", ".join(f"{n} {s.value}" for s, n in tally if n)
 
     @property

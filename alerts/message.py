@@ -8,6 +8,7 @@ from typing import Any
 
 from alerts.links import LinkContext, alert_links
 from alerts.decide import ESCALATED
+from core.league_time import league_time
 from core.model import Decision, Reason, Severity
 
 # Labels shown as "where" in this order; other key labels follow.
@@ -53,11 +54,7 @@ class AlertMessage:
 
 def when(moment: datetime, zone: tzinfo = timezone.utc) -> str:
     """'Sat 2026-11-21 17:30 EST (22:30 UTC)': the league's clock first, UTC beside it."""
-    utc = moment.astimezone(timezone.utc)
-    local = moment.astimezone(zone)
-    if local.utcoffset() == timedelta(0) and local.tzname() in ("UTC", None):
-        return f"{utc:%a %Y-%m-%d %H:%M} UTC"
-    return f"{local:%a %Y-%m-%d %H:%M} {local.tzname()} ({utc:%H:%M} UTC)"
+    return league_time(moment, zone)
 
 
 def humanize(delta: timedelta) -> str:

@@ -231,8 +231,12 @@ class CanaryConfig(StrictModel):
 _PROJECT_ID = re.compile(r"^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 """A Google Cloud project id (https://cloud.google.com/resource-manager/docs/creating-managing-projects)."""
 
-SLACK_API = "https://slack.com/api/"
-"""The only place the Slack token goes on the gcp backend, unless test endpoints are allowed."""
+def heartbeat_url_problem(url: str) -> str | None:
+    """What is wrong with a CANARY_HEARTBEAT_URL (never quoting it), or None: the one check and message of it."""
+    problem = url_problem(url)
+    return None if problem is None else f"{problem}; heartbeat disabled"
+
+
 TEST_ENDPOINT_SETTINGS = {
     "bigquery_endpoint": "CANARY_BIGQUERY_ENDPOINT",
     "run_endpoint": "CANARY_RUN_ENDPOINT",
@@ -314,15 +318,10 @@ class Settings(BaseSettings):
         """Bad optional settings, by variable name: each is left unused and reported, never a crash."""
         found = {}
         if self.heartbeat_url is not None:
-            problem = url_problem(self.heartbeat_url)
+            problem = heartbeat_url_problem(self.heartbeat_url)
             if problem:
-                found["CANARY_HEARTBEAT_URL"] = f"{problem}; the heartbeat is off until it is fixed"
+                found["CANARY_HEARTBEAT_URL"] = problem
         return found
-
-    @property
-    def usable_heartbeat_url(self) -> str | None:
-        """The heartbeat URL when it is valid, else None (its problem is in `problems()`)."""
-        return None if "CANARY_HEARTBEAT_URL" in self.problems() else self.heartbeat_url
 
     def missing_local_data(self) -> str | None:
         """Why a local run would have nothing to read (no folder, or neither source file in it), or None."""

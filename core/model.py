@@ -21,6 +21,11 @@ class Severity(str, enum.Enum):
     WARNING = "warning"
     INFO = "info"
 
+    @property
+    def rank(self) -> int:
+        """The one order of severities: 0 for the most urgent (critical), then warning, then info."""
+        return list(Severity).index(self)
+
 
 class Outcome(str, enum.Enum):
     OK = "ok"

@@ -12,7 +12,6 @@ import io
 import json
 import sys
 import time
-import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence, TextIO
@@ -23,13 +22,10 @@ from core.config import CanaryConfig, ConfigError, Settings, parse_duration
 from core.inputs import parse_game_date as parse_date, parse_instant
 from core.model import RunReport
 from core.secrets import scrub
-from demo.pipeline import DEMO_MONITORS, build_demo, demo_now, write_demo
-from entry.timeline import print_timeline
 from monitors.registry import MONITORS
 from run.configure import apply_settings, load_all, load_config, load_settings
 from run.observe import emit_log, observed_run
-from run.replay import ReplayRequest, replay
-from run.steps import Canary, RequestError, RunRequest, check_replay, key_labels_by_monitor, select_monitors
+from run.steps import Canary, new_run_id, RequestError, RunRequest, check_replay, key_labels_by_monitor, select_monitors
 from run.synthetic import send_test_alert
 from sources.errors import SourceError
 
@@ -42,10 +38,6 @@ EXIT_BAD_INPUT = 2
 
 Builder = Callable[..., Canary]
 """main.build_canary: (settings, config, *, console) -> Canary."""
-
-
-def new_run_id() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 class BadInput(Exception):
@@ -228,6 +220,8 @@ def cli(
 def cli_demo(
     *, build: Builder, settings: Settings, config: CanaryConfig, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
 ) -> int:
+    from demo.pipeline import build_demo, demo_now, write_demo  # the CLI's demo only: not on a function's cold start
+
     if settings.backend != "local":
         raise BadInput("demo writes the local backend's files; unset CANARY_BACKEND or set it to local")
     if not 0 <= args.history_days <= 3650:
@@ -259,6 +253,8 @@ def cli_demo(
 
 def with_demo_checks(config: CanaryConfig) -> CanaryConfig:
     """The demo turns on the raw-table checks canary.toml ships commented out (an operator's own win)."""
+    from demo.pipeline import DEMO_MONITORS
+
     monitors = dict(config.monitors)
     for name, table in DEMO_MONITORS.items():
         if not monitors[name].enabled:
@@ -270,6 +266,9 @@ def cli_replay(
     *, build: Builder, settings: Settings, config: CanaryConfig, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
 ) -> int:
     """`main.py replay`: exit 0 with the timeline (or one JSON object), 1 when a source failed, 2 for bad input."""
+    from entry.timeline import print_timeline  # the replay command's own modules: not on a function's cold start
+    from run.replay import ReplayRequest, replay
+
     if args.config is not None:
         config = apply_settings(load_config(Path(args.config)), settings)
     try:

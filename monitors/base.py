@@ -21,6 +21,11 @@ def check_services(services: list[str] | None, pipeline: Pipeline, *, enabled: b
     enabled monitor) would check nothing, and a name [pipeline] does not have would check a wrong thing."""
     if enabled and services is not None and not services:
         raise ValueError("services: empty, so nothing would be checked (leave it out to check every service of [pipeline])")
+    if enabled and services is None and not pipeline.services:
+        raise ValueError(
+            "services: no service to check: no [[pipeline.transitions]] entry names a `service` (give the transitions their "
+            "services, or set enabled = false)"
+        )
     for index, service in enumerate(services or []):
         if service not in pipeline.services:
             raise ValueError(f"services[{index}]: unknown service {service!r} (known: {', '.join(pipeline.services)})")

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
+from core.league_time import league_time
 from core.config import Duration, StrictModel
 from core.model import CheckError, CheckResult, Finding, Severity
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
@@ -82,7 +83,7 @@ def fetch(config: Config, sources: Sources, window: Window) -> list[Row]:
 
 
 def _local_and_utc(moment: datetime, zone: ZoneInfo) -> str:
-    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z} ({moment.astimezone(ZoneInfo('UTC')):%H:%M} UTC)"
+    return league_time(moment, zone, weekday=False)
 
 
 def _hours(delta: timedelta) -> str:

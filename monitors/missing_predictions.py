@@ -12,13 +12,14 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
+from core import monitor_names
 from core.config import Duration
 from core.model import CheckResult, Finding, Judged, Severity
 from monitors.base import CheckContext, FetchWindow, MonitorConfig, MonitorSpec, Sources
 from sources.tables import PREDICTIONS, SCHEDULE
 from sources.warehouse import Row
 
-NAME = "missing_predictions"
+NAME = monitor_names.MISSING_PREDICTIONS
 
 # One row per scheduled game and moment its active predictions were written (a game with none: one row,
 # created_at NULL), so judge can count what existed at any moment of the window.

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import field_validator
 
+from core import monitor_names
 from core.config import Pipeline
 from core.model import CheckResult, Finding, Judged, Severity, UnreadTarget
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources, check_services
@@ -23,7 +24,7 @@ from monitors.invoker_access import (
 from sources.errors import SourceError
 from sources.iam import Policy
 
-NAME = "orchestrator_iam"
+NAME = monitor_names.ORCHESTRATOR_IAM
 
 
 class Config(MonitorConfig):

@@ -12,6 +12,8 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from pydantic import Field
 
+from core import monitor_names
+from core.league_time import league_time
 from core.commands import shell_command
 from core.config import Transition
 from core.model import CheckResult, Finding, Judged, Severity
@@ -19,7 +21,7 @@ from monitors.base import CheckContext, FetchWindow, MonitorConfig, MonitorSpec,
 from sources.tables import PHASE_COMPLETIONS
 from sources.warehouse import Row
 
-NAME = "phase_stalls"
+NAME = monitor_names.PHASE_STALLS
 
 # Row-level (one row per completion, bounded by game date and `until`) so that judge can tell what was
 # known at any moment of the window: a replay reads a whole season once and judges it tick by tick.
@@ -64,9 +66,8 @@ def completion_moment(transition: Transition, runs: list[ProcessorRun]) -> datet
 
 
 def local_and_utc(moment: datetime, zone: tzinfo) -> str:
-    """'16:30 EST (21:30 UTC)': the league's clock with UTC beside it."""
-    local = moment.astimezone(zone)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({moment.astimezone(timezone.utc):%H:%M} UTC)"
+    """'2026-11-21 16:30 EST (21:30 UTC)': the league's clock with UTC beside it."""
+    return league_time(moment, zone, weekday=False)
 
 
 def judge_transition(

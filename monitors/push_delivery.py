@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from core import monitor_names
 from core.commands import shell_command
 from core.config import Duration, Pipeline
 from core.model import CheckResult, Finding, Judged, Severity, UnreadTarget
@@ -26,7 +27,7 @@ from sources.errors import SourceError
 from sources.iam import Policy
 from sources.push import OLDEST_UNACKED_AGE, PUSH_REQUESTS, Json
 
-NAME = "push_delivery"
+NAME = monitor_names.PUSH_DELIVERY
 ACK = "ack"
 """The only successful response_class; deadline_exceeded, internal, invalid, remote_server_4xx,
 remote_server_5xx, unreachable are failed pushes (https://cloud.google.com/pubsub/docs/monitoring#monitoring_push_delivery)."""

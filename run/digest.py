@@ -1,5 +1,6 @@
-"""The digest step: once a day, the first full scheduled run at or after the configured league-local time
-posts the daily digest, claimed like an alert so two runs at once cannot both post it.
+"""The digest's content: once a day, the first full scheduled run at or after the configured league-local
+time hands the notice pipeline (alerts/pipeline.py) a DigestJob; the pipeline posts it through the same
+claim -> send -> record as an alert, so two runs at once cannot both post it.
 
 Only a full run posts it (every enabled monitor, today's date): it speaks for every monitor. A dry run
 shows it and posts nothing. Reads: the open incidents (the state store), tonight's slate (the schedule)
@@ -9,24 +10,20 @@ and yesterday's phase completions, each one bounded query through the Warehouse 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
 
-from alerts.deliver import ANOTHER_RUN
-from alerts.digest import DIGEST_MONITOR, Digest, DigestNotifier, Latency, MonitorOutcome, OpenIncident, Slate, render_digest_text
-from alerts.links import thread_url
-from alerts.notifier import DeliveryError
-from alerts.state import StateError
+from alerts import pipeline
+from alerts.digest import DIGEST_MONITOR, Digest, Latency, MonitorOutcome, OpenIncident, Slate
+from alerts.notifier import Notifier
+from alerts.pipeline import DigestJob, NoticeRun
+from alerts.state import StateStore
 from core.config import CanaryConfig, Pipeline
 from core.fingerprint import fingerprint_of
-from core.model import AlertState, AlertStatus, MonitorResult, NotificationReport, Reason, Severity
+from core.model import MonitorResult, NotificationReport
 from monitors import missing_predictions
 from monitors.phase_stalls import ProcessorRun, completion_moment
 from sources.errors import SourceError
 from sources.tables import PHASE_COMPLETIONS, SCHEDULE
 from sources.warehouse import Warehouse
-
-RECORD_RETENTION = timedelta(days=7)
-"""How long the record that says "today's digest was posted" is kept."""
 
 SLATE_QUERY = f"""
 SELECT game_id AS game_id, MIN(game_start_utc) AS game_start_utc
@@ -94,11 +91,11 @@ def read_latency(warehouse: Warehouse, pipeline: Pipeline, game_date: date, now:
 
 
 def gather(
-    *, config: CanaryConfig, warehouse: Warehouse, firing: dict[str, AlertState] | None, results: list[MonitorResult],
-    now: datetime, today: date, state_problem: str | None = None,
+    *, config: CanaryConfig, warehouse: Warehouse, incidents: list[OpenIncident], results: list[MonitorResult],
+    now: datetime, today: date,
 ) -> Digest:
     """What the digest says; a source that cannot be read is named in it, never an aborted digest."""
-    problems = [state_problem] if state_problem else []
+    problems: list[str] = []
     slate = latency = None
     try:
         slate = read_slate(warehouse, config, today, now)
@@ -108,16 +105,6 @@ def gather(
         latency = read_latency(warehouse, config.pipeline, today - timedelta(days=1), now)
     except (SourceError, KeyError, TypeError) as error:
         problems.append(f"yesterday's latency ({PHASE_COMPLETIONS}): {error}")
-    incidents = [
-        OpenIncident(
-            severity=s.severity, monitor=s.monitor, summary=s.summary, since=s.first_seen,
-            thread_url=thread_url(config.links, s.channel, s.thread_ts),
-        )
-        for s in (firing or {}).values()
-        if s.monitor != DIGEST_MONITOR
-    ]
-    rank = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
-    incidents.sort(key=lambda i: (rank[i.severity], i.since))
     return Digest(
         fingerprint=digest_fingerprint(today), league_date=today, now=now, zone=config.zone, incidents=incidents,
         monitors=[MonitorOutcome(r.name, r.outcome, r.error or r.note) for r in results],
@@ -125,56 +112,31 @@ def gather(
     )
 
 
-def digest_record(digest: Digest, *, channel: str | None, ts: str | None, now: datetime) -> AlertState:
-    """The record that says today's digest was posted: closed at once (it is never an open incident)."""
-    return AlertState(
-        fingerprint=digest.fingerprint, monitor=DIGEST_MONITOR, key={"league_date": digest.league_date.isoformat()},
-        severity=Severity.INFO, summary=digest.title, status=AlertStatus.RESOLVED, first_seen=now, last_seen=now,
-        last_notified=now, channel=channel, thread_ts=ts, resolved_at=now, expire_at=now + RECORD_RETENTION,
+def digest_job(
+    *, config: CanaryConfig, warehouse: Warehouse, results: list[MonitorResult], now: datetime, today: date,
+    full_run: bool,
+) -> DigestJob | None:
+    """Today's digest for the notice pipeline to post (claim -> send -> record), when it is due."""
+    if not is_due(config, now=now, full_run=full_run):
+        return None
+    return DigestJob(
+        fingerprint=digest_fingerprint(today), links=config.links,
+        compose=lambda incidents: gather(
+            config=config, warehouse=warehouse, incidents=incidents, results=results, now=now, today=today,
+        ),
     )
 
 
 def post_digest(
-    *, config: CanaryConfig, store: Any, notifier: Any, warehouse: Warehouse, results: list[MonitorResult],
+    *, config: CanaryConfig, store: StateStore, notifier: Notifier, warehouse: Warehouse, results: list[MonitorResult],
     owner: str, now: datetime, today: date, full_run: bool, dry_run: bool,
 ) -> tuple[NotificationReport | None, str | None]:
-    """Post today's digest when it is due and not yet posted: (its report, its text), or (None, None)."""
-    if not is_due(config, now=now, full_run=full_run):
+    """Post today's digest on its own (a run posts it through alerts.pipeline.notify): (its report, its text)."""
+    job = digest_job(config=config, warehouse=warehouse, results=results, now=now, today=today, full_run=full_run)
+    if job is None:
         return None, None
-    fingerprint = digest_fingerprint(today)
-
-    def report(**fields: Any) -> NotificationReport:
-        return NotificationReport(fingerprint=fingerprint, reason=Reason.DIGEST, **fields)
-
-    try:
-        if store.load(fingerprints=[fingerprint]):
-            return None, None  # posted earlier today
-        firing: dict[str, AlertState] | None = store.load_firing()
-    except StateError as error:
-        return report(delivered=False, error=f"state store: {error}"), None
-    digest = gather(config=config, warehouse=warehouse, firing=firing, results=results, now=now, today=today)
-    text = render_digest_text(digest)
-    if dry_run:
-        return report(delivered=False), text
-    if not hasattr(notifier, "send_digest"):
-        return report(delivered=False, skipped="this notifier cannot post a digest"), text
-    try:
-        if not store.claim(fingerprint=fingerprint, expected_version=0, owner=owner, now=now, lease=config.alerts.claim_lease):
-            return report(delivered=False, skipped=ANOTHER_RUN), text
-    except StateError as error:
-        return report(delivered=False, error=f"state store: {error}"), text
-    sender: DigestNotifier = notifier
-    try:
-        receipt = sender.send_digest(digest)
-    except Exception as error:  # any notifier failure releases the claim: the next full run posts it
-        try:
-            store.release(fingerprint=fingerprint, owner=owner)
-        except StateError:
-            pass
-        message = str(error) if isinstance(error, DeliveryError) else f"notifier failed unexpectedly: {type(error).__name__}: {error}"
-        return report(delivered=False, error=message), text
-    try:
-        store.record(state=digest_record(digest, channel=receipt.channel, ts=receipt.ts, now=now), owner=owner)
-    except StateError as error:
-        return report(delivered=True, error=f"sent, but not recorded: {error}"), text
-    return report(delivered=True), text
+    run = NoticeRun(
+        store=store, notifier=notifier, owner=owner, now=now, alerts=config.alerts, pipeline=config.pipeline,
+        channel_for=config.slack.channel_for, dry_run=dry_run,
+    )
+    return pipeline.post_digest(run, job)

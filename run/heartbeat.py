@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any, Callable
 
-from core.urls import url_problem
+from core.config import heartbeat_url_problem
 
 if TYPE_CHECKING:
     from core.model import RunReport
@@ -35,11 +35,11 @@ class Heartbeat:
         if url:
             # Checked, never parsed blindly: urlsplit raises on a bracketed host ('https://[hc-ping.com]/x'),
             # and a heartbeat setting must not stop a run. The problem text never quotes the URL.
-            problem = url_problem(url)
+            problem = heartbeat_url_problem(url)
             if problem is None:
                 self._url = url.rstrip("/")
             else:
-                self.problem = f"CANARY_HEARTBEAT_URL {problem}; heartbeat disabled"
+                self.problem = f"CANARY_HEARTBEAT_URL {problem}"
 
     @property
     def enabled(self) -> bool:

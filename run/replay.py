@@ -2,7 +2,7 @@
 
 Each replayable monitor fetches its rows once for the whole range (one warehouse query); then, at each
 tick as Cloud Scheduler would have fired it, its judge sees only what was written by then, and the real
-decide and the real delivery stage run on an in-memory notification record that starts empty and a
+notice pipeline (alerts/pipeline.py) runs on an in-memory notification record that starts empty and a
 notifier that sends nothing, so the record changes exactly as a scheduled run's would. Nothing is sent
 and nothing is written.
 """
@@ -17,16 +17,15 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts.deliver import deliver, plan
 from alerts.message import AlertMessage
 from alerts.notifier import Receipt, ThreadRef
-from alerts.state import records_for_decide
+from alerts.pipeline import Judgement, NoticeRun, notify
 from core.config import CanaryConfig
 from core.model import AlertState, MonitorResult, Reason, Severity, Silence
 from monitors.base import CheckContext, FetchWindow, MonitorSpec, Sources
 from monitors.registry import MONITORS
 from run.runner import timed_result
-from run.steps import RequestError, decide_run, findings_of, select_monitors
+from run.steps import RequestError, findings_of, presentation, select_monitors
 from sources.warehouse import Row
 
 REPLAY_CHANNEL = "replay"
@@ -200,21 +199,17 @@ def replay(config: CanaryConfig, sources: Sources, request: ReplayRequest) -> Re
     rows = {spec.name: RowsByDate(_fetch_range(spec, config, sources, contexts)) for spec in specs}
     store, notifier = ReplayStore(), ReplayNotifier()
     notices: list[ReplayNotice] = []
+    shown = presentation(config)
     for ctx in contexts:
         results = [_judge_at(spec, config, sources, rows[spec.name], ctx) for spec in specs]
-        findings = findings_of(results)
-        previous = records_for_decide(store, fingerprints=[f.fingerprint for f in findings])
-        decisions, _ = decide_run(
-            config, results=results, findings=findings, previous=previous, silences=(), now=ctx.now, scheduled=True
+        # The notice pipeline of a scheduled run, on a record in memory and a notifier that sends nothing:
+        # threads, causes and the record's transitions change exactly as a scheduled run's would.
+        run = NoticeRun(
+            store=store, notifier=notifier, owner="replay", now=ctx.now, alerts=config.alerts, pipeline=config.pipeline,
+            channel_for=lambda severity: REPLAY_CHANNEL, presentation=shown,
         )
-        # The real delivery stage, on a record in memory and a notifier that sends nothing: threads, causes
-        # and the record's transitions change exactly as a scheduled run's would.
-        plans = plan(decisions.notify, now=ctx.now)
-        reports = deliver(
-            plans, store=store, notifier=notifier, owner="replay", now=ctx.now, alerts=config.alerts,
-            channel_for=lambda severity: REPLAY_CHANNEL, refresh=plan(decisions.refresh, now=ctx.now),
-        )
-        for item, report in zip(plans, reports):
+        noticed = notify(run, findings=findings_of(results), judgement=Judgement.of(results))
+        for item in noticed.plans:
             decision, message = item.decision, item.message
             notices.append(ReplayNotice(
                 at=ctx.now, reason=decision.reason, fingerprint=decision.fingerprint, monitor=message.monitor,

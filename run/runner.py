@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 from core.commands import shell_command
 from core.config import LinksConfig, Pipeline
-from core.model import CANARY_MONITOR, CheckError, CheckResult, Finding, MonitorResult, Outcome, Severity
+from core.degraded import degraded
+from core.model import CheckError, CheckResult, Finding, MonitorResult, Outcome
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources
 from sources.errors import SourceError
 
@@ -89,15 +90,14 @@ def run_monitors(
     return ordered
 
 
-MAX_FINDINGS_LISTED = 15
 CANARY_KEY_LABELS = frozenset({"monitor", "problem", "service", "game_date", "check", "setting", "record"})
 """The key labels of a "canary degraded" finding: the monitor (or settings, alert_state) it is about, and
 the target it could not read (a service, a game date, a check, a setting, a record)."""
 
 
-def degraded(key: dict[str, str], summary: str, details: dict[str, object], fix: str) -> Finding:
-    """A "canary degraded" warning: `key["monitor"]` names what it is about (a monitor or a pseudo-monitor)."""
-    return Finding(monitor=CANARY_MONITOR, severity=Severity.WARNING, key=key, summary=summary, details=details, fix=fix)
+def local_retry(monitor: str) -> str:
+    """The CLI command that runs one monitor again as a dry run (it posts nothing)."""
+    return shell_command("python", "main.py", "run", monitors=monitor) + " --dry-run"
 
 
 def retry_command(monitor: str, *, backend: str, pipeline: Pipeline, links: LinksConfig) -> str:
@@ -108,41 +108,37 @@ def retry_command(monitor: str, *, backend: str, pipeline: Pipeline, links: Link
             'curl -sS -X POST -H "Authorization: Bearer $(gcloud auth print-identity-token)" '
             f"-H 'Content-Type: application/json' -d {shlex.quote(body)} {shlex.quote(links.canary_endpoint(pipeline))}"
         )
-    return shell_command("python", "main.py", "run", monitors=monitor) + " --dry-run"
+    return local_retry(monitor)
 
 
 def degraded_finding(result: MonitorResult, *, retry: str | None = None) -> Finding:
     """The "canary degraded" finding for a monitor that errored: it names the monitor and the source; its
     fix is the command that runs the monitor again (`retry`, from retry_command)."""
     source = result.source or "its source"
-    return Finding(
-        monitor=CANARY_MONITOR,
-        severity=Severity.WARNING,
-        key={"monitor": result.name, "problem": "error"},
-        summary=f"Canary degraded: monitor {result.name} could not read {result.source or 'its source'}",
-        details={
+    return degraded(
+        {"monitor": result.name, "problem": "error"},
+        f"Canary degraded: monitor {result.name} could not read {source}",
+        {
             "monitor": result.name, "source": result.source, "error": result.error,
             "effect": f"until this clears, {result.name} neither fires nor resolves its alerts",
             "check_first": f"that the canary's service account can read {source} and that it answers (the logs below)",
         },
-        fix=retry or shell_command("python", "main.py", "run", monitors=result.name) + " --dry-run",
+        retry or local_retry(result.name),
     )
 
 
-def check_degraded_finding(result: MonitorResult, failed: CheckError) -> Finding:
+def check_degraded_finding(result: MonitorResult, failed: CheckError, *, retry: str | None = None) -> Finding:
     """The "canary degraded" finding for one check of a monitor (its table or a column is missing): the
     monitor's other checks ran; this one neither fires nor resolves until it can be read."""
     source = failed.source or "the warehouse"
-    return Finding(
-        monitor=CANARY_MONITOR,
-        severity=Severity.WARNING,
-        key={"monitor": result.name, "check": failed.target, "problem": "error"},
-        summary=f"Canary degraded: {result.name} check {failed.target} could not be read",
-        details={"monitor": result.name, "check": failed.target, "source": failed.source, "error": failed.error},
-        fix=(
+    return degraded(
+        {"monitor": result.name, "check": failed.target, "problem": "error"},
+        f"Canary degraded: {result.name} check {failed.target} could not be read",
+        {"monitor": result.name, "check": failed.target, "source": failed.source, "error": failed.error},
+        (
             f"Until this clears, {result.name} neither fires nor resolves {failed.target}. Check that the table "
             f"and the columns its [monitors.{result.name}] entry names exist in {source} (with the dataset prefix, "
-            f"if one is set), and fix the entry or the table; run `python main.py run --monitors {result.name}` to retry."
+            f"if one is set), and fix the entry or the table; then retry: {retry or local_retry(result.name)}"
         ),
     )
 
@@ -153,12 +149,10 @@ def unread_target_findings(result: MonitorResult, *, retry: str | None = None) -
         return []
     label = result.judged.label
     return [
-        Finding(
-            monitor=CANARY_MONITOR,
-            severity=Severity.WARNING,
-            key={"monitor": result.name, label: unread.target, "problem": "error"},
-            summary=f"Canary degraded: {result.name} could not read {unread.source} for {label} {unread.target}",
-            details={
+        degraded(
+            {"monitor": result.name, label: unread.target, "problem": "error"},
+            f"Canary degraded: {result.name} could not read {unread.source} for {label} {unread.target}",
+            {
                 "monitor": result.name, label: unread.target, "source": unread.source, "error": unread.error,
                 "check_first": (
                     f"until this clears, {result.name} neither fires nor resolves the alerts of {label} {unread.target} "
@@ -166,7 +160,7 @@ def unread_target_findings(result: MonitorResult, *, retry: str | None = None) -
                     f"{unread.source} for it, then retry (the fix)"
                 ),
             },
-            fix=retry or shell_command("python", "main.py", "run", monitors=result.name) + " --dry-run",
+            retry or local_retry(result.name),
         )
         for unread in result.judged.unread
     ]
@@ -193,46 +187,4 @@ def setting_finding(name: str, problem: str) -> Finding:
             f"Correct {name} (deploy.sh checks it before a deploy: ./deploy.sh --plan shows the command); "
             "monitoring goes on meanwhile, without what this setting provides."
         ),
-    )
-
-
-ALERT_STATE = "alert_state"
-"""The pseudo-monitor of the canary's own notification records."""
-
-
-def corrupt_record_finding(fingerprint: str, error: str) -> Finding:
-    """One notification record cannot be read: its incident's notices start again (as firsts), and this says so."""
-    return degraded(
-        {"monitor": ALERT_STATE, "record": fingerprint, "problem": "corrupt_record"},
-        f"Canary degraded: the notification record {fingerprint} is corrupt",
-        {"record": fingerprint, "error": error},
-        (
-            f"The canary replaces the record the next time that incident notifies (as a first notice, in a new "
-            f"thread); until then a resolution of it cannot be sent. Delete the record {fingerprint} to clear this."
-        ),
-    )
-
-
-def state_unreadable_finding(*, source: str, error: str, findings: list[Finding], check: str | None = None) -> Finding:
-    """The run could not read its alert state: it cannot deduplicate, so it lists what it found instead."""
-    listed = [f"{f.severity.value}: {f.summary}" for f in findings[:MAX_FINDINGS_LISTED]]
-    if len(findings) > MAX_FINDINGS_LISTED:
-        listed.append(f"... and {len(findings) - MAX_FINDINGS_LISTED} more (in the run report)")
-    return Finding(
-        monitor=CANARY_MONITOR,
-        severity=Severity.CRITICAL,
-        key={"monitor": ALERT_STATE, "problem": "error"},
-        summary=(
-            f"Canary degraded: its alert state ({source}) is unreadable; "
-            f"{len(findings)} finding(s) of this run could not be deduplicated"
-        ),
-        details={
-            "source": source, "error": error, "findings_this_run": listed or ["none"],
-            "check_first": f"that {source} answers and that the canary's service account may use it (roles/datastore.user)",
-            "effect": (
-                "until then no alert is deduplicated or recorded: this notice repeats on every run, with that run's "
-                "findings, and the run fails (HTTP 503) so Cloud Scheduler retries it"
-            ),
-        },
-        fix=check or "python main.py silences",
     )

@@ -1,43 +1,39 @@
-"""One run as named steps: collect -> decide -> deliver -> digest -> report. The clock comes in as `now`.
+"""One run as named steps: collect -> notify -> report. The clock comes in as `now`.
 
 collect   run the selected monitors (concurrently, each with a timeout) and turn errors into
           "canary degraded" findings
-decide    read the notification records and silences, and give each fingerprint its reason (pure decide),
-          then thread explained findings under their causes (pure, alerts/causes.py)
-deliver   claim, send and record each due notice (or, in a dry run, render and send nothing)
-digest    once a day, the first full run at or after [digest] at posts the daily digest (run/digest.py)
+notify    the notice pipeline (alerts/pipeline.py): load the records, decide, plan, deliver (or, in a
+          dry run, render and send nothing; or, when the alert state cannot be read, the blind path);
+          once a day the first full run at or after [digest] at also posts the daily digest (run/digest.py)
 report    the RunReport the caller gets back
-
-When the alert state cannot be read, decide and deliver take the blind path: one undeduplicated
-notice that names the store and lists this run's findings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import uuid
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable
 
-from alerts.causes import causes_of, thread_by_cause
-from alerts.decide import Decisions, decide
+from alerts.deliver import Presentation
 from alerts.links import LinkContext
-from alerts.deliver import DeliveryPlan, deliver, plan, send_without_state
 from alerts.notifier import Notifier
-from alerts.render_text import render_text
-from alerts.state import StateError, StateStore, records_for_decide
+from alerts.pipeline import ALERT_STATE, Judgement, NoticeRun, Noticed, notify
+from alerts.state import StateError, StateStore
 from core.config import CanaryConfig
-from core.model import (
-    CANARY_MONITOR, AlertState, Decision, Finding, FindingReport, MonitorResult, NotificationReport, Outcome, Reason,
-    RunReport, Silence,
-)
+from core.model import CANARY_MONITOR, Finding, FindingReport, MonitorResult, Outcome, RunReport
 from core.secrets import scrub
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
-from run.digest import post_digest
+from run.digest import digest_job
 from run.runner import (
-    ALERT_STATE, CANARY_KEY_LABELS, SETTINGS_CHECK, check_degraded_finding, corrupt_record_finding, degraded_finding,
-    retry_command, run_monitors, setting_finding, state_unreadable_finding, store_check_command, unread_target_findings,
+    CANARY_KEY_LABELS, SETTINGS_CHECK, check_degraded_finding, degraded_finding, retry_command, run_monitors,
+    setting_finding, store_check_command, unread_target_findings,
 )
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 class RequestError(ValueError):
@@ -80,26 +76,9 @@ class Collected:
     findings: list[Finding]
 
 
-@dataclass
-class Decided:
-    """What is due, or why nothing could be decided."""
-
-    plans: list[DeliveryPlan]
-    silenced: dict[str, str] = field(default_factory=dict)
-    caused_by: dict[str, str] = field(default_factory=dict)
-    """effect fingerprint -> the fingerprint of the firing finding that explains it."""
-    refresh: list[DeliveryPlan] = field(default_factory=list)
-    """Causes' parents to edit once an effect joins their thread."""
-    corrupt: dict[str, str] = field(default_factory=dict)
-    """Records that could not be read (fingerprint -> why): replaced when their notice goes out."""
-    state_error: str | None = None
-    """Set on the blind path: the alert state was unreadable, so `plans` holds only the blind notice."""
-
-
-def presentation(canary: Canary) -> dict[str, Any]:
+def presentation(config: CanaryConfig) -> Presentation:
     """How messages are shown: the league's zone (UTC beside it) and the links built from configuration."""
-    config = canary.config
-    return {"zone": config.zone, "links": LinkContext(pipeline=config.pipeline, links=config.links)}
+    return Presentation(zone=config.zone, links=LinkContext(pipeline=config.pipeline, links=config.links))
 
 
 def select_monitors(config: CanaryConfig, names: tuple[str, ...] | None) -> list[str]:
@@ -151,102 +130,20 @@ def findings_of(results: list[MonitorResult], *, retry: Callable[[str], str] | N
         f for r in results if r.outcome is not Outcome.ERROR
         for f in unread_target_findings(r, retry=retry(r.name) if retry else None)
     ]
-    return findings + [check_degraded_finding(r, failed) for r in results for failed in r.check_errors]
-
-
-def decide_notices(canary: Canary, request: RunRequest, collected: Collected) -> Decided:
-    now = collected.context.now
-    try:
-        previous = records_for_decide(canary.store, fingerprints=[f.fingerprint for f in collected.findings])
-        silences = canary.store.silences(now=now)
-    except StateError as error:
-        # Blind: nothing can be deduplicated, claimed or recorded. Say so once per run, with this run's
-        # findings, rather than stay silent (or post every finding again) until the store answers.
-        blind = state_unreadable_finding(
-            source=canary.store.source, error=str(error), findings=collected.findings,
-            check=store_check_command(backend=canary.backend, pipeline=canary.config.pipeline),
-        )
-        collected.findings.append(blind)
-        decision = Decision(fingerprint=blind.fingerprint, reason=Reason.FIRST, finding=blind)
-        return Decided(plans=plan([decision], now=now, **presentation(canary)), state_error=str(error))
-    corrupt = dict(getattr(previous, "corrupt", {}))
-    collected.findings.extend(corrupt_record_finding(fp, why) for fp, why in sorted(corrupt.items()))
-    decisions, causes = decide_run(
-        canary.config, results=collected.results, findings=collected.findings, previous=previous, silences=silences,
-        now=now, scheduled=request.game_date is None,
-        # The settings are judged on every run: a setting fixed since resolves its "canary degraded".
-        # The alert state was read: a corrupt record deleted or replaced since resolves its "canary degraded".
-        also_judged=frozenset({SETTINGS_CHECK, ALERT_STATE}),
-    )
-    return Decided(
-        plans=plan(decisions.notify, now=now, **presentation(canary)), silenced=decisions.silenced, caused_by=causes,
-        refresh=plan(decisions.refresh, now=now, **presentation(canary)), corrupt=corrupt,
-    )
-
-
-def decide_run(
-    config: CanaryConfig,
-    *,
-    results: list[MonitorResult],
-    findings: list[Finding],
-    previous: Mapping[str, AlertState],
-    silences: Sequence[Silence],
-    now: datetime,
-    scheduled: bool,
-    also_judged: frozenset[str] = frozenset(),
-) -> tuple[Decisions, dict[str, str]]:
-    """The pure decision of one run (a scheduled or operator's run, or one tick of a replay): what is due,
-    threaded by cause, and each explained finding's cause (fingerprint -> fingerprint). `also_judged`:
-    pseudo-monitors this run judged besides its monitors (its settings, its alert state)."""
-    decisions = decide(
-        previous=previous,
-        findings=findings,
-        succeeded={r.name for r in results if r.outcome is not Outcome.ERROR} | also_judged,
-        repeat_after=config.alerts.repeat_after,
-        now=now,
-        silences=silences,
-        coverage={r.name: r.judged for r in results if r.outcome is not Outcome.ERROR and r.judged is not None},
-        # An operator's check of one date must not close what the scheduled runs are watching.
-        retire_uncovered=scheduled,
-    )
-    causes = causes_of(config.pipeline, findings)
-    decisions = thread_by_cause(
-        decisions, previous=previous, findings=findings, causes=causes, silences=silences,
-        repeat_after=config.alerts.repeat_after, now=now,
-    )
-    # A check its monitor could not read (CheckResult.check_errors) neither fires nor resolves its alerts.
-    unread = {r.name: r.check_errors for r in results if r.check_errors}
-    notify = [
-        d for d in decisions.notify
-        if not (d.reason is Reason.RESOLVED and d.previous is not None
-                and any(e.holds(d.previous) for e in unread.get(d.previous.monitor, ())))
+    return findings + [
+        check_degraded_finding(r, failed, retry=retry(r.name) if retry else None) for r in results for failed in r.check_errors
     ]
-    return replace(decisions, notify=notify), causes
 
 
-def deliver_notices(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:
-    """One report per plan, each saying what the notice is about; a dry run renders each and sends nothing."""
-    if request.dry_run:
-        reports = [
-            NotificationReport(
-                fingerprint=p.decision.fingerprint, reason=p.decision.reason, delivered=False,
-                text=render_text(p.message),
-            )
-            for p in decided.plans
-        ]
-    else:
-        reports = _send(canary, request, decided, now=now)
-    return [_described(r, p) for r, p in zip(reports, decided.plans)]
-
-
-def _described(notice: NotificationReport, item: DeliveryPlan) -> NotificationReport:
-    decision = item.decision
-    about = decision.finding or decision.previous
-    return notice.model_copy(update={
-        "monitor": item.message.monitor,
-        "key": dict(about.key) if about is not None else None,
-        "summary": about.summary if about is not None else item.message.title,
-    })
+def notice_run(canary: Canary, request: RunRequest, *, now: datetime) -> NoticeRun:
+    """Where and how this run's notices go (the notice pipeline's inputs besides the findings)."""
+    config = canary.config
+    return NoticeRun(
+        store=canary.store, notifier=canary.notifier, owner=request.run_id, now=now, alerts=config.alerts,
+        pipeline=config.pipeline, channel_for=config.slack.channel_for, presentation=presentation(config),
+        dry_run=request.dry_run, scheduled=request.game_date is None,
+        store_check=store_check_command(backend=canary.backend, pipeline=config.pipeline),
+    )
 
 
 def check_replay(
@@ -273,38 +170,8 @@ def check_replay(
         )
 
 
-def _send(canary: Canary, request: RunRequest, decided: Decided, *, now: datetime) -> list[NotificationReport]:
-    if decided.state_error is not None:
-        return [send_without_state(item, notifier=canary.notifier) for item in decided.plans]
-    config = canary.config
-    return deliver(
-        decided.plans,
-        store=canary.store,
-        notifier=canary.notifier,
-        owner=request.run_id,
-        now=now,
-        alerts=config.alerts,
-        channel_for=config.slack.channel_for,
-        refresh=decided.refresh,
-        corrupt=decided.corrupt,
-    )
-
-
-def digest(canary: Canary, request: RunRequest, collected: Collected, decided: Decided) -> tuple[NotificationReport | None, str | None]:
-    """The daily digest, when due: only a full run (every enabled monitor, today) whose state was readable."""
-    if decided.state_error is not None:
-        return None, None
-    return post_digest(
-        config=canary.config, store=canary.store, notifier=canary.notifier, warehouse=canary.sources.warehouse,
-        results=collected.results, owner=request.run_id, now=collected.context.now, today=collected.context.today,
-        full_run=request.monitors is None and request.game_date is None, dry_run=request.dry_run,
-    )
-
-
-def report(
-    request: RunRequest, collected: Collected, decided: Decided, notifications: list[NotificationReport],
-    digest_text: str | None = None,
-) -> RunReport:
+def report(request: RunRequest, collected: Collected, noticed: Noticed) -> RunReport:
+    notifications = noticed.notifications + ([noticed.digest] if noticed.digest is not None else [])
     return RunReport(
         run_id=request.run_id,
         now=collected.context.now,
@@ -312,20 +179,28 @@ def report(
         dry_run=request.dry_run,
         monitors=collected.results,
         findings=[
-            FindingReport.of(f, silenced_by=decided.silenced.get(f.fingerprint), caused_by=decided.caused_by.get(f.fingerprint))
-            for f in collected.findings
+            FindingReport.of(f, silenced_by=noticed.silenced.get(f.fingerprint), caused_by=noticed.caused_by.get(f.fingerprint))
+            for f in noticed.findings
         ],
         notifications=notifications,
-        state_error=decided.state_error,
-        digest=digest_text,
+        state_error=noticed.state_error,
+        digest=noticed.digest_text,
     )
 
 
 def execute(canary: Canary, request: RunRequest) -> RunReport:
     collected = collect(canary, request)
-    decided = decide_notices(canary, request, collected)
-    notifications = deliver_notices(canary, request, decided, now=collected.context.now)
-    digest_report, digest_text = digest(canary, request, collected, decided)
-    if digest_report is not None:
-        notifications.append(digest_report)
-    return report(request, collected, decided, notifications, digest_text)
+    now, today = collected.context.now, collected.context.today
+    digest = digest_job(
+        config=canary.config, warehouse=canary.sources.warehouse, results=collected.results, now=now, today=today,
+        # Only a full run (every enabled monitor, today) speaks for every monitor.
+        full_run=request.monitors is None and request.game_date is None,
+    )
+    noticed = notify(
+        notice_run(canary, request, now=now), findings=collected.findings,
+        # The settings are judged on every run: a setting fixed since resolves its "canary degraded".
+        # The alert state was read: a corrupt record deleted or replaced since resolves its "canary degraded".
+        judgement=Judgement.of(collected.results, also={SETTINGS_CHECK, ALERT_STATE}),
+        digest=digest,
+    )
+    return report(request, collected, noticed)

@@ -1,4 +1,4 @@
-"""The test alert: a marked synthetic finding sent through the real path (decide -> deliver), then resolved."""
+"""The test alert: a marked synthetic finding sent through the notice pipeline (alerts/pipeline.py), then resolved."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from alerts.decide import decide
-from alerts.deliver import deliver, plan
+from alerts.pipeline import Judgement, NoticeRun, notify
 from alerts.render_text import render_text
-from alerts.state import StateError, records_for_decide
-from core.model import Finding, NotificationReport, Severity
-from run.steps import Canary
+from alerts.state import StateError
+from core.model import Finding, Severity
+from run.steps import Canary, presentation
 
 TEST_MONITOR = "test_alert"
 
@@ -47,34 +46,26 @@ def send_test_alert(canary: Canary, *, run_id: str, now: datetime) -> dict[str, 
         "thread_ts": None,
         "error": None,
     }
+    # Only test incidents take part (a leftover of an earlier failed test resolves here too), every message
+    # says [TEST] (a resolved notice is built from the stored record, which does not say "synthetic"), and
+    # no silence hides it: it proves delivery.
+    run = NoticeRun(
+        store=canary.store, notifier=canary.notifier, owner=run_id, now=now, alerts=config.alerts,
+        pipeline=config.pipeline, channel_for=config.slack.channel_for,
+        presentation=replace(presentation(config), links=None, synthetic=True),
+        monitors=frozenset({TEST_MONITOR}), silences=False,
+    )
     for findings in ([finding], []):
         try:
-            previous = records_for_decide(canary.store, fingerprints=[finding.fingerprint])
+            noticed = notify(run, findings=findings, judgement=Judgement(succeeded=frozenset({TEST_MONITOR})))
         except StateError as error:
             result["error"] = f"alert state unavailable: {error}"
             break
-        # Only test incidents take part: a leftover of an earlier failed test resolves here too.
-        decisions = decide(
-            previous={fp: s for fp, s in previous.items() if s.monitor == TEST_MONITOR},
-            findings=findings,
-            succeeded={TEST_MONITOR},
-            repeat_after=config.alerts.repeat_after,
-            now=now,
-        )
-        # A resolved notice is built from the stored record, which does not say "synthetic": mark it here.
-        plans = [replace(p, message=replace(p.message, synthetic=True)) for p in plan(decisions.notify, now=now, zone=config.zone)]
-        reports: list[NotificationReport] = deliver(
-            plans,
-            store=canary.store,
-            notifier=canary.notifier,
-            owner=run_id,
-            now=now,
-            alerts=config.alerts,
-            channel_for=config.slack.channel_for,
-        )
+        reports = noticed.notifications
         result["notifications"] += [r.model_dump(mode="json") for r in reports]
         result["sent"] += [
-            {"reason": p.decision.reason.value, "text": render_text(p.message)} for p, r in zip(plans, reports) if r.delivered
+            {"reason": p.decision.reason.value, "text": render_text(p.message)}
+            for p, r in zip(noticed.plans, reports) if r.delivered
         ]
         failed = next((r for r in reports if not r.delivered or r.error), None)
         if failed is not None:

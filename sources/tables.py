@@ -6,9 +6,6 @@ import functools
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import sqlglot
-from sqlglot import exp
-
 PHASE_COMPLETIONS = "nba_orchestration.phase_completions"
 SCHEDULE = "nba_reference.nba_schedule"
 PREDICTIONS = "nba_predictions.player_prop_predictions"
@@ -127,6 +124,9 @@ def with_dataset_prefix(sql: str, dataset_prefix: str) -> str:
     """
     if not dataset_prefix:
         return sql
+    import sqlglot  # only a prefixed (staging) query is parsed: no parser on an unprefixed run's cold start
+    from sqlglot import exp
+
     tree = sqlglot.parse_one(sql, read="bigquery")
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     for table in tree.find_all(exp.Table):

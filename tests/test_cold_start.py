@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -46,3 +47,21 @@ def test_functions_framework_loading_the_function_loads_none_either():
 def test_the_probe_does_see_a_heavy_import():
     """The check above can fail: the same probe notices the library once something imports it."""
     assert "google.cloud.bigquery" in loaded_after("import main\nimport google.cloud.bigquery")
+
+
+CLI_ONLY = ("sqlglot", "demo", "run.replay", "entry.timeline", "entry.cli", "duckdb")
+"""What only the CLI's commands (or the local backend's warehouse, built at the first run) need."""
+
+
+def modules_after_import_main() -> list[str]:
+    done = subprocess.run([sys.executable, "-c", "import main; import sys; print(sorted(sys.modules))"], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    return ast.literal_eval(done.stdout.splitlines()[-1])  # a printed list of module names
+
+
+def test_importing_main_loads_no_cli_command_module_nor_sql_parser():
+    """Issue 18 item 7: the demo, the replay, its timeline and sqlglot load when a CLI command runs."""
+    loaded = modules_after_import_main()
+    assert [m for m in loaded if m.split(".")[0] in CLI_ONLY or m.startswith(CLI_ONLY)] == []
+    assert "run.steps" in loaded and "alerts.pipeline" in loaded  # what a run needs is there: the probe sees modules

@@ -170,7 +170,9 @@ def test_5_the_cli_last_resort_line_holds_no_piece_of_a_secret(monkeypatch, caps
     def crash(*args: Any, **kwargs: Any) -> int:
         raise RuntimeError(f"boom near hc-ping.com /{UUID} with xoxb-FAKE-4242424242-last-resort")
 
-    monkeypatch.setattr(main.entry.cli, "cli", crash)
+    import entry.cli  # main imports it when its CLI runs
+
+    monkeypatch.setattr(entry.cli, "cli", crash)
     monkeypatch.setattr(sys, "argv", ["main.py", "run"])
     with pytest.raises(SystemExit) as exit_:
         main.main()

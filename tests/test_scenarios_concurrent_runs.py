@@ -214,7 +214,7 @@ def test_twelve_runs_at_once_on_firestore_post_each_notice_once(firestore_env: A
 GATED_RUN = """
 import os, sys, time
 sys.argv = ["main.py", "run", "--now", sys.argv[1], "--json"]
-import main, alerts.local_notifier, alerts.sqlite_state, run.steps, sources.duckdb_warehouse, sources.iam_file, monitors.registry
+import main, alerts.local_notifier, alerts.pipeline, alerts.sqlite_state, run.steps, sources.duckdb_warehouse, sources.iam_file, monitors.registry
 RUNS, FINDINGS, BARRIERS = int(os.environ["RUNS"]), int(os.environ["FINDINGS"]), os.environ["BARRIERS"]
 GIVE_UP = time.monotonic() + 120
 
@@ -234,13 +234,13 @@ def wait_for(name, count):
 
 
 # 1. Every run reads the alert state before any run writes it: each finds every notice due.
-read = run.steps.records_for_decide
+read = alerts.pipeline.records_for_decide
 def read_then_wait(store, *, fingerprints):
     records = read(store, fingerprints=fingerprints)
     arrive("read")
     wait_for("read", RUNS)
     return records
-run.steps.records_for_decide = read_then_wait
+alerts.pipeline.records_for_decide = read_then_wait
 
 # 2. Every run tries to claim a notice before any run sends it (so it is not recorded yet). Per notice:
 # a run claims a batch, then sends it, then claims the next (causes before the effects in their threads).

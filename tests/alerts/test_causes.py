@@ -16,7 +16,8 @@ from typing import Any, Iterable
 import pytest
 from pydantic import SecretStr
 
-from alerts.causes import causes_of, explains, thread_by_cause
+from alerts.causes import causes_of, explains
+from alerts.pipeline import Judgement, NoticeRun, decide_all
 from alerts.decide import decide
 from alerts.deliver import deliver, plan
 from alerts.firestore_state import FirestoreStateStore
@@ -151,17 +152,13 @@ class Canary:
     silences: list[Silence] = field(default_factory=list)
 
     def run(self, findings: Iterable[Finding], *, at: datetime, succeeded: Iterable[str] = EVERY_MONITOR) -> list[NotificationReport]:
-        """One run as run/steps.py does it: decide, thread by cause, deliver."""
+        """One run as the notice pipeline does it: decide, thread by cause, deliver."""
         findings = list(findings)
         previous = records_for_decide(self.store, fingerprints=[f.fingerprint for f in findings])
-        decided = decide(
-            previous=previous, findings=findings, succeeded=set(succeeded), repeat_after=ALERTS.repeat_after, now=at,
-            silences=self.silences,
-        )
-        causes = causes_of(PIPELINE, findings)
-        decided = thread_by_cause(decided, previous=previous, findings=findings, causes=causes, silences=self.silences,
-            repeat_after=ALERTS.repeat_after, now=at,
-        )
+        run = NoticeRun(store=self.store, notifier=self.notifier, owner=f"run-{at:%H%M}", now=at, alerts=ALERTS,
+                        pipeline=PIPELINE, channel_for=SLACK.channel_for)
+        decided, _ = decide_all(run, findings=findings, previous=previous, silences=self.silences,
+                                judgement=Judgement(succeeded=frozenset(succeeded)))
         return deliver(
             plan(decided.notify, now=at), store=self.store, notifier=self.notifier, owner=f"run-{at:%H%M}", now=at,
             alerts=ALERTS, channel_for=SLACK.channel_for, refresh=plan(decided.refresh, now=at),

@@ -1,0 +1,311 @@
+"""The notice pipeline, assembled once: load -> decide -> plan -> deliver (or the blind path, or a dry run).
+
+Every caller goes through `notify`: a scheduled or operator's run (run/steps.py), each tick of a replay
+(run/replay.py), the test alert (run/synthetic.py); the daily digest goes through the same deliver stage
+(claim -> send -> record) as `Digest` job of `notify`.
+
+load      the notification records of this run's findings and every firing incident, and the silences
+decide    each fingerprint's reason (alerts/decide.py: first, repeat, resolved; repeat intervals, silences,
+          coverage), the checks a monitor could not read (they neither fire nor resolve), which finding
+          explains which (alerts/causes.py) and then threading by cause, given what is silenced and due
+plan      each due notice with its message, in one presentation (league time zone, links)
+deliver   claim -> send -> record each notice (alerts/deliver.py); a dry run renders and sends nothing;
+          the blind path (the records cannot be read) sends one undeduplicated notice naming the store
+
+Pure stages take their inputs as arguments; only load and deliver touch the store and the notifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import AbstractSet, Callable, Mapping, Sequence
+
+from alerts.causes import causes_of, thread_by_cause
+from alerts.decide import Decisions, decide
+from alerts.deliver import DeliveryPlan, Presentation, claim_send_record, deliver, plan, send_without_state
+from alerts.digest import DIGEST_MONITOR, Digest, DigestNotifier, OpenIncident, digest_record, render_digest_text
+from alerts.links import thread_url
+from alerts.notifier import Notifier
+from alerts.render_text import render_text
+from alerts.silences import silence_for
+from alerts.state import StateError, StateStore, records_for_decide
+from core.config import AlertsConfig, LinksConfig, Pipeline
+from core.degraded import degraded
+from core.model import (
+    CANARY_MONITOR, AlertState, CheckError, Decision, Finding, Judged, MonitorResult, NotificationReport, Outcome, Reason,
+    Severity, Silence,
+)
+
+ALERT_STATE = "alert_state"
+"""The pseudo-monitor of the canary's own notification records."""
+MAX_FINDINGS_LISTED = 15
+"""Findings listed in the blind notice; more are counted (they are in the run report)."""
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What this run judged: which monitors ran cleanly (they may resolve what they own), the targets each
+    judged, and the checks each could not read (they neither fire nor resolve)."""
+
+    succeeded: frozenset[str]
+    coverage: Mapping[str, Judged] = field(default_factory=dict)
+    unread: Mapping[str, Sequence[CheckError]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, results: Sequence[MonitorResult], *, also: AbstractSet[str] = frozenset()) -> Judgement:
+        """From the monitors' results; `also`: pseudo-monitors this run judged besides (its settings, its state)."""
+        clean = [r for r in results if r.outcome is not Outcome.ERROR]
+        return cls(
+            succeeded=frozenset(r.name for r in clean) | frozenset(also),
+            coverage={r.name: r.judged for r in clean if r.judged is not None},
+            unread={r.name: r.check_errors for r in results if r.check_errors},
+        )
+
+
+@dataclass(frozen=True)
+class DigestJob:
+    """The daily digest, due in this run: `compose` turns the open incidents into the digest."""
+
+    fingerprint: str
+    compose: Callable[[list[OpenIncident]], Digest]
+    links: LinksConfig
+
+
+@dataclass(frozen=True)
+class NoticeRun:
+    """Where and how one run's notices go."""
+
+    store: StateStore
+    notifier: Notifier
+    owner: str
+    """The run id: who holds the claims."""
+    now: datetime
+    alerts: AlertsConfig
+    pipeline: Pipeline
+    channel_for: Callable[[Severity], str | None]
+    presentation: Presentation = Presentation()
+    dry_run: bool = False
+    scheduled: bool = True
+    """A scheduled run retires incidents of targets its monitors no longer check; an operator's run for one
+    date leaves them alone."""
+    store_check: str | None = None
+    """The command that shows whether the store answers: given, an unreadable store takes the blind path;
+    None, the StateError reaches the caller (the test alert reports it)."""
+    monitors: frozenset[str] | None = None
+    """Only the records of these monitors take part (the test alert: its own incidents only)."""
+    silences: bool = True
+    """Whether the store's silences apply (the test alert proves delivery: no silence hides it)."""
+
+
+@dataclass
+class Noticed:
+    """What the pipeline did: the run's findings (with the canary's own about its state added), each
+    notice planned and what happened to it."""
+
+    findings: list[Finding]
+    plans: list[DeliveryPlan]
+    notifications: list[NotificationReport]
+    silenced: dict[str, str] = field(default_factory=dict)
+    caused_by: dict[str, str] = field(default_factory=dict)
+    """effect fingerprint -> the fingerprint of the firing finding that explains it."""
+    state_error: str | None = None
+    """Set on the blind path: the alert state was unreadable."""
+    digest: NotificationReport | None = None
+    digest_text: str | None = None
+
+
+def notify(
+    run: NoticeRun, *, findings: Sequence[Finding], judgement: Judgement, digest: DigestJob | None = None,
+) -> Noticed:
+    """The whole chain for one run's findings: load -> decide -> plan -> deliver (or the blind path)."""
+    findings = list(findings)
+    # load
+    try:
+        previous = records_for_decide(run.store, fingerprints=[f.fingerprint for f in findings])
+        silences = run.store.silences(now=run.now) if run.silences else []
+    except StateError as error:
+        if run.store_check is None:
+            raise
+        return blind(run, findings=findings, error=str(error))
+    if run.monitors is not None:
+        previous = {fp: s for fp, s in previous.items() if s.monitor in run.monitors}
+    corrupt = dict(getattr(previous, "corrupt", {}))
+    findings += [corrupt_record_finding(fp, why) for fp, why in sorted(corrupt.items())]
+    # decide
+    decisions, causes = decide_all(
+        run, findings=findings, previous=previous, silences=silences, judgement=judgement,
+    )
+    # plan
+    plans = plan(decisions.notify, now=run.now, presentation=run.presentation)
+    refresh = plan(decisions.refresh, now=run.now, presentation=run.presentation)
+    # deliver
+    if run.dry_run:
+        reports = rendered(plans)
+    else:
+        reports = deliver(
+            plans, store=run.store, notifier=run.notifier, owner=run.owner, now=run.now, alerts=run.alerts,
+            channel_for=run.channel_for, refresh=refresh, corrupt=corrupt, presentation=run.presentation,
+        )
+    noticed = Noticed(
+        findings=findings, plans=plans, notifications=[_described(r, p) for r, p in zip(reports, plans)],
+        silenced=decisions.silenced, caused_by=causes,
+    )
+    if digest is not None:
+        noticed.digest, noticed.digest_text = post_digest(run, digest)
+    return noticed
+
+
+def decide_all(
+    run: NoticeRun,
+    *,
+    findings: Sequence[Finding],
+    previous: Mapping[str, AlertState],
+    silences: Sequence[Silence],
+    judgement: Judgement,
+) -> tuple[Decisions, dict[str, str]]:
+    """The pure decision of one run: what is due, threaded by cause, and each explained finding's cause."""
+    now, repeat_after = run.now, run.alerts.repeat_after
+    decisions = decide(
+        previous=previous,
+        findings=findings,
+        succeeded=set(judgement.succeeded),
+        repeat_after=repeat_after,
+        now=now,
+        silences=silences,
+        coverage=dict(judgement.coverage),
+        # An operator's check of one date must not close what the scheduled runs are watching.
+        retire_uncovered=run.scheduled,
+    )
+    # A check its monitor could not read neither fires nor resolves its alerts.
+    decisions = replace(decisions, notify=[
+        d for d in decisions.notify
+        if not (d.reason is Reason.RESOLVED and d.previous is not None
+                and any(e.holds(d.previous) for e in judgement.unread.get(d.previous.monitor, ())))
+    ])
+    causes = causes_of(run.pipeline, findings)
+    muted = {
+        f.fingerprint for f in findings
+        if f.fingerprint in decisions.silenced or silence_for(f, silences, now=now) is not None
+    }
+    # An effect in its cause's thread is due again when its own interval has passed since the cause's last
+    # notice (which named it).
+    due_in_cause_thread = set()
+    for finding in findings:
+        state = previous.get(finding.fingerprint)
+        named = previous.get(state.caused_by) if state is not None and state.firing and state.caused_by else None
+        if named is not None and now - named.last_notified >= repeat_after.for_severity(finding.severity):
+            due_in_cause_thread.add(finding.fingerprint)
+    threaded = thread_by_cause(
+        decisions, previous=previous, findings=findings, causes=causes, muted=muted,
+        due_in_cause_thread=due_in_cause_thread,
+    )
+    return threaded, causes
+
+
+def blind(run: NoticeRun, *, findings: list[Finding], error: str) -> Noticed:
+    """The records cannot be read: nothing can be deduplicated, claimed or recorded. Say so once per run,
+    with this run's findings, rather than stay silent (or post every finding again) until the store answers."""
+    notice = state_unreadable_finding(source=run.store.source, error=error, findings=findings, check=run.store_check)
+    findings = [*findings, notice]
+    plans = plan([Decision(fingerprint=notice.fingerprint, reason=Reason.FIRST, finding=notice)], now=run.now,
+                 presentation=run.presentation)
+    if run.dry_run:
+        reports = rendered(plans)
+    else:
+        reports = [send_without_state(item, notifier=run.notifier) for item in plans]
+    return Noticed(
+        findings=findings, plans=plans, notifications=[_described(r, p) for r, p in zip(reports, plans)],
+        state_error=error,
+    )
+
+
+def post_digest(run: NoticeRun, job: DigestJob) -> tuple[NotificationReport | None, str | None]:
+    """Today's digest when not yet posted: (its report, its text), or (None, None) when posted earlier."""
+
+    def report(**fields: object) -> NotificationReport:
+        return NotificationReport(fingerprint=job.fingerprint, reason=Reason.DIGEST, **fields)  # type: ignore[arg-type]
+
+    try:
+        if run.store.load(fingerprints=[job.fingerprint]):
+            return None, None  # posted earlier today
+        firing = run.store.load_firing()
+    except StateError as error:
+        return report(delivered=False, error=f"state store: {error}"), None
+    incidents = [
+        OpenIncident(
+            severity=s.severity, monitor=s.monitor, summary=s.summary, since=s.first_seen,
+            thread_url=thread_url(job.links, s.channel, s.thread_ts),
+        )
+        for s in sorted(firing.values(), key=lambda s: (s.severity.rank, s.first_seen))
+        if s.monitor != DIGEST_MONITOR
+    ]
+    digest = job.compose(incidents)
+    text = render_digest_text(digest)
+    if run.dry_run:
+        return report(delivered=False), text
+    if not hasattr(run.notifier, "send_digest"):
+        return report(delivered=False, skipped="this notifier cannot post a digest"), text
+    sender: DigestNotifier = run.notifier  # type: ignore[assignment]
+    return claim_send_record(
+        fingerprint=job.fingerprint, reason=Reason.DIGEST, store=run.store, owner=run.owner, now=run.now,
+        lease=run.alerts.claim_lease, send=lambda: sender.send_digest(digest),
+        record=lambda receipt: digest_record(digest, channel=receipt.channel, ts=receipt.ts, now=run.now),
+    ), text
+
+
+def rendered(plans: list[DeliveryPlan]) -> list[NotificationReport]:
+    """A dry run's deliver stage: each notice rendered as the console shows it, nothing sent."""
+    return [
+        NotificationReport(fingerprint=p.decision.fingerprint, reason=p.decision.reason, delivered=False,
+                           text=render_text(p.message))
+        for p in plans
+    ]
+
+
+def _described(notice: NotificationReport, item: DeliveryPlan) -> NotificationReport:
+    decision = item.decision
+    about = decision.finding or decision.previous
+    return notice.model_copy(update={
+        "monitor": item.message.monitor,
+        "key": dict(about.key) if about is not None else None,
+        "summary": about.summary if about is not None else item.message.title,
+    })
+
+
+def corrupt_record_finding(fingerprint: str, error: str) -> Finding:
+    """One notification record cannot be read: its incident's notices start again (as firsts), and this says so."""
+    return degraded(
+        {"monitor": ALERT_STATE, "record": fingerprint, "problem": "corrupt_record"},
+        f"Canary degraded: the notification record {fingerprint} is corrupt",
+        {"record": fingerprint, "error": error},
+        (
+            f"The canary replaces the record the next time that incident notifies (as a first notice, in a new "
+            f"thread); until then a resolution of it cannot be sent. Delete the record {fingerprint} to clear this."
+        ),
+    )
+
+
+def state_unreadable_finding(*, source: str, error: str, findings: list[Finding], check: str | None = None) -> Finding:
+    """The run could not read its alert state: it cannot deduplicate, so it lists what it found instead."""
+    listed = [f"{f.severity.value}: {f.summary}" for f in findings[:MAX_FINDINGS_LISTED]]
+    if len(findings) > MAX_FINDINGS_LISTED:
+        listed.append(f"... and {len(findings) - MAX_FINDINGS_LISTED} more (in the run report)")
+    return Finding(
+        monitor=CANARY_MONITOR,
+        severity=Severity.CRITICAL,
+        key={"monitor": ALERT_STATE, "problem": "error"},
+        summary=(
+            f"Canary degraded: its alert state ({source}) is unreadable; "
+            f"{len(findings)} finding(s) of this run could not be deduplicated"
+        ),
+        details={
+            "source": source, "error": error, "findings_this_run": listed or ["none"],
+            "check_first": f"that {source} answers and that the canary's service account may use it (roles/datastore.user)",
+            "effect": (
+                "until then no alert is deduplicated or recorded: this notice repeats on every run, with that run's "
+                "findings, and the run fails (HTTP 503) so Cloud Scheduler retries it"
+            ),
+        },
+        fix=check or "python main.py silences",
+    )
