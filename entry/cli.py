@@ -78,6 +78,8 @@ def make_parser() -> CliParser:
     run.add_argument("--json", action="store_true", help="print the run report as one JSON object on stdout")
     demo = commands.add_parser("demo", help="write a demo pipeline into CANARY_LOCAL_DIR and run once on it")
     demo.add_argument("--history-days", type=int, default=7, help="healthy days before the broken one (default 7)")
+    demo.add_argument("--off-season-days", type=int, default=0,
+                      help="the history opens with this many days without games (default 0)")
     demo.add_argument("--no-run", action="store_true", help="only write the demo data")
     demo.add_argument("--json", action="store_true", help="print the run report as one JSON object on stdout")
     silence = commands.add_parser("silence", help="mute matching first/repeat notices for a while")
@@ -226,12 +228,14 @@ def cli_demo(
         raise BadInput("demo writes the local backend's files; unset CANARY_BACKEND or set it to local")
     if not 0 <= args.history_days <= 3650:
         raise BadInput("--history-days: give 0 to 3650")
+    if not 0 <= args.off_season_days <= args.history_days:
+        raise BadInput(f"--off-season-days: give 0 to --history-days ({args.history_days})")
     now = demo_now(datetime.now(timezone.utc), config.zone)
     config = with_demo_checks(config)
     pipeline = build_demo(
         now=now, zone=config.zone, services=config.pipeline.services,
         push_member=config.monitors["orchestrator_iam"].member, history_days=args.history_days,
-        project=config.pipeline.project, region=config.pipeline.region,
+        project=config.pipeline.project, region=config.pipeline.region, off_season_days=args.off_season_days,
     )
     note = stderr if args.json else stdout
     announce_demo_removals(settings.local_dir, out=note)
@@ -280,9 +284,11 @@ def cli_replay(
         last=parse_day("--to", args.last),
         every=every,
         monitors=parse_monitor_list(args.monitors) if args.monitors is not None else None,
+        now=datetime.now(timezone.utc),
     )
     try:
-        result = replay(config, build(settings, config, console=None).sources, request)
+        result = replay(config, build(settings, config, console=None).sources, request,
+                        progress=replay_progress(out=stderr))
     except SourceError as error:
         print(f"error: {error}", file=stderr)
         return EXIT_DELIVERY_FAILED
@@ -291,6 +297,25 @@ def cli_replay(
     else:
         print_timeline(result, out=stdout, zone=config.zone, repeat_after=config.alerts.repeat_after)
     return EXIT_OK
+
+
+REPLAY_PROGRESS_TICKS = 2_000
+"""A replay longer than this many ticks (about six weeks at 30 minutes) says how far it got, on stderr."""
+
+
+def replay_progress(*, out: TextIO) -> Callable[[int, int, date], None]:
+    """A line per tenth of a long replay: the day reached and the ticks done."""
+    shown = [-1]
+
+    def progress(done: int, total: int, day: date) -> None:
+        if total <= REPLAY_PROGRESS_TICKS:
+            return
+        tenth = done * 10 // total
+        if tenth > shown[0]:
+            shown[0] = tenth
+            print(f"replay: {day} ({done:,}/{total:,} ticks)", file=out, flush=True)
+
+    return progress
 
 
 def parse_day(flag: str, text: str) -> date:

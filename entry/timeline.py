@@ -37,16 +37,29 @@ def print_timeline(report: ReplayReport, *, out: TextIO, zone: ZoneInfo, repeat_
         print(f"\nincident {number}: {incident.severity.value} {incident.monitor} {{{labels}}}", file=out)
         for notice in (n for n in report.notices if n.fingerprint == incident.fingerprint):
             if incident.opened_at <= notice.at and (incident.resolved_at is None or notice.at <= incident.resolved_at):
-                print(f"  {at(notice.at)}  {notice.reason.value:<8}  {notice.summary}", file=out)
+                reason = "escalated" if notice.escalated else notice.reason.value
+                print(f"  {at(notice.at)}  {reason:<9}  {notice.summary}", file=out)
         if incident.resolved_at is None:
             print(f"  still open at the end of the replay ({humanize(report.end - incident.opened_at)} so far)", file=out)
         else:
             print(f"  lasted {humanize(incident.resolved_at - incident.opened_at)}", file=out)
     days = (report.last - report.first).days + 1
     short = short_incidents(report, repeat_after)
+    if report.future_ticks:
+        print(f"\nnot replayed: the {report.future_ticks} tick(s) of {report.last} after now (they have not happened)",
+              file=out)
+    print("\nper monitor:", file=out)
+    for m in report.monitors:
+        escalations = f", {m.escalations} escalation(s)" if m.escalations else ""
+        print(f"  {m.monitor}: {m.incidents} incident(s), {m.notices} notice(s){escalations}; "
+              f"rows on {m.days_with_rows} of {days} day(s)", file=out)
+    games = "" if report.days_with_games is None else (
+        f", {report.days_with_games} of them with games"
+        + (f" ({len(report.notices) / report.days_with_games:.2f} notices per day with games)" if report.days_with_games else "")
+    )
     print(
         f"\ntotals: {len(report.incidents)} incident(s), {len(report.notices)} notice(s), "
-        f"{len(report.notices) / days:.2f} notices per day over {days} day(s), "
+        f"{len(report.notices) / days:.2f} notices per day over {days} day(s){games}, "
         f"{len(short)} incident(s) shorter than one repeat interval; replayed in {report.duration_ms / 1000:.2f} s",
         file=out,
     )

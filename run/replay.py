@@ -13,7 +13,7 @@ import functools
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,7 @@ from alerts.pipeline import Judgement, NoticeRun, notify
 from core.config import CanaryConfig
 from core.model import AlertState, MonitorResult, Reason, Severity, Silence
 from monitors.base import CheckContext, FetchWindow, MonitorSpec, Sources
+from monitors.data_checks import SCHEDULE_CHECK
 from monitors.registry import MONITORS
 from run.runner import timed_result
 from run.steps import RequestError, findings_of, presentation, select_monitors
@@ -42,6 +43,8 @@ class ReplayRequest:
     every: timedelta
     monitors: tuple[str, ...] | None = None
     """Names to replay; None replays every enabled monitor that has history."""
+    now: datetime | None = None
+    """The entry point's clock: a range past today is refused, and today's ticks after now are not replayed."""
 
 
 class NotReplayed(BaseModel):
@@ -57,6 +60,8 @@ class ReplayNotice(BaseModel):
     key: dict[str, str]
     summary: str
     severity: Severity = Field(exclude=True)
+    escalated: bool = False
+    """A repeat sent because the incident became more severe (warning -> critical)."""
 
 
 class ReplayIncident(BaseModel):
@@ -69,8 +74,22 @@ class ReplayIncident(BaseModel):
     resolved_at: datetime | None = None
     notices: int = 0
     """How many notices it sent (first, repeats and the resolved one)."""
+    escalations: int = 0
+    """How many of its repeats were escalations (warning -> critical)."""
     severity: Severity = Field(exclude=True)
     summary: str = Field(exclude=True)
+
+
+class MonitorSummary(BaseModel):
+    """One replayed monitor's share of the replay, and how many days of the range it had data for."""
+
+    monitor: str
+    incidents: int
+    notices: int
+    escalations: int
+    days_with_rows: int
+    """Days of the range whose game date had rows for it (completions, games, loads): an average over the
+    range is diluted by the days without."""
 
 
 class ReplayReport(BaseModel):
@@ -84,6 +103,13 @@ class ReplayReport(BaseModel):
     not_replayed: list[NotReplayed]
     notices: list[ReplayNotice]
     incidents: list[ReplayIncident]
+    monitors: list[MonitorSummary] = Field(default_factory=list)
+    days: int = 0
+    """Days of the range (--from through --to)."""
+    days_with_games: int | None = None
+    """Days of the range with games (not postponed or cancelled), when a replayed monitor reads the schedule."""
+    future_ticks: int = 0
+    """Ticks of today after `now`, not replayed: what has not happened yet has no history."""
     duration_ms: float
     end: datetime = Field(exclude=True)
     """The moment after the last tick: how long a still-open incident had lasted by then."""
@@ -98,6 +124,13 @@ def tick_times(request: ReplayRequest, config: CanaryConfig) -> list[datetime]:
         raise RequestError("--every: give a positive interval such as 30m")
     if request.last < request.first:
         raise RequestError(f"--to {request.last} is before --from {request.first}")
+    if request.now is not None:
+        today = request.now.astimezone(config.zone).date()
+        if request.last > today:
+            raise RequestError(
+                f"--to {request.last} is in the future (today is {today}, league-local): a replay shows what has "
+                f"happened; give --to {today} or earlier"
+            )
     start = datetime.combine(request.first, datetime.min.time(), tzinfo=config.zone).astimezone(timezone.utc)
     end = datetime.combine(request.last + timedelta(days=1), datetime.min.time(), tzinfo=config.zone).astimezone(timezone.utc)
     count = -(-(end - start) // request.every)
@@ -117,6 +150,13 @@ def split_monitors(config: CanaryConfig, names: tuple[str, ...] | None) -> tuple
     ]
     if names is not None and not replayed:
         raise RequestError("nothing to replay: " + "; ".join(f"{s.monitor} {s.why}" for s in skipped))
+    off = [name for name in replayed if not config.monitors[name].enabled]
+    if names is not None and off:
+        raise RequestError(
+            f"{', '.join(off)} {'is' if len(off) == 1 else 'are'} off in this configuration (nothing listed to check): "
+            f"turn {'it' if len(off) == 1 else 'them'} on in canary.toml (the raw-table checks are commented out "
+            f"there), or replay another file with --config"
+        )
     return replayed, skipped
 
 
@@ -177,6 +217,29 @@ class RowsByDate:
             else:
                 self._by_date.setdefault(row["game_date"], []).append(row)
 
+    def dates_with_rows(self, first: date, last: date) -> set[date]:
+        """Game dates first..last with a row of data (not an error, not the schedule's game count)."""
+        return {
+            day for day, rows in self._by_date.items()
+            if first <= day <= last and any("error" not in r and r.get("check_name") != SCHEDULE_CHECK for r in rows)
+        }
+
+    def game_dates(self, first: date, last: date) -> set[date] | None:
+        """Dates first..last with games, when these rows carry the schedule (None: they do not)."""
+        carries = False
+        found: set[date] = set()
+        for day, rows in self._by_date.items():
+            for row in rows:
+                if row.get("check_name") == SCHEDULE_CHECK:
+                    carries = True
+                    if int(row.get("row_count") or 0) > 0 and first <= day <= last:
+                        found.add(day)
+                elif "check_name" not in row and "game_id" in row and "game_start_utc" in row:
+                    carries = True  # missing_predictions reads the schedule's games, one row each
+                    if first <= day <= last:
+                        found.add(day)
+        return found if carries else None
+
     def of(self, first: date, last: date) -> list[Row]:
         """The rows of game dates first..last (the same list for every tick of one window)."""
         if (first, last) not in self._spans:
@@ -186,11 +249,18 @@ class RowsByDate:
         return self._spans[(first, last)]
 
 
-def replay(config: CanaryConfig, sources: Sources, request: ReplayRequest) -> ReplayReport:
+Progress = Callable[[int, int, date], None]
+"""progress(ticks done, ticks in all, league date of the tick): called once per league day of a replay."""
+
+
+def replay(
+    config: CanaryConfig, sources: Sources, request: ReplayRequest, *, progress: Progress | None = None,
+) -> ReplayReport:
     """The notices the scheduled runs would have sent at each tick, from an empty notification record."""
     started = time.perf_counter()
     names, skipped = split_monitors(config, request.monitors)
-    ticks = tick_times(request, config)
+    every_tick = tick_times(request, config)
+    ticks = [tick for tick in every_tick if request.now is None or tick <= request.now]
     contexts = [
         CheckContext(now=tick, today=tick.astimezone(config.zone).date(), zone=config.zone, pipeline=config.pipeline)
         for tick in ticks
@@ -200,7 +270,9 @@ def replay(config: CanaryConfig, sources: Sources, request: ReplayRequest) -> Re
     store, notifier = ReplayStore(), ReplayNotifier()
     notices: list[ReplayNotice] = []
     shown = presentation(config)
-    for ctx in contexts:
+    for done, ctx in enumerate(contexts):
+        if progress is not None and (done == 0 or ctx.today != contexts[done - 1].today):
+            progress(done, len(contexts), ctx.today)
         results = [_judge_at(spec, config, sources, rows[spec.name], ctx) for spec in specs]
         # The notice pipeline of a scheduled run, on a record in memory and a notifier that sends nothing:
         # threads, causes and the record's transitions change exactly as a scheduled run's would.
@@ -217,11 +289,34 @@ def replay(config: CanaryConfig, sources: Sources, request: ReplayRequest) -> Re
                 summary=message.title, severity=message.severity,
             ))
     end = ticks[-1] + request.every if ticks else datetime.combine(request.first, datetime.min.time(), tzinfo=timezone.utc)
+    incidents = incidents_of(notices)
     return ReplayReport(
         first=request.first, last=request.last, every=_duration_text(request.every), ticks=len(ticks), replayed=names,
-        not_replayed=skipped, notices=notices, incidents=incidents_of(notices),
+        not_replayed=skipped, notices=notices, incidents=incidents,
+        monitors=[summary_of(name, rows[name], notices, incidents, request) for name in names],
+        days=(request.last - request.first).days + 1,
+        days_with_games=_days_with_games([rows[name] for name in names], request),
+        future_ticks=len(every_tick) - len(ticks),
         duration_ms=round((time.perf_counter() - started) * 1000, 1), end=end,
     )
+
+
+def summary_of(
+    name: str, rows: RowsByDate, notices: list[ReplayNotice], incidents: list[ReplayIncident], request: ReplayRequest,
+) -> MonitorSummary:
+    mine = [i for i in incidents if i.monitor == name]
+    return MonitorSummary(
+        monitor=name, incidents=len(mine), notices=sum(1 for n in notices if n.monitor == name),
+        escalations=sum(i.escalations for i in mine), days_with_rows=len(rows.dates_with_rows(request.first, request.last)),
+    )
+
+
+def _days_with_games(all_rows: list[RowsByDate], request: ReplayRequest) -> int | None:
+    """Days with games, from the schedule rows a monitor read (the data checks' schedule branch, or the games
+    missing_predictions reads); None when no replayed monitor reads the schedule."""
+    seen = [rows.game_dates(request.first, request.last) for rows in all_rows]
+    known = [dates for dates in seen if dates is not None]
+    return len(set().union(*known)) if known else None
 
 
 def _fetch_range(spec: MonitorSpec[Any], config: CanaryConfig, sources: Sources, contexts: list[CheckContext]) -> list[Row]:
@@ -258,10 +353,27 @@ def incidents_of(notices: list[ReplayNotice]) -> list[ReplayIncident]:
             open_now[notice.fingerprint] = incident
             incidents.append(incident)
         incident.notices += 1
+        if notice.reason is Reason.REPEAT and _rank(notice.severity) > _rank(incident.severity):
+            notice.escalated = True
+            incident.escalations += 1
+            incident.severity = notice.severity
         if notice.reason is Reason.RESOLVED:
             incident.resolved_at = notice.at
             del open_now[notice.fingerprint]
     return incidents
+
+
+def notices_by_day(report: ReplayReport, zone: Any) -> dict[date, int]:
+    """Notices per league-local day of the range (every day present, 0 when none)."""
+    counts = {report.first + timedelta(days=n): 0 for n in range((report.last - report.first).days + 1)}
+    for notice in report.notices:
+        day = notice.at.astimezone(zone).date()
+        counts[day] = counts.get(day, 0) + 1
+    return counts
+
+
+def _rank(severity: Severity) -> int:
+    return {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}.get(severity, 0)
 
 
 def _duration_text(every: timedelta) -> str:

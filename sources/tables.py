@@ -140,6 +140,30 @@ def with_dataset_prefix(sql: str, dataset_prefix: str) -> str:
     return tree.sql(dialect="bigquery")
 
 
+_NULL = "\\N"
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return _NULL
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _insert(db: Any, table: str, rows: list[tuple[Any, ...]], folder: Path) -> None:
+    """Rows through a CSV file and COPY: DuckDB's executemany inserts one row at a time (minutes for a season)."""
+    import csv
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", dir=folder, delete=False, newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows([_csv_value(v) for v in row] for row in rows)
+    try:
+        db.execute(f"COPY {table} FROM '{out.name}' (FORMAT csv, HEADER false, NULLSTR '{_NULL}')")
+    finally:
+        Path(out.name).unlink()
+
+
 def write_duckdb(
     path: Path, rows_by_table: dict[str, Iterable[dict[str, Any]]], *, dataset_prefix: str = "",
     tables: Iterable[str] | None = None, progress: Callable[[str, int, int], None] | None = None,
@@ -162,7 +186,6 @@ def write_duckdb(
             names = [c for c, _ in columns]
             rows = [tuple(row.get(c) for c in names) for row in rows_by_table.get(table, ())]
             for start in range(0, len(rows), INSERT_CHUNK):
-                insert = f"INSERT INTO {name} VALUES ({', '.join('?' * len(names))})"
-                db.executemany(insert, rows[start : start + INSERT_CHUNK])
+                _insert(db, name, rows[start : start + INSERT_CHUNK], path.parent)
                 if progress is not None:
                     progress(table, min(start + INSERT_CHUNK, len(rows)), len(rows))

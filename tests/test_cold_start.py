@@ -51,6 +51,8 @@ def test_the_probe_does_see_a_heavy_import():
 
 CLI_ONLY = ("sqlglot", "demo", "run.replay", "entry.timeline", "entry.cli", "duckdb")
 """What only the CLI's commands (or the local backend's warehouse, built at the first run) need."""
+NEVER_AT_IMPORT = ("pydantic_settings", "asyncio")
+"""The settings are read without pydantic-settings, which brought asyncio (functions_framework needs neither)."""
 
 
 def modules_after_import_main() -> list[str]:
@@ -64,4 +66,5 @@ def test_importing_main_loads_no_cli_command_module_nor_sql_parser():
     """Issue 18 item 7: the demo, the replay, its timeline and sqlglot load when a CLI command runs."""
     loaded = modules_after_import_main()
     assert [m for m in loaded if m.split(".")[0] in CLI_ONLY or m.startswith(CLI_ONLY)] == []
+    assert [m for m in loaded if m.split(".")[0] in NEVER_AT_IMPORT] == []
     assert "run.steps" in loaded and "alerts.pipeline" in loaded  # what a run needs is there: the probe sees modules

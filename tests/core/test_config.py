@@ -40,3 +40,17 @@ def test_slack_channel_from_the_environment_overrides_the_file_but_not_severity_
     _, config = load_all()
     assert config.slack.channel_for(Severity.WARNING) == "#from-deploy"
     assert config.slack.channel_for(Severity.CRITICAL) == "#oncall"
+
+
+def test_settings_come_from_the_environment_and_arguments_win(monkeypatch) -> None:
+    from core.config import Settings
+
+    monkeypatch.setenv("CANARY_BACKEND", "gcp")
+    monkeypatch.setenv("canary_gcp_project", "other-project")  # any case, as pydantic-settings matched
+    monkeypatch.setenv("CANARY_ALLOW_TEST_ENDPOINTS", "1")
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
+    monkeypatch.setenv("CANARY_NOT_A_SETTING", "ignored")
+    settings = Settings()
+    assert (settings.backend, settings.gcp_project, settings.allow_test_endpoints, settings.firestore_emulator_host) == (
+        "gcp", "other-project", True, "127.0.0.1:8080")
+    assert Settings(backend="local").backend == "local"

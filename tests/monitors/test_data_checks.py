@@ -16,7 +16,7 @@ from monitors import freshness, volume
 from monitors.base import CheckContext
 from monitors.data_checks import Window
 from run.configure import load_all
-from sources.tables import GAMEBOOK, INJURY_REPORT, PLAYER_PROPS, TEAM_BOXSCORE
+from sources.tables import GAMEBOOK, INJURY_REPORT, PLAYER_PROPS, RAW_SCHEDULE, TEAM_BOXSCORE
 from tests.scenario import NEW_YORK, Scenario, local
 from tests.servers.stacks import Stack, comparable, default_config, finding_keys, gcp_stack, local_stack
 
@@ -26,10 +26,12 @@ EVENING = local(DAY, "18:30")
 GAMES = ("20261121_BOS_NYK", "20261121_LAL_DEN")
 OLD_GAMES = ("20261120_MIA_CHI", "20261120_PHX_SAC", "20261120_UTA_OKC")
 
-GAMEBOOK_FRESH = {"table": GAMEBOOK, "loaded_at_field": "processed_at", "lookback_days": 1, "warn_after": "30h",
-                  "error_after": "36h", "only_on_game_days": True}
-PROPS_FRESH = {"table": PLAYER_PROPS, "loaded_at_field": "processed_at", "lookback_days": 0, "warn_after": "6h",
-               "error_after": "12h", "only_on_game_days": True}
+GAMEBOOK_FRESH = {"table": GAMEBOOK, "loaded_at_field": "processed_at", "game_date": "yesterday", "lookback_days": 1,
+                  "due_local": "09:00", "warn_after": "1h", "error_after": "3h", "only_on_game_days": True}
+PROPS_FRESH = {"table": PLAYER_PROPS, "loaded_at_field": "processed_at", "lookback_days": 0, "due_local": "12:00",
+               "warn_after": "1h", "error_after": "3h", "only_on_game_days": True}
+SCHEDULE_FRESH = {"table": RAW_SCHEDULE, "loaded_at_field": "processed_at", "lookback_days": 0, "lookahead_days": 7,
+                  "due_local": "09:00", "warn_after": "1h", "error_after": "6h"}
 GAMEBOOK_VOLUME = {"name": "gamebook_players", "table": GAMEBOOK, "game_date": "yesterday", "min_rows_per_game": 20,
                    "max_null_percent": {"player_lookup": 0}, "loaded_at_field": "processed_at", "due_local": "09:00"}
 
@@ -47,7 +49,7 @@ def props_rows(day: date, game_id: str, loaded: datetime, *, players: int = 10) 
              "points_line": 12.5, "processed_at": loaded} for i in range(players)]
 
 
-def healthy(*, games_today: bool = True, props_at: str = "14:00") -> Scenario:
+def healthy(*, games_today: bool = True, props_at: str = "10:00") -> Scenario:
     """Yesterday's three games in the gamebook (loaded this morning), tonight's games' props at `props_at`."""
     s = Scenario()
     for game_id in OLD_GAMES:
@@ -97,57 +99,109 @@ def test_a_healthy_raw_layer_is_quiet_and_costs_one_query_per_monitor(tmp_path: 
 @pytest.mark.parametrize(
     "now, expected",
     [
-        (local(DAY, "15:59"), set()),  # props loaded 10:00: 5 h 59 min old, warn_after 6h
-        (local(DAY, "16:01"), {stale(PLAYER_PROPS, "warning")}),
-        (local(DAY, "22:00"), {stale(PLAYER_PROPS, "warning")}),
-        (local(DAY, "22:01"), {stale(PLAYER_PROPS, "critical")}),  # error_after 12h
+        (local(DAY, "12:59"), set()),  # props due 12:00, not loaded: 59 min, warn_after 1h
+        (local(DAY, "13:01"), {stale(PLAYER_PROPS, "warning")}),
+        (local(DAY, "15:00"), {stale(PLAYER_PROPS, "warning")}),
+        (local(DAY, "15:01"), {stale(PLAYER_PROPS, "critical")}),  # error_after 3h
+        (local(DAY, "20:00"), set()),  # loaded at 20:00
     ],
 )
 def test_stale_past_warn_after_is_a_warning_and_past_error_after_critical(tmp_path: Path, now: datetime, expected: set) -> None:
-    _, report = run(tmp_path, healthy(props_at="10:00"), now, volume={"checks": []})
+    _, report = run(tmp_path, healthy(props_at="20:00"), now, volume={"checks": []})
     assert keys(report) == expected
 
 
-def test_the_evidence_gives_the_last_load_in_both_zones_the_age_and_the_threshold(tmp_path: Path) -> None:
-    _, report = run(tmp_path, healthy(), local(DAY, "21:00"), volume={"checks": []})
+def test_the_evidence_gives_the_partition_the_due_moment_in_both_zones_the_age_and_the_threshold(tmp_path: Path) -> None:
+    _, report = run(tmp_path, healthy(props_at="20:00"), local(DAY, "13:30"), volume={"checks": []})
     (finding,) = report.findings
-    assert finding.summary == "nba_raw.odds_api_player_points_props is stale: last loaded 7.0 h ago (warn_after 6.0 h)"
-    assert finding.details["evidence"] == (
-        "last processed_at 2026-11-21 14:00 EST (19:00 UTC), 7.0 h ago; warn_after is 6.0 h"
+    assert finding.summary == (
+        "nba_raw.odds_api_player_points_props is stale: game date 2026-11-21 not loaded 1.5 h after it was due "
+        "(warn_after 1.0 h)"
     )
-    assert finding.details["age_minutes"] == 420 and finding.since == local(DAY, "20:00")
+    assert finding.details["evidence"] == (
+        "no row of game date 2026-11-21 or later loaded since 2026-11-21; 1.5 h since due 2026-11-21 12:00 EST "
+        "(17:00 UTC); warn_after is 1.0 h"
+    )
+    assert finding.details["age_minutes"] == 90 and finding.since == local(DAY, "13:00")
 
 
-def test_no_rows_in_the_window_on_a_game_day_is_stale_and_says_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize("at", ["00:00", "06:00", "08:59", "09:59"])
+def test_an_empty_window_before_the_data_is_due_is_quiet(tmp_path: Path, at: str) -> None:
+    """At midnight today's partitions are empty and yesterday's box scores load in the morning: nothing is due yet."""
     scenario = healthy()
+    scenario.raw_rows[GAMEBOOK] = []
+    scenario.raw_rows[PLAYER_PROPS] = []
+    _, report = run(tmp_path, scenario, local(DAY, at), volume={"checks": []})
+    assert report.findings == [] and report.monitors[0].outcome.value == "ok"
+
+
+def test_no_rows_past_due_is_measured_from_the_due_moment(tmp_path: Path) -> None:
+    scenario = healthy()
+    scenario.raw_rows[GAMEBOOK] = []
+    _, report = run(tmp_path, scenario, local(DAY, "10:01"), volume={"checks": []})
+    assert keys(report) == {stale(GAMEBOOK, "warning")}  # due 09:00, warn_after 1h
     scenario.raw_rows[PLAYER_PROPS] = []
     _, report = run(tmp_path, scenario, EVENING, volume={"checks": []})
-    (finding,) = report.findings
-    assert keys(report) == {stale(PLAYER_PROPS, "critical")}
-    assert finding.summary == "nba_raw.odds_api_player_points_props is stale: no rows loaded for game date 2026-11-21"
+    assert keys(report) == {stale(GAMEBOOK, "critical"), stale(PLAYER_PROPS, "critical")}
+    props = next(f for f in report.findings if f.key["table"] == PLAYER_PROPS)
+    assert props.summary == (
+        "nba_raw.odds_api_player_points_props is stale: game date 2026-11-21 not loaded 6.5 h after it was due "
+        "(error_after 3.0 h)"
+    )
 
 
-def test_a_table_loaded_only_for_games_is_not_judged_on_a_day_without_games(tmp_path: Path) -> None:
+def test_a_table_loaded_only_for_games_owes_nothing_for_a_date_without_games(tmp_path: Path) -> None:
     scenario = healthy(games_today=False)
     scenario.game(DAY, GAMES[0], start=local(DAY, "19:30"), status="postponed")  # postponed: not a game
     _, report = run(tmp_path, scenario, EVENING, volume={"checks": []})
     assert report.findings == []
-    # The same table without only_on_game_days is stale.
-    _, report = run(tmp_path, scenario, EVENING, volume={"checks": []},
-                    freshness={"tables": [{**PROPS_FRESH, "only_on_game_days": False}]})
-    assert keys(report) == {stale(PLAYER_PROPS, "critical")}
+    # Box scores are owed the morning after: after a day without games, the next morning owes none.
+    tomorrow = DAY + timedelta(days=1)
+    scenario.game(tomorrow, "20261122_BOS_NYK", start=local(tomorrow, "19:30"))
+    _, report = run(tmp_path, scenario, local(tomorrow, "12:30"), volume={"checks": []},
+                    freshness={"tables": [GAMEBOOK_FRESH]})
+    assert report.findings == []
+    # ... while the morning after a game day does.
+    _, report = run(tmp_path, scenario, local(DAY + timedelta(days=2), "12:30"), volume={"checks": []},
+                    freshness={"tables": [GAMEBOOK_FRESH]})
+    assert keys(report) == {stale(GAMEBOOK, "critical")}
+
+
+def _schedule_rows(day: date, game_id: str, loaded: datetime) -> dict[str, Any]:
+    return {"game_date": day, "game_id": game_id, "home_team_abbr": game_id[-3:], "away_team_abbr": game_id[-7:-4],
+            "game_status": "scheduled", "processed_at": loaded}
+
+
+def test_a_table_loaded_every_day_is_stale_only_when_its_own_loads_stop(tmp_path: Path) -> None:
+    """The schedule is reloaded each morning with the coming week's games, whether today has games or not."""
+    soon = DAY + timedelta(days=3)
+    scenario = healthy(games_today=False)
+    scenario.game(soon, "20261124_BOS_NYK", start=local(soon, "19:30"))
+    scenario.raw(RAW_SCHEDULE, _schedule_rows(soon, "20261124_BOS_NYK", local(YESTERDAY, "06:05")))
+    only_schedule = {"tables": [SCHEDULE_FRESH]}
+    _, report = run(tmp_path, scenario, local(DAY, "08:59"), volume={"checks": []}, freshness=only_schedule)
+    assert report.findings == []  # today's load is not due yet
+    _, report = run(tmp_path, scenario, local(DAY, "10:01"), volume={"checks": []}, freshness=only_schedule)
+    assert keys(report) == {stale(RAW_SCHEDULE, "warning")}  # no games today, but the loads stopped
+    scenario.raw(RAW_SCHEDULE, _schedule_rows(soon, "20261124_BOS_NYK", local(DAY, "06:05")))
+    _, report = run(tmp_path, scenario, local(DAY, "10:01"), volume={"checks": []}, freshness=only_schedule)
+    assert report.findings == []
+    # No game in the coming week (the off-season): nothing to load, nothing owed.
+    off_season = healthy(games_today=False)
+    _, report = run(tmp_path, off_season, local(DAY, "10:01"), volume={"checks": []}, freshness=only_schedule)
+    assert report.findings == []
 
 
 def test_warning_then_critical_is_an_escalation_sent_at_once_in_the_thread(tmp_path: Path) -> None:
     config = default_config(monitors=checks(volume={"checks": []}))
     stack = local_stack(tmp_path / "local", config)
-    stack.load(healthy(props_at="10:00"))
-    first = stack.run(local(DAY, "21:00"), monitors=("freshness",))
+    stack.load(healthy(props_at="20:00"))
+    first = stack.run(local(DAY, "13:30"), monitors=("freshness",))
     assert [(n.reason, n.delivered) for n in first.notifications] == [(Reason.FIRST, True)]
-    quiet = stack.run(local(DAY, "21:30"), monitors=("freshness",))
+    quiet = stack.run(local(DAY, "14:00"), monitors=("freshness",))
     assert quiet.notifications == []
-    # 12 h after the load it is critical: notified now, 1 h after the warning, not 12 h later.
-    escalated = stack.run(local(DAY, "22:30"), monitors=("freshness",))
+    # 3 h after it was due it is critical: notified now, 2 h after the warning, not 12 h later.
+    escalated = stack.run(local(DAY, "15:30"), monitors=("freshness",))
     assert [(n.reason, n.delivered) for n in escalated.notifications] == [(Reason.REPEAT, True)]
     import json
 
@@ -201,11 +255,10 @@ def test_fetch_reads_a_range_of_game_dates_in_one_query_and_judge_ignores_later_
     rows = freshness.fetch(config, sources, Window(YESTERDAY, DAY, EVENING))
     assert sources.warehouse.jobs == 1
     assert {r["game_date"] for r in rows if r["check_name"] == PLAYER_PROPS} == {YESTERDAY, DAY}
-    # Judged at yesterday 15:00 for yesterday: today's loads do not exist yet.
-    at = local(YESTERDAY, "15:00")
-    assert freshness.judge(config, rows, _ctx(at, today=YESTERDAY)).findings == []
-    later = freshness.judge(config, rows, _ctx(local(YESTERDAY, "21:00"), today=YESTERDAY))
-    assert [f.severity.value for f in later.findings] == ["warning"]
+    # Judged for yesterday: its props loaded at 14:00 count from 14:00, not before.
+    assert freshness.judge(config, rows, _ctx(local(YESTERDAY, "15:00"), today=YESTERDAY)).findings == []
+    earlier = freshness.judge(config, rows, _ctx(local(YESTERDAY, "13:30"), today=YESTERDAY))
+    assert [f.severity.value for f in earlier.findings] == ["warning"]
 
 
 def _ctx(now: datetime, *, today: date = DAY) -> CheckContext:
@@ -328,7 +381,7 @@ def bq_stack(bqemulator: BqEmulator, tmp_path: Path) -> Iterator[Any]:  # noqa: 
 def test_bigquery_prefixed_decisive_cases_agree_with_duckdb(bq_stack: Any, tmp_path: Path) -> None:
     """Stale, low rows, nulls and a missing table's degraded finding, staged under test_, on both backends."""
     scenario = healthy()
-    scenario.raw_rows[PLAYER_PROPS] = props_rows(DAY, GAMES[0], local(DAY, "10:00"))
+    scenario.raw_rows[PLAYER_PROPS] = props_rows(DAY, GAMES[0], local(DAY, "20:00"))  # after the run: 6.5 h late
     scenario.raw_rows[GAMEBOOK] = gamebook_rows(YESTERDAY, OLD_GAMES[0], local(DAY, "06:10"), players=30, nameless=2)
     scenario.raw(TEAM_BOXSCORE)
     config = default_config(
@@ -341,7 +394,7 @@ def test_bigquery_prefixed_decisive_cases_agree_with_duckdb(bq_stack: Any, tmp_p
         stack.load(scenario)
         report = stack.run(EVENING, monitors=("freshness", "volume"))
         assert {k for k in keys(report) if k[0] != "canary"} == {
-            stale(PLAYER_PROPS, "warning"), volume_key("low_rows", "warning"), volume_key("nulls", "warning"),
+            stale(PLAYER_PROPS, "critical"), volume_key("low_rows", "warning"), volume_key("nulls", "warning"),
         }, stack.backend
         assert [(f.key["monitor"], f.key["check"]) for f in report.findings if f.monitor == "canary"] == [
             ("freshness", "nba_raw.nbac_play_by_play")
@@ -392,15 +445,15 @@ def test_the_demo_staged_under_a_prefix_tells_the_same_story(local_dir: Path, mo
 
 
 def test_a_check_that_cannot_be_read_does_not_resolve_its_open_alert(tmp_path: Path) -> None:
-    stack, first = run(tmp_path, healthy(props_at="10:00"), local(DAY, "17:00"), volume={"checks": []})
+    stack, first = run(tmp_path, healthy(props_at="20:00"), local(DAY, "13:30"), volume={"checks": []})
     assert keys(first) == {stale(PLAYER_PROPS, "warning")}
     with duckdb.connect(str(tmp_path / "local" / "warehouse.duckdb")) as db:
         db.execute(f"DROP TABLE {PLAYER_PROPS}")
-    blind = stack.run(local(DAY, "17:30"), monitors=("freshness",))
+    blind = stack.run(local(DAY, "14:00"), monitors=("freshness",))
     assert [(f.monitor, f.key.get("check")) for f in blind.findings] == [("canary", PLAYER_PROPS)]
     assert [n.reason for n in blind.notifications] == [Reason.FIRST]  # the degraded notice only: no "resolved"
-    stack.load(healthy(props_at="17:00"))
-    seen = stack.run(local(DAY, "18:00"), monitors=("freshness",))
+    stack.load(healthy(props_at="14:00"))
+    seen = stack.run(local(DAY, "14:30"), monitors=("freshness",))
     assert sorted(n.reason.value for n in seen.notifications) == ["resolved", "resolved"]  # the stale alert and the degraded one
 
 
@@ -408,13 +461,13 @@ def test_a_check_that_cannot_be_read_does_not_resolve_its_open_alert(tmp_path: P
 
 
 def test_a_replay_of_the_data_checks_sends_what_each_tick_s_run_would_have_sent(tmp_path: Path) -> None:
-    """Props load at 15:00: the stale alert opens at midnight, repeats, and resolves at 15:00, the same in
+    """Props due 12:00 load at 16:00: the stale alert opens at 13:30, escalates at 15:30, resolves at 16:00, the same in
     a replay (one query per monitor for the day) as in a run at every 30-minute tick."""
     from run.replay import ReplayRequest, replay, tick_times
 
     config = default_config(monitors=checks())
     stack = local_stack(tmp_path / "local", config)
-    stack.load(healthy(props_at="15:00"))
+    stack.load(healthy(props_at="16:00"))
     request = ReplayRequest(first=DAY, last=DAY, every=timedelta(minutes=30), monitors=("freshness", "volume"))
     replayed = replay(config, stack.canary.sources, request)
     assert replayed.replayed == ["freshness", "volume"] and replayed.not_replayed == []
@@ -424,3 +477,7 @@ def test_a_replay_of_the_data_checks_sends_what_each_tick_s_run_would_have_sent(
         expected += [(tick, n.reason, n.fingerprint) for n in report.notifications if n.delivered]
     assert [(n.at, n.reason, n.fingerprint) for n in replayed.notices] == expected
     assert {n.reason for n in replayed.notices} >= {Reason.FIRST, Reason.RESOLVED}
+    # The warning that became critical shows as an escalation, in the notice and in its incident.
+    assert [(n.at, n.escalated) for n in replayed.notices if n.reason is Reason.REPEAT] == [(local(DAY, "15:30"), True)]
+    assert [i.escalations for i in replayed.incidents] == [1]
+    assert [(m.monitor, m.escalations) for m in replayed.monitors] == [("freshness", 1), ("volume", 0)]

@@ -17,12 +17,13 @@ from sources.duckdb_warehouse import DuckDbWarehouse
 from sources.iam_file import IamPolicyFile
 from sources.push_files import PushChainFiles
 from tests.conftest import run_cli
-from tests.production import PUSH_MEMBER, SERVICES
+from tests.production import CONFIG, PUSH_MEMBER, SERVICES
 from tests.scenario import Scenario, local
 from tests.servers.bqemulator import BqEmulator, bqemulator  # noqa: F401  (session fixture)
 from tests.servers.fake_cloud_run import FakeCloudRun, fake_cloud_run  # noqa: F401  (fixture)
 from tests.servers.stacks import gcp_stack, local_stack
 
+CONFIG_ZONE = CONFIG.zone
 D1, D2, D3 = date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)
 P2, P3, P4, P5, P6 = "phase_2_raw", "phase_3_analytics", "phase_4_precompute", "phase_5_predictions", "phase_6_publishing"
 
@@ -107,13 +108,18 @@ def test_replay_sends_exactly_what_the_scheduled_runs_would_have_sent_in_order(l
 def test_the_json_object_and_its_incidents(local_dir: Path) -> None:
     history().write_local(local_dir)
     report = replayed("--from", D1.isoformat(), "--to", D3.isoformat(), "--monitors", "missing_predictions")
-    assert list(report) == ["from", "to", "every", "ticks", "replayed", "not_replayed", "notices", "incidents", "duration_ms"]
+    assert list(report) == ["from", "to", "every", "ticks", "replayed", "not_replayed", "notices", "incidents", "monitors",
+                            "days", "days_with_games", "future_ticks", "duration_ms"]
+    # Per monitor, and how many days had data: D3 has no games, so an average over 3 days would be diluted.
+    assert report["monitors"] == [{"monitor": "missing_predictions", "incidents": 2, "notices": 4, "escalations": 0,
+                                   "days_with_rows": 2}]
+    assert (report["days"], report["days_with_games"], report["future_ticks"]) == (3, 2, 0)
     assert (report["from"], report["to"], report["every"], report["replayed"]) == ("2026-11-20", "2026-11-22", "30m", ["missing_predictions"])
     assert report["not_replayed"] == []
-    assert [set(n) for n in report["notices"]] == [{"at", "reason", "fingerprint", "monitor", "key", "summary"}] * 4
-    assert [(i["key"]["problem"], i["opened_at"], i["resolved_at"], i["notices"]) for i in report["incidents"]] == [
-        ("partial", "2026-11-20T21:00:00Z", "2026-11-20T22:30:00Z", 2),
-        ("none", "2026-11-21T18:00:00Z", "2026-11-21T19:30:00Z", 2),
+    assert [set(n) for n in report["notices"]] == [{"at", "reason", "fingerprint", "monitor", "key", "summary", "escalated"}] * 4
+    assert [(i["key"]["problem"], i["opened_at"], i["resolved_at"], i["notices"], i["escalations"]) for i in report["incidents"]] == [
+        ("partial", "2026-11-20T21:00:00Z", "2026-11-20T22:30:00Z", 2, 0),
+        ("none", "2026-11-21T18:00:00Z", "2026-11-21T19:30:00Z", 2, 0),
     ]
 
 
@@ -134,11 +140,28 @@ def test_the_timeline_reads_as_incidents_then_totals(local_dir: Path) -> None:
     out = result.stdout
     assert "not replayed: orchestrator_iam (" in out
     assert "incident 1: critical phase_stalls {transition=phase_2_raw->phase_3_analytics, game_date=2026-11-20, problem=stalled}" in out
-    assert "  2026-11-20 07:30 EST  first     phase_3_analytics has not started for 2026-11-20" in out
+    assert "  2026-11-20 07:30 EST  first      phase_3_analytics has not started for 2026-11-20" in out
     assert "  lasted 1 h\n" in out
+    assert "\nper monitor:\n  phase_stalls: 4 incident(s), " in out and "; rows on 2 of 3 day(s)\n" in out
     totals = out.strip().splitlines()[-1]
-    assert totals.startswith("totals: 6 incident(s), ") and "notices per day over 3 day(s)" in totals
+    assert totals.startswith("totals: 6 incident(s), ") and "notices per day over 3 day(s), 2 of them with games (" in totals
     assert "4 incident(s) shorter than one repeat interval" in totals
+
+
+def test_a_long_replay_prints_its_progress_on_stderr_and_today_stops_at_now(local_dir: Path) -> None:
+    history().write_local(local_dir)
+    result = run_cli("replay", "--json", "--from", (D1 - timedelta(days=45)).isoformat(), "--to", D3.isoformat())
+    assert result.code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"replay: {D1 - timedelta(days=45)} (0/{result.report['ticks']:,} ticks)" and 5 <= len(lines) <= 11
+    assert all(line.startswith("replay: ") and line.endswith(" ticks)") for line in lines)
+    short = run_cli("replay", "--from", D1.isoformat(), "--to", D3.isoformat())
+    assert short.code == 0 and short.stderr == ""  # a short replay says nothing on stderr
+    # Today: the ticks after now have not happened; they are counted, not replayed.
+    today = datetime.now(timezone.utc).astimezone(CONFIG_ZONE).date()
+    report = replayed("--from", today.isoformat(), "--to", today.isoformat())
+    assert report["ticks"] >= 1 and report["ticks"] + report["future_ticks"] in (46, 48, 50)  # 46/50: DST days
+    assert all(n["at"] <= datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") for n in report["notices"])
 
 
 def test_bad_input_is_exit_2_with_one_line(local_dir: Path) -> None:
@@ -151,6 +174,9 @@ def test_bad_input_is_exit_2_with_one_line(local_dir: Path) -> None:
         (["--from", "2026-11-20", "--to", "2026-11-20", "--monitors", "nope"], "unknown monitor 'nope'"),
         (["--from", "2026-11-20", "--to", "2026-11-20", "--config", "/nonexistent.toml"], "configuration file not found"),
         (["--from", "2026-11-20"], "--to"),
+        (["--from", "2026-11-20", "--to", "2099-01-01"], "--to 2099-01-01 is in the future (today is "),
+        (["--from", "2026-11-20", "--to", "2026-11-20", "--monitors", "freshness"],
+         "freshness is off in this configuration (nothing listed to check): turn it on in canary.toml"),
     ]
     for args, expected in cases:
         result = run_cli("replay", *args)
