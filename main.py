@@ -16,6 +16,7 @@ import functions_framework
 
 import entry.http
 from core.config import CanaryConfig, Settings
+from core.environment import scoped_file
 from core.secrets import scrub, secret_values
 from run.configure import load_all
 from run.steps import Canary, new_run_id
@@ -35,6 +36,7 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
         from sources.push_files import PushChainFiles
 
         local = settings.local_dir
+        environment = config.environment  # each environment its own records and notices in a shared folder
         return Canary(
             config=config,
             sources=Sources(
@@ -42,8 +44,11 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
                 iam=IamPolicyFile(path=local / "iam_policies.json"),
                 push=PushChainFiles(folder=local),
             ),
-            store=SqliteStateStore(path=local / "state.sqlite3"),
-            notifier=LocalNotifier(path=local / "notifications.jsonl", console=console),
+            store=SqliteStateStore(path=local / scoped_file("state.sqlite3", environment=environment)),
+            notifier=LocalNotifier(
+                path=local / scoped_file("notifications.jsonl", environment=environment), console=console,
+                environment=environment,
+            ),
             setting_problems=settings.problems(),
             secrets=settings.secrets(),
         )
@@ -67,12 +72,13 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
             ),
             push=GcpPushChain(run_endpoint=settings.run_endpoint, monitoring_endpoint=settings.monitoring_endpoint, timeout_seconds=timeout),
         ),
-        store=FirestoreStateStore(project=settings.gcp_project, config=config.firestore),
+        store=FirestoreStateStore(project=settings.gcp_project, config=config.firestore, environment=config.environment),
         backend="gcp",
         notifier=SlackNotifier(
             token=settings.slack_bot_token,
             base_url=settings.slack_base_url,
             channel_for=config.slack.channel_for,
+            environment=config.environment,
         ),
         setting_problems=settings.problems(),
         secrets=settings.secrets(),
@@ -99,6 +105,40 @@ def http_instance() -> Any:
 def run_canary(request: Any) -> Any:
     """Cloud Scheduler (every 30 minutes) and people: a run, /health, or action=test_alert; JSON back."""
     return entry.http.handle(request, instance=http_instance, now=datetime.now(timezone.utc), run_id=new_run_id())
+
+
+# --- the slack_actions function: the alert buttons' signed requests (its own deploy; docs/slack.md) ---
+_actions_lock = threading.Lock()
+_actions: Any = None
+ACTIONS_SLACK_TIMEOUT_SECONDS = 1
+"""Each Slack call of a click, without retries: the answer must reach Slack within its 3 seconds."""
+
+
+def actions_instance() -> Any:
+    global _actions
+    with _actions_lock:
+        if _actions is None:
+            from entry.slack_actions import ActionsInstance
+
+            settings, config = load_all()
+            canary = build_canary(settings, config, console=None)
+            if settings.backend == "gcp":
+                from alerts.slack import SlackNotifier
+
+                canary.notifier = SlackNotifier(
+                    token=settings.slack_bot_token, base_url=settings.slack_base_url, channel_for=config.slack.channel_for,
+                    max_retries=0, timeout_seconds=ACTIONS_SLACK_TIMEOUT_SECONDS,
+                )
+            _actions = ActionsInstance(settings=settings, config=config, canary=canary)
+        return _actions
+
+
+@functions_framework.http
+def slack_actions(request: Any) -> Any:
+    """Slack's interactivity requests (the Acknowledge / Silence buttons), verified by their signature."""
+    from entry.slack_actions import handle
+
+    return handle(request, instance=actions_instance, now=datetime.now(timezone.utc))
 
 
 def cli(argv: Sequence[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import AbstractSet, Mapping, Sequence
 
+from alerts.acks import covered
 from alerts.decide import Decisions
 from alerts.group import member_line
 from alerts.message import AlertMessage, where_of
@@ -53,12 +54,15 @@ def explains(pipeline: Pipeline, cause: Finding, effect: Finding) -> bool:
         return False
     service = _service_problem(cause)
     if service is not None:
-        if effect.monitor == STALLS:
-            started = {t.label for t in pipeline.transitions_started_by(service)}
-            return effect.key.get("transition") in started
+        if effect.monitor == STALLS:  # its transitions' stalls, and the partial runs of the phases they start
+            started = pipeline.transitions_started_by(service)
+            return effect.key.get("transition") in {t.label for t in started} or effect.key.get("phase") in {t.to_phase for t in started}
         if effect.monitor == PUSH:
             return cause.monitor == IAM and effect.key.get("service") == service
         return False
+    if cause.monitor == STALLS and effect.monitor == STALLS and "phase" in effect.key:  # a stall explains its phase's partial runs
+        into = {t.label for t in pipeline.transitions_into(effect.key["phase"])}
+        return cause.key.get("transition") in into and cause.key.get("game_date") == effect.key.get("game_date")
     if cause.monitor == STALLS and effect.monitor == PREDICTIONS:
         transition = next((t for t in pipeline.transitions if t.label == cause.key.get("transition")), None)
         return (
@@ -112,6 +116,11 @@ def thread_by_cause(
     the cause's repeat goes out for them, even before the cause's own interval.
     """
     firing = {f.fingerprint: f for f in findings}
+    # Acknowledging a cause covers its effects: they repeat neither on their own nor through the cause.
+    acknowledged = {**decisions.acknowledged, **covered(firing, causes=causes, acknowledged=decisions.acknowledged)}
+    for fingerprint, state in previous.items():
+        if fingerprint in firing and state.firing and state.caused_by in decisions.acknowledged:
+            acknowledged.setdefault(fingerprint, decisions.acknowledged[state.caused_by])
     resolving = {d.fingerprint for d in decisions.notify if d.reason is Reason.RESOLVED}
 
     def cause_open(fingerprint: str) -> bool:
@@ -141,11 +150,13 @@ def thread_by_cause(
         state = decision.previous
         lives_in = state.caused_by if state is not None and state.firing else None
         update: dict[str, object] = {"caused_by": cause, "affects": affects.get(fingerprint, [])}
+        if decision.reason is Reason.REPEAT and fingerprint in acknowledged:
+            continue
         if decision.reason is Reason.REPEAT and lives_in is not None:
             if not cause_open(lives_in):
                 update |= {"detached": True, "cause": previous.get(lives_in)}
             elif lives_in in firing and lives_in not in muted:
-                if fingerprint in due_in_cause_thread:
+                if fingerprint in due_in_cause_thread and lives_in not in acknowledged:
                     named_by.add(lives_in)
                 continue  # the cause's repeat names it (sent now if it was not due yet)
             else:
@@ -190,7 +201,7 @@ def thread_by_cause(
             ))
     # The cause's resolution is read before the new parents of what it leaves behind.
     notify = [d for d in notify if not d.detached] + [d for d in notify if d.detached]
-    return Decisions(notify=notify, silenced=decisions.silenced, refresh=refresh)
+    return Decisions(notify=notify, silenced=decisions.silenced, refresh=refresh, acknowledged=acknowledged)
 
 
 def annotate(message: AlertMessage, decision: Decision) -> AlertMessage:

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Mapping, Sequence
 
+from alerts.acks import in_force
 from alerts.silences import silence_for
 from core.config import RepeatIntervals
-from core.model import AlertState, Decision, Finding, Judged, Reason, Severity, Silence
+from core.model import Acknowledgement, AlertState, Decision, Finding, Judged, Reason, Severity, Silence
 
 
 ESCALATED = "escalated"
@@ -26,6 +27,9 @@ class Decisions:
     """fingerprint -> silence id, for findings whose first/repeat notice a silence muted."""
     refresh: list[Decision] = field(default_factory=list)
     """Parents to edit in place (alerts/causes.py: a cause's parent listing what it now affects)."""
+    acknowledged: dict[str, str] = field(default_factory=dict)
+    """fingerprint -> who acknowledged it, for every firing finding whose acknowledgement is in force
+    (its repeats are not sent; alerts/acks.py)."""
 
 
 def decide(
@@ -38,6 +42,7 @@ def decide(
     silences: Sequence[Silence] = (),
     coverage: Mapping[str, Judged] | None = None,
     retire_uncovered: bool = True,
+    acknowledgements: Mapping[str, Acknowledgement] | None = None,
 ) -> Decisions:
     """Give each fingerprint its reason to notify now, or none.
 
@@ -53,9 +58,14 @@ def decide(
     incident of another target was not looked at: in a scheduled run (`retire_uncovered`) the target has
     left what the monitor checks (a game date out of its window), so it closes with a note saying so; in
     an operator's run for one date it is left alone.
+
+    `acknowledgements` (fingerprint -> record): an acknowledged incident sends no repeat while its
+    acknowledgement is in force (alerts/acks.py: until it resolves, its severity rises, or it expires);
+    its resolution is always sent.
     """
     notify: list[Decision] = []
     silenced: dict[str, str] = {}
+    acknowledged: dict[str, str] = {}
     firing_now: set[str] = set()
     for finding in findings:
         fingerprint = finding.fingerprint
@@ -64,6 +74,10 @@ def decide(
         firing_now.add(fingerprint)
         state = previous.get(fingerprint)
         note = None
+        ack = (acknowledgements or {}).get(fingerprint)
+        if in_force(ack, state=state, severity=finding.severity, now=now):
+            assert ack is not None
+            acknowledged[fingerprint] = ack.by
         if state is None or not state.firing:
             reason: Reason | None = Reason.FIRST
         elif escalated(state.severity, finding.severity):
@@ -73,7 +87,7 @@ def decide(
             reason = Reason.REPEAT
         else:
             reason = None
-        if reason is None:
+        if reason is None or (reason is Reason.REPEAT and fingerprint in acknowledged):
             continue
         silence = silence_for(finding, silences, now=now)
         if silence is not None:
@@ -97,4 +111,4 @@ def decide(
             note = f"{judged.label.replace('_', ' ')} {target} is no longer checked by {owner} (outside what it checks)"
         # Sent even when silenced: whoever saw the alert must see it end.
         notify.append(Decision(fingerprint=fingerprint, reason=Reason.RESOLVED, previous=state, note=note))
-    return Decisions(notify=notify, silenced=silenced)
+    return Decisions(notify=notify, silenced=silenced, acknowledged=acknowledged)

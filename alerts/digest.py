@@ -135,13 +135,13 @@ def render_digest_text(digest: Digest, clean: Clean = inert_text) -> str:
     if digest.all_clear:
         lines.append("  all clear: no open incident, every monitor answered")
     for incident in digest.incidents[:MAX_INCIDENTS_LISTED]:
-        thread = f" thread: {incident.thread_url}" if incident.thread_url else ""
+        thread = f" thread: {clean(incident.thread_url)}" if incident.thread_url else ""
         lines.append(f"  open: {clean(incident_line(incident, digest.zone, digest.now))}{thread}")
     if len(digest.incidents) > MAX_INCIDENTS_LISTED:
         lines.append(f"  ...and {len(digest.incidents) - MAX_INCIDENTS_LISTED} more open incidents")
     lines.append(f"  {slate_line(digest)}")
     lines += [f"  {line}" for line in latency_lines(digest)]
-    lines.append("  monitors: " + ", ".join(f"{m.name} {m.outcome.value}" + (f" ({clean(m.note)})" if m.note else "") for m in digest.monitors))
+    lines.append("  monitors: " + ", ".join(f"{clean(m.name)} {m.outcome.value}" + (f" ({clean(m.note)})" if m.note else "") for m in digest.monitors))
     lines += [f"  could not read: {clean(problem)}" for problem in digest.problems]
     lines.append(f"  as of {when(digest.now, digest.zone)}; fingerprint: {digest.fingerprint}")
     return "\n".join(lines)

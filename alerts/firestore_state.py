@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from alerts.acks import holds
 from alerts.state import CorruptRecord, Records, StateError
 from core.config import FirestoreConfig, describe_validation_error
-from core.model import AlertState, AlertStatus, Silence
+from core.environment import PRODUCTION, scoped_name
+from core.model import Acknowledgement, AlertState, AlertStatus, Silence
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client, DocumentSnapshot
@@ -76,16 +78,24 @@ class FirestoreStateStore:
         *,
         project: str,
         config: FirestoreConfig,
+        environment: str = PRODUCTION,
         timeout_seconds: float = 20.0,
         max_attempts: int = 10,
     ) -> None:
         self.project = project
-        self.alerts_collection = config.alerts_collection
-        self.silences_collection = config.silences_collection
+        self.environment = environment
+        self.alerts_collection = self.collection_name(config.alerts_collection)
+        self.silences_collection = self.collection_name(config.silences_collection)
+        self.acks_collection = self.collection_name(config.acks_collection)
+        self.slack_actions_collection = self.collection_name(config.slack_actions_collection)
         self.timeout_seconds = timeout_seconds
         self.max_attempts = max_attempts
         self._client: Client | None = None
         self._lock = threading.Lock()
+
+    def collection_name(self, configured: str) -> str:
+        """A collection of this store's environment: every collection it (or a new kind of record) uses goes through here."""
+        return scoped_name(configured, environment=self.environment)
 
     @property
     def location(self) -> str:
@@ -178,6 +188,8 @@ class FirestoreStateStore:
         fingerprint: str,
         action: str,
         change: Callable[[DocumentSnapshot], tuple[Result, dict[str, Any] | None]],
+        *,
+        collection: str | None = None,
     ) -> Result:
         """Read the document, decide, and write only if it is still as read; a lost race reads again.
 
@@ -189,9 +201,10 @@ class FirestoreStateStore:
         transaction locks took 2 s per claim; a precondition fails at once.
         """
         db = self._db()
-        ref = db.collection(self.alerts_collection).document(fingerprint)
+        collection = collection or self.alerts_collection
+        ref = db.collection(collection).document(fingerprint)
         api_errors = _api_errors()
-        with self._errors(action, self._where(self.alerts_collection, fingerprint)):
+        with self._errors(action, self._where(collection, fingerprint)):
             for _ in range(self.max_attempts):
                 snapshot = ref.get(**self._call_options())
                 result, write = change(snapshot)
@@ -209,7 +222,7 @@ class FirestoreStateStore:
                     continue  # another worker got there first: read what it wrote and decide again
                 return result
         raise StateError(
-            f"{SOURCE}: cannot {action} {self._where(self.alerts_collection, fingerprint)}: "
+            f"{SOURCE}: cannot {action} {self._where(collection, fingerprint)}: "
             f"other runs changed it {self.max_attempts} times in a row"
         )
 
@@ -327,3 +340,54 @@ class FirestoreStateStore:
             snapshots = list(query.stream(**self._call_options()))
         records = [state for snapshot in snapshots if (state := self._record_of(snapshot)) is not None]
         return records[0].last_notified if records else None
+
+    # --- acknowledgements: one document per fingerprint, written with a create/update_time precondition ---
+
+    def acknowledgements(self, *, fingerprints: Iterable[str]) -> dict[str, Acknowledgement]:
+        db = self._db()
+        acks = db.collection(self.acks_collection)
+        wanted = sorted(set(fingerprints))
+        with self._errors("read", self.acks_collection):
+            snapshots = list(db.get_all([acks.document(fp) for fp in wanted], **self._call_options())) if wanted else []
+        return {
+            s.id: self._parse(Acknowledgement, s, self.acks_collection, fingerprint=s.id) for s in snapshots if s.exists
+        }
+
+    def acknowledge(self, ack: Acknowledgement, *, state: AlertState) -> tuple[Acknowledgement, bool]:
+        document = ack.model_dump(mode="python", exclude={"fingerprint"})
+        document["severity"] = ack.severity.value
+
+        def take(snapshot: DocumentSnapshot) -> tuple[tuple[Acknowledgement, bool], dict[str, Any] | None]:
+            if snapshot.exists:
+                existing = self._parse(Acknowledgement, snapshot, self.acks_collection, fingerprint=snapshot.id)
+                if holds(existing, state=state, now=ack.at):
+                    return (existing, False), None
+            return (ack, True), document
+
+        return self._compare_and_set(ack.fingerprint, "acknowledge", take, collection=self.acks_collection)
+
+    def unacknowledge(self, fingerprint: str, *, now: datetime, by: str) -> Acknowledgement | None:
+        def end(snapshot: DocumentSnapshot) -> tuple[Acknowledgement | None, dict[str, Any] | None]:
+            if not snapshot.exists:
+                return None, None
+            ack = self._parse(Acknowledgement, snapshot, self.acks_collection, fingerprint=snapshot.id)
+            if ack.ended_at is not None:
+                return ack, None
+            ended = ack.model_copy(update={"ended_at": now, "ended_by": by})
+            document = ended.model_dump(mode="python", exclude={"fingerprint"})
+            document["severity"] = ended.severity.value
+            return ended, document
+
+        return self._compare_and_set(fingerprint, "end the acknowledgement of", end, collection=self.acks_collection)
+
+    def record_action(self, key: str, *, now: datetime, expire_at: datetime) -> bool:
+        ref = self._db().collection(self.slack_actions_collection).document(key)
+        api_errors = _api_errors()
+        with self._errors("record the Slack action", self._where(self.slack_actions_collection, key)):
+            try:
+                # create(): the document must not exist, so of two deliveries of one click only one acts.
+                # `expire_at` for a TTL policy like the alert records'.
+                ref.create({"at": now, "expire_at": expire_at}, retry=None, timeout=self.timeout_seconds)
+            except api_errors.Conflict:
+                return False
+            return True

@@ -6,6 +6,7 @@ table the monitor read, and the alert's runbook entry in docs/runbook.md.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import quote
@@ -20,6 +21,8 @@ class LinkContext:
 
     pipeline: Pipeline
     links: LinksConfig
+    dataset_prefix: str = ""
+    """The datasets' prefix the warehouse reads (staging): a table link opens the table that was read."""
 
 
 def _utc(moment: datetime) -> str:
@@ -81,13 +84,23 @@ def alert_links(
         found.append((f"Logs: {service}", logs_url(ctx, service, start=window_start, end=end)))
     table = details.get("table")
     if isinstance(table, str) and table:
+        table = f"{ctx.dataset_prefix}{table}"  # the monitors name tables unprefixed (sources/tables.py)
         found.append((f"BigQuery: {table}", bigquery_url(ctx, table)))
     found.append(("Runbook", runbook_url(ctx, monitor, key.get("problem"))))
     return found
 
 
+_SLACK_CHANNEL_ID = re.compile(r"^[A-Z][A-Z0-9]{1,30}$")
+"""A conversation id as Slack returns it (`C0ALERTS`, `G...`, `D...`)."""
+_SLACK_TS = re.compile(r"^[0-9]{1,12}\.[0-9]{1,9}$")
+"""A message ts as Slack returns it: epoch seconds, a dot, a sequence (`1700000000.000200`)."""
+
+
 def thread_url(links: LinksConfig, channel: str | None, ts: str | None) -> str | None:
-    """A Slack thread's permalink form (`/archives/<channel>/p<ts digits>`), when it was posted to Slack."""
-    if not channel or not ts or not channel[:1].isupper():
-        return None  # the local file's offsets are no Slack thread
+    """A Slack thread's permalink form (`/archives/<channel>/p<ts digits>`), when it was posted to Slack.
+
+    The channel and ts come from a stored record: anything but Slack's own id and ts shapes (the local
+    file's offsets, or a forged `<!channel>` / `|label`) gives no link at all."""
+    if not channel or not ts or not _SLACK_CHANNEL_ID.match(channel) or not _SLACK_TS.match(ts):
+        return None
     return f"{links.slack_archive}/{quote(channel)}/p{ts.replace('.', '')}"

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any, TextIO
 
+from alerts.acted import Acted, Standing
 from alerts.digest import Digest, render_digest_text
 from alerts.group import AlertGroup, group_title, render_group_text
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
-from alerts.render_text import render_text
+from alerts.render_text import for_environment, inert_text, json_line, render_text
+from core.environment import PRODUCTION, is_production
+from core.local_files import LinkedFile, append_text
 
 LOCAL_CHANNEL = "local"
 
 
 class LocalNotifier:
-    def __init__(self, *, path: Path, console: TextIO | None) -> None:
+    def __init__(self, *, path: Path, console: TextIO | None, environment: str = PRODUCTION) -> None:
         self.path = path
+        self.environment = environment
         self.console = console
         self._lock = threading.Lock()
 
@@ -60,13 +63,16 @@ class LocalNotifier:
         return self._append(entry, text=render_digest_text(digest), thread=None)
 
     def _append(self, entry: dict[str, Any], *, text: str, thread: ThreadRef | None) -> Receipt:
+        if not is_production(self.environment):
+            entry = {"environment": self.environment, **entry}
+        text = for_environment(text, self.environment)
         entry = {**entry, "thread": thread.ts if thread else None, "text": text}
         with self._lock:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as out:
-                    offset = out.tell()
-                    out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                offset = append_text(self.path, json_line(entry) + "\n")
+            except LinkedFile as error:
+                raise DeliveryError(f"cannot append to {self.path}: {error}") from None
             except OSError as error:
                 raise DeliveryError(f"cannot append to {self.path}: {error.strerror}") from None
             if self.console is not None:
@@ -85,3 +91,13 @@ class LocalNotifier:
 
     def edit_parent(self, message: AlertMessage, *, thread: ThreadRef) -> None:
         return None  # a file line is not edited; the effect's reply line says what it joined
+
+    def announce(self, message: AlertMessage, acted: Acted, *, standing: Standing, thread: ThreadRef) -> None:
+        """Someone acted on the incident: one line with "reason": "acted", in the incident's thread."""
+        line = acted.line(inert_text(acted.by), message.zone)
+        entry = {
+            "fingerprint": message.fingerprint, "reason": "acted", "action": acted.kind, "by": acted.by,
+            "until": acted.until.isoformat() if acted.until else None,
+            "acknowledged": standing.acknowledged, "silenced": standing.silenced,
+        }
+        self._append(entry, text=f"[{message.monitor} {message.fingerprint}] {line}", thread=thread)

@@ -33,7 +33,7 @@ from alerts.state import StateError, StateStore, records_for_decide
 from core.config import AlertsConfig, LinksConfig, Pipeline
 from core.degraded import degraded
 from core.model import (
-    CANARY_MONITOR, AlertState, CheckError, Decision, Finding, Judged, MonitorResult, NotificationReport, Outcome, Reason,
+    Acknowledgement, CANARY_MONITOR, AlertState, CheckError, Decision, Finding, Judged, MonitorResult, NotificationReport, Outcome, Reason,
     Severity, Silence,
 )
 
@@ -109,6 +109,8 @@ class Noticed:
     silenced: dict[str, str] = field(default_factory=dict)
     caused_by: dict[str, str] = field(default_factory=dict)
     """effect fingerprint -> the fingerprint of the firing finding that explains it."""
+    acknowledged: dict[str, str] = field(default_factory=dict)
+    """fingerprint -> who acknowledged it (or its cause): its repeats were not sent."""
     state_error: str | None = None
     """Set on the blind path: the alert state was unreadable."""
     digest: NotificationReport | None = None
@@ -124,6 +126,7 @@ def notify(
     try:
         previous = records_for_decide(run.store, fingerprints=[f.fingerprint for f in findings])
         silences = run.store.silences(now=run.now) if run.silences else []
+        acknowledgements = run.store.acknowledgements(fingerprints=previous) if run.silences else {}
     except StateError as error:
         if run.store_check is None:
             raise
@@ -135,6 +138,7 @@ def notify(
     # decide
     decisions, causes = decide_all(
         run, findings=findings, previous=previous, silences=silences, judgement=judgement,
+        acknowledgements=acknowledgements,
     )
     # plan
     plans = plan(decisions.notify, now=run.now, presentation=run.presentation)
@@ -149,7 +153,7 @@ def notify(
         )
     noticed = Noticed(
         findings=findings, plans=plans, notifications=[_described(r, p) for r, p in zip(reports, plans)],
-        silenced=decisions.silenced, caused_by=causes,
+        silenced=decisions.silenced, caused_by=causes, acknowledged=decisions.acknowledged,
     )
     if digest is not None:
         noticed.digest, noticed.digest_text = post_digest(run, digest)
@@ -163,6 +167,7 @@ def decide_all(
     previous: Mapping[str, AlertState],
     silences: Sequence[Silence],
     judgement: Judgement,
+    acknowledgements: Mapping[str, Acknowledgement] | None = None,
 ) -> tuple[Decisions, dict[str, str]]:
     """The pure decision of one run: what is due, threaded by cause, and each explained finding's cause."""
     now, repeat_after = run.now, run.alerts.repeat_after
@@ -176,6 +181,7 @@ def decide_all(
         coverage=dict(judgement.coverage),
         # An operator's check of one date must not close what the scheduled runs are watching.
         retire_uncovered=run.scheduled,
+        acknowledgements=acknowledgements,
     )
     # A check its monitor could not read neither fires nor resolves its alerts.
     decisions = replace(decisions, notify=[

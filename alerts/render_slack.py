@@ -10,11 +10,15 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock
+from slack_sdk.models.blocks import (
+    ActionsBlock, Block, ButtonElement, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, PlainTextObject,
+    SectionBlock,
+)
 
 from alerts.group import AlertGroup, group_headline, group_why_now, member_line, render_group_text
 from alerts.message import AlertMessage, when
-from alerts.render_text import SEVERITY_MARK, headline, reason_mark, render_text, visible_controls
+from alerts.render_text import SEVERITY_MARK, environment_tag, headline, reason_mark, render_text, visible_controls
+from core.config import SLACK_USER_ID
 from core.model import Reason
 
 MAX_BLOCKS = 50
@@ -34,6 +38,27 @@ MAX_FIELD_TEXT = 2000
 """Characters in one section field."""
 MAX_FALLBACK_TEXT = 4000
 """Characters of the `text` fallback Slack shows in notifications (it truncates past 40,000)."""
+
+# Block Kit's button and actions limits (https://docs.slack.dev/reference/block-kit/block-elements/button-element,
+# https://docs.slack.dev/reference/block-kit/blocks/actions-block): slack_sdk refuses a block past them.
+MAX_BUTTON_TEXT = 75
+"""Characters of a button's plain_text label."""
+MAX_BUTTON_VALUE = 2000
+"""Characters of a button's value (here: the incident's fingerprint, nothing else)."""
+MAX_ACTION_ID = 255
+"""Characters of an action_id."""
+MAX_BUTTON_URL = 3000
+"""Characters of a link button's url."""
+MAX_ACTIONS_ELEMENTS = 25
+"""Elements in one actions block."""
+
+ACTIONS = {
+    "ack": "Acknowledge", "unack": "Unacknowledge", "silence_2h": "Silence 2 h", "silence_8h": "Silence 8 h",
+    "unsilence": "Unsilence",
+}
+"""The buttons slack_actions handles (action_id -> label); the runbook button is a link it ignores."""
+RUNBOOK_ACTION = "runbook"
+ACTIONS_BLOCK_ID = "canary_actions"
 
 TRUNCATED = "… (truncated)"
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
@@ -65,10 +90,23 @@ _FORMATTING_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 """An underscore that could open or close italics; one inside a word (phase_4_precompute) cannot, and stays."""
 
 
+_SHORTCODE = re.compile(r"(?:(?<=[0-9])|(?<![0-9])()):(?=([A-Za-z0-9_+'.-]+):)")
+"""A colon that opens an emoji shortcode (`:white_check_mark:`, `:+1::skin-tone-2:`): Slack renders
+`:name:` as an emoji in mrkdwn, verbatim or not (https://docs.slack.dev/messaging/formatting-message-text)."""
+
+
+def _shortcode_opener(match: re.Match[str]) -> str:
+    # A clock's colons (23:30:00) stay: digits on both sides are a time, not an emoji name.
+    after_digit = match.group(1) is None
+    return ":" if after_digit and match.group(2).isdigit() else "\u2236"
+
+
 def inert(value: object) -> str:
-    """A source value made inert for Slack mrkdwn: one line (controls shown as escapes), no mention or
-    link (`& < >` as entities), no bold, italics, strike or code (look-alike characters)."""
+    """A source value made inert for Slack mrkdwn (the one place for it): one line (controls shown as
+    escapes), no mention or link (`& < >` as entities), no bold, italics, strike or code, and no emoji
+    (look-alike characters: the ratio sign for a shortcode's opening colon)."""
     text = escape(visible_controls(str(value))).translate(_LOOKALIKES)
+    text = _SHORTCODE.sub(_shortcode_opener, text)
     return _FORMATTING_UNDERSCORE.sub("\u02cd", text)
 
 
@@ -99,9 +137,15 @@ def _fallback(text: str) -> str:
     return clip(text, MAX_FALLBACK_TEXT)
 
 
-def _code(text: str) -> str:
-    """A code block: inside it only a backtick (which could close it) and line breaks matter."""
-    return "```" + escape(visible_controls(text)).replace("`", "\u02cb") + "```"
+CODE_FENCE = "```"
+
+
+def _code_section(title: str, text: str) -> SectionBlock:
+    """A titled code block in one section: inside it only a backtick (which could close it) and line breaks
+    matter; a long text is clipped inside the fences, so the block always closes within MAX_SECTION_TEXT."""
+    head = f"*{title}*\n{CODE_FENCE}"
+    body = clip(escape(visible_controls(text)).replace("`", "\u02cb"), MAX_SECTION_TEXT - len(head) - len(CODE_FENCE))
+    return _section(head + body + CODE_FENCE)
 
 
 def _where_line(message: AlertMessage) -> str:
@@ -121,8 +165,8 @@ def _title(message: AlertMessage) -> str:
 
 
 def link(url: str, label: str) -> str:
-    """A mrkdwn link; both parts escaped, so neither can close it early or add another."""
-    return f"<{escape(url)}|{escape(label).replace('|', '/')}>"
+    """A mrkdwn link; both parts escaped, so neither can close it early, choose its label or add another."""
+    return f"<{escape(visible_controls(url)).replace('|', '%7C')}|{escape(label).replace('|', '/')}>"
 
 
 def _links(message: AlertMessage) -> SectionBlock | None:
@@ -140,8 +184,60 @@ def _footer(message: AlertMessage) -> ContextBlock:
     return _context(" · ".join(parts))
 
 
-def render_alert(message: AlertMessage) -> SlackMessage:
-    """A notice: the parent of a new incident, or a repeat / resolved reply in its thread."""
+def for_environment_slack(rendered: SlackMessage, environment: str) -> SlackMessage:
+    """Any message of a non-production canary names its environment first: in its header and its fallback."""
+    tag = environment_tag(environment)
+    if not tag:
+        return rendered
+    blocks = list(rendered.blocks)
+    if blocks and isinstance(blocks[0], HeaderBlock) and blocks[0].text is not None:
+        blocks[0] = _header(tag + blocks[0].text.text)
+    else:
+        blocks.insert(0, _context(escape(tag.strip())))
+    return SlackMessage(text=_fallback(escape(tag) + rendered.text), blocks=blocks)
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The buttons on an incident's parent: which of them depends on what was done to it."""
+
+    acknowledged: bool = False
+    silenced: bool = False
+
+
+def action_buttons(message: AlertMessage, controls: Controls) -> ActionsBlock:
+    """Acknowledge (or Unacknowledge), Silence 2 h and 8 h (or Unsilence), and the runbook as a link button.
+
+    Each value is the fingerprint and nothing else: slack_actions acts on the record it names."""
+    ids = ["unack" if controls.acknowledged else "ack"]
+    ids += ["unsilence"] if controls.silenced else ["silence_2h", "silence_8h"]
+    elements = [
+        ButtonElement(text=PlainTextObject(text=clip(ACTIONS[i], MAX_BUTTON_TEXT)), action_id=i,
+                      value=message.fingerprint[:MAX_BUTTON_VALUE], style="primary" if i == "ack" else None)
+        for i in ids
+    ]
+    runbook = next((url for label, url in message.links if label == "Runbook"), None)
+    if runbook is not None and len(runbook) <= MAX_BUTTON_URL:
+        elements.append(ButtonElement(text=PlainTextObject(text="Runbook"), action_id=RUNBOOK_ACTION, url=runbook))
+    return ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=elements[:MAX_ACTIONS_ELEMENTS])
+
+
+def who(by: str) -> str:
+    """Who acted, for mrkdwn: a Slack member as a mention (`slack:U123` -> <@U123>), anyone else as inert text."""
+    member = by.removeprefix("slack:")
+    if by.startswith("slack:") and SLACK_USER_ID.match(member):
+        return f"<@{member}>"
+    return inert(by)
+
+
+def render_note(line: str) -> SlackMessage:
+    """A one-line reply whose mrkdwn was made inert by its maker (who acted on an incident)."""
+    return SlackMessage(text=_fallback(line), blocks=[_section(line)])
+
+
+def render_alert(message: AlertMessage, *, controls: Controls | None = None) -> SlackMessage:
+    """A notice: the parent of a new incident, or a repeat / resolved reply in its thread (a parent with
+    `controls` carries the action buttons)."""
     fields = [
         MarkdownTextObject(text=f"*Severity*\n{message.severity.value}", verbatim=True),
         MarkdownTextObject(text=clip(f"*Monitor*\n{inert(message.monitor)}", MAX_FIELD_TEXT), verbatim=True),
@@ -157,7 +253,7 @@ def render_alert(message: AlertMessage) -> SlackMessage:
     if message.facts:
         blocks.append(_section("\n".join(f"*{inert(name)}:* {inert(value)}" for name, value in message.facts)))
     if message.fix:
-        blocks.append(_section(f"*Fix*\n{_code(message.fix)}"))
+        blocks.append(_code_section("Fix", message.fix))
     if message.cause:
         blocks.append(_section(f"*Caused by*\n{inert(message.cause)}"))
     if message.affects:
@@ -168,8 +264,26 @@ def render_alert(message: AlertMessage) -> SlackMessage:
     if links is not None:
         blocks.append(links)
     blocks.append(_context(f"*Why now:* {inert(message.why_now)}"))
+    if controls is not None and not message.synthetic:
+        blocks.append(action_buttons(message, controls))
     blocks.append(_footer(message))
     return SlackMessage(text=_fallback(render_text(message, inert)), blocks=blocks)
+
+
+def render_acted_parent(message: AlertMessage, *, line: str, controls: Controls) -> SlackMessage:
+    """An incident's parent after someone acted on it (chat.update): what is open, who has it, the buttons.
+
+    `line` is mrkdwn already made inert (alerts/acted.py with `who`)."""
+    blocks: list[Block] = [
+        _header(_title(message)),
+        _section(f"*{inert(message.title)}*\n*Where:* {_where_line(message)}"),
+        _context(clip(line, MAX_SECTION_TEXT)),
+        action_buttons(message, controls),
+        _footer(message),
+    ]
+    if message.since:
+        blocks.insert(2, _context(f"*Since* {when(message.since, message.zone)}"))
+    return SlackMessage(text=_fallback(headline(message, inert) + f" ({line})"), blocks=blocks)
 
 
 def render_resolved_parent(message: AlertMessage) -> SlackMessage:

@@ -4,14 +4,20 @@ Values in a message come from sources (a processor name, a game id, an IAM condi
 data: `inert_text` shows every control character as an escape (`\\n`, `\\x1b`), so a value can neither
 start a line of its own (a forged "fix:") nor send a terminal escape sequence (colours, a hidden
 OSC 8 hyperlink, a cleared screen) to the operator's console.
+
+The homes for making source and stored text inert, one per output: `inert_text` here for the console
+and log text, `json_line` here for JSON lines (notifications.jsonl, the structured log), and
+`alerts.render_slack.inert` for Slack mrkdwn. Every path that shows such text goes through one of them.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Callable
+from typing import Any, Callable
 
 from alerts.message import AlertMessage, when
+from core.environment import is_production
 from core.model import Reason
 
 SEVERITY_MARK = {"critical": "[CRITICAL]", "warning": "[WARNING]", "info": "[INFO]"}
@@ -20,9 +26,9 @@ UNVERIFIED_MARK = "NO LONGER CHECKED"
 """An incident closed without being seen healthy: never shown as resolved."""
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb\ud800-\udfff]")
 """C0 and C1 controls (ESC, CSI, line breaks, tabs), Unicode line/paragraph separators, zero-width and
-bidirectional controls (which can reorder what a reader sees)."""
+bidirectional controls (which can reorder what a reader sees); lone surrogates (no encoder writes them)."""
 
 Clean = Callable[[str], str]
 
@@ -41,6 +47,25 @@ def visible_controls(text: str) -> str:
 def inert_text(value: object) -> str:
     """A source value made inert for a console or a log file: one line, no escape sequences."""
     return visible_controls(str(value))
+
+
+def json_line(value: Any) -> str:
+    """`value` as one JSON line, readable (non-ASCII kept) yet inert: every control character, line or
+    paragraph separator (U+2028, U+0085) and bidirectional control (U+202E) is a `\\uXXXX` escape, so no
+    line-splitting reader sees two lines and no viewer reorders what it shows."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    # json.dumps escapes C0 controls itself; the rest can only occur inside strings, where \\uXXXX is valid JSON.
+    return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def environment_tag(environment: str) -> str:
+    """'[staging] ' before everything a non-production canary sends; '' in production."""
+    return "" if is_production(environment) else f"[{environment}] "
+
+
+def for_environment(text: str, environment: str) -> str:
+    """A rendered text (console, file, Slack fallback) that says which environment it comes from."""
+    return environment_tag(environment) + text
 
 
 def reason_mark(message: AlertMessage) -> str:

@@ -4,6 +4,7 @@ The Silence record is in core.model; creating one from an operator's words and m
 
 from __future__ import annotations
 
+import difflib
 import uuid
 from datetime import datetime
 from typing import Mapping, Sequence
@@ -19,11 +20,13 @@ class SilenceError(ConfigError):
 
 
 def parse_matchers(
-    pairs: list[str], *, labels_by_monitor: Mapping[str, frozenset[str]] | None = None
+    pairs: list[str], *, labels_by_monitor: Mapping[str, frozenset[str]] | None = None,
+    known_values: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, str]:
     """`--match LABEL=VALUE` (repeatable; all must match). With `labels_by_monitor` (every monitor's key
     labels), a label no finding can carry, an unknown monitor or severity, or a combination no monitor's
-    findings can have is refused, so a silence never silently matches nothing."""
+    findings can have is refused, so a silence never silently matches nothing. With `known_values` (the
+    services and transitions [pipeline] names), a value not among them is refused with the closest names."""
     matchers: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -35,7 +38,22 @@ def parse_matchers(
         matchers[name] = value
     if labels_by_monitor is not None:
         check_matchers(matchers, labels_by_monitor)
+    if known_values is not None:
+        check_values(matchers, known_values)
     return matchers
+
+
+def check_values(matchers: Mapping[str, str], known_values: Mapping[str, Sequence[str]]) -> None:
+    """A value of a label whose values [pipeline] states must be one of them (a typo matches nothing)."""
+    for name, value in matchers.items():
+        known = known_values.get(name)
+        if known is None or value in known:
+            continue
+        close = difflib.get_close_matches(value, known, n=1, cutoff=0.6)  # the closest; all are listed after it
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise SilenceError(
+            f"--match {name}={value}: not a {name} of [pipeline]{hint} (known: {', '.join(known) or 'none'})"
+        )
 
 
 def check_matchers(matchers: dict[str, str], labels_by_monitor: Mapping[str, frozenset[str]]) -> None:

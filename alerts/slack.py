@@ -24,12 +24,17 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
+from alerts.acted import Acted, Standing
 from alerts.digest import Digest
 from alerts.render_digest import render_digest_slack
 from alerts.group import AlertGroup
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
-from alerts.render_slack import SlackMessage, render_alert, render_group, render_group_parts, render_resolved_parent
+from alerts.render_slack import (
+    Controls, SlackMessage, for_environment_slack, render_acted_parent, render_alert, render_note, render_group,
+    render_group_parts, render_resolved_parent, who,
+)
+from core.environment import PRODUCTION
 from core.model import Severity
 
 if TYPE_CHECKING:
@@ -149,8 +154,10 @@ class SlackNotifier:
         max_retries: int = MAX_RETRIES,
         timeout_seconds: int = TIMEOUT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        environment: str = PRODUCTION,
     ) -> None:
         self._token = token
+        self.environment = environment
         self.base_url = base_url or DEFAULT_BASE_URL
         self.channel_for = channel_for
         self.max_retries = max_retries
@@ -166,7 +173,9 @@ class SlackNotifier:
 
     def send(self, message: AlertMessage, *, thread: ThreadRef | None) -> Receipt:
         """Post one notice; a reply in `thread` when given."""
-        return self._post(render_alert(message), severity=message.severity, thread=thread, broadcast=message.broadcast)
+        # A new incident's parent carries the buttons (Acknowledge, Silence, the runbook): main.slack_actions.
+        rendered = render_alert(message, controls=Controls() if thread is None else None)
+        return self._post(rendered, severity=message.severity, thread=thread, broadcast=message.broadcast)
 
     def mark_resolved(self, message: AlertMessage, *, thread: ThreadRef) -> None:
         """Edit the incident's parent to show it resolved and how long it lasted."""
@@ -174,7 +183,15 @@ class SlackNotifier:
 
     def edit_parent(self, message: AlertMessage, *, thread: ThreadRef) -> None:
         """Rewrite an incident's parent (chat.update), e.g. to list the findings it explains."""
-        self._update(render_alert(message), thread=thread)
+        self._update(render_alert(message, controls=Controls()), thread=thread)
+
+    def announce(self, message: AlertMessage, acted: Acted, *, standing: Standing, thread: ThreadRef) -> None:
+        """Someone acted on the incident: its parent says who and offers the buttons that now apply
+        (chat.update), and a reply in its thread says what was done."""
+        line = acted.line(who(acted.by), message.zone)
+        controls = Controls(acknowledged=standing.acknowledged, silenced=standing.silenced)
+        self._update(render_acted_parent(message, line=line, controls=controls), thread=thread)
+        self._post(render_note(line), severity=message.severity, thread=thread)
 
     # --- grouping (alerts.deliver uses these when present) ---
 
@@ -203,6 +220,7 @@ class SlackNotifier:
 
     def _post(self, rendered: SlackMessage, *, severity: Severity, thread: ThreadRef | None, broadcast: bool = False) -> Receipt:
         channel = thread.channel if thread else self.channel_for(severity)
+        rendered = for_environment_slack(rendered, self.environment)
         arguments: dict[str, Any] = {"channel": channel, **rendered.to_dict(), "unfurl_links": False, "unfurl_media": False}
         if thread is not None:
             arguments["thread_ts"] = thread.ts
@@ -214,6 +232,7 @@ class SlackNotifier:
         return Receipt(channel=answer.get("channel") or channel, ts=answer.get("ts"))
 
     def _update(self, rendered: SlackMessage, *, thread: ThreadRef) -> None:
+        rendered = for_environment_slack(rendered, self.environment)
         arguments = {"channel": thread.channel, "ts": thread.ts, **rendered.to_dict()}
         self._call("chat.update", channel=thread.channel, arguments=arguments)
 

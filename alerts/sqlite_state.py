@@ -10,9 +10,11 @@ from typing import Iterable, Iterator, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from alerts.acks import holds
 from alerts.state import CorruptRecord, Records, StateError
 from core.config import describe_validation_error
-from core.model import AlertState, AlertStatus, Silence
+from core.local_files import LinkedFile, refuse_link
+from core.model import Acknowledgement, AlertState, AlertStatus, Silence
 
 SOURCE = "sqlite"
 Model = TypeVar("Model", bound=BaseModel)
@@ -30,6 +32,15 @@ CREATE TABLE IF NOT EXISTS silences (
   id TEXT PRIMARY KEY,
   record TEXT NOT NULL,
   expires_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS acks (
+  fingerprint TEXT PRIMARY KEY,
+  record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS slack_actions (
+  key TEXT PRIMARY KEY,
+  at TEXT NOT NULL,
+  expire_at TEXT NOT NULL
 );
 """
 
@@ -55,6 +66,12 @@ class SqliteStateStore:
 
     @contextmanager
     def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        try:
+            # SQLite writes the file and, beside it, its journal: none of them may lead elsewhere.
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                refuse_link(self.path.with_name(self.path.name + suffix))
+        except LinkedFile as error:
+            raise StateError(f"{SOURCE}: cannot open {self.path}: {error}") from None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: transactions are explicit, so a claim's read and write are one unit.
@@ -229,3 +246,54 @@ class SqliteStateStore:
             rows = db.execute("SELECT fingerprint, record FROM alerts WHERE record IS NOT NULL").fetchall()
         moments = [self._parse(AlertState, "alerts", fp, record).last_notified for fp, record in rows]
         return max(moments, default=None)
+
+    # --- acknowledgements (BEGIN IMMEDIATE: a read-decide-write is one unit across processes) ---
+
+    def acknowledgements(self, *, fingerprints: Iterable[str]) -> dict[str, Acknowledgement]:
+        wanted = sorted(set(fingerprints))
+        if self._absent() or not wanted:
+            return {}
+        rows = []
+        with self._connect(write=False) as db:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows += db.execute(f"SELECT fingerprint, record FROM acks WHERE fingerprint IN ({marks})", chunk).fetchall()
+        return {fp: self._parse(Acknowledgement, "acks", fp, record) for fp, record in rows}
+
+    def acknowledge(self, ack: Acknowledgement, *, state: AlertState) -> tuple[Acknowledgement, bool]:
+        with self._connect(write=True) as db:
+            row = db.execute("SELECT record FROM acks WHERE fingerprint = ?", (ack.fingerprint,)).fetchone()
+            if row is not None:
+                existing = self._parse(Acknowledgement, "acks", ack.fingerprint, row[0])
+                if holds(existing, state=state, now=ack.at):
+                    return existing, False
+            db.execute(
+                "INSERT INTO acks (fingerprint, record) VALUES (?, ?) "
+                "ON CONFLICT(fingerprint) DO UPDATE SET record = excluded.record",
+                (ack.fingerprint, ack.model_dump_json()),
+            )
+            return ack, True
+
+    def unacknowledge(self, fingerprint: str, *, now: datetime, by: str) -> Acknowledgement | None:
+        if self._absent():
+            return None
+        with self._connect(write=True) as db:
+            row = db.execute("SELECT record FROM acks WHERE fingerprint = ?", (fingerprint,)).fetchone()
+            if row is None:
+                return None
+            ack = self._parse(Acknowledgement, "acks", fingerprint, row[0])
+            if ack.ended_at is not None:
+                return ack
+            ended = ack.model_copy(update={"ended_at": now, "ended_by": by})
+            db.execute("UPDATE acks SET record = ? WHERE fingerprint = ?", (ended.model_dump_json(), fingerprint))
+            return ended
+
+    def record_action(self, key: str, *, now: datetime, expire_at: datetime) -> bool:
+        with self._connect(write=True) as db:
+            db.execute("DELETE FROM slack_actions WHERE expire_at < ?", (now.isoformat(),))
+            taken = db.execute(
+                "INSERT INTO slack_actions (key, at, expire_at) VALUES (?, ?, ?) ON CONFLICT(key) DO NOTHING",
+                (key, now.isoformat(), expire_at.isoformat()),
+            ).rowcount
+            return taken == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Iterable, Mapping, Protocol
 
-from core.model import AlertState, Silence
+from core.model import Acknowledgement, AlertState, Silence
 
 
 class StateError(Exception):
@@ -83,6 +83,26 @@ class StateStore(Protocol):
 
     def latest_notice(self) -> datetime | None:
         """When the latest notice on record was sent (None: none yet); a replay must not write before it."""
+        ...
+
+    def acknowledgements(self, *, fingerprints: Iterable[str]) -> dict[str, Acknowledgement]:
+        """The latest acknowledgement on record of each of these fingerprints (in force or not)."""
+        ...
+
+    def acknowledge(self, ack: Acknowledgement, *, state: AlertState) -> tuple[Acknowledgement, bool]:
+        """Store `ack` unless one already holds for the incident `state` at `ack.at`: then that one, untouched.
+
+        Compare-and-set, like a claim: of two people acknowledging at once, one is recorded and the
+        other is told who. Returns (the acknowledgement on record, whether this call wrote it)."""
+        ...
+
+    def unacknowledge(self, fingerprint: str, *, now: datetime, by: str) -> Acknowledgement | None:
+        """End the acknowledgement of `fingerprint` (kept on record with ended_at/ended_by); None when there is
+        none, an already ended one unchanged."""
+        ...
+
+    def record_action(self, key: str, *, now: datetime, expire_at: datetime) -> bool:
+        """Take `key` (one Slack click) once: True for the first caller, False when it was taken before."""
         ...
 
 

@@ -6,7 +6,14 @@ import shlex
 
 
 def shell_command(*words: str, **flags: str | None) -> str:
-    """`words` then `--flag=value` pairs (underscores become dashes), each shell-quoted; None flags are left out."""
-    parts = [shlex.quote(word) for word in words]
-    parts += [f"--{name.replace('_', '-')}={shlex.quote(value)}" for name, value in flags.items() if value is not None]
-    return " ".join(parts)
+    """`words` then `--flag=value` pairs (underscores become dashes), each shell-quoted; None flags are left out.
+
+    A word read from a source (a subscription id, a service name) that starts with '-' would be parsed as an
+    option: then the flags come first and `--` ends them, so every word after it is a positional argument
+    (gcloud and the other CLIs parse `--` so, as argparse does)."""
+    options = [f"--{name.replace('_', '-')}={shlex.quote(value)}" for name, value in flags.items() if value is not None]
+    quoted = [shlex.quote(word) for word in words]
+    first_dash = next((i for i, word in enumerate(words) if i > 0 and word.startswith("-")), None)
+    if first_dash is None:
+        return " ".join(quoted + options)
+    return " ".join(quoted[:first_dash] + options + ["--"] + quoted[first_dash:])

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from core.environment import PRODUCTION, SEPARATOR, environment_problem
 from core.model import Severity
 from core.secrets import secret_values
 from core.urls import url_problem
@@ -25,6 +26,10 @@ LOCAL_DATA_FILES = ("warehouse.duckdb", "iam_policies.json")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION = timedelta(days=366)
+"""No setting waits longer than a year; a larger value is a typo, and one near timedelta's own limit
+(999999999 days) would overflow the first `now + duration` of every run."""
+DURATION_RULE = "a duration from 0s to 366d such as '30m', '2h' or '1d'"
 
 
 class ConfigError(Exception):
@@ -32,15 +37,20 @@ class ConfigError(Exception):
 
 
 def parse_duration(value: Any) -> Any:
-    """Accept '90s', '30m', '2h', '1d' (and timedelta); pydantic reports anything else."""
+    """Accept '90s', '30m', '2h', '1d' (and timedelta) from 0s to MAX_DURATION; pydantic reports anything else."""
     if isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
-            raise ValueError(f"expected a duration such as '30m', '2h' or '1d', got {value!r}")
-        return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+            raise ValueError(f"expected a duration such as '30m', '2h' or '1d', got {value[:64]!r}")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        if seconds > MAX_DURATION.total_seconds():
+            raise ValueError(f"expected {DURATION_RULE}, got {value[:64]!r}")
+        return timedelta(seconds=seconds)
     if isinstance(value, timedelta):
+        if not timedelta(0) <= value <= MAX_DURATION:
+            raise ValueError(f"expected {DURATION_RULE}, got {value}")
         return value
-    raise ValueError(f"expected a duration such as '30m', '2h' or '1d', got {value!r}")
+    raise ValueError(f"expected a duration such as '30m', '2h' or '1d', got {str(value)[:64]!r}")
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -59,6 +69,9 @@ class RepeatIntervals(StrictModel):
         return getattr(self, severity.value)
 
 
+MIN_CLAIM_LEASE, MAX_CLAIM_LEASE = timedelta(minutes=1), timedelta(hours=1)
+
+
 class AlertsConfig(StrictModel):
     repeat_after: RepeatIntervals = RepeatIntervals()
     group_after: int = Field(default=5, ge=1)
@@ -68,11 +81,44 @@ class AlertsConfig(StrictModel):
     claim_lease: Duration = timedelta(minutes=5)
     """A claim older than this belongs to a sender that died; another run may take it over."""
 
+    @field_validator("claim_lease")
+    @classmethod
+    def _lease_bounds(cls, value: timedelta) -> timedelta:
+        if not MIN_CLAIM_LEASE <= value <= MAX_CLAIM_LEASE:
+            raise ValueError(
+                "expected a duration from 1m to 1h: a claim must outlive one delivery with its retries, and a "
+                "notice whose sender died waits this long before another run sends it"
+            )
+        return value
+
+
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+"""A Slack member id as an interaction payload's user.id carries it (U..., or W... on Enterprise Grid)."""
+
+
+class SlackActionsConfig(StrictModel):
+    """[slack.actions]: who may press the buttons on an alert (main.py slack_actions)."""
+
+    allowed_users: list[str] = Field(default_factory=list)
+    """Slack member ids allowed to act; empty: anyone in the workspace who can see the message."""
+
+    @field_validator("allowed_users")
+    @classmethod
+    def _member_ids(cls, value: list[str]) -> list[str]:
+        bad = [user for user in value if not SLACK_USER_ID.match(user)]
+        if bad:
+            raise ValueError(
+                f"not Slack member ids: {', '.join(repr(u[:30]) for u in bad)} (expected e.g. 'U012AB3CD': "
+                "a profile's \"Copy member ID\")"
+            )
+        return value
+
 
 class SlackConfig(StrictModel):
     channel: str = "#nba-pipeline-alerts"
     channels: dict[Severity, str] = Field(default_factory=dict)
     """Optional per-severity routing; a severity not listed goes to `channel`."""
+    actions: SlackActionsConfig = Field(default_factory=SlackActionsConfig)
 
     def channel_for(self, severity: Severity) -> str:
         return self.channels.get(severity, self.channel)
@@ -105,9 +151,70 @@ class DigestConfig(StrictModel):
     at: time = time(9, 0)
 
 
+def _collection_name(value: str) -> str:
+    if SEPARATOR in value:
+        raise ValueError(f"{value[:64]!r}: {SEPARATOR!r} is reserved for an environment's suffix (canary_alerts__staging)")
+    return value
+
+
+CollectionName = Annotated[
+    str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"), BeforeValidator(_collection_name),
+]
+"""A Firestore collection id this canary owns: a letter, then up to 63 letters, digits, '_' or '-'."""
+
+
 class FirestoreConfig(StrictModel):
-    alerts_collection: str = "canary_alerts"
-    silences_collection: str = "canary_silences"
+    """The collections' names in production; another environment's are `<name>__<environment>`
+    (core/environment.py), in the same database."""
+
+    alerts_collection: CollectionName = "canary_alerts"
+    silences_collection: CollectionName = "canary_silences"
+    acks_collection: CollectionName = "canary_acks"
+    """Acknowledgements, one document per fingerprint (alerts/acks.py)."""
+    slack_actions_collection: CollectionName = "canary_slack_actions"
+    """One document per Slack click handled (its id is the click's key): a click delivered twice acts once."""
+
+
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+
+
+TOPIC_ID = r"^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$"
+"""A Pub/Sub topic id: starts with a letter, 3-255 letters, digits or - _ . ~ + %, not 'goog...'
+(https://cloud.google.com/pubsub/docs/pubsub-basics#resource_names)."""
+
+
+class PushHop(StrictModel):
+    """One Cloud Run service on a transition's push path, and the topic whose push subscription reaches it."""
+
+    service: str = Field(min_length=1)
+    topic: str | None = Field(default=None, pattern=TOPIC_ID)
+
+    @field_validator("topic")
+    @classmethod
+    def _not_reserved(cls, value: str | None) -> str | None:
+        if value is not None and value.lower().startswith("goog"):
+            raise ValueError(f"not a Pub/Sub topic id: {value[:100]!r} (an id cannot start with 'goog')")
+        return value
+    """The Pub/Sub topic published to by the hop before it (shown in alerts; the subscription is found by its endpoint)."""
+
+
+class Hop(StrictModel):
+    """A service's place on one transition's push path (1-based `position`), for the alerts that name it."""
+
+    transition: str
+    position: int
+    of: int
+    """How many hops the transition's push path has."""
+    service: str
+    topic: str | None = None
+
+    def describe(self, *, with_transition: bool = False) -> str:
+        """'second hop: nba-phase4-trigger -> nba-phase4-precompute-processors' (with_transition: 'second hop of
+        phase_3_analytics->phase_4_precompute: ...')."""
+        ordinal = f"{_ORDINALS[self.position - 1]} hop" if self.position <= len(_ORDINALS) else f"hop {self.position}"
+        if with_transition:
+            ordinal += f" of {self.transition}"
+        return f"{ordinal}: {self.topic} -> {self.service}" if self.topic else f"{ordinal}: {self.service}"
 
 
 class Transition(StrictModel):
@@ -120,6 +227,13 @@ class Transition(StrictModel):
     service: str | None = None
     """The Cloud Run service whose Pub/Sub push starts the downstream phase (an orchestrator, or the
     phase-3 trigger), when one does; its IAM and push problems explain this transition's stalls."""
+    services: list[Annotated[str, Field(min_length=1)] | PushHop] | None = None
+    """Every service on the push path, in hop order, when there is more than one (give `service` or
+    `services`): e.g. the orchestrator, then `{ service = ..., topic = ... }` that its topic pushes to.
+    A problem of any hop explains this transition's stalls."""
+    complete_by: Duration | None = None
+    """The upstream phase, once started for a game date, must be complete this long after 00:00 league
+    time of that date ("36h": noon of the next day); not set: not judged."""
     min_processors: int | None = Field(default=None, ge=1)
     """The upstream phase is complete when this many distinct processors succeeded..."""
     required_processors: list[str] | None = None
@@ -134,6 +248,32 @@ class Transition(StrictModel):
         if (self.min_processors is None) == (not self.required_processors):
             raise ValueError("give exactly one of min_processors or required_processors")
         return self
+
+    @model_validator(mode="after")
+    def _one_push_path(self) -> Transition:
+        if self.service is not None and self.services is not None:
+            raise ValueError("give `service` (one hop) or `services` (every hop, in order), not both")
+        if self.services is not None and not self.services:
+            raise ValueError("services: empty, so no hop of its push path would be checked (list them, or leave it out)")
+        names = [hop.service for hop in self.push_path]
+        if len(set(names)) != len(names):
+            raise ValueError(f"services: a service is listed twice ({', '.join(names)})")
+        return self
+
+    @property
+    def push_path(self) -> list[PushHop]:
+        """The services whose Pub/Sub pushes start the downstream phase, in hop order (empty: none is named)."""
+        if self.services is not None:
+            return [PushHop(service=h) if isinstance(h, str) else h for h in self.services]
+        return [PushHop(service=self.service)] if self.service else []
+
+    @property
+    def hops(self) -> list[Hop]:
+        path = self.push_path
+        return [
+            Hop(transition=self.label, position=index, of=len(path), service=h.service, topic=h.topic)
+            for index, h in enumerate(path, start=1)
+        ]
 
     @property
     def label(self) -> str:
@@ -151,16 +291,19 @@ def phase_name_problems(phases: list[str], predictions_phase: str | None, transi
         problems.append(f"predictions_phase: unknown phase {predictions_phase!r} (known: {known})")
     seen: set[str] = set()
     for index, (from_phase, to_phase) in enumerate(transitions):
+        # A transition by its from->to, as every other message names it; by index only when a side is missing.
+        named = isinstance(from_phase, str) and isinstance(to_phase, str)
+        where = f"transitions[{from_phase}->{to_phase}]" if named else f"transitions[{index}]"
         unknown = [(side, phase) for side, phase in (("from", from_phase), ("to", to_phase))
                    if phase is not None and phase not in phases]
-        problems += [f"transitions[{index}].{side}: unknown phase {phase!r} (known: {known})" for side, phase in unknown]
-        if unknown or from_phase is None or to_phase is None:
+        problems += [f"{where}.{side}: unknown phase {phase!r} (known: {known})" for side, phase in unknown]
+        if unknown or not named:
             continue
         label = f"{from_phase}->{to_phase}"
         if phases.index(from_phase) >= phases.index(to_phase):
-            problems.append(f"transitions[{index}]: {label} runs against the order of phases ({known})")
+            problems.append(f"{where}: runs against the order of phases ({known})")
         if label in seen:
-            problems.append(f"transitions[{index}]: {label} is listed twice")
+            problems.append(f"{where}: listed twice")
         seen.add(label)
     return problems
 
@@ -187,11 +330,20 @@ class Pipeline(StrictModel):
 
     @property
     def services(self) -> list[str]:
-        """Every service that starts a phase, in pipeline order."""
-        return list(dict.fromkeys(t.service for t in self.transitions if t.service))
+        """Every service on a push path that starts a phase (every hop), in pipeline and hop order."""
+        return list(dict.fromkeys(hop.service for t in self.transitions for hop in t.push_path))
 
     def transitions_started_by(self, service: str) -> list[Transition]:
-        return [t for t in self.transitions if t.service == service]
+        """The transitions whose push path has `service` as one of its hops: its problems explain their stalls."""
+        return [t for t in self.transitions if any(hop.service == service for hop in t.push_path)]
+
+    def hops_of(self, service: str) -> list[Hop]:
+        """Where `service` sits on the push paths (one Hop per transition it helps start)."""
+        return [hop for t in self.transitions for hop in t.hops if hop.service == service]
+
+    def transitions_into(self, phase: str) -> list[Transition]:
+        """The transitions that start `phase`: their stalls and their hops' problems explain its partial runs."""
+        return [t for t in self.transitions if t.to_phase == phase]
 
     def position(self, phase: str) -> int:
         return self.phases.index(phase)
@@ -200,7 +352,20 @@ class Pipeline(StrictModel):
 DatasetPrefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]*$", max_length=64)]
 
 
+def _environment(value: Any) -> Any:
+    problem = environment_problem(value) if isinstance(value, str) else "expected a string"
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Environment = Annotated[str, BeforeValidator(_environment)]
+
+
 class CanaryConfig(StrictModel):
+    environment: Environment = PRODUCTION
+    """Which deployment this is: everything it stores is per environment (core/environment.py), and the
+    messages of any environment but production say which one they come from."""
     timezone: str = "America/New_York"
     dataset_prefix: DatasetPrefix = ""
     """Prefixes every dataset of every query (staging: 'test_' reads test_nba_raw, test_nba_orchestration...)."""
@@ -244,6 +409,7 @@ TEST_ENDPOINT_SETTINGS = {
     "monitoring_endpoint": "CANARY_MONITORING_ENDPOINT",
     "slack_base_url": "CANARY_SLACK_BASE_URL",
     "firestore_emulator_host": "FIRESTORE_EMULATOR_HOST",
+    "pubsub_emulator_host": "PUBSUB_EMULATOR_HOST",
 }
 """Settings that point a production client at a local stand-in (unauthenticated, or given the token)."""
 
@@ -270,10 +436,16 @@ class Settings(BaseModel):
     """The local backend's folder: `.canary` beside main.py unless CANARY_LOCAL_DIR says otherwise."""
     gcp_project: str = "nba-props-platform"
     slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    """The Slack app's signing secret (CANARY_SLACK_SIGNING_SECRET): only the slack_actions function reads it."""
     slack_channel: str | None = None
     """Overrides [slack] channel of the configuration file (deploy.sh sets it)."""
     dataset_prefix: DatasetPrefix | None = None
     """Overrides dataset_prefix of the configuration file (deploy.sh --dataset-prefix sets it; '' clears it)."""
+    environment: Environment | None = None
+    """CANARY_ENVIRONMENT: overrides `environment` of the configuration file (deploy.sh --environment sets it)."""
+    function: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    """CANARY_FUNCTION: this deployment's own function (deploy.sh sets it): its logs and its retry URL."""
     bigquery_endpoint: str | None = None
     run_endpoint: str | None = None
     resource_manager_endpoint: str | None = None
@@ -282,6 +454,8 @@ class Settings(BaseModel):
     slack_base_url: str | None = None
     firestore_emulator_host: str | None = Field(default=None, validation_alias="FIRESTORE_EMULATOR_HOST")
     """Read by the Firestore client library itself; named here so the gcp backend can refuse it."""
+    pubsub_emulator_host: str | None = Field(default=None, validation_alias="PUBSUB_EMULATOR_HOST")
+    """Read by the Pub/Sub client library itself (it then sends no credentials); refused like the above."""
     allow_test_endpoints: bool = False
     """CANARY_ALLOW_TEST_ENDPOINTS=1: the gcp backend may use the endpoint settings above (tests only)."""
     heartbeat_url: str | None = None
@@ -319,7 +493,12 @@ class Settings(BaseModel):
             raise ValueError(f"{problem} (expected e.g. http://127.0.0.1:9050)")
         return value
 
-    @field_validator("slack_channel", "heartbeat_url", "firestore_emulator_host")
+    @field_validator("environment", "function", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("slack_channel", "heartbeat_url", "firestore_emulator_host", "pubsub_emulator_host")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -358,25 +537,83 @@ class Settings(BaseModel):
     def secrets(self) -> list[str]:
         """Every value of these settings that must never be shown (the token, the heartbeat URL)."""
         token = self.slack_bot_token.get_secret_value() if self.slack_bot_token is not None else None
-        return secret_values(token, self.heartbeat_url)
+        signing = self.slack_signing_secret.get_secret_value() if self.slack_signing_secret is not None else None
+        return secret_values(token, self.heartbeat_url, signing)
 
 
-def _location(loc: tuple[Any, ...]) -> str:
+PATTERN_RULES = {
+    r"^[A-Za-z0-9_]*$": "letters, digits and underscores only",
+    r"^[a-z0-9][a-z0-9_-]{0,63}$": "1 to 64 lowercase letters, digits, '_' or '-', starting with a letter or digit",
+}
+"""Each pattern a setting is checked against, said in words (an error never shows the regex)."""
+
+
+def _location(loc: tuple[Any, ...], raw: Any = None) -> str:
+    """`pipeline.transitions[phase_2->phase_3].max_delay`: a transition by its from->to, other list items by index."""
     text = ""
+    node = raw
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            named = isinstance(item, dict) and isinstance(item.get("from"), str) and isinstance(item.get("to"), str)
+            text += f"[{item['from']}->{item['to']}]" if named else f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+            item = node.get(part) if isinstance(node, dict) else None
+        node = item
     return text or "(top level)"
 
 
-def describe_validation_error(error: ValidationError, *, prefix: str = "") -> str:
-    """One line per problem: the key and what was expected."""
+def _known_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The keys the table at `loc` accepts (as the user writes them: aliases), for an "unknown key" error."""
+    for part in loc:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part)) or next(
+            (f for f in model.model_fields.values() if f.alias == part), None)
+        annotation = field.annotation if field is not None else None
+        args = getattr(annotation, "__args__", ()) or ()
+        model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _settings_name(loc: tuple[Any, ...]) -> str:
+    """A Settings field as the user writes it: its environment variable (CANARY_BACKEND)."""
+    if not loc:
+        return "environment"
+    field = Settings.model_fields.get(str(loc[0]))
+    alias = field.validation_alias if field is not None else None
+    return alias if isinstance(alias, str) else f"CANARY_{str(loc[0]).upper()}"
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """One line per bad environment setting, each named as it is set (CANARY_BACKEND, not CANARY.backend)."""
+    return "; ".join(
+        f"{_settings_name(tuple(problem['loc']))}: {_problem_text(problem, known=[])}" for problem in error.errors()
+    )
+
+
+def _problem_text(problem: Any, *, known: list[str]) -> str:
+    if problem["type"] == "extra_forbidden":
+        return f"unknown key (known: {', '.join(known)})" if known else "unknown key"
+    if problem["type"] == "string_pattern_mismatch":
+        pattern = (problem.get("ctx") or {}).get("pattern", "")
+        return f"expected {PATTERN_RULES.get(pattern, 'a value of the documented form')}"
+    return str(problem["msg"]).removeprefix("Value error, ")
+
+
+def describe_validation_error(
+    error: ValidationError, *, prefix: str = "", raw: Any = None, model: type[BaseModel] | None = None
+) -> str:
+    """One line per problem: the key (a transition by its from->to) and what was expected, in words."""
     lines = []
     for problem in error.errors():
-        where = _location(tuple(problem["loc"]))
+        loc = tuple(problem["loc"])
+        where = _location(loc, raw)
         if prefix:
             where = f"{prefix}.{where}" if where != "(top level)" else prefix
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            message = "unknown key"
-        lines.append(f"{where}: {message}")
+        known = _known_keys(model, loc[:-1]) if problem["type"] == "extra_forbidden" else []
+        lines.append(f"{where}: {_problem_text(problem, known=known)}")
     return "; ".join(lines)

@@ -8,7 +8,7 @@ of Python's calendar overflows.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_INPUT_CHARS = 64
@@ -44,6 +44,21 @@ def parse_instant(text: str) -> datetime:
         raise ValueError(f"time {text[:64]!r} is outside the supported range {EARLIEST} to {LATEST}") from None
     _in_range(utc.date(), "time")
     return utc
+
+
+MAX_AHEAD = timedelta(minutes=5)
+"""How far a written run's explicit clock may lead the real one (a caller's clock skew)."""
+
+
+def check_not_ahead(given: datetime, *, real_now: datetime, name: str) -> None:
+    """A run that writes (notices, records) may not be set in the future: its records would be the latest on
+    record, and every later run at an explicit time before them would be refused as a replay of the past."""
+    if given > real_now + MAX_AHEAD:
+        raise ValueError(
+            f"{name} {given.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ} is later than the real clock "
+            f"({real_now.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}): what it sends would be recorded in the future "
+            f"and block every later run at an explicit time; give a time up to now"
+        )
 
 
 def parse_game_date(text: str) -> date:

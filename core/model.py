@@ -145,6 +145,13 @@ class CheckResult(BaseModel):
             return Outcome.FIRING
         return Outcome.NO_DATA if self.no_data else Outcome.OK
 
+    def judged_nothing(self) -> UnreadTarget | None:
+        """The first unread target when the check had targets and could read none of them (every service
+        unread because the project's IAM policy was): the monitor is blind, which is its ERROR, never OK."""
+        if self.judged is None or self.judged.targets or not self.judged.unread or self.findings:
+            return None
+        return self.judged.unread[0]
+
 
 class MonitorResult(BaseModel):
     name: str
@@ -315,10 +322,18 @@ class FindingReport(BaseModel):
     silenced_by: str | None = None
     caused_by: str | None = None
     """The fingerprint of the firing finding that explains this one (the pipeline's topology), or None."""
+    acknowledged_by: str | None = None
+    """Who acknowledged it (or its cause): its repeats are not sent while that holds."""
 
     @classmethod
-    def of(cls, finding: Finding, *, silenced_by: str | None = None, caused_by: str | None = None) -> FindingReport:
-        return cls(fingerprint=finding.fingerprint, silenced_by=silenced_by, caused_by=caused_by, **finding.model_dump())
+    def of(
+        cls, finding: Finding, *, silenced_by: str | None = None, caused_by: str | None = None,
+        acknowledged_by: str | None = None,
+    ) -> FindingReport:
+        return cls(
+            fingerprint=finding.fingerprint, silenced_by=silenced_by, caused_by=caused_by,
+            acknowledged_by=acknowledged_by, **finding.model_dump(),
+        )
 
 
 class RunReport(BaseModel):
@@ -338,3 +353,23 @@ class RunReport(BaseModel):
     @property
     def delivery_failed(self) -> bool:
         return self.state_error is not None or any(n.error is not None for n in self.notifications)
+
+
+class Acknowledgement(BaseModel):
+    """Someone has an open incident in hand: its repeats stop (alerts/acks.py says for how long).
+
+    Tied to one incident (`incident_since`: its record's first_seen when acknowledged), not to the run
+    clock: an incident that resolves and fires again is a new incident, unacknowledged."""
+
+    fingerprint: str
+    by: str
+    """Who: a person's name from the CLI, or `slack:<user id>` from a button."""
+    at: datetime
+    incident_since: datetime
+    severity: Severity
+    """The incident's severity when acknowledged: a rise above it ends the acknowledgement."""
+    expires_at: datetime | None = None
+    """None: until the incident resolves."""
+    ended_by: str | None = None
+    ended_at: datetime | None = None
+    """Ended early (`main.py unack`, the Unacknowledge button): kept on record, no longer in force."""

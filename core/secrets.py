@@ -13,12 +13,12 @@ import re
 from typing import Any
 
 REDACTED = "[redacted]"
-SECRET_ENV = ("CANARY_SLACK_BOT_TOKEN", "CANARY_HEARTBEAT_URL")
+SECRET_ENV = ("CANARY_SLACK_BOT_TOKEN", "CANARY_HEARTBEAT_URL", "CANARY_SLACK_SIGNING_SECRET")
 MIN_FRAGMENT = 8
 """Shorter pieces ('/', 'ping', 'https') identify nothing and would blank out ordinary words."""
 
 # Not urllib.parse: it raises on the malformed URLs ("https://[host]/x") whose fragments matter most.
-_URL = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://(?P<netloc>[^/?#\s]*)(?P<path>[^?#\s]*)(?:\?(?P<query>[^#\s]*))?")
+_URL = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://(?P<netloc>[^/?#\s]*)(?P<path>[^?#\s]*)(?:\?(?P<query>[^#\s]*))?(?:#(?P<fragment>\S*))?")
 
 
 def fragments(secret: str) -> list[str]:
@@ -29,10 +29,14 @@ def fragments(secret: str) -> list[str]:
         netloc = match.group("netloc")
         host = netloc.rsplit("@", 1)[-1]
         found += [netloc, host, host.strip("[]"), re.sub(r":\d*$", "", host).strip("[]")]
+        if "@" in netloc:
+            found += re.split(r"[:@]", netloc.rsplit("@", 1)[0])
         path = match.group("path")
         found += [path, path.strip("/")] + path.split("/")
         if match.group("query"):
             found += [match.group("query")] + re.split(r"[&=]", match.group("query"))
+        if match.group("fragment"):
+            found += [match.group("fragment")]
     return [piece for piece in found if len(piece) >= MIN_FRAGMENT]
 
 

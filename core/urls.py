@@ -25,6 +25,10 @@ def url_problem(value: str) -> str | None:
         return f"does not parse as a URL ({'bad port' if 'port' in str(error).lower() else 'bad host'})"
     if parts.scheme not in ("http", "https"):
         return "is not an http(s) URL"
+    if "@" in parts.netloc:
+        # urllib sends no Authorization header for `user:pass@` (and healthchecks authenticates by the
+        # path): such a URL never authenticates, and its password would be one more secret to hide.
+        return "holds a user name or password (user:pass@host); give the URL without them"
     if not host:
         return "has no host"
     if port == 0:

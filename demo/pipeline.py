@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from core.local_files import refuse_link, write_text
 from sources.push import OLDEST_UNACKED_AGE, PUSH_REQUESTS
 from sources.tables import (
     GAMEBOOK, INJURY_REPORT, PHASE_COMPLETIONS, PLAYER_PROPS, PREDICTIONS, RAW_SCHEDULE, RAW_TABLES, SCHEDULE,
@@ -136,6 +137,9 @@ def invoker_policy(*members: str) -> dict[str, Any]:
 PROJECT_NUMBER = "756957797294"
 PHASE3_SUBSCRIPTION = "nba-phase3-analytics-sub"
 """The seeds' real phase-3 trigger: a direct push subscription to nba-phase3-analytics-processors /process."""
+PHASE4_SUBSCRIPTION = "nba-phase4-precompute-sub"
+"""The second hop of 3->4: nba-phase4-trigger (session 204) pushes to nba-phase4-precompute-processors;
+this subscription's name and its /process path are assumed (the seeds do not name them)."""
 
 
 def service_json(project: str, region: str, name: str) -> dict[str, Any]:
@@ -160,6 +164,8 @@ def push_subscription(project: str, region: str, service: str, push_account: str
     base = f"https://{service}-{PROJECT_NUMBER}.{region}.run.app"
     if service == "nba-phase3-analytics-processors":
         name, endpoint, topic = PHASE3_SUBSCRIPTION, f"{base}/process", "nba-phase2-raw-complete"
+    elif service == "nba-phase4-precompute-processors":
+        name, endpoint, topic = PHASE4_SUBSCRIPTION, f"{base}/process", "nba-phase4-trigger"
     else:
         topic = service.split("-to-")[0].replace("phase", "nba-phase") + "-complete"
         name = f"eventarc-{region}-{service}-{hash_of(service) % 1000:03d}-sub-{hash_of(topic) % 1000:03d}"
@@ -388,10 +394,13 @@ def write_demo(
     and push-chain files; `progress(table, rows written, rows of the table)` after each chunk: a long
     history takes minutes."""
     local_dir.mkdir(parents=True, exist_ok=True)
-    write_duckdb(local_dir / "warehouse.duckdb", pipeline.rows, dataset_prefix=dataset_prefix, progress=progress)
-    for name, data in (
+    files = (
         ("iam_policies.json", pipeline.policies), ("project_iam_policy.json", pipeline.project_policy),
         ("services.json", pipeline.services), ("subscriptions.json", pipeline.subscriptions),
         ("push_metrics.json", pipeline.push_metrics),
-    ):
-        (local_dir / name).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    )
+    for name in ("warehouse.duckdb", *(name for name, _ in files)):
+        refuse_link(local_dir / name)  # before anything is written: a link would be written through
+    write_duckdb(local_dir / "warehouse.duckdb", pipeline.rows, dataset_prefix=dataset_prefix, progress=progress)
+    for name, data in files:
+        write_text(local_dir / name, json.dumps(data, indent=2) + "\n")

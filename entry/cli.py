@@ -12,20 +12,24 @@ import io
 import json
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence, TextIO
 
+from alerts.render_text import inert_text, json_line
 from alerts.silences import new_silence, open_incidents_matched, parse_matchers
 from alerts.state import StateError, StateStore
 from core.config import CanaryConfig, ConfigError, Settings, parse_duration
 from core.inputs import parse_game_date as parse_date, parse_instant
+from core.local_files import LinkedFile
 from core.model import RunReport
 from core.secrets import scrub
 from monitors.registry import MONITORS
 from run.configure import apply_settings, load_all, load_config, load_settings
 from run.observe import emit_log, observed_run
-from run.steps import Canary, new_run_id, RequestError, RunRequest, check_replay, key_labels_by_monitor, select_monitors
+from run.steps import (
+    Canary, new_run_id, RequestError, RunRequest, check_replay, key_labels_by_monitor, presentation, select_monitors,
+)
 from run.synthetic import send_test_alert
 from sources.errors import SourceError
 
@@ -103,6 +107,7 @@ def make_parser() -> CliParser:
     replay.add_argument("--monitors", type=str, help="comma-separated monitor names (default: all enabled)")
     replay.add_argument("--config", type=str, help="replay this configuration file instead of the current one")
     replay.add_argument("--json", action="store_true", help="print the replay as one JSON object on stdout")
+    add_incident_commands(commands)
     test_alert = commands.add_parser("test-alert", help="send a marked synthetic alert through the real path, then resolve it")
     test_alert.add_argument("--json", action="store_true")
     return parser
@@ -116,8 +121,8 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
     )
     for monitor in report.monitors:
         count = sum(1 for f in report.findings if f.monitor == monitor.name)
-        extra = monitor.error or monitor.note or (f"{count} finding(s)" if count else "")
-        print(f"  {monitor.name:<22} {monitor.outcome.value:<8} {monitor.duration_ms:>8.1f} ms  {extra}".rstrip(), file=out)
+        extra = inert_text(monitor.error or monitor.note or (f"{count} finding(s)" if count else ""))
+        print(f"  {inert_text(monitor.name):<22} {monitor.outcome.value:<8} {monitor.duration_ms:>8.1f} ms  {extra}".rstrip(), file=out)
     sent = sum(n.delivered for n in report.notifications)
     pending = [n for n in report.notifications if not n.delivered]
     line = f"findings: {len(report.findings)}; notifications: {sent} sent"
@@ -127,15 +132,18 @@ def print_summary(report: RunReport, *, out: TextIO, zone_name: str) -> None:
         failed = [n for n in pending if n.error]
         skipped = [n for n in pending if n.skipped]
         if failed:
-            line += f", {len(failed)} FAILED ({failed[0].error})"
+            line += f", {len(failed)} FAILED ({inert_text(failed[0].error)})"
         if skipped:
             line += f", {len(skipped)} left to another run"
     silenced = [f for f in report.findings if f.silenced_by]
     if silenced:
         line += f"; {len(silenced)} silenced"
+    acknowledged = [f for f in report.findings if f.acknowledged_by]
+    if acknowledged:
+        line += f"; {len(acknowledged)} acknowledged (no repeats: {', '.join(sorted({f.acknowledged_by for f in acknowledged if f.acknowledged_by}))})"
     print(line, file=out)
     if report.state_error:
-        print(f"alert state unavailable: {report.state_error}", file=out)
+        print(f"alert state unavailable: {inert_text(report.state_error)}", file=out)
     if report.dry_run and report.digest:
         print("the daily digest this run would post:\n" + report.digest, file=out)
 
@@ -159,7 +167,7 @@ def cli_run(
     if report.dry_run:
         print_previews(report, out=stderr if as_json else stdout)
     if as_json:
-        print(json.dumps(scrub(report.model_dump(mode="json"), secrets), indent=None), file=stdout)
+        print(json_line(scrub(report.model_dump(mode="json"), secrets)), file=stdout)
     else:
         summary = io.StringIO()  # errors in it quote sources and clients: scrubbed like every output
         print_summary(report, out=summary, zone_name=config.timezone)
@@ -175,6 +183,8 @@ def cli(
         args = make_parser().parse_args(argv)
         if args.command == "check-config":
             return cli_check_config(args.file, stdout=stdout)
+        if args.command == "slack-manifest":
+            return cli_slack_manifest(args, stdout=stdout)
         settings, config = load_all()
         if args.command == "run":
             request = RunRequest(
@@ -196,13 +206,18 @@ def cli(
             store = build(settings, config, console=None).store
             try:
                 if args.command == "silence":
-                    return cli_silence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout)
+                    return cli_silence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout,
+                                       config=config)
                 if args.command == "unsilence":
-                    return cli_unsilence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout)
-                return cli_silences(store=store, now=datetime.now(timezone.utc), stdout=stdout, as_json=args.json)
+                    return cli_unsilence(store=store, args=args, now=datetime.now(timezone.utc), stdout=stdout,
+                                         zone=config.zone)
+                return cli_silences(store=store, now=datetime.now(timezone.utc), stdout=stdout, as_json=args.json,
+                                    zone=config.zone)
             except StateError as error:
                 print(f"error: alert state: {error}", file=stderr)
                 return EXIT_DELIVERY_FAILED
+        if args.command in INCIDENT_COMMANDS:
+            return cli_incident_command(build=build, settings=settings, config=config, args=args, stdout=stdout, stderr=stderr)
         if args.command == "replay":
             return cli_replay(build=build, settings=settings, config=config, args=args, stdout=stdout, stderr=stderr)
         if args.command == "test-alert":
@@ -241,7 +256,10 @@ def cli_demo(
     announce_demo_removals(settings.local_dir, out=note)
     for stale in DEMO_REMOVES:
         (settings.local_dir / stale).unlink(missing_ok=True)
-    write_demo(pipeline, settings.local_dir, dataset_prefix=config.dataset_prefix, progress=demo_progress(out=note))
+    try:
+        write_demo(pipeline, settings.local_dir, dataset_prefix=config.dataset_prefix, progress=demo_progress(out=note))
+    except LinkedFile as error:
+        raise BadInput(f"demo: {error}") from None
     print(
         f"demo pipeline written to {settings.local_dir}/ ({args.history_days} healthy days, then {pipeline.today} "
         f"broken); running at {now.astimezone(config.zone):%Y-%m-%d %H:%M} {config.timezone} "
@@ -370,60 +388,83 @@ def demo_progress(*, out: TextIO) -> Callable[[str, int, int], None]:
     return progress
 
 
-def cli_silence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
+def league_and_utc(moment: datetime, zone: tzinfo) -> str:
+    """A time as the league reads it, with UTC beside it: '2026-11-21 18:30 EST (23:30 UTC)'."""
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z} ({moment.astimezone(timezone.utc):%H:%M} UTC)"
+
+
+def cli_silence(
+    *, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO, config: CanaryConfig | None = None
+) -> int:
     silence = new_silence(
-        matchers=parse_matchers(args.match, labels_by_monitor=key_labels_by_monitor()),
+        matchers=parse_matchers(args.match, labels_by_monitor=key_labels_by_monitor(),
+                                known_values=known_label_values(config) if config is not None else None),
         duration=args.duration,
         reason=args.reason,
         author=args.author or getpass.getuser(),
         now=now,
     )
+    zone = config.zone if config is not None else timezone.utc
     store.add_silence(silence)
-    labels = ", ".join(f"{k}={v}" for k, v in silence.matchers.items())
+    labels = ", ".join(f"{inert_text(k)}={inert_text(v)}" for k, v in silence.matchers.items())
     print(
-        f"silence {silence.id} created in {store.location}: {labels} until {silence.expires_at:%Y-%m-%d %H:%M} UTC "
-        f"({silence.reason})",
+        f"silence {silence.id} created in {store.location}: {labels} until {league_and_utc(silence.expires_at, zone)} "
+        f"({inert_text(silence.reason)})",
         file=stdout,
     )
     try:
         matched = open_incidents_matched(silence, list(store.load_firing().values()), now=now)
     except StateError as error:
-        print(f"(cannot list the open incidents it mutes: {error})", file=stdout)
+        print(f"(cannot list the open incidents it mutes: {inert_text(error)})", file=stdout)
         return EXIT_OK
     if matched:
         print(f"it mutes {len(matched)} open incident(s) now:", file=stdout)
         for state in matched:
-            where = ", ".join(f"{k}={v}" for k, v in sorted(state.key.items()))
-            print(f"  {state.severity.value} {state.monitor} {where}: {state.summary}", file=stdout)
+            where = ", ".join(f"{inert_text(k)}={inert_text(v)}" for k, v in sorted(state.key.items()))
+            print(f"  {state.severity.value} {inert_text(state.monitor)} {where}: {inert_text(state.summary)}",
+                  file=stdout)
     else:
         print("it matches no open incident now (it will mute new ones that match)", file=stdout)
     return EXIT_OK
 
 
-def cli_unsilence(*, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO) -> int:
+def known_label_values(config: CanaryConfig) -> dict[str, list[str]]:
+    """The values a silence label can take that [pipeline] states: its services and its transitions."""
+    services = list(config.pipeline.services)
+    for monitor in config.monitors.values():
+        services += [name for name in getattr(monitor, "services", None) or [] if name not in services]
+    return {"service": services, "transition": [t.label for t in config.pipeline.transitions]}
+
+
+def cli_unsilence(
+    *, store: StateStore, args: argparse.Namespace, now: datetime, stdout: TextIO, zone: tzinfo = timezone.utc
+) -> int:
     ended = store.end_silence(args.id, now=now, by=args.author or getpass.getuser())
     if ended is None:
-        raise BadInput(f"unsilence: no silence {args.id!r} in {store.location} (see `main.py silences`)")
+        raise BadInput(f"unsilence: no silence {inert_text(args.id)!r} in {store.location} (see `main.py silences`)")
     if ended.ended_by is None or ended.expires_at < now:
-        print(f"silence {ended.id} had already ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC; nothing changed",
+        print(f"silence {ended.id} had already ended at {league_and_utc(ended.expires_at, zone)}; nothing changed",
               file=stdout)
     else:
-        print(f"silence {ended.id} ended at {ended.expires_at:%Y-%m-%d %H:%M} UTC by {ended.ended_by} "
+        print(f"silence {ended.id} ended at {league_and_utc(ended.expires_at, zone)} by {inert_text(ended.ended_by)} "
               f"(kept on record in {store.location})", file=stdout)
     return EXIT_OK
 
 
-def cli_silences(*, store: StateStore, now: datetime, stdout: TextIO, as_json: bool = False) -> int:
+def cli_silences(
+    *, store: StateStore, now: datetime, stdout: TextIO, as_json: bool = False, zone: tzinfo = timezone.utc
+) -> int:
     active = store.silences(now=now)
     if as_json:
         fields = {"id", "matchers", "author", "reason", "created_at", "expires_at"}
-        print(json.dumps([s.model_dump(mode="json", include=fields) for s in active]), file=stdout)
+        print(json_line([s.model_dump(mode="json", include=fields) for s in active]), file=stdout)
         return EXIT_OK
     if not active:
         print(f"no active silences in {store.location}", file=stdout)
     for s in active:
-        labels = ", ".join(f"{k}={v}" for k, v in s.matchers.items())
-        print(f"{s.id}  {labels}  until {s.expires_at:%Y-%m-%d %H:%M} UTC  by {s.author}: {s.reason}", file=stdout)
+        labels = ", ".join(f"{inert_text(k)}={inert_text(v)}" for k, v in s.matchers.items())
+        print(f"{inert_text(s.id)}  {labels}  until {league_and_utc(s.expires_at, zone)}  by {inert_text(s.author)}: "
+              f"{inert_text(s.reason)}", file=stdout)
     return EXIT_OK
 
 
@@ -432,14 +473,15 @@ def cli_check_config(path: str | None, *, stdout: TextIO) -> int:
     optional settings, which a run would only report (ConfigError: exit 2)."""
     settings = load_settings()
     target = Path(path) if path else settings.config
-    config = load_config(target)
+    config = apply_settings(load_config(target), settings)  # CANARY_ENVIRONMENT's rules (its own channel) too
     problems = settings.problems()
     if problems:
         raise ConfigError("environment: " + "; ".join(f"{name}: {why}" for name, why in sorted(problems.items())))
     enabled = [name for name, monitor in config.monitors.items() if monitor.enabled]
     print(
         f"{target}: valid ({len(config.pipeline.phases)} phases, {len(config.pipeline.transitions)} transitions, "
-        f"{len(config.pipeline.services)} services; monitors enabled: {', '.join(enabled) or 'none'})",
+        f"{len(config.pipeline.services)} services; monitors enabled: {', '.join(enabled) or 'none'}; "
+        f"environment {config.environment})",
         file=stdout,
     )
     return EXIT_OK
@@ -466,3 +508,73 @@ def cli_test_alert(*, canary: Canary, run_id: str, now: datetime, as_json: bool,
     else:
         print(f"test alert FAILED: {result['error']}", file=stdout)
     return EXIT_OK if result["delivered"] else EXIT_DELIVERY_FAILED
+
+
+# --- incidents and acknowledgements (issue 22) --------------------------------------------------
+
+INCIDENT_COMMANDS = ("incidents", "ack", "unack")
+
+
+def add_incident_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    incidents = commands.add_parser("incidents", help="list the open incidents, grouped by cause")
+    incidents.add_argument("--json", action="store_true", help='print {"incidents": [...]} on stdout')
+    ack = commands.add_parser("ack", help="acknowledge an open incident: no repeats until it resolves, rises, or --for ends")
+    ack.add_argument("fingerprint", help="the incident's fingerprint, or a unique prefix of it (see `main.py incidents`)")
+    ack.add_argument("--for", dest="duration", default=None, help="how long, e.g. 4h (default: until it resolves)")
+    ack.add_argument("--by", default=None, help="who (default: $USER)")
+    unack = commands.add_parser("unack", help="end an acknowledgement: repeats resume")
+    unack.add_argument("fingerprint", help="the incident's fingerprint, or a unique prefix of it")
+    unack.add_argument("--by", default=None, help="who (default: $USER)")
+    manifest = commands.add_parser("slack-manifest", help="print the Slack app manifest (JSON) for the buttons")
+    manifest.add_argument("--url", required=True, help="the slack_actions function's HTTPS URL (interactivity request URL)")
+    manifest.add_argument("--name", default="pipeline-canary", help="the app's name in Slack (default pipeline-canary)")
+
+
+def cli_incident_command(
+    *, build: Builder, settings: Settings, config: CanaryConfig, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
+) -> int:
+    from alerts import acted as acting
+    from alerts.acks import find_incident
+    from alerts.incidents import incidents_json, incidents_text, open_incidents
+    from alerts.message import when
+
+    canary = build(settings, config, console=None)
+    store, now = canary.store, datetime.now(timezone.utc)
+    try:
+        firing = store.load_firing()
+        if args.command == "incidents":
+            listed = open_incidents(
+                firing, acknowledgements=store.acknowledgements(fingerprints=firing), silences=store.silences(now=now), now=now,
+            )
+            if args.json:
+                print(json.dumps(incidents_json(listed)), file=stdout)
+            else:
+                print(f"open incidents in {store.location} at {when(now, config.zone)}:", file=stdout)
+                print("\n".join(incidents_text(listed, zone=config.zone)), file=stdout)
+            return EXIT_OK
+        state = find_incident(args.fingerprint, firing)
+        by = args.by or getpass.getuser()
+        if args.command == "ack":
+            outcome = acting.acknowledge(store, state=state, by=by, now=now, duration=args.duration, zone=config.zone)
+        else:
+            outcome = acting.unacknowledge(store, state=state, by=by, now=now)
+    except StateError as error:
+        print(f"error: alert state: {error}", file=stderr)
+        return EXIT_DELIVERY_FAILED
+    if outcome.acted is None:
+        print(outcome.said, file=stdout)
+        return EXIT_OK
+    print(f"{state.fingerprint} ({state.monitor}: {state.summary}): {outcome.acted.line(outcome.acted.by, config.zone)}",
+          file=stdout)
+    failed = acting.announce(canary.notifier, store, state=state, acted=outcome.acted, zone=config.zone,
+                             links=presentation(config).links)
+    if failed:
+        print(f"(recorded in {store.location}; not shown on the incident's message: {failed})", file=stdout)
+    return EXIT_OK
+
+
+def cli_slack_manifest(args: argparse.Namespace, *, stdout: TextIO) -> int:
+    from entry.slack_actions import slack_manifest
+
+    print(json.dumps(slack_manifest(url=args.url, name=args.name), indent=2), file=stdout)
+    return EXIT_OK

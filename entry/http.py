@@ -19,10 +19,12 @@ from typing import Annotated, Any, Callable, Literal, TextIO
 import flask
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from alerts.state import StateError
 from core.config import CanaryConfig, ConfigError, Settings
-from core.inputs import parse_game_date, parse_instant
+from core.inputs import check_not_ahead, parse_game_date, parse_instant
 from core.model import RunReport
 from core.secrets import scrub, secret_values
+from run.configure import load_all
 from run.observe import emit_log, observed_run
 from run.steps import Canary, RequestError, RunRequest, check_replay, select_monitors
 from run.synthetic import send_test_alert
@@ -34,7 +36,17 @@ HEALTH_PATHS = ("/healthz", "/health")
 """Cloud Run reserves some paths ending in 'z' (https://cloud.google.com/run/docs/known-issues):
 /healthz may never reach the function there, so /health answers the same."""
 RUN_METHODS = ("GET", "POST")
+"""A run that may send (the scheduler's) only by POST; GET serves dry runs, which send nothing."""
+MAX_LOGGED_PATH = 200
+"""Characters of a rejected request's path in its log line: a 1 MB path must not become a 1 MB log entry."""
+MAX_LOGGED_METHOD = 16
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
 HEALTH_METHODS = ("GET", "HEAD")
+INCIDENTS_PATH = "/incidents"
 
 _MONITOR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -218,7 +230,8 @@ def handle(
         if error.problems:
             body["problems"] = error.problems
         call.log({"severity": "WARNING", "message": "pipeline-canary request rejected", "event": "canary_rejected",
-                  "status": error.status, "error": str(error), "method": request.method, "path": request.path,
+                  "status": error.status, "error": str(error), "method": request.method[:MAX_LOGGED_METHOD],
+                  "path": _bounded(request.path, MAX_LOGGED_PATH),
                   "user_agent": request.headers.get("User-Agent", "")[:200]})
         return call.respond(error.status, body, error.headers)
     except ConfigError as error:
@@ -238,19 +251,41 @@ def _route(call: Call) -> flask.Response:
     if path in HEALTH_PATHS:
         if request.method not in HEALTH_METHODS:
             raise _not_allowed(request.method, HEALTH_METHODS)
-        return call.respond(200, {"status": "ok"})
+        return _health(call)
+    if path == INCIDENTS_PATH:
+        return _incidents(call)
     if path != RUN_PATH:
-        raise HttpError(404, f"no such path {path[:100]!r} (runs: POST or GET /; liveness: GET /health)")
+        raise HttpError(404, f"no such path {path[:100]!r} (runs: POST /; dry runs: GET /?dry_run=true; liveness: GET /health)")
     if request.method not in RUN_METHODS:
         raise _not_allowed(request.method, RUN_METHODS)
     params = read_params(request)
+    if request.method != "POST" and (params.action == "test_alert" or not params.dry_run):
+        # A crawler, a link preview or a browser tab must never run the canary for real and post to Slack.
+        raise HttpError(405, f"a {'test alert' if params.action == 'test_alert' else 'run that sends'} needs POST; "
+                             "GET serves dry runs only (add dry_run=true)", headers={"Allow": "POST"})
     built = call.instance()
     call.settings = built.settings
     if params.now is not None and built.settings.backend != "local":
         raise HttpError(400, "bad parameter: now: only accepted on the local backend (production runs on the real clock)")
+    if params.now is not None and params.action == "test_alert":
+        # A test alert is not a what-if run: set in the future, its record would block every later run at an
+        # explicit time. A run at a later `now` is the local backend's replay clock (README: +2 h), allowed.
+        try:
+            check_not_ahead(params.now, real_now=call.now, name="now")
+        except ValueError as error:
+            raise HttpError(400, f"bad parameter: {error}") from None
     if params.action == "test_alert":
         return _test_alert(call, built, params)
     return _run(call, built, params)
+
+
+def _health(call: Call) -> flask.Response:
+    """Liveness, and whether the configuration loads (503 with the reason when not); no source is read."""
+    try:
+        load_all()
+    except ConfigError as error:
+        return call.respond(503, {"status": "error", "error": f"configuration error: {error}"})
+    return call.respond(200, {"status": "ok"})
 
 
 def _not_allowed(method: str, allowed: tuple[str, ...]) -> HttpError:
@@ -294,9 +329,42 @@ def _test_alert(call: Call, built: Instance, params: RunParams) -> flask.Respons
     if extra:
         raise HttpError(400, f"bad parameter: {extra[0]}: does not apply to action=test_alert")
 
+    if params.now is not None:  # a test alert records notices like a run: not before the latest one on record
+        store = built.canary.store
+        try:
+            latest = store.latest_notice()
+        except StateError:
+            latest = None  # the test alert itself reports the unreadable state
+        if latest is not None and params.now < latest:
+            raise HttpError(
+                400, f"bad parameter: now {params.now:%Y-%m-%dT%H:%M:%SZ} is before the latest notice on record "
+                f"({latest.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}, {store.location}): a test alert there would "
+                "be recorded out of order; leave now out (the real clock) or give a later now",
+            )
     result = send_test_alert(built.canary, run_id=call.run_id, now=params.now or call.now)
     failed = bool(result.get("error")) or result.get("delivered") is False
     call.log({"severity": "ERROR" if failed else "INFO", "message": "pipeline-canary test alert",
               "event": "canary_test_alert", "run_id": call.run_id, "delivered": not failed,
               "error": result.get("error"), "duration_ms": round(call.duration_ms(), 1)})
     return call.respond(503 if failed else 200, {"run_id": call.run_id, "action": "test_alert", **result})
+
+
+def _incidents(call: Call) -> flask.Response:
+    """GET /incidents: {"incidents": [...]}, the open incidents grouped by cause (alerts/incidents.py)."""
+    from alerts.incidents import incidents_json, open_incidents
+    from alerts.state import StateError
+
+    if call.request.method not in HEALTH_METHODS:
+        raise _not_allowed(call.request.method, HEALTH_METHODS)
+    built = call.instance()
+    call.settings = built.settings
+    store = built.canary.store
+    try:
+        firing = store.load_firing()
+        listed = open_incidents(
+            firing, acknowledgements=store.acknowledgements(fingerprints=firing), silences=store.silences(now=call.now),
+            now=call.now,
+        )
+    except StateError as error:
+        return call.respond(503, {"error": f"alert state: {error}"})
+    return call.respond(200, incidents_json(listed))

@@ -7,6 +7,7 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from alerts.message import humanize
+from alerts.render_text import inert_text
 from core.config import RepeatIntervals
 from run.replay import ReplayIncident, ReplayReport
 
@@ -33,12 +34,12 @@ def print_timeline(report: ReplayReport, *, out: TextIO, zone: ZoneInfo, repeat_
     for skipped in report.not_replayed:
         print(f"not replayed: {skipped.monitor} ({skipped.why})", file=out)
     for number, incident in enumerate(report.incidents, start=1):
-        labels = ", ".join(f"{k}={v}" for k, v in incident.key.items())
+        labels = ", ".join(f"{inert_text(k)}={inert_text(v)}" for k, v in incident.key.items())
         print(f"\nincident {number}: {incident.severity.value} {incident.monitor} {{{labels}}}", file=out)
         for notice in (n for n in report.notices if n.fingerprint == incident.fingerprint):
             if incident.opened_at <= notice.at and (incident.resolved_at is None or notice.at <= incident.resolved_at):
                 reason = "escalated" if notice.escalated else notice.reason.value
-                print(f"  {at(notice.at)}  {reason:<9}  {notice.summary}", file=out)
+                print(f"  {at(notice.at)}  {reason:<9}  {inert_text(notice.summary)}", file=out)
         if incident.resolved_at is None:
             print(f"  still open at the end of the replay ({humanize(report.end - incident.opened_at)} so far)", file=out)
         else:

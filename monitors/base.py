@@ -57,6 +57,8 @@ class CheckContext:
     pipeline: Pipeline
     game_date: date | None = None
     """An operator's explicit game date; date-based monitors check it instead of today."""
+    dataset_prefix: str = ""
+    """The datasets' prefix the warehouse reads (staging): a fix that queries a table names the same one."""
 
     @property
     def target_date(self) -> date:

@@ -95,6 +95,51 @@ def binding_command(verb: str, pipeline: Pipeline, service: str, *, member: str,
     )
 
 
+PUSH_MAX_BACKOFF_MINUTES = 10
+"""Pub/Sub retries an unacknowledged push with exponential backoff of at most 600 s by default
+(https://cloud.google.com/pubsub/docs/subscription-retry-policy), and keeps an unacked message for the
+subscription's message retention, 7 days by default (https://cloud.google.com/pubsub/docs/subscription-properties)."""
+BACKUP_AFTER_MINUTES = 15
+"""How long after the binding is back the phase gets to start by itself before the backup job is run."""
+
+
+def hop_details(pipeline: Pipeline, service: str) -> dict[str, Any]:
+    """The transition ("from->to") the service helps start and, on a push path of several hops, its `hop`
+    (1-based position) there, for its findings' details."""
+    hops = pipeline.hops_of(service)
+    if not hops:
+        return {}
+    return {"transition": hops[0].transition, **({"hop": hops[0].position} if hops[0].of > 1 else {})}
+
+
+def hop_note(pipeline: Pipeline, service: str) -> str:
+    """' (second hop of X->Y: topic -> service)' when the service is one of several hops; '' otherwise."""
+    hops = [h for h in pipeline.hops_of(service) if h.of > 1]
+    return f" ({hops[0].describe(with_transition=True)})" if hops else ""
+
+
+def restore_invoker_fix(pipeline: Pipeline, service: str, binding: str) -> str:
+    """The fix of a push account that cannot invoke a service that starts a phase, in the order to follow it:
+    the binding (runnable as printed), then, as a shell comment, what happens next and when (only then) to
+    run the backup job: running it first may run the phase twice once the redelivered pushes arrive."""
+    transitions = pipeline.transitions_started_by(service)
+    if not transitions:
+        return binding
+    phases = " and ".join(dict.fromkeys(t.to_phase for t in transitions))
+    steps = [
+        f"1) this binding. 2) Then wait: Pub/Sub redelivers the pushes it could not deliver (unacked messages are "
+        f"kept for the subscription's message retention, 7 days by default; a retry comes at most every "
+        f"{PUSH_MAX_BACKOFF_MINUTES} min), so {phases} should start by itself within minutes."
+    ]
+    backups = list(dict.fromkeys(t.next_step for t in transitions if t.next_step))
+    if backups:
+        steps.append(
+            f"3) Only if {phases} has not started {BACKUP_AFTER_MINUTES} min after the binding is back, run the "
+            f"backup job (not before: it may run the phase twice): {' && '.join(backups)}"
+        )
+    return f"{binding}  # " + " ".join(steps)
+
+
 def _bindings(policy: Policy) -> list[dict[str, Any]]:
     bindings = policy.get("bindings") or []
     if not isinstance(bindings, list):

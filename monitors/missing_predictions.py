@@ -16,7 +16,7 @@ from core import monitor_names
 from core.config import Duration
 from core.model import CheckResult, Finding, Judged, Severity
 from monitors.base import CheckContext, FetchWindow, MonitorConfig, MonitorSpec, Sources
-from sources.tables import PREDICTIONS, SCHEDULE
+from sources.tables import PREDICTIONS, SCHEDULE, prefixed_table
 from sources.warehouse import Row
 
 NAME = monitor_names.MISSING_PREDICTIONS
@@ -62,12 +62,12 @@ class Config(MonitorConfig):
     rerun_command: str | None = None
     """The command that re-runs predictions (the alert's fix); `{game_date}` becomes the quoted date."""
 
-    def rerun(self, game_date: date) -> str:
-        """The fix: the configured re-run command, or a query that shows what is there."""
+    def rerun(self, game_date: date, *, dataset_prefix: str = "") -> str:
+        """The fix: the configured re-run command, or a query that shows what is there (in the datasets read)."""
         if self.rerun_command:
             return self.rerun_command.replace("{game_date}", shlex.quote(game_date.isoformat()))
         sql = (
-            f"SELECT game_id, COUNT(*) AS predictions FROM {PREDICTIONS} WHERE game_date = '{game_date}' "
+            f"SELECT game_id, COUNT(*) AS predictions FROM {prefixed_table(PREDICTIONS, dataset_prefix)} WHERE game_date = '{game_date}' "
             f"AND system_id = '{self.system_id}' GROUP BY game_id"
         )
         return f"bq query --use_legacy_sql=false {shlex.quote(sql)}"
@@ -79,7 +79,9 @@ def due_at(config: Config, game_date: date, starts: list[datetime], zone: ZoneIn
     return datetime.combine(game_date, config.fallback_due_local, tzinfo=zone)
 
 
-def judge_games(config: Config, game_date: date, rows: list[Row], now: datetime, zone: ZoneInfo) -> CheckResult:
+def judge_games(
+    config: Config, game_date: date, rows: list[Row], now: datetime, zone: ZoneInfo, *, dataset_prefix: str = ""
+) -> CheckResult:
     """The games of `game_date` and their active predictions written up to `now`."""
     starts: dict[str, datetime | None] = {}
     counts: dict[str, int] = {}
@@ -123,7 +125,7 @@ def judge_games(config: Config, game_date: date, rows: list[Row], now: datetime,
         evidence = f"{total_predictions} active predictions, none for {', '.join(missing[: config.max_games_listed])}"
     finding = Finding(
         monitor=NAME, severity=severity, key={**key_base, "problem": problem}, summary=summary,
-        details={**details, "evidence": evidence}, since=due, fix=config.rerun(game_date),
+        details={**details, "evidence": evidence}, since=due, fix=config.rerun(game_date, dataset_prefix=dataset_prefix),
     )
     return CheckResult(findings=[finding])
 
@@ -144,7 +146,7 @@ def fetch(config: Config, sources: Sources, span: FetchWindow) -> list[Row]:
 def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
     """The target game date at ctx.now."""
     game_date = ctx.target_date
-    result = judge_games(config, game_date, rows, ctx.now, ctx.zone)
+    result = judge_games(config, game_date, rows, ctx.now, ctx.zone, dataset_prefix=ctx.dataset_prefix)
     # The phase that writes predictions: its alert links the logs of the service that starts it.
     phase = ctx.pipeline.predictions_phase
     findings = [f.model_copy(update={"details": {**f.details, "phase": phase}}) for f in result.findings]

@@ -19,7 +19,8 @@ from core.config import Pipeline
 from core.model import CheckResult, Finding, Judged, Severity, UnreadTarget
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources, check_services
 from monitors.invoker_access import (
-    Grant, binding_command, effective_access, grants_to, public_grants, service_account_member,
+    Grant, binding_command, effective_access, grants_to, hop_details, hop_note, public_grants, restore_invoker_fix,
+    service_account_member,
 )
 from sources.errors import SourceError
 from sources.iam import Policy
@@ -52,14 +53,16 @@ def judge_policy(
 ) -> list[Finding]:
     """The findings for one service's policy (None: the service does not exist), given the project's policy."""
     add_binding = binding_command("add", pipeline, service, member=config.member, role=config.role)
+    hop = hop_note(pipeline, service)
 
     def finding(problem: str, severity: Severity, summary: str, fix: str, **details: Any) -> Finding:
         return Finding(
             monitor=NAME,
             severity=severity,
             key={"service": service, "problem": problem},
-            summary=summary,
-            details={"project": pipeline.project, "region": pipeline.region, "service": service, **details},
+            summary=summary + hop,
+            details={"project": pipeline.project, "region": pipeline.region, "service": service,
+                     **hop_details(pipeline, service), **details},
             fix=fix,
         )
 
@@ -95,7 +98,7 @@ def judge_policy(
             finding(
                 "missing_invoker", Severity.CRITICAL,
                 f"{service}: {config.member.split(':', 1)[-1]} cannot invoke it (no role with run.routes.invoke)",
-                add_binding,
+                restore_invoker_fix(pipeline, service, add_binding),
                 member=config.member,
                 role=config.role,
                 checked="the service's and the project's IAM policies (version 3); groups, folders and the organization are not read",

@@ -22,7 +22,10 @@ from core.commands import shell_command
 from core.config import Duration, Pipeline
 from core.model import CheckResult, Finding, Judged, Severity, UnreadTarget
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources, check_services
-from monitors.invoker_access import ALL_USERS, binding_command, effective_access, public_grants, service_account_email
+from monitors.invoker_access import (
+    ALL_USERS, binding_command, effective_access, hop_details, hop_note, public_grants, restore_invoker_fix,
+    service_account_email,
+)
 from sources.errors import SourceError
 from sources.iam import Policy
 from sources.push import OLDEST_UNACKED_AGE, PUSH_REQUESTS, Json
@@ -33,15 +36,31 @@ ACK = "ack"
 remote_server_5xx, unreachable are failed pushes (https://cloud.google.com/pubsub/docs/monitoring#monitoring_push_delivery)."""
 
 
+MIN_ALIGNMENT_PERIOD = timedelta(seconds=60)
+"""Aggregation.alignmentPeriod: "The value must be at least 60 seconds"
+(https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.timeSeries/list#Aggregation)."""
+
+
 class Config(MonitorConfig):
     services: list[str] | None = None
     """The services a push must reach; None: every service of [pipeline]."""
     window: Duration = timedelta(minutes=30)
+    """Cloud Monitoring aggregates the pushes of this window as one alignment period."""
     min_failed: int = Field(default=5, ge=1)
     min_failed_ratio: float = Field(default=0.5, gt=0, le=1)
     max_backlog_age: Duration = timedelta(hours=1)
     push_account: str
     """The service account email a push subscription should authenticate as (the fix of unauthenticated_push)."""
+
+    @field_validator("window")
+    @classmethod
+    def _an_alignment_period(cls, value: timedelta) -> timedelta:
+        if value < MIN_ALIGNMENT_PERIOD:
+            raise ValueError(
+                "expected at least 60s: Cloud Monitoring refuses an alignment period under 60 seconds, and the window "
+                "is one alignment period (https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.timeSeries/list#Aggregation)"
+            )
+        return value
 
     @field_validator("push_account")
     @classmethod
@@ -125,6 +144,21 @@ def oldest_unacked_ages(series: list[Json], *, now: datetime, window: timedelta)
     return ages
 
 
+def _repoint_fix(
+    config: Config, pipeline: Pipeline, service: str, subs: list[Json], *, project_policy: Policy | None, policy: Policy,
+) -> str:
+    """Point each subscription at the configured push account (and grant that account, if it cannot invoke either)."""
+    commands = [shell_command(
+        "gcloud", "pubsub", "subscriptions", "update", subscription_id(s),
+        push_endpoint=(s.get("pushConfig") or {}).get("pushEndpoint"),
+        push_auth_service_account=config.push_account, project=pipeline.project,
+    ) for s in subs]
+    configured = f"serviceAccount:{config.push_account}"
+    if not effective_access(configured, service_policy=policy, project_policy=project_policy).can_invoke:
+        commands.append(binding_command("add", pipeline, service, member=configured, role="roles/run.invoker"))
+    return " && ".join(commands)
+
+
 def judge_target(
     config: Config, pipeline: Pipeline, target: Target, subscriptions: list[Json], *, project_policy: Policy | None,
     counts: dict[str, Counter[tuple[str, str]]], ages: dict[str, float],
@@ -135,10 +169,12 @@ def judge_target(
     service = target.name
     hosts = sorted(service_hosts(target.service))
 
+    hop = hop_note(pipeline, service)
+
     def finding(problem: str, severity: Severity, summary: str, fix: str, subs: list[Json], **details: Any) -> Finding:
         return Finding(
-            monitor=NAME, severity=severity, key={"service": service, "problem": problem}, summary=summary, fix=fix,
-            details={"project": pipeline.project, "service": service,
+            monitor=NAME, severity=severity, key={"service": service, "problem": problem}, summary=summary + hop, fix=fix,
+            details={"project": pipeline.project, "service": service, **hop_details(pipeline, service),
                      "subscriptions": [subscription_id(s) for s in subs], **details},
         )
 
@@ -180,13 +216,29 @@ def judge_target(
             if access.can_invoke:
                 continue
             subs = [s for s in mine if oidc_account(s) == account]
+            extra: dict[str, Any] = {}
+            if account.lower() == config.push_account.lower():
+                fix = restore_invoker_fix(
+                    pipeline, service, binding_command("add", pipeline, service, member=member, role="roles/run.invoker"))
+            else:
+                # Granting the subscription's own account would let whoever created the subscription choose
+                # who may invoke the service: point the subscription at the configured account instead.
+                fix = _repoint_fix(config, pipeline, service, subs, project_policy=project_policy, policy=policy)
+                extra["check_first"] = (
+                    f"the subscription authenticates as {account}, not as the configured push account "
+                    f"{config.push_account}: the fix points it at the configured account rather than granting "
+                    f"{account} access; if {account} is the intended push account, set push_account to it in "
+                    "canary.toml and grant it roles/run.invoker instead"
+                )
+                extra["configured_push_account"] = config.push_account
             findings.append(finding(
                 "push_account_cannot_invoke", Severity.CRITICAL,
                 f"{service}: the push account {account} of {', '.join(subscription_id(s) for s in subs)} cannot invoke it",
-                binding_command("add", pipeline, service, member=member, role="roles/run.invoker"), subs,
+                fix, subs,
                 push_account=account,
                 conditional_access=[g.describe() for g in access.conditional],
                 evidence="its pushes are rejected at Cloud Run ingress with 403, without a log line of the service",
+                **extra,
             ))
     for sub in mine:
         sid = subscription_id(sub)
@@ -198,13 +250,13 @@ def judge_target(
             findings.append(finding(
                 "pushes_failing", Severity.CRITICAL,
                 f"{service}: {failed} of {total} pushes from {sid} failed in the last {_minutes(config.window)}",
-                shell_command("gcloud", "run", "services", "logs", "read", service,
-                              region=pipeline.region, project=pipeline.project),
+                request_log_command(pipeline, service, codes={code for (c, code), n in by_code.items() if c != ACK}),
                 [sub],
                 check_first=(
                     "the response codes: 403 = the push account lacks invoker access (fix that binding), 401 = a bad "
-                    "token audience, 5xx = the service fails (its logs: the fix); messages are retried until they "
-                    "expire, and once pushes succeed the backlog drains"
+                    "token audience, 5xx = the service fails (its request log lines lead to its own logs); a 403 or "
+                    "401 never reaches the service, so only its request log (the fix) shows them; messages are "
+                    "retried until they expire, and once pushes succeed the backlog drains"
                 ),
                 pushes_by_class_and_code={f"{c}/{code}": n for (c, code), n in sorted(by_code.items())},
                 failed=failed, total=total, oldest_unacked_message_age_s=age,
@@ -219,6 +271,24 @@ def judge_target(
                 oldest_unacked_message_age_s=age, max_backlog_age_s=config.max_backlog_age.total_seconds(),
             ))
     return findings
+
+
+REQUEST_LOG = "run.googleapis.com/requests"
+"""Cloud Run's request log: an entry per request to a service, written automatically
+(https://cloud.google.com/run/docs/logging); a push refused by the invoker check is there (status 403)
+and never reaches the container's own logs."""
+
+
+def request_log_command(pipeline: Pipeline, service: str, *, codes: set[str]) -> str:
+    """`gcloud logging read` of the service's request log: the refused pushes (403) when there were any,
+    else every error response; a push refused at ingress leaves no line in the service's own logs."""
+    status = "httpRequest.status=403" if "403" in codes else "httpRequest.status>=400"
+    return shell_command(
+        "gcloud", "logging", "read",
+        f'resource.type="cloud_run_revision" AND resource.labels.service_name="{service}" '
+        f'AND log_id("{REQUEST_LOG}") AND {status}',
+        project=pipeline.project, freshness="1h", limit="20",
+    )
 
 
 def _minutes(window: timedelta) -> str:

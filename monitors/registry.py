@@ -35,7 +35,8 @@ def validate_monitor_tables(tables: dict[str, Any], *, pipeline: Pipeline | None
         try:
             configs[name] = spec.config_model.model_validate(table)
         except ValidationError as error:
-            problems.append(describe_validation_error(error, prefix=f"monitors.{name}"))
+            problems.append(describe_validation_error(
+                error, prefix=f"monitors.{name}", raw=table, model=spec.config_model))
             continue
         if pipeline is None:
             continue

@@ -1,5 +1,10 @@
 """Watching the watcher: healthchecks.io-style pings around a run (`/start`, the URL itself, `/fail`).
 
+`/start` and `/fail` go at the end of the URL's path, before its query: healthchecks documents
+`https://hc-ping.com/<uuid>/start?rid=<uuid>` (https://blog.healthchecks.io/2022/11/using-run-ids-to-track-run-times-of-overlapping-jobs/)
+and `https://hc-ping.com/<ping-key>/<slug>?create=1` (https://healthchecks.io/docs/slug_urls/), so a
+suffix after the query would land on the success URL. A fragment is never sent (nor shown).
+
 A canary that stops running raises nothing by itself; an outside service that expects a ping every
 30 minutes notices the silence. Pings are best effort: a heartbeat failure never fails the run, and
 its error text never holds the URL (a healthchecks ping URL is a secret: anyone who has it can ping).
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit, urlunsplit
 from typing import TYPE_CHECKING, Any, Callable
 
 from core.config import heartbeat_url_problem
@@ -37,7 +43,7 @@ class Heartbeat:
             # and a heartbeat setting must not stop a run. The problem text never quotes the URL.
             problem = heartbeat_url_problem(url)
             if problem is None:
-                self._url = url.rstrip("/")
+                self._url = url
             else:
                 self.problem = f"CANARY_HEARTBEAT_URL {problem}"
 
@@ -57,7 +63,7 @@ class Heartbeat:
             return self.problem or "disabled"
         try:
             request = urllib.request.Request(
-                self._url + suffix, data=data, method="POST", headers={"User-Agent": "pipeline-canary"}
+                ping_url(self._url, suffix), data=data, method="POST", headers={"User-Agent": "pipeline-canary"}
             )
             with self._opener(request, timeout=self.timeout) as response:
                 response.read(1024)
@@ -70,6 +76,12 @@ class Heartbeat:
         except Exception as error:  # a heartbeat must never fail the run
             return f"failed: {type(error).__name__}"
         return "ok"
+
+
+def ping_url(url: str, suffix: str) -> str:
+    """`url` with `suffix` ('/start', '/fail' or '') at the end of its path, its query kept, its fragment dropped."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + suffix, parts.query, ""))
 
 
 def run_ok(report: RunReport) -> bool:

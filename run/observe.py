@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any, TextIO
 
+from alerts.render_text import json_line
 from core.model import Outcome, RunReport
 from core.secrets import scrub
 from run.heartbeat import Heartbeat, run_ok
@@ -37,7 +38,7 @@ def run_log_record(report: RunReport, *, duration_ms: float) -> dict[str, Any]:
 
 
 def emit_log(record: dict[str, Any], *, stream: TextIO) -> None:
-    print(json.dumps(record, separators=(",", ":"), default=str), file=stream, flush=True)
+    print(json_line(record), file=stream, flush=True)
 
 
 def observed_run(

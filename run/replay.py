@@ -21,7 +21,7 @@ from alerts.message import AlertMessage
 from alerts.notifier import Receipt, ThreadRef
 from alerts.pipeline import Judgement, NoticeRun, notify
 from core.config import CanaryConfig
-from core.model import AlertState, MonitorResult, Reason, Severity, Silence
+from core.model import Acknowledgement, AlertState, MonitorResult, Reason, Severity, Silence
 from monitors.base import CheckContext, FetchWindow, MonitorSpec, Sources
 from monitors.data_checks import SCHEDULE_CHECK
 from monitors.registry import MONITORS
@@ -188,6 +188,9 @@ class ReplayStore:
     def silences(self, *, now: datetime, include_expired: bool = False) -> list[Silence]:
         return []
 
+    def acknowledgements(self, *, fingerprints: Iterable[str]) -> dict[str, Acknowledgement]:
+        return {}  # a replay says what the canary would have said with nobody acting on it
+
 
 class ReplayNotifier:
     """Sends nothing; hands out increasing message ids so that threads form as they would in Slack."""
@@ -262,7 +265,8 @@ def replay(
     every_tick = tick_times(request, config)
     ticks = [tick for tick in every_tick if request.now is None or tick <= request.now]
     contexts = [
-        CheckContext(now=tick, today=tick.astimezone(config.zone).date(), zone=config.zone, pipeline=config.pipeline)
+        CheckContext(now=tick, today=tick.astimezone(config.zone).date(), zone=config.zone, pipeline=config.pipeline,
+                     dataset_prefix=config.dataset_prefix)
         for tick in ticks
     ]
     specs: list[MonitorSpec[Any]] = [MONITORS[name] for name in names]

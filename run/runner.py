@@ -26,6 +26,10 @@ def timed_result(spec: MonitorSpec[Any], sources: Sources, compute: Callable[[],
     started = time.perf_counter()
     try:
         result = compute()
+        blind = result.judged_nothing()
+        if blind is not None and result.judged is not None:
+            unread = len(result.judged.unread)
+            raise SourceError(blind.source, f"judged no {result.judged.label}: all {unread} unread ({blind.error})")
     except SourceError as error:
         return MonitorResult(
             name=spec.name, outcome=Outcome.ERROR, duration_ms=_ms_since(started), error=str(error), source=error.source

@@ -78,7 +78,9 @@ class Collected:
 
 def presentation(config: CanaryConfig) -> Presentation:
     """How messages are shown: the league's zone (UTC beside it) and the links built from configuration."""
-    return Presentation(zone=config.zone, links=LinkContext(pipeline=config.pipeline, links=config.links))
+    return Presentation(
+        zone=config.zone, links=LinkContext(pipeline=config.pipeline, links=config.links, dataset_prefix=config.dataset_prefix),
+    )
 
 
 def select_monitors(config: CanaryConfig, names: tuple[str, ...] | None) -> list[str]:
@@ -101,7 +103,7 @@ def collect(canary: Canary, request: RunRequest) -> Collected:
     names = select_monitors(config, request.monitors)
     context = CheckContext(
         now=now, today=now.astimezone(config.zone).date(), zone=config.zone, pipeline=config.pipeline,
-        game_date=request.game_date,
+        game_date=request.game_date, dataset_prefix=config.dataset_prefix,
     )
     results = run_monitors(
         specs=[MONITORS[name] for name in names],
@@ -179,7 +181,10 @@ def report(request: RunRequest, collected: Collected, noticed: Noticed) -> RunRe
         dry_run=request.dry_run,
         monitors=collected.results,
         findings=[
-            FindingReport.of(f, silenced_by=noticed.silenced.get(f.fingerprint), caused_by=noticed.caused_by.get(f.fingerprint))
+            FindingReport.of(
+                f, silenced_by=noticed.silenced.get(f.fingerprint), caused_by=noticed.caused_by.get(f.fingerprint),
+                acknowledged_by=noticed.acknowledged.get(f.fingerprint),
+            )
             for f in noticed.findings
         ],
         notifications=notifications,

@@ -38,6 +38,9 @@ with (state_dir / "calls.jsonl").open("a") as log:
     log.write(json.dumps([tool, *args]) + "\n")
 state = json.loads((state_dir / "state.json").read_text())
 line = " ".join(args)
+if state.get("fail") and line.startswith(state["fail"]):
+    print(f"ERROR: (gcloud.{'.'.join(args[:2])}) PERMISSION_DENIED: the caller lacks a permission", file=sys.stderr)
+    sys.exit(1)
 if tool == "curl":
     print(json.dumps({"run_id": "smoke1", "monitors": [{"name": "orchestrator_iam", "outcome": "ok"}],
                       "findings": state.get("smoke_findings", [])}))
@@ -99,14 +102,15 @@ def make_runner(tmp_path: Path) -> Any:
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
 
     def run(*args: str, exists: bool = False, policy: Any = None, env: dict[str, str] | None = None,
-            heartbeat: str = HEARTBEAT_URL, smoke_findings: list[Any] | None = None) -> Deploy:
-        state = {"smoke_findings": smoke_findings or [], "exists": exists, "service": "pipeline-canary", "url": URL, "token": IDENTITY_TOKEN, "heartbeat": heartbeat,
+            heartbeat: str = HEARTBEAT_URL, smoke_findings: list[Any] | None = None, fail: str | None = None,
+            service: str = "pipeline-canary") -> Deploy:
+        state = {"fail": fail, "smoke_findings": smoke_findings or [], "exists": exists, "service": service, "url": URL, "token": IDENTITY_TOKEN, "heartbeat": heartbeat,
                  "policy": invoker_policy(SCHEDULER_MEMBER) if policy is None else policy}
         (state_dir / "state.json").write_text(json.dumps(state), encoding="utf-8")
         (state_dir / "calls.jsonl").write_text("", encoding="utf-8")
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("DEPLOY_")}
-        full_env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_STATE_DIR=str(state_dir), DEPLOY_VERIFY_DELAY="0",
-                        DEPLOY_PYTHON=sys.executable, **(env or {}))
+        full_env.update({"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_STATE_DIR": str(state_dir), "DEPLOY_VERIFY_DELAY": "0",
+                         "DEPLOY_PYTHON": sys.executable, **(env or {})})
         done = subprocess.run(["bash", str(DEPLOY), *args], capture_output=True, text=True, env=full_env, timeout=60)
         calls = [json.loads(line) for line in (state_dir / "calls.jsonl").read_text().splitlines()]
         return Deploy(code=done.returncode, stdout=done.stdout, stderr=done.stderr, calls=calls)
@@ -156,7 +160,8 @@ def test_the_function_is_private_updates_env_vars_and_takes_the_token_from_secre
     assert "--allow-unauthenticated" not in call
     assert flag(call, "runtime") == "python312" and flag(call, "entry-point") == "run_canary"
     assert flag(call, "update-env-vars") == (
-        "CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=nba-props-platform,CANARY_SLACK_CHANNEL=#nba-pipeline-alerts,CANARY_DATASET_PREFIX="
+        "CANARY_BACKEND=gcp,CANARY_GCP_PROJECT=nba-props-platform,CANARY_SLACK_CHANNEL=#nba-pipeline-alerts,CANARY_DATASET_PREFIX=,"
+        "CANARY_ENVIRONMENT=production,CANARY_FUNCTION=pipeline-canary"
     )
     assert flag(call, "update-secrets") == "CANARY_SLACK_BOT_TOKEN=pipeline-canary-slack-bot-token:latest"
     assert flag(call, "service-account") == "pipeline-canary@nba-props-platform.iam.gserviceaccount.com"
@@ -201,8 +206,17 @@ def test_the_canary_account_gets_least_privilege_and_nothing_else(fresh):
     assert secret[3] == "pipeline-canary-slack-bot-token" and flag(secret, "role") == "roles/secretmanager.secretAccessor"
 
 
+STAGING = ("--environment", "staging", "--dataset-prefix", "test_", "--slack-channel", "#nba-pipeline-staging")
+STAGING_SCHEDULER = "serviceAccount:canary-scheduler-staging@nba-props-platform.iam.gserviceaccount.com"
+
+
+def deploy_staging(deploy: Any, *extra: str, **kwargs: Any) -> Deploy:
+    """A staging deploy against the stand-in: its function's service lets staging's scheduler account invoke it."""
+    return deploy(*STAGING, *extra, service="pipeline-canary-staging", policy=invoker_policy(STAGING_SCHEDULER), **kwargs)
+
+
 def test_a_dataset_prefix_stages_the_canary_on_the_prefixed_datasets_only(deploy):
-    result = deploy("--dataset-prefix", "test_")
+    result = deploy_staging(deploy)
     assert result.code == 0, result.stderr
     datasets = sorted(c[-1] for c in result.find("bq", "add-iam-policy-binding"))
     assert datasets == [
@@ -213,7 +227,7 @@ def test_a_dataset_prefix_stages_the_canary_on_the_prefixed_datasets_only(deploy
 
 
 def test_a_dataset_prefix_that_is_not_a_dataset_name_is_refused(deploy):
-    result = deploy("--dataset-prefix", "test-")
+    result = deploy("--environment", "staging", "--slack-channel", "#staging", "--dataset-prefix", "test-")
     assert result.code == 2 and "--dataset-prefix: letters, digits and underscores" in result.stderr
     assert result.calls == []
 
@@ -327,19 +341,25 @@ def test_deploy_sh_is_shellcheck_clean():
 # --- the plan through the REAL gcloud argument parser -----------------------------------------------------
 
 
-def test_every_gcloud_command_of_the_plan_is_accepted_by_the_real_gcloud_parser(tmp_path):
+@pytest.mark.parametrize("environment", [(), STAGING], ids=["production", "staging"])
+def test_every_gcloud_command_of_the_plan_is_accepted_by_the_real_gcloud_parser(tmp_path, environment):
     gcloud = shutil.which("gcloud", path="/usr/bin:/usr/local/bin:" + os.environ.get("PATH", ""))
     if gcloud is None:
         pytest.skip("the gcloud CLI is not installed")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOY_", "CLOUDSDK_", "GOOGLE_"))}
     plan = subprocess.run(
-        ["bash", str(DEPLOY), "--plan", "--smoke", "--heartbeat-secret", "hb-url", "--alert-channel",
-         "projects/nba-props-platform/notificationChannels/1"],
+        ["bash", str(DEPLOY), "--plan", "--smoke", "--heartbeat-secret", "hb-url", "--signing-secret", "canary-signing",
+         "--alert-channel", "projects/nba-props-platform/notificationChannels/1", *environment],
         capture_output=True, text=True, timeout=30, env={**env, "DEPLOY_WORK_DIR": str(tmp_path), "DEPLOY_PYTHON": sys.executable},
     )
     assert plan.returncode == 0, plan.stderr
     commands = [shlex.split(line[2:]) for line in plan.stdout.splitlines() if line.startswith("+ gcloud ")]
     assert len(commands) >= 20
+    # Commands of one form (the same words and the same flags, e.g. one project binding per role) parse
+    # alike: one of each is enough, and keeps this test's many gcloud start-ups down on a shared machine.
+    forms = {(tuple(w for w in argv if not w.startswith("-")), tuple(sorted(w.split("=", 1)[0] for w in argv if w.startswith("-")))): argv
+             for argv in commands}
+    commands = list(forms.values())
     config = tmp_path / "gcloud-config"
     config.mkdir()
     # An empty configuration: no account, no project. A well-formed command stops at "no active account"
@@ -432,13 +452,198 @@ def test_1_the_smoke_run_fails_on_an_invalid_setting_that_a_real_run_would_only_
 
 def test_a_broken_configuration_fails_the_deploy_before_anything_changes(deploy, tmp_path):
     source = tmp_path / "source"
-    shutil.copytree(DEPLOY.parent, source, ignore=shutil.ignore_patterns(".git", ".canary", "tests", "bench", "__pycache__"))
+    shutil.copytree(DEPLOY.parent, source, ignore=SOURCE_ONLY)
     toml = source / "canary.toml"
     toml.write_text(toml.read_text().replace('to = "phase_5_predictions"', 'to = "phase_5_prediction"'))
     result = deploy(env={"DEPLOY_SOURCE": str(source)})
     assert result.code == 2
     assert "DEPLOY FAILED: CONFIGURATION" in result.stderr
-    assert "transitions[2].to: unknown phase 'phase_5_prediction'" in result.stderr
+    assert "transitions[phase_4_precompute->phase_5_prediction].to: unknown phase 'phase_5_prediction'" in result.stderr
     assert result.calls == []  # not one gcloud, bq or curl call
-    plan = deploy("--plan", env={"DEPLOY_SOURCE": str(source)})  # --plan runs nothing: it shows the check
-    assert plan.code == 0 and f"main.py check-config {source}/canary.toml" in plan.stdout + plan.stderr
+    plan = deploy("--plan", env={"DEPLOY_SOURCE": str(source)})  # --plan changes nothing, but checks the configuration
+    assert plan.code == 2 and "DEPLOY FAILED: CONFIGURATION" in plan.stderr and plan.calls == []
+    assert f"main.py check-config {source}/canary.toml" in plan.stdout
+    assert "transitions[phase_4_precompute->phase_5_prediction].to: unknown phase 'phase_5_prediction'" in plan.stderr
+
+
+# --- issue 20: an environment beside production; the interpreter; the failing step ----------------------
+
+SOURCE_ONLY = shutil.ignore_patterns(".git", ".canary", "tests", "bench", "__pycache__", ".venv")
+
+
+def plan_of(*args: str, tmp_path: Path) -> str:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOY_", "CANARY_"))}
+    done = subprocess.run(["bash", str(DEPLOY), "--plan", "--smoke", *args], capture_output=True, text=True, timeout=120,
+                          env={**env, "DEPLOY_PYTHON": sys.executable, "DEPLOY_WORK_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+# Flags whose value names a resource this deploy creates, changes or grants on (not a predefined role, a
+# region or the project).
+NAMING_FLAGS = ("member", "service-account", "oidc-service-account-email", "collection-group", "update-secrets",
+                "uri", "oidc-token-audience", "log-filter", "description", "display-name")
+COMMAND_WORDS = 4  # gcloud GROUP [GROUP] VERB: what follows them up to the first flag is a resource's name
+
+
+def plan_names(plan: str) -> set[str]:
+    """Every name a deploy plan creates, updates or grants on: positional resource names, naming flags'
+    values, custom role ids, the Slack channel and the alert policy's display name."""
+    names: set[str] = set()
+    for line in plan.splitlines():
+        if line.startswith("#   ") and '"displayName"' in line and "no run for" in line:
+            names.add(line.split(":", 1)[1].strip().strip('",'))
+        if not line.startswith("+ ") or line.startswith(("+ env ", "+ curl ")):
+            continue
+        argv = shlex.split(line[2:])
+        tool, words = argv[0], argv[1:]
+        positional = [w for w in words if not w.startswith("-")]
+        if tool == "gcloud":
+            verbs = {"describe", "create", "update", "deploy", "add-iam-policy-binding", "remove-iam-policy-binding",
+                     "get-iam-policy", "access", "http", "enable"}
+            after = next((i for i, w in enumerate(positional) if w in verbs), None)
+            resources = positional[after + 1 :] if after is not None else []
+            if positional[:1] == ["services"]:
+                resources = []  # the APIs enabled: the project's, shared by design
+            if positional[:1] == ["projects"]:
+                resources = []  # the project itself
+            names.update(r for r in resources if r not in ("http", "expire_at", "expires_at") and "POLICY_ID" not in r)
+        elif tool == "bq":
+            names.add(positional[-1])
+        for word in words:
+            flag_name, _, value = word.lstrip("-").partition("=")
+            if flag_name in NAMING_FLAGS and value:
+                names.add(value)
+            if flag_name == "role" and value.startswith("projects/"):
+                names.add(value)  # a custom role (predefined roles/... are Google's)
+            if flag_name == "update-env-vars":
+                names.update(v for v in value.split(",") if v.startswith(("CANARY_SLACK_CHANNEL=", "CANARY_FUNCTION=")))
+                names.update(v.split("=", 1)[1] for v in value.split(",") if v.startswith("CANARY_SLACK_CHANNEL="))
+    return names
+
+
+def test_a_staging_plan_shares_no_name_with_productions(tmp_path):
+    production = plan_names(plan_of(tmp_path=tmp_path / "p"))
+    staging = plan_names(plan_of(*STAGING, tmp_path=tmp_path / "s"))
+    # The extraction finds what matters on both sides (so an empty intersection means something).
+    for expected in ("pipeline-canary", "pipeline-canary-runs", "pipeline-canary: no run for 90 minutes", "canary_alerts",
+                     "canary_silences", "#nba-pipeline-alerts", "pipeline-canary-slack-bot-token",
+                     "serviceAccount:pipeline-canary@nba-props-platform.iam.gserviceaccount.com",
+                     "pipeline-canary-scheduler@nba-props-platform.iam.gserviceaccount.com",
+                     "projects/nba-props-platform/roles/pipelineCanaryRunIamReader", "nba-props-platform:nba_raw"):
+        assert expected in production, expected
+    for expected in ("pipeline-canary-staging", "pipeline-canary-staging-runs", "pipeline-canary-staging: no run for 90 minutes",
+                     "canary_alerts__staging", "canary_silences__staging", "#nba-pipeline-staging",
+                     "canary-scheduler-staging@nba-props-platform.iam.gserviceaccount.com", "nba-props-platform:test_nba_raw"):
+        assert expected in staging, expected
+    assert production & staging == set()
+
+
+def test_a_staging_deploy_sets_its_environment_and_function_and_its_own_ttls(deploy):
+    result = deploy_staging(deploy)
+    assert result.code == 0, result.stderr
+    assert result.one("gcloud", "run", "services", "add-iam-policy-binding")[4] == "pipeline-canary-staging"
+    env = (flag(result.one("gcloud", "functions", "deploy"), "update-env-vars") or "").split(",")
+    assert {"CANARY_ENVIRONMENT=staging", "CANARY_FUNCTION=pipeline-canary-staging", "CANARY_SLACK_CHANNEL=#nba-pipeline-staging",
+            "CANARY_DATASET_PREFIX=test_"} <= set(env)
+    from core.environment import scoped_name
+
+    ttls = [flag(c, "collection-group") for c in result.find("gcloud", "firestore", "fields", "ttls", "update")]
+    assert ttls == [scoped_name("canary_alerts", environment="staging"), scoped_name("canary_silences", environment="staging")]
+    assert result.one("gcloud", "logging", "metrics", "create")[4] == "pipeline-canary-staging-runs"
+    assert 'service_name="pipeline-canary-staging"' in (flag(result.one("gcloud", "logging", "metrics", "create"), "log-filter") or "")
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    (("--dataset-prefix", "test_"), "--dataset-prefix needs --environment NAME"),
+    (("--environment", "staging"), "--environment staging needs --slack-channel"),
+    (("--environment", "staging", "--slack-channel", "#NBA-Pipeline-Alerts"), "--slack-channel NBA-Pipeline-Alerts is production's"),
+    (("--environment", "staging", "--slack-channel", "#s", "--function", "pipeline-canary"), "--function pipeline-canary is production's"),
+    (("--environment", "staging", "--slack-channel", "#s", "--job", "pipeline-canary"), "--job pipeline-canary is production's"),
+    (("--environment", "Staging_1"), "--environment: 1 to 12 characters"),
+])
+def test_another_environment_refuses_productions_names_before_running_anything(deploy, args, why):
+    result = deploy(*args)
+    assert result.code == 2 and why in result.stderr, result.stderr
+    assert result.calls == []
+
+
+def test_another_environment_refuses_a_channel_canary_toml_routes_production_to(deploy, tmp_path):
+    source = tmp_path / "source"
+    shutil.copytree(DEPLOY.parent, source, ignore=SOURCE_ONLY)
+    toml = source / "canary.toml"
+    toml.write_text(toml.read_text().replace('# channels = { critical = "#nba-pipeline-oncall" }', 'channels = { critical = "#nba-pipeline-oncall" }'))
+    result = deploy("--environment", "staging", "--slack-channel", "#nba-pipeline-oncall", env={"DEPLOY_SOURCE": str(source)})
+    assert result.code == 2 and "DEPLOY FAILED: CONFIGURATION" in result.stderr
+    assert "CANARY_SLACK_CHANNEL=#nba-pipeline-oncall is a channel of production" in result.stderr
+    assert result.calls == []
+
+
+def fake_python(path: Path, *, isolated: bool, log: Path) -> Path:
+    """An interpreter stand-in: logs that it ran, then runs this one (isolated: without site-packages)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\necho ran >> "{log}"\nexec "{sys.executable}" {"-I -S" if isolated else ""} "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
+def test_the_projects_venv_interpreter_is_preferred_for_check_config(deploy, tmp_path):
+    source = tmp_path / "source"
+    shutil.copytree(DEPLOY.parent, source, ignore=SOURCE_ONLY)
+    log = tmp_path / "venv-ran.log"
+    fake_python(source / ".venv" / "bin" / "python", isolated=False, log=log)
+    result = deploy("--plan", env={"DEPLOY_SOURCE": str(source), "DEPLOY_PYTHON": ""})
+    assert result.code == 0, result.stderr
+    assert f"with {source}/.venv/bin/python" in result.stdout and log.read_text().count("ran") == 2  # import probe + check
+
+
+def test_an_interpreter_without_the_packages_is_named_not_canary_toml(deploy, tmp_path):
+    bare = fake_python(tmp_path / "bare" / "python3", isolated=True, log=tmp_path / "bare.log")
+    result = deploy("--plan", env={"DEPLOY_PYTHON": str(bare)})
+    assert result.code == 2 and result.calls == []
+    assert f"DEPLOY FAILED: PYTHON: {bare} cannot import" in result.stderr and "requirements.txt" in result.stderr
+    assert "fix canary.toml" not in result.stderr and "CONFIGURATION" not in result.stderr
+
+
+def test_a_failing_gcloud_step_says_which_step_failed(deploy):
+    result = deploy(fail="functions deploy")
+    assert result.code == 1
+    assert "DEPLOY FAILED at step: the function: private" in result.stderr
+    assert "gcloud functions deploy pipeline-canary --gen2" in result.stderr and "PERMISSION_DENIED" in result.stderr
+    assert result.find("gcloud", "scheduler") == []  # nothing after the failed step ran
+    described = deploy(exists=True, fail="functions describe")  # a read a later step needs fails the same way
+    assert described.code == 1 and "DEPLOY FAILED at step: the function: private" in described.stderr
+    assert "gcloud functions describe pipeline-canary" in described.stderr
+
+
+# --- the alert buttons' function (issue 22) ---------------------------------------------------------
+
+
+def test_slack_actions_is_its_own_public_function_with_its_own_firestore_only_account(deploy):
+    result = deploy("--signing-secret", "canary-slack-signing")
+    assert result.code == 0, result.stderr
+    scheduled, actions = result.find("gcloud", "functions", "deploy")
+    assert scheduled[3] == "pipeline-canary" and "--no-allow-unauthenticated" in scheduled and "--allow-unauthenticated" not in scheduled
+    assert actions[3] == "pipeline-canary-slack-actions" and flag(actions, "entry-point") == "slack_actions"
+    assert "--allow-unauthenticated" in actions and "--no-allow-unauthenticated" not in actions
+    sa = "pipeline-canary-actions@nba-props-platform.iam.gserviceaccount.com"
+    assert flag(actions, "service-account") == sa
+    assert flag(actions, "update-secrets") == (
+        "CANARY_SLACK_BOT_TOKEN=pipeline-canary-slack-bot-token:latest,CANARY_SLACK_SIGNING_SECRET=canary-slack-signing:latest")
+    assert flag(actions, "remove-env-vars") == flag(scheduled, "remove-env-vars")
+    grants = [c for c in result.calls if flag(c, "member") == f"serviceAccount:{sa}"]
+    assert sorted((c[1], c[2], flag(c, "role") or "") for c in grants) == [
+        ("projects", "add-iam-policy-binding", "roles/datastore.user"),
+        ("secrets", "add-iam-policy-binding", "roles/secretmanager.secretAccessor"),
+        ("secrets", "add-iam-policy-binding", "roles/secretmanager.secretAccessor"),
+    ]
+    assert sorted(c[3] for c in grants if c[1] == "secrets") == ["canary-slack-signing", "pipeline-canary-slack-bot-token"]
+    assert "slack-manifest --url" in result.stderr
+    ttls = [c for c in result.find("gcloud", "firestore", "fields", "ttls", "update") if "--collection-group=canary_slack_actions" in c]
+    assert len(ttls) == 1 and ttls[0][5] == "expire_at"
+
+
+def test_without_a_signing_secret_no_public_function_is_deployed(fresh):
+    assert len(fresh.find("gcloud", "functions", "deploy")) == 1
+    assert not any("--allow-unauthenticated" in c for c in fresh.calls)

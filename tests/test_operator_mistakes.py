@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from datetime import date, datetime, timezone
@@ -57,7 +58,7 @@ def test_check_config_accepts_the_production_file_and_runs_nothing(local_dir):
     "old, new, message",
     [
         ('to = "phase_5_predictions"', 'to = "phase_5_prediction"',
-         "transitions[2].to: unknown phase 'phase_5_prediction' (known: phase_2_raw,"),
+         "transitions[phase_4_precompute->phase_5_prediction].to: unknown phase 'phase_5_prediction' (known: phase_2_raw,"),
         ('role = "roles/run.invoker"', "services = []", "monitors.orchestrator_iam.services: empty, so nothing would be checked"),
         ('role = "roles/run.invoker"', 'services = ["phase4-to-phase5-orchestratr"]',
          "monitors.orchestrator_iam.services[0]: unknown service 'phase4-to-phase5-orchestratr' (known: "),
@@ -120,13 +121,13 @@ def test_every_finding_key_uses_only_its_monitors_declared_labels(local_dir):
         assert set(finding["key"]) <= MONITORS[finding["monitor"]].key_labels, finding["key"]
     degraded = degraded_finding(MonitorResult(name="phase_stalls", outcome=Outcome.ERROR, duration_ms=1, source="duckdb"))
     assert set(degraded.key) <= CANARY_KEY_LABELS
-    assert key_labels_by_monitor()["phase_stalls"] == frozenset({"transition", "game_date", "problem"})
+    assert key_labels_by_monitor()["phase_stalls"] == frozenset({"transition", "phase", "processor", "game_date", "problem"})
 
 
 @pytest.mark.parametrize(
     "matches, message",
     [
-        (["servce=phase4-to-phase5-orchestrator"], "unknown label 'servce' (known: check, game_date, monitor, problem, record, service, setting, severity, system_id"),
+        (["servce=phase4-to-phase5-orchestrator"], "unknown label 'servce' (known: check, game_date, monitor, phase, problem, processor, record, service, setting, severity, system_id"),
         (["monitor=phase_stalls,game_date=2026-11-21"], "one label per --match; repeat --match for more"),
         (["monitor=phase_stall"], "--match monitor=phase_stall: unknown monitor (known: orchestrator_iam"),
         (["severity=page"], "--match severity=page: unknown severity (known: critical, warning, info)"),
@@ -326,3 +327,25 @@ def test_the_demo_reports_progress_on_a_long_history():
     lines = out.getvalue().splitlines()
     assert lines[0] == "demo: writing nba_predictions.player_prop_predictions: 10,000/" + f"{total:,} rows"
     assert lines[-1].endswith(f"{total:,}/{total:,} rows")
+
+
+# --- issue 20, Why 10: silence values are checked against [pipeline]; times in league time with UTC beside -------
+
+
+@pytest.mark.parametrize("match, expected", [
+    ("service=phase4-to-phase5-orchestrater", "did you mean phase4-to-phase5-orchestrator?"),
+    ("service=nothing-like-it", "not a service of [pipeline] (known: nba-phase3-analytics-processors, "),
+    ("transition=phase_4_precompute->phase_5_prediction", "did you mean phase_4_precompute->phase_5_predictions?"),
+])
+def test_a_misspelt_silence_value_is_refused_with_the_closest_names(local_dir, match, expected):
+    result = run_cli("silence", "--match", match, "--for", "1h", "--reason", "r")
+    assert result.code == 2 and expected in result.stderr, result.stderr
+    assert run_cli("silences").stdout.startswith("no active silences")
+
+
+def test_silence_listings_show_league_time_with_utc_beside_it(local_dir):
+    made = run_cli("silence", "--match", "service=phase4-to-phase5-orchestrator", "--for", "4h", "--reason", "redeploying")
+    assert made.code == 0, made.stderr
+    listed = run_cli("silences").stdout
+    for text in (made.stdout, listed):
+        assert re.search(r"until \d{4}-\d\d-\d\d \d\d:\d\d E[SD]T \(\d\d:\d\d UTC\)", text), text

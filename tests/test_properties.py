@@ -121,3 +121,67 @@ def test_http_raw_requests(client: Any, raw: bytes, content_type: str, path: str
     response = client.open(path, method=method, data=raw, content_type=content_type or None,
                            query_string={"dry_run": "true", "now": "2026-11-21T23:30:00Z"})
     assert_clear(response)
+
+
+# --- issue 20, Why 5: any stored or source text stays data on every output (pure, so many cases are cheap) ---
+
+from datetime import date as _date, datetime as _datetime, timedelta as _timedelta, timezone as _timezone  # noqa: E402
+
+from alerts.digest import Digest, MonitorOutcome, OpenIncident, render_digest_text  # noqa: E402
+from alerts.render_digest import render_digest_slack  # noqa: E402
+from alerts.render_text import json_line  # noqa: E402
+from core.model import Outcome, Severity, Silence  # noqa: E402
+from entry.cli import cli_silences  # noqa: E402
+from tests.scenario import NEW_YORK  # noqa: E402
+
+_LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+_NOW = _datetime(2026, 11, 21, 14, 30, tzinfo=_timezone.utc)
+MANY = settings(max_examples=300, deadline=None)
+
+
+def _no_controls(text: str) -> bool:
+    return not any(ord(ch) < 32 and ch != "\n" or 0x7F <= ord(ch) <= 0x9F or 0x2028 <= ord(ch) <= 0x202E for ch in text)
+
+
+@MANY
+@given(value=st.text(max_size=60))
+def test_any_text_is_one_json_line_that_reads_back_the_same(value: str) -> None:
+    line = json_line({"title": value, "where": {value: value}})
+    assert not any(ch in line for ch in _LINE_BREAKS) and json.loads(line) == {"title": value, "where": {value: value}}
+
+
+@MANY
+@given(summary=st.text(max_size=60), note=st.text(max_size=30), link=st.text(max_size=30))
+def test_any_stored_text_keeps_the_digest_shape(summary: str, note: str, link: str) -> None:
+    def digest(text: str, extra: str, url: str) -> Digest:
+        incident = OpenIncident(Severity.CRITICAL, "orchestrator_iam", text, _NOW - _timedelta(hours=1), thread_url=url)
+        return Digest(fingerprint="d", league_date=_date(2026, 11, 21), now=_NOW, zone=NEW_YORK, incidents=[incident],
+                      monitors=[MonitorOutcome("orchestrator_iam", Outcome.FIRING, note=extra)])
+
+    shown, benign = render_digest_text(digest(summary, note, "https://x/" + link)), render_digest_text(digest("s", "n", "https://x/l"))
+    assert shown.count("\n") == benign.count("\n") and _no_controls(shown)
+    slack = render_digest_slack(digest(summary, note, "https://x/" + link)).to_dict()
+    assert len(slack["blocks"]) == len(render_digest_slack(digest("s", "n", "https://x/l")).to_dict()["blocks"])
+    assert "<!" not in json.dumps(slack)
+
+
+class _Store:
+    location = "memory"
+
+    def __init__(self, silence: Silence) -> None:
+        self._silence = silence
+
+    def silences(self, *, now: _datetime) -> list[Silence]:
+        return [self._silence]
+
+
+@MANY
+@given(reason=st.text(min_size=1, max_size=60), author=st.text(max_size=20), value=st.text(min_size=1, max_size=20))
+def test_any_stored_silence_is_listed_on_one_line(reason: str, author: str, value: str) -> None:
+    import io
+
+    silence = Silence(id="abc123", matchers={"service": value}, author=author, reason=reason, created_at=_NOW,
+                      expires_at=_NOW + _timedelta(hours=1))
+    out = io.StringIO()
+    cli_silences(store=_Store(silence), now=_NOW, stdout=out, zone=NEW_YORK)  # type: ignore[arg-type]
+    assert out.getvalue().count("\n") == 1 and _no_controls(out.getvalue())

@@ -77,6 +77,14 @@ def stall(transition: str, game_date: date = DAY) -> tuple[str, tuple[tuple[str,
     return key("phase_stalls", "critical", transition=transition, game_date=game_date.isoformat(), problem="stalled")
 
 
+def incomplete(phase: str, game_date: date = DAY) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    return key("phase_stalls", "critical", phase=phase, game_date=game_date.isoformat(), problem="incomplete")
+
+
+def failed(phase: str, processor: str, game_date: date = DAY) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    return key("phase_stalls", "warning", phase=phase, processor=processor, game_date=game_date.isoformat(), problem="failed")
+
+
 def preds(problem: str, game_date: date = DAY) -> tuple[str, tuple[tuple[str, str], ...], str]:
     severity = "critical" if problem == "none" else "warning"
     return key("missing_predictions", severity, game_date=game_date.isoformat(), system_id="catboost_v9", problem=problem)
@@ -210,7 +218,65 @@ def four_of_five_then_failed() -> Scenario:
 
 
 def _failed_row_never_completes() -> Case:
-    return Case(four_of_five_then_failed(), local(DAY, "14:00"), set())
+    # Never a stall; the fifth processor's failed run, not retried within the hour, is its own warning.
+    return Case(four_of_five_then_failed(), local(DAY, "14:00"), {failed(P4, PHASE_PROCESSORS[P4][4])})
+
+
+def _failed_row_within_its_retry_grace() -> Case:
+    return Case(four_of_five_then_failed(), local(DAY, "11:30"), set())  # failed 10:30, retry_grace 1 h
+
+
+def _phase3_rerun_failed_after_success() -> Case:
+    # Phase 3 runs several times a day: a later re-run that fails (and is not retried) is the latest run.
+    s = pipeline()
+    s.completion(DAY, P3, "PlayerGameSummaryProcessor", local(DAY, "13:30"), status="failed")
+    return Case(s, EVENING, {failed(P3, "PlayerGameSummaryProcessor")})
+
+
+# Partial phases: phase 3 of a game date finishes the morning after it (complete_by = "36h": noon of the next day).
+YESTERDAY = DAY - timedelta(days=1)
+
+
+def partial_phase3_yesterday() -> Scenario:
+    """Today healthy; yesterday's phase 3 has 3 of its 5 processors: the game-day Upcoming* ones and one
+    of the morning-after ones; PlayerGameSummaryProcessor failed this morning and was never retried."""
+    s = pipeline()
+    s.phase_complete(YESTERDAY, P2, local(YESTERDAY, "06:30"))
+    s.completion(YESTERDAY, P3, "UpcomingPlayerGameContextProcessor", local(YESTERDAY, "10:30"))
+    s.completion(YESTERDAY, P3, "UpcomingTeamGameContextProcessor", local(YESTERDAY, "10:32"))
+    s.completion(YESTERDAY, P3, "TeamOffenseGameSummaryProcessor", local(DAY, "06:05"))
+    s.completion(YESTERDAY, P3, "PlayerGameSummaryProcessor", local(DAY, "06:10"), status="failed")
+    return s
+
+
+def _partial_phase3() -> Case:
+    return Case(partial_phase3_yesterday(), EVENING, {
+        incomplete(P3, YESTERDAY), failed(P3, "PlayerGameSummaryProcessor", YESTERDAY),
+    })
+
+
+def _partial_phase3_before_its_complete_by() -> Case:
+    # 11:59, the day after: not judged incomplete until noon; the failed run (06:10) is past its grace.
+    return Case(partial_phase3_yesterday(), local(DAY, "11:59"), {failed(P3, "PlayerGameSummaryProcessor", YESTERDAY)})
+
+
+def _partial_phase3_completed_late() -> Case:
+    s = partial_phase3_yesterday()
+    s.completion(YESTERDAY, P3, "PlayerGameSummaryProcessor", local(DAY, "13:00"))
+    s.completion(YESTERDAY, P3, "TeamDefenseGameSummaryProcessor", local(DAY, "13:05"))
+    s.phase_complete(YESTERDAY, P4, local(DAY, "13:40"))
+    return Case(s, EVENING, {stall(T45, YESTERDAY)})  # phase 3 done, so 4->5 is judged; phase 5 never ran
+
+
+# The second hop of 3->4: phase3-to-phase4-orchestrator publishes to nba-phase4-trigger, which pushes to
+# nba-phase4-precompute-processors; a redeploy dropped that service's invoker binding.
+SECOND_HOP = "nba-phase4-precompute-processors"
+
+
+def _second_hop_missing_invoker() -> Case:
+    s = pipeline(through=P3, predictions=False).policy(SECOND_HOP, invoker_policy())
+    return Case(s, NOON, {iam(SECOND_HOP, "missing_invoker", "critical"), push(SECOND_HOP, "push_account_cannot_invoke"),
+                          stall(T34)})
 
 
 def _failed_then_retried() -> Case:
@@ -440,7 +506,7 @@ def test_scenario(
 @pytest.mark.parametrize(
     "case_name",
     ["demo_like_incident", "iam_conditional", "predictions_partial", "downstream_only_failed", "late_evening_eastern",
-     "no_games"],
+     "no_games", "second_hop_missing_invoker", "partial_phase3"],
 )
 def test_backends_agree(case_name: str, make_stack: Callable[..., Stack]) -> None:
     """Not only the same keys: the same evidence, since, fix, outcomes and notifications, field by field."""
@@ -515,3 +581,120 @@ def test_a_malformed_heartbeat_url_on_the_gcp_backend_degrades_never_stops_the_r
     assert all(n.delivered for n in report.notifications) and len(report.notifications) == 3
     shown = json_.dumps(report.model_dump(mode="json")) + json_.dumps(record)
     assert uuid not in shown and "hc-ping.com" not in shown
+
+
+def test_a_broken_second_hop_is_named_and_explains_the_stall(backend: str, make_stack: Callable[..., Stack]) -> None:
+    """The alert names the hop; the stall of 3->4 is its effect (not the healthy orchestrator's)."""
+    report = run_case(make_stack, backend, CASES["second_hop_missing_invoker"]())
+    by_problem = {f.key["problem"]: f for f in report.findings}
+    binding, hop_stall = by_problem["missing_invoker"], by_problem["stalled"]
+    assert binding.summary.endswith(f"(second hop of {T34}: nba-phase4-trigger -> {SECOND_HOP})")
+    assert (binding.details["transition"], binding.details["hop"]) == (T34, 2)
+    pushed = by_problem["push_account_cannot_invoke"]
+    assert (pushed.details["transition"], pushed.details["hop"]) == (T34, 2) and "second hop" in pushed.summary
+    assert hop_stall.caused_by == binding.fingerprint and pushed.caused_by == binding.fingerprint
+    assert f"second hop: nba-phase4-trigger -> {SECOND_HOP}" in hop_stall.details["check_first"]
+    # The ordered fix: the binding on the broken hop, then wait, then (only then) phase 4's backup job.
+    assert binding.fix is not None and binding.fix.startswith(f"gcloud run services add-iam-policy-binding {SECOND_HOP} ")
+    assert binding.fix.endswith("gcloud scheduler jobs run same-day-phase4 --location=us-west2 --project=nba-props-platform")
+    # The healthy first hop has no finding at all.
+    assert not any(f.key.get("service") == "phase3-to-phase4-orchestrator" for f in report.findings)
+
+
+def test_a_partial_phase_names_what_succeeded_and_what_did_not(backend: str, make_stack: Callable[..., Stack]) -> None:
+    report = run_case(make_stack, backend, CASES["partial_phase3"]())
+    by_problem = {f.key["problem"]: f for f in report.findings}
+    partial = by_problem["incomplete"]
+    assert partial.details["processors_succeeded"] == [
+        "TeamOffenseGameSummaryProcessor", "UpcomingPlayerGameContextProcessor", "UpcomingTeamGameContextProcessor",
+    ]
+    assert partial.details["processors_only_failed"] == ["PlayerGameSummaryProcessor"]
+    assert partial.since == local(DAY, "12:00")  # 36 h after 00:00 of its game date
+    assert partial.summary == f"{P3} is incomplete for {YESTERDAY}: 3 of the 5 processors it needs succeeded"
+    assert partial.fix is not None and "nba-phase3-analytics-processors" in partial.fix and "--project=nba-props-platform" in partial.fix
+    retry = by_problem["failed"]
+    assert retry.details["failed_at"] == local(DAY, "06:10").isoformat() and retry.since == local(DAY, "07:10")
+
+
+# --- acting from Slack (issue 22): a signed click to slack_actions, on both backends ----------------
+
+
+def _post_click(stack: Stack, monkeypatch: pytest.MonkeyPatch, *, action_id: str, fingerprint: str, action_ts: str) -> Any:
+    """A signed block_actions request to a fresh slack_actions app built from the environment, as deployed."""
+    import sys
+    import time
+
+    import functions_framework
+
+    from tests.conftest import PROJECT_ROOT
+    from tests.servers.fake_slack import SIGNING_SECRET, signed_click
+
+    monkeypatch.setenv("CANARY_SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    if stack.backend == "local":
+        monkeypatch.setenv("CANARY_LOCAL_DIR", str(stack.workdir))
+    monkeypatch.setitem(sys.modules, "main", sys.modules["main"])
+    client = functions_framework.create_app(target="slack_actions", source=str(PROJECT_ROOT / "main.py")).test_client()
+    body, headers = signed_click(action_id=action_id, value=fingerprint, timestamp=int(time.time()), action_ts=action_ts)
+    return client.post("/", data=body, headers=headers)
+
+
+def test_a_signed_ack_click_on_the_cause_stops_its_repeats_on_both_backends(
+    backend: str, make_stack: Callable[..., Stack], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    case = _demo_like_incident()
+    stack = make_stack(backend)
+    stack.load(case.scenario)
+    first = stack.run(case.now)
+    cause = next(f.fingerprint for f in first.findings if f.monitor == "orchestrator_iam")
+    answer = _post_click(stack, monkeypatch, action_id="ack", fingerprint=cause, action_ts="1763770000.000100")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    later = stack.run(case.now + timedelta(hours=2))
+    assert [n for n in later.notifications if n.delivered] == []
+    assert {f.acknowledged_by for f in later.findings if f.monitor != "canary"} == {"slack:U0ALICE01"}
+    if backend == "gcp":
+        slack: FakeSlack = request.getfixturevalue("fake_slack")
+        record = stack.canary.store.load(fingerprints=[cause])[cause]
+        parent = slack.messages[str(record.thread_ts)]
+        assert parent.edits >= 1
+        buttons = [e["action_id"] for b in parent.blocks if b["type"] == "actions" for e in b["elements"]]
+        assert buttons == ["unack", "silence_2h", "silence_8h", "runbook"]
+        assert any("Acknowledged by <@U0ALICE01>" in t for b in parent.blocks for t in _texts(b))
+        assert any("Acknowledged by <@U0ALICE01>" in m.text for m in slack.replies(str(record.thread_ts)))
+
+
+def _texts(block: dict[str, Any]) -> list[str]:
+    found = [block["text"]["text"]] if isinstance(block.get("text"), dict) else []
+    return found + [e.get("text", "") for e in block.get("elements", []) if isinstance(e.get("text"), str)]
+
+
+def test_a_click_racing_a_scheduled_run_on_firestore_loses_nothing(
+    make_stack: Callable[..., Stack], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    import threading
+
+    case = _demo_like_incident()
+    stack = make_stack("gcp")
+    stack.load(case.scenario)
+    first = stack.run(case.now)
+    cause = next(f.fingerprint for f in first.findings if f.monitor == "orchestrator_iam")
+    before = stack.canary.store.load(fingerprints=[cause])[cause]
+    barrier = threading.Barrier(2)
+    outcome: dict[str, Any] = {}
+
+    def scheduled() -> None:
+        barrier.wait()
+        outcome["run"] = stack.run(case.now + timedelta(hours=2))
+
+    thread = threading.Thread(target=scheduled)
+    thread.start()
+    barrier.wait()
+    answer = _post_click(stack, monkeypatch, action_id="ack", fingerprint=cause, action_ts="1763770000.000200")
+    thread.join()
+    assert answer.status_code == 200
+    repeats = [n for n in outcome["run"].notifications if n.fingerprint == cause and n.delivered]
+    assert len(repeats) <= 1  # the run read the state before or after the click: a repeat at most once
+    after = stack.canary.store.load(fingerprints=[cause])[cause]
+    assert after.firing and after.version == before.version + len(repeats)  # the run's record write is not lost
+    assert stack.canary.store.acknowledgements(fingerprints=[cause])[cause].by == "slack:U0ALICE01"  # nor the click's
+    quiet = stack.run(case.now + timedelta(hours=4))
+    assert [n for n in quiet.notifications if n.delivered] == []

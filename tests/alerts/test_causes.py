@@ -58,11 +58,42 @@ def stall(transition: str, game_date: date = TODAY) -> Finding:
 
 def test_an_iam_problem_explains_the_stall_of_the_transition_its_service_starts_for_any_game_date() -> None:
     for transition in PIPELINE.transitions:
-        assert transition.service is not None
-        problem = finding("orchestrator_iam", service=transition.service, problem="missing_invoker")
-        for other in PIPELINE.transitions:
-            for day in (TODAY, TODAY - timedelta(days=1)):
-                assert explains(PIPELINE, problem, stall(other.label, day)) is (other is transition)
+        assert transition.hops
+        for hop in transition.hops:  # every hop of its push path: 3->4's second hop too
+            problem = finding("orchestrator_iam", service=hop.service, problem="missing_invoker")
+            for other in PIPELINE.transitions:
+                for day in (TODAY, TODAY - timedelta(days=1)):
+                    assert explains(PIPELINE, problem, stall(other.label, day)) is (other is transition)
+
+
+def test_a_broken_second_hop_is_the_root_of_its_transitions_stall_not_the_healthy_orchestrator() -> None:
+    second = finding("orchestrator_iam", service="nba-phase4-precompute-processors", problem="missing_invoker")
+    push = finding("push_delivery", service="nba-phase4-precompute-processors", problem="pushes_failing")
+    late = stall("phase_3_analytics->phase_4_precompute")
+    later = stall("phase_4_precompute->phase_5_predictions")
+    assert causes_of(PIPELINE, [late, push, second, PREDICTIONS]) == {
+        late.fingerprint: second.fingerprint, push.fingerprint: second.fingerprint, PREDICTIONS.fingerprint: second.fingerprint,
+    }
+    assert not explains(PIPELINE, second, later)
+
+
+def partial(problem: str, phase: str, game_date: date = TODAY, **more: str) -> Finding:
+    return finding("phase_stalls", phase=phase, game_date=game_date.isoformat(), problem=problem, **more)
+
+
+def test_a_partial_phase_is_explained_by_the_stall_into_it_or_a_broken_hop_that_starts_it() -> None:
+    incomplete = partial("incomplete", "phase_3_analytics")
+    failed = partial("failed", "phase_4_precompute", processor="MlFeatureStoreProcessor")
+    trigger = finding("orchestrator_iam", service="nba-phase3-analytics-processors", problem="missing_invoker")
+    second = finding("push_delivery", service="nba-phase4-precompute-processors", problem="push_account_cannot_invoke")
+    assert explains(PIPELINE, trigger, incomplete) and not explains(PIPELINE, trigger, failed)
+    assert explains(PIPELINE, second, failed) and not explains(PIPELINE, second, incomplete)
+    into4 = stall("phase_3_analytics->phase_4_precompute")
+    assert explains(PIPELINE, into4, failed)
+    assert not explains(PIPELINE, into4, incomplete)  # the stall out of phase 3 is not the stall into it
+    assert not explains(PIPELINE, stall("phase_3_analytics->phase_4_precompute", TODAY - timedelta(days=1)), failed)
+    assert not explains(PIPELINE, failed, into4) and not explains(PIPELINE, incomplete, PREDICTIONS)
+    assert causes_of(PIPELINE, [failed, into4, second]) == {failed.fingerprint: second.fingerprint, into4.fingerprint: second.fingerprint}
 
 
 def test_a_push_problem_explains_the_stall_and_an_iam_problem_explains_the_push_problem_of_its_service() -> None:
@@ -96,6 +127,7 @@ def test_the_root_cause_is_passed_down_the_chain_and_the_most_upstream_stall_win
 def test_the_rules_follow_the_configuration_not_a_list_of_pairs() -> None:
     # Move the orchestrator to another hand-off and make phase 6 the predictions phase: the rules follow.
     data: dict[str, Any] = PIPELINE.model_dump(by_alias=True)
+    data["transitions"][1]["services"] = None
     data["transitions"][1]["service"] = "phase4-to-phase5-orchestrator"
     data["transitions"][2]["service"] = "something-else"
     data["predictions_phase"] = "phase_6_publishing"

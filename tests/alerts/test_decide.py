@@ -206,3 +206,47 @@ def test_an_incident_without_data_this_run_is_left_alone_and_its_judged_siblings
     previous = {f.fingerprint: state(f) for f in (failing, no_sub)}
     decisions = decide(previous=previous, findings=[], succeeded={"push_delivery"}, repeat_after=REPEATS, now=NOW, coverage=coverage)
     assert [(d.fingerprint, d.reason) for d in decisions.notify] == [(no_sub.fingerprint, Reason.RESOLVED)]
+
+
+# --- acknowledgements (issue 22): an input of decide, one line per case --------------------------
+
+from core.model import Acknowledgement  # noqa: E402
+
+
+def ack(s: AlertState, *, by: str = "ana", severity: Severity | None = None, expires_in: timedelta | None = None,
+        ended: bool = False, since: timedelta = timedelta(0)) -> Acknowledgement:
+    """An acknowledgement of the incident recorded as `s`, made an hour before NOW (or of an earlier one: `since`)."""
+    at = NOW - timedelta(hours=1)
+    return Acknowledgement(
+        fingerprint=s.fingerprint, by=by, at=at, incident_since=s.first_seen - since, severity=severity or s.severity,
+        expires_at=NOW + expires_in if expires_in is not None else None,
+        ended_by="ben" if ended else None, ended_at=at + timedelta(minutes=5) if ended else None,
+    )
+
+
+DUE = state(CRIT, notified_ago=timedelta(hours=2))
+WARN_DUE = state(finding(severity=Severity.WARNING), notified_ago=timedelta(hours=12))
+ACK_CASES = [
+    # (case, previous, findings, acknowledgements, expected {fingerprint: reason}, expected acknowledged)
+    ("an acknowledged incident's due repeat is not sent", [DUE], [CRIT], [ack(DUE)], {}, {CRIT.fingerprint: "ana"}),
+    ("without an acknowledgement it repeats", [DUE], [CRIT], [], {CRIT.fingerprint: Reason.REPEAT}, {}),
+    ("its resolution is always sent", [DUE], [], [ack(DUE)], {CRIT.fingerprint: Reason.RESOLVED}, {}),
+    ("an expired acknowledgement no longer holds", [DUE], [CRIT], [ack(DUE, expires_in=timedelta(0))], {CRIT.fingerprint: Reason.REPEAT}, {}),
+    ("an unexpired one with an expiry holds", [DUE], [CRIT], [ack(DUE, expires_in=timedelta(minutes=1))], {}, {CRIT.fingerprint: "ana"}),
+    ("an ended acknowledgement no longer holds", [DUE], [CRIT], [ack(DUE, ended=True)], {CRIT.fingerprint: Reason.REPEAT}, {}),
+    ("a rise in severity is sent at once", [WARN_DUE], [CRIT], [ack(WARN_DUE)], {CRIT.fingerprint: Reason.REPEAT}, {}),
+    ("the same severity stays quiet", [WARN_DUE], [finding(severity=Severity.WARNING)], [ack(WARN_DUE)], {}, {CRIT.fingerprint: "ana"}),
+    ("an acknowledgement of an earlier incident does not hold", [DUE], [CRIT], [ack(DUE, since=timedelta(days=1))], {CRIT.fingerprint: Reason.REPEAT}, {}),
+    ("a new incident after one resolved is sent as a first", [state(CRIT, status="resolved")], [CRIT], [ack(DUE)], {CRIT.fingerprint: Reason.FIRST}, {}),
+    ("acknowledged and not yet due: quiet, and said so", [state(CRIT)], [CRIT], [ack(state(CRIT))], {}, {CRIT.fingerprint: "ana"}),
+]
+
+
+@pytest.mark.parametrize("case, previous, findings, acks, expected, acknowledged", ACK_CASES, ids=[c[0] for c in ACK_CASES])
+def test_decide_with_acknowledgements(case, previous, findings, acks, expected, acknowledged):
+    decisions = decide(
+        previous={s.fingerprint: s for s in previous}, findings=findings, succeeded={"phase_stalls"}, repeat_after=REPEATS,
+        now=NOW, acknowledgements={a.fingerprint: a for a in acks},
+    )
+    assert {d.fingerprint: d.reason for d in decisions.notify} == expected
+    assert decisions.acknowledged == acknowledged

@@ -177,3 +177,50 @@ def test_a_long_group_header_is_cut_to_150_characters() -> None:
 @pytest.mark.parametrize("text,limit,expected", [("abc", 3, "abc"), ("a" * 20, 15, "aa… (truncated)"), ("x&amp;yyyyyyyyyyyyy", 16, "x… (truncated)")])
 def test_clip_keeps_short_text_and_never_splits_an_entity(text: str, limit: int, expected: str) -> None:
     assert clip(text, limit) == expected
+
+
+# --- the buttons on an incident's parent (issue 22) -----------------------------------------------
+
+
+def _buttons(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for b in payload["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+
+@pytest.mark.parametrize("acknowledged, silenced, expected", [
+    (False, False, ["ack", "silence_2h", "silence_8h", "runbook"]),
+    (True, False, ["unack", "silence_2h", "silence_8h", "runbook"]),
+    (False, True, ["ack", "unsilence", "runbook"]),
+    (True, True, ["unack", "unsilence", "runbook"]),
+])
+def test_a_parent_carries_the_buttons_that_apply_each_valued_with_the_fingerprint_only(
+    acknowledged: bool, silenced: bool, expected: list[str]
+) -> None:
+    from alerts.render_slack import ACTIONS, MAX_ACTION_ID, MAX_ACTIONS_ELEMENTS, MAX_BUTTON_TEXT, Controls
+
+    alert = message(stall_finding(), Reason.FIRST)
+    payload = render_alert(alert, controls=Controls(acknowledged=acknowledged, silenced=silenced)).to_dict()
+    buttons = _buttons(payload)
+    assert [b["action_id"] for b in buttons] == expected
+    for button in buttons:
+        assert len(button["text"]["text"]) <= MAX_BUTTON_TEXT and len(button["action_id"]) <= MAX_ACTION_ID
+        if button["action_id"] == "runbook":
+            assert button["url"].startswith("https://") and "#runbook-phase_stalls" in button["url"] and "value" not in button
+        else:
+            assert button["value"] == alert.fingerprint and button["text"]["text"] == ACTIONS[button["action_id"]]
+    assert len(buttons) <= MAX_ACTIONS_ELEMENTS
+
+
+def test_replies_and_test_alerts_carry_no_buttons() -> None:
+    from alerts.render_slack import Controls
+
+    assert _buttons(render_alert(message(stall_finding(), Reason.REPEAT)).to_dict()) == []
+    synthetic = replace(message(stall_finding(), Reason.FIRST), synthetic=True)
+    assert _buttons(render_alert(synthetic, controls=Controls()).to_dict()) == []
+
+
+def test_who_acted_is_a_mention_only_for_a_slack_member_id() -> None:
+    from alerts.render_slack import who
+
+    assert who("slack:U0ALICE01") == "<@U0ALICE01>"
+    assert who("slack:<!channel>") == "slack:&lt;!channel&gt;"
+    assert who("<!here> ana") == "&lt;!here&gt; ana"

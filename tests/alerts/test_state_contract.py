@@ -23,7 +23,7 @@ from alerts.firestore_state import FirestoreStateStore
 from alerts.sqlite_state import SqliteStateStore
 from alerts.state import StateError, StateStore
 from core.config import FirestoreConfig
-from core.model import AlertState, AlertStatus, Severity, Silence
+from core.model import Acknowledgement, AlertState, AlertStatus, Severity, Silence
 from tests.servers.firestore_emulator import FirestoreEmulator, firestore_emulator, firestore_env
 from tests.servers.processes import free_port
 
@@ -465,3 +465,88 @@ def test_the_cli_manages_silences_in_firestore_with_the_gcp_backend(
     assert listed.stdout.startswith(f"{silence_id}  service=phase4-to-phase5-orchestrator  until ")
     stored = FirestoreStateStore(project=firestore_env.project, config=FirestoreConfig()).silences(now=NOW, include_expired=True)
     assert [(s.id, s.reason) for s in stored] == [(silence_id, "redeploying")]
+
+
+# --- acknowledgements (issue 22) ------------------------------------------------------------------
+
+
+def _ack(state: AlertState, *, by: str = "ana", at: datetime = NOW, **changes: Any) -> Acknowledgement:
+    from alerts.acks import new_ack
+
+    return new_ack(state=state, by=by, now=at).model_copy(update=changes)
+
+
+def test_an_acknowledgement_round_trips_and_a_second_one_is_told_who_was_first(store: StateStore) -> None:
+    state = notify(store, alert("ack1"))
+    stored, created = store.acknowledge(_ack(state, by="ana"), state=state)
+    assert created and stored.by == "ana"
+    again, created_again = store.acknowledge(_ack(state, by="ben", at=NOW + timedelta(minutes=1)), state=state)
+    assert not created_again and again.by == "ana"
+    loaded = store.acknowledgements(fingerprints=["ack1", "nope"])
+    assert set(loaded) == {"ack1"}
+    assert loaded["ack1"] == stored
+
+
+def test_an_ended_acknowledgement_stays_on_record_and_a_new_one_may_replace_it(store: StateStore) -> None:
+    state = notify(store, alert("ack2"))
+    store.acknowledge(_ack(state), state=state)
+    ended = store.unacknowledge("ack2", now=NOW + timedelta(minutes=5), by="ben")
+    assert ended is not None and ended.ended_by == "ben" and ended.ended_at == NOW + timedelta(minutes=5)
+    assert store.unacknowledge("ack2", now=NOW + timedelta(minutes=6), by="cy") == ended  # already ended: unchanged
+    assert store.unacknowledge("never", now=NOW, by="cy") is None
+    stored, created = store.acknowledge(_ack(state, by="cy", at=NOW + timedelta(minutes=7)), state=state)
+    assert created and stored.by == "cy" and store.acknowledgements(fingerprints=["ack2"])["ack2"].ended_at is None
+
+
+def test_an_acknowledgement_of_a_resolved_incident_does_not_hold_for_its_next_one(store: StateStore) -> None:
+    state = notify(store, alert("ack3"))
+    store.acknowledge(_ack(state, by="ana"), state=state)
+    later = NOW + timedelta(hours=3)
+    refired = alert("ack3", at=later, version=state.version)
+    stored, created = store.acknowledge(_ack(refired, by="ben", at=later), state=refired)
+    assert created and stored.by == "ben"
+
+
+def test_a_slack_action_key_is_taken_once(store: StateStore) -> None:
+    expire = NOW + timedelta(days=1)
+    assert store.record_action("click-1", now=NOW, expire_at=expire)
+    assert not store.record_action("click-1", now=NOW + timedelta(seconds=1), expire_at=expire)
+    assert store.record_action("click-2", now=NOW, expire_at=expire)
+
+
+def test_many_people_acknowledging_at_once_exactly_one_is_recorded(backend: Backend) -> None:
+    state = notify(backend.new_store(), alert("ack4"))
+    results: list[tuple[Any, bool]] = []
+    barrier = threading.Barrier(CONTENDERS)
+
+    def contend(index: int) -> None:
+        store = backend.new_store()
+        barrier.wait()
+        results.append(store.acknowledge(_ack(state, by=f"user{index}"), state=state))
+
+    threads = [threading.Thread(target=contend, args=(i,)) for i in range(CONTENDERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [ack for ack, created in results if created]
+    assert len(winners) == 1
+    assert {ack.by for ack, _ in results} == {winners[0].by}
+    assert backend.new_store().acknowledgements(fingerprints=["ack4"])["ack4"].by == winners[0].by
+
+
+def test_many_deliveries_of_one_click_at_once_exactly_one_acts(backend: Backend) -> None:
+    results: list[bool] = []
+    barrier = threading.Barrier(CONTENDERS)
+
+    def contend() -> None:
+        store = backend.new_store()
+        barrier.wait()
+        results.append(store.record_action("same-click", now=NOW, expire_at=NOW + timedelta(days=1)))
+
+    threads = [threading.Thread(target=contend) for _ in range(CONTENDERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * (CONTENDERS - 1) + [True]

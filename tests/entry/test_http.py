@@ -251,8 +251,7 @@ def test_an_unknown_path_gets_404_json(app):
 # --- health, configuration, crashes -------------------------------------------------------------------
 
 
-def test_health_answers_without_touching_any_source_or_configuration(make_app, local_dir, monkeypatch, tmp_path):
-    monkeypatch.setenv("CANARY_CONFIG", str(tmp_path / "missing.toml"))
+def test_health_answers_without_touching_any_source(make_app, local_dir, monkeypatch):
     monkeypatch.setenv("CANARY_BACKEND", "gcp")
     app = make_app()
     built = []
@@ -263,6 +262,31 @@ def test_health_answers_without_touching_any_source_or_configuration(make_app, l
     assert app.client.head("/healthz").status_code == 200
     assert_json_error(app.client.post("/healthz"), 405, "method POST not allowed", "GET or HEAD")
     assert built == [] and not local_dir.exists() and app.module._instance is None
+
+
+def test_health_says_503_with_the_reason_when_the_configuration_does_not_load(make_app, local_dir, monkeypatch, tmp_path):
+    """Issue 20, Why 10: /health said ok with a broken configuration, while every run answered 500."""
+    app = make_app()
+    monkeypatch.setenv("CANARY_BACKEND", "cloud")
+    assert_json_error(app.client.get("/health"), 503, "configuration error", "CANARY_BACKEND")
+    monkeypatch.delenv("CANARY_BACKEND")
+    monkeypatch.setenv("CANARY_CONFIG", str(tmp_path / "missing.toml"))
+    for path in ("/health", "/healthz"):
+        body = assert_json_error(app.client.get(path), 503, "configuration error", "missing.toml")
+        assert body["status"] == "error"
+    assert app.client.head("/health").status_code == 503
+    assert app.module._instance is None and not local_dir.exists()
+
+
+@pytest.mark.parametrize("query", ["", "?monitors=orchestrator_iam", "?action=test_alert", "?action=test_alert&dry_run=true",
+                                   "?dry_run=false"])
+def test_a_get_never_runs_for_real_nor_sends_it_needs_post(app, local_dir, query):
+    """Issue 20, Why 10: a plain `GET /` (a crawler, a link preview) ran the monitors and posted to Slack."""
+    broken_day().write_local(local_dir)
+    response = app.client.get("/" + query)
+    assert_json_error(response, 405, "needs POST", "dry_run=true")
+    assert response.headers["Allow"] == "POST" and jsonl(local_dir) == []
+    assert app.client.get(f"/?dry_run=true&now={T0}").status_code == 200 and jsonl(local_dir) == []
 
 
 def test_the_canary_is_built_once_per_instance_on_first_request(app, monkeypatch):
@@ -297,7 +321,7 @@ def test_a_broken_deploy_configuration_is_a_loud_500_naming_the_file_and_key(mak
 def test_a_bad_environment_setting_is_a_500_naming_the_variable(make_app, local_dir, monkeypatch):
     monkeypatch.setenv("CANARY_BACKEND", "cloud")
     app = make_app()
-    assert_json_error(app.client.post("/", json={"now": T0}), 500, "configuration error", "CANARY.backend")
+    assert_json_error(app.client.post("/", json={"now": T0}), 500, "configuration error", "CANARY_BACKEND")
 
 
 def test_now_is_refused_outside_the_local_backend(app, monkeypatch):
@@ -345,7 +369,7 @@ def test_action_test_alert_sends_the_synthetic_alert_and_its_resolution(app, loc
 def test_a_test_alert_that_cannot_be_delivered_answers_503(app, local_dir, capsys):
     local_dir.mkdir(parents=True, exist_ok=True)
     (local_dir / "notifications.jsonl").mkdir()
-    response = app.client.get("/?action=test_alert")
+    response = app.client.post("/?action=test_alert")
     assert response.status_code == 503
     assert response.get_json()["delivered"] is False and "cannot append" in response.get_json()["error"]
     [line] = log_lines(capsys)

@@ -336,7 +336,7 @@ def test_the_environment_prefix_overrides_the_file(monkeypatch: pytest.MonkeyPat
     from core.config import ConfigError
     from run.configure import load_settings
 
-    with pytest.raises(ConfigError, match="dataset_prefix"):
+    with pytest.raises(ConfigError, match="CANARY_DATASET_PREFIX: expected letters, digits and underscores only"):
         load_settings()
 
 

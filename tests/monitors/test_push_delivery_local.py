@@ -3,6 +3,7 @@ the APIs' REST shapes, driven through the CLI."""
 
 from __future__ import annotations
 
+import shlex
 from datetime import timedelta
 from pathlib import Path
 
@@ -94,7 +95,48 @@ def test_the_subscription_s_own_account_is_judged_not_the_configured_one(local_d
     [found] = run(local_dir, scenario)["findings"]
     assert found["key"] == {"service": SERVICE, "problem": "push_account_cannot_invoke"}
     assert found["details"]["push_account"] == "eventarc-trigger@nba-props-platform.iam.gserviceaccount.com"
-    assert "--member=serviceAccount:eventarc-trigger@nba-props-platform.iam.gserviceaccount.com" in found["fix"]
+    # Issue 20, Why 7: the subscription's account is not the configured one; granting it would let whoever made
+    # the subscription choose who may invoke. The fix points the subscription at the configured account.
+    configured = PUSH_MEMBER.split(":", 1)[1]
+    assert "eventarc-trigger" not in found["fix"] and "add-iam-policy-binding" not in found["fix"]
+    assert shlex.split(found["fix"]) == [
+        "gcloud", "pubsub", "subscriptions", "update", sid(sub_of(scenario, SERVICE)),
+        f"--push-endpoint={sub_of(scenario, SERVICE)['pushConfig']['pushEndpoint']}",
+        f"--push-auth-service-account={configured}", "--project=nba-props-platform",
+    ]
+    assert configured in found["details"]["check_first"] and "not as the configured push account" in found["details"]["check_first"]
+
+
+def test_a_foreign_push_account_when_the_configured_one_cannot_invoke_either_gets_both_commands(local_dir):
+    scenario = Scenario().policy(SERVICE, {"bindings": []})
+    sub_of(scenario, SERVICE)["pushConfig"]["oidcToken"]["serviceAccountEmail"] = "someone@else.iam.gserviceaccount.com"
+    found = next(f for f in run(local_dir, scenario)["findings"] if f["key"]["problem"] == "push_account_cannot_invoke")
+    update, grant = found["fix"].split(" && ")
+    assert update.startswith("gcloud pubsub subscriptions update ") and "someone@else" not in found["fix"]
+    assert f"--member={PUSH_MEMBER}" in grant and grant.startswith(f"gcloud run services add-iam-policy-binding {SERVICE} ")
+
+
+def test_the_repoint_fix_is_accepted_by_the_real_gcloud_parser(local_dir, tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    gcloud = shutil.which("gcloud", path="/usr/bin:/usr/local/bin:" + os.environ.get("PATH", ""))
+    if gcloud is None:
+        pytest.skip("the gcloud CLI is not installed")
+    scenario = Scenario().policy(SERVICE, {"bindings": []})
+    sub_of(scenario, SERVICE)["pushConfig"]["oidcToken"]["serviceAccountEmail"] = "someone@else.iam.gserviceaccount.com"
+    found = next(f for f in run(local_dir, scenario)["findings"] if f["key"]["problem"] == "push_account_cannot_invoke")
+    # As tests/test_deploy.py does: an empty gcloud configuration, so a well-formed command stops at "no active
+    # account" (exit 1) before reaching Google; an unknown flag or a malformed value exits 2.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "GOOGLE_"))}
+    env.update(CLOUDSDK_CONFIG=str(tmp_path), CLOUDSDK_CORE_DISABLE_PROMPTS="1",
+               CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK="1")
+    for command in found["fix"].split(" && "):
+        argv = shlex.split(command)
+        done = subprocess.run([gcloud, *argv[1:]], capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+        assert done.returncode == 1 and "You do not currently have an active account selected" in done.stderr, (
+            command, done.returncode, done.stderr[:400])
 
 
 def test_the_push_account_s_access_may_come_from_the_project(local_dir):

@@ -47,11 +47,18 @@ def test_policy_without_any_binding_is_missing_invoker_with_the_exact_fix(local_
     [found] = report["findings"]
     assert found["key"] == {"service": "phase4-to-phase5-orchestrator", "problem": "missing_invoker"}
     assert found["severity"] == "critical"
-    assert found["fix"] == (
+    # In the order to follow it: the binding (what a shell runs of the line), what happens next, and only
+    # then the backup job (a shell comment: pasting the whole line runs the binding only).
+    binding, _, after = found["fix"].partition("  # ")
+    assert binding == (
         "gcloud run services add-iam-policy-binding phase4-to-phase5-orchestrator --region=us-west2 "
         "--member=serviceAccount:756957797294-compute@developer.gserviceaccount.com --role=roles/run.invoker "
         "--project=nba-props-platform"
     )
+    assert after.index("1) this binding") < after.index("2) Then wait: Pub/Sub redelivers") < after.index("3) Only if")
+    assert "phase_5_predictions should start by itself within minutes" in after
+    assert after.endswith("not started 15 min after the binding is back, run the backup job (not before: it may run the "
+                          "phase twice): gcloud scheduler jobs run same-day-predictions --location=us-west2 --project=nba-props-platform")
 
 
 def test_member_holding_another_role_is_still_missing_invoker(local_dir):
@@ -179,7 +186,8 @@ def test_complete_phase_without_downstream_after_the_delay_is_stalled(local_dir)
     [found] = report["findings"]
     assert found["key"] == {"transition": "phase_2_raw->phase_3_analytics", "game_date": "2026-11-21", "problem": "stalled"}
     assert found["details"]["upstream_processors_succeeded"] == 6
-    assert found["since"] == "2026-11-21T12:30:00Z"  # complete at 07:00 ET = 12:00 UTC, + 30 min
+    # Complete at its 5th processor (session 205: ">= 5"), 06:58 ET = 11:58 UTC, + 30 min.
+    assert found["since"] == "2026-11-21T12:28:00Z"
     assert "same-day-phase3" in found["fix"]
 
 
@@ -189,15 +197,19 @@ def test_within_the_delay_is_not_a_stall_yet(local_dir):
 
 
 def test_an_incomplete_phase_is_never_a_stall(local_dir):
-    scenario = Scenario().phase_complete(D, "phase_2_raw", local(D, "07:00"), count=5)
+    scenario = Scenario().phase_complete(D, "phase_2_raw", local(D, "07:00"), count=4)
     assert run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")["findings"] == []
 
 
 def test_failed_rows_never_count_toward_completion(local_dir):
-    scenario = Scenario().phase_complete(D, "phase_2_raw", local(D, "07:00"), count=5)
-    scenario.completion(D, "phase_2_raw", "phase_2_raw_proc_5", local(D, "07:10"), status="failed")
-    scenario.completion(D, "phase_2_raw", "phase_2_raw_proc_6", local(D, "07:20"), status="running")
-    assert run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")["findings"] == []
+    scenario = Scenario().phase_complete(D, "phase_2_raw", local(D, "07:00"), count=4)
+    scenario.completion(D, "phase_2_raw", "phase_2_raw_proc_4", local(D, "07:10"), status="failed")
+    scenario.completion(D, "phase_2_raw", "phase_2_raw_proc_5", local(D, "07:20"), status="running")
+    # Never a stall; the failed run (not the running one) is its own warning, never retried since.
+    report = run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")
+    assert keys(report, "phase_stalls") == [
+        {"phase": "phase_2_raw", "processor": "phase_2_raw_proc_4", "game_date": "2026-11-21", "problem": "failed"}
+    ]
 
 
 def test_phase_3_running_several_times_a_day_does_not_move_its_completion(local_dir):
@@ -227,14 +239,18 @@ def test_downstream_failures_are_evidence_not_success(local_dir):
     scenario = Scenario().phase_complete(D, "phase_4_precompute", local(D, "10:30"))
     scenario.completion(D, "phase_5_predictions", "PredictionCoordinator", local(D, "11:00"), status="failed")
     report = run(local_dir, scenario, EVENING, "--monitors", "phase_stalls")
-    [found] = report["findings"]
+    found, failed = sorted(report["findings"], key=lambda f: f["key"]["problem"] != "stalled")
     assert found["details"]["downstream_failed_runs"] == 1
+    # The failed run is also its own warning, explained by the stall into its phase (one incident).
+    assert failed["key"] == {"phase": "phase_5_predictions", "processor": "PredictionCoordinator", "game_date": "2026-11-21",
+                             "problem": "failed"}
+    assert failed["severity"] == "warning" and failed["caused_by"] == found["fingerprint"]
 
 
 def test_required_processors_rule(local_dir, tmp_path):
     config = tmp_path / "canary.toml"
     config.write_text(production_toml(
-        "min_processors = 6", 'required_processors = ["NbacGamebookProcessor", "NbacScheduleProcessor"]'
+        "min_processors = 5              #", 'required_processors = ["NbacGamebookProcessor", "NbacScheduleProcessor"]  #'
     ))
     scenario = Scenario()
     scenario.completion(D, "phase_2_raw", "NbacGamebookProcessor", local(D, "07:00"))

@@ -44,7 +44,7 @@ def digest_on(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def healthy_yesterday_and_tonight() -> Scenario:
-    """Yesterday ran end to end (raw complete 03:00 -> published 07:10 New York); tonight has two games."""
+    """Yesterday ran end to end (raw complete 02:58 at its 5th of 6 processors -> published 07:10 New York); tonight has two games."""
     scenario = Scenario()
     for phase, hh_mm in zip(PHASES, ("03:00", "03:40", "05:00", "06:30", "07:10")):
         scenario.phase_complete(YESTERDAY, phase, local(D, hh_mm))
@@ -80,7 +80,7 @@ def test_the_first_full_run_after_9_posts_one_all_clear_digest(local_dir: Path, 
     assert text.startswith("DIGEST Daily digest for Sat 2026-11-21: all clear")
     assert "Tonight's slate: 2 game(s), first tip-off Sat 2026-11-21 19:00 EST (00:00 UTC)" in text
     assert "predictions due Sat 2026-11-21 16:00 EST (21:00 UTC)" in text  # 3 h before the first tip-off
-    assert f"Pipeline latency for {YESTERDAY}: 4 h 10 min from phase_2_raw complete to phase_6_publishing" in text
+    assert f"Pipeline latency for {YESTERDAY}: 4 h 12 min from phase_2_raw complete to phase_6_publishing" in text
     assert "monitors: orchestrator_iam ok, push_delivery ok, phase_stalls ok, missing_predictions ok" in text
     again = run(local_dir, healthy_yesterday_and_tonight(), "2026-11-21T15:00:00Z")
     assert digests(again) == [], "once a day"
@@ -141,7 +141,7 @@ def test_phase_completion_follows_each_transitions_rule_and_the_last_phase_is_it
         "phase_6_publishing": [ProcessorRun("pub", at + timedelta(hours=4), at + timedelta(hours=5), 0)],
     }
     found = dict(phase_completions(PIPELINE, runs))
-    assert found["phase_2_raw"] == at + timedelta(minutes=5)  # the 6th distinct processor (min_processors = 6)
+    assert found["phase_2_raw"] == at + timedelta(minutes=4)  # the 5th distinct processor (min_processors = 5)
     assert found["phase_3_analytics"] is None
     assert found["phase_6_publishing"] == at + timedelta(hours=4)
 

@@ -41,7 +41,7 @@ def history() -> Scenario:
     """
     s = Scenario()
     s.phase_complete(D1, P2, local(D1, "06:30"))
-    s.phase_complete(D1, P3, local(D1, "08:20"))  # phase 2 complete 06:30 + 30 min: stalled from the 07:30 tick
+    s.phase_complete(D1, P3, local(D1, "08:20"))  # phase 2 complete 06:28 (its 5th of 6 processors) + 30 min: stalled from the 07:00 tick
     s.phase_complete(D1, P4, local(D1, "09:00"))
     s.phase_complete(D1, P5, local(D1, "10:00"))  # and phase 6 never runs
     s.game(D1, "20261120_BOS_NYK", start=local(D1, "19:00"))
@@ -91,7 +91,7 @@ def test_replay_sends_exactly_what_the_scheduled_runs_would_have_sent_in_order(l
     assert [n["summary"] for n in notices] == [line["title"] for line in lines]
     # The history exercised what it claims to: every reason, both monitors, a stall across midnight, a retirement.
     said = {(n["at"][:16], n["reason"], n["monitor"], n["key"].get("problem"), n["key"]["game_date"]) for n in notices}
-    assert ("2026-11-20T12:30", "first", "phase_stalls", "stalled", "2026-11-20") in said  # 07:30 EST: phase 3 late
+    assert ("2026-11-20T12:00", "first", "phase_stalls", "stalled", "2026-11-20") in said  # 07:00 EST: phase 3 late
     assert ("2026-11-20T13:30", "resolved", "phase_stalls", "stalled", "2026-11-20") in said  # 08:30: it started
     assert ("2026-11-20T21:00", "first", "missing_predictions", "partial", "2026-11-20") in said  # 16:00: one game due
     assert ("2026-11-20T22:30", "resolved", "missing_predictions", "partial", "2026-11-20") in said  # 17:30: arrived
@@ -140,8 +140,8 @@ def test_the_timeline_reads_as_incidents_then_totals(local_dir: Path) -> None:
     out = result.stdout
     assert "not replayed: orchestrator_iam (" in out
     assert "incident 1: critical phase_stalls {transition=phase_2_raw->phase_3_analytics, game_date=2026-11-20, problem=stalled}" in out
-    assert "  2026-11-20 07:30 EST  first      phase_3_analytics has not started for 2026-11-20" in out
-    assert "  lasted 1 h\n" in out
+    assert "  2026-11-20 07:00 EST  first      phase_3_analytics has not started for 2026-11-20" in out
+    assert "  lasted 1 h 30 min\n" in out
     assert "\nper monitor:\n  phase_stalls: 4 incident(s), " in out and "; rows on 2 of 3 day(s)\n" in out
     totals = out.strip().splitlines()[-1]
     assert totals.startswith("totals: 6 incident(s), ") and "notices per day over 3 day(s), 2 of them with games (" in totals

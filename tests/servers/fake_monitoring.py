@@ -84,6 +84,10 @@ def answer(stored: list[dict[str, Any]], request: monitoring_v3.ListTimeSeriesRe
     period = aggregation.alignment_period
     if aligner != Aligner.ALIGN_NONE and not period:
         raise InvalidArgument("An alignment period is required when a per-series aligner is given")
+    # Aggregation.alignmentPeriod: "The value must be at least 60 seconds"
+    # (https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.timeSeries/list#Aggregation).
+    if aligner != Aligner.ALIGN_NONE and period.total_seconds() < 60:
+        raise InvalidArgument("The alignment period must be at least 60 seconds")
     within = [
         {**s, "points": [p for p in s["points"] if start < _when(p["interval"]["endTime"]) <= end]} for s in selected
     ]

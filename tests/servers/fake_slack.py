@@ -63,6 +63,46 @@ def refusal(text: str, blocks: list[dict[str, Any]]) -> str | None:
     if len(text) > MAX_TEXT:
         return "msg_too_long"
     return None
+RESPONSE_URL = "response_url"
+RESPONSE_URL_PATH = "/actions/"
+"""Where this fake's response_urls live (Slack's are https://hooks.slack.com/actions/T.../...)."""
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5-fake-signing-secret"
+"""The fake app's signing secret: the tests sign clicks with it as Slack would."""
+
+
+def signed_click(
+    *, action_id: str, value: str | None, user: str = "U0ALICE01", action_ts: str = "1764979200.000100",
+    response_url: str | None = None, timestamp: int, secret: str = SIGNING_SECRET, payload_type: str = "block_actions",
+    extra: dict[str, Any] | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """A block_actions request as Slack sends it: a form with one `payload` field, and the v0 signature over
+    `v0:timestamp:body` (https://docs.slack.dev/authentication/verifying-requests-from-slack), computed by
+    slack_sdk's SignatureVerifier.generate_signature (nothing hand-rolled)."""
+    from urllib.parse import urlencode
+
+    from slack_sdk.signature import SignatureVerifier
+
+    action: dict[str, Any] = {"type": "button", "action_id": action_id, "block_id": "canary_actions", "action_ts": action_ts,
+                              "text": {"type": "plain_text", "text": "x"}}
+    if value is not None:
+        action["value"] = value
+    payload: dict[str, Any] = {
+        "type": payload_type, "user": {"id": user, "username": "alice", "team_id": "T0TEAM"},
+        "api_app_id": "A0APP", "team": {"id": "T0TEAM"}, "container": {"type": "message"},
+        "trigger_id": "1.2.3", "actions": [action], **(extra or {}),
+    }
+    if response_url is not None:
+        payload["response_url"] = response_url
+    body = urlencode({"payload": json.dumps(payload)}).encode("utf-8")
+    signature = SignatureVerifier(secret).generate_signature(timestamp=str(timestamp), body=body)
+    assert signature is not None
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": str(timestamp),
+        "X-Slack-Signature": signature,
+    }
+    return body, headers
+
+
 CHANNEL_IDS = {"#nba-pipeline-alerts": "C0ALERTS", "#nba-pipeline-warnings": "C0WARN", "#canary-tests": "C0TESTS"}
 
 
@@ -166,6 +206,9 @@ class FakeSlack(LocalHttpServer):
             return None, result
 
     def _handle(self, method: str, authorization: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        if method == RESPONSE_URL:
+            # A response_url takes a JSON message without a token (https://docs.slack.dev/interactivity/handling-user-interaction).
+            return {"ok": True} if body.get("text") else {"ok": False, "error": "no_text"}
         if authorization is None:
             return {"ok": False, "error": "not_authed"}
         if authorization != f"Bearer {TOKEN}":
@@ -217,7 +260,7 @@ class FakeSlack(LocalHttpServer):
                     body = json.loads(raw or "{}")
                 else:
                     body = dict(parse_qsl(raw))
-                method = self.path.rsplit("/", 1)[-1].split("?", 1)[0]
+                method = RESPONSE_URL if self.path.startswith(RESPONSE_URL_PATH) else self.path.rsplit("/", 1)[-1].split("?", 1)[0]
                 time.sleep(fake.latency_seconds)
                 fault, answer = fake._answer(method, self.headers.get("Authorization"), content_type, body)
                 if fault is not None and fault.drop:
