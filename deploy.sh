@@ -90,6 +90,11 @@ PROJECT_ROLES=(
   roles/monitoring.viewer # push_delivery: push_request_count and oldest_unacked_message_age (monitoring.timeSeries.list)
   roles/browser          # the project's IAM policy, for project-level invoker grants (resourcemanager.projects.getIamPolicy)
   roles/datastore.user   # the alert records and silences in Firestore (see docs/deploy.md: Roles)
+  # scheduler_jobs and the fixes' jobs: cloudscheduler.jobs.get/list (the viewer role: it cannot run, pause or edit a job)
+  roles/cloudscheduler.viewer
+  # "who changed it": entries.list of the services' Admin Activity audit logs. roles/logging.viewer reads every
+  # log but Data Access and other private logs (roles/logging.privateLogViewer): Admin Activity is all it needs.
+  roles/logging.viewer
 )
 # Reading the services' IAM policies needs run.services.getIamPolicy; push_delivery also needs their URLs
 # (run.services.get, which returns the service's configuration: no predefined role has getIamPolicy
@@ -99,7 +104,7 @@ PROJECT_ROLES=(
 IAM_READER_PERMISSIONS="run.services.getIamPolicy,run.services.get"
 STALE_PROJECT_ROLES=(roles/run.viewer)
 # Variables that point the production clients at local stand-ins (tests only): removed on every deploy.
-TEST_ENDPOINT_VARS="CANARY_SLACK_BASE_URL,CANARY_BIGQUERY_ENDPOINT,CANARY_RUN_ENDPOINT,CANARY_MONITORING_ENDPOINT,CANARY_RESOURCE_MANAGER_ENDPOINT,CANARY_ALLOW_TEST_ENDPOINTS,FIRESTORE_EMULATOR_HOST,PUBSUB_EMULATOR_HOST"
+TEST_ENDPOINT_VARS="CANARY_SLACK_BASE_URL,CANARY_BIGQUERY_ENDPOINT,CANARY_RUN_ENDPOINT,CANARY_MONITORING_ENDPOINT,CANARY_RESOURCE_MANAGER_ENDPOINT,CANARY_SCHEDULER_ENDPOINT,CANARY_LOGGING_ENDPOINT,CANARY_ALLOW_TEST_ENDPOINTS,FIRESTORE_EMULATOR_HOST,PUBSUB_EMULATOR_HOST"
 TIME_ZONE="Etc/UTC"
 # What Cloud Scheduler POSTs; tests/entry/test_http.py sends exactly this body to a real server.
 SCHEDULER_BODY='{"action": "run"}'

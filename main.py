@@ -33,7 +33,9 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
         from alerts.sqlite_state import SqliteStateStore
         from sources.duckdb_warehouse import DuckDbWarehouse
         from sources.iam_file import IamPolicyFile
+        from sources.audit_files import AuditLogFile
         from sources.push_files import PushChainFiles
+        from sources.scheduler_files import SchedulerJobsFile
 
         local = settings.local_dir
         environment = config.environment  # each environment its own records and notices in a shared folder
@@ -43,6 +45,8 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
                 warehouse=DuckDbWarehouse(path=local / "warehouse.duckdb", dataset_prefix=config.dataset_prefix),
                 iam=IamPolicyFile(path=local / "iam_policies.json"),
                 push=PushChainFiles(folder=local),
+                scheduler=SchedulerJobsFile(folder=local),
+                audit=AuditLogFile(folder=local),
             ),
             store=SqliteStateStore(path=local / scoped_file("state.sqlite3", environment=environment)),
             notifier=LocalNotifier(
@@ -56,7 +60,9 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
     from alerts.slack import SlackNotifier
     from sources.bigquery_warehouse import BigQueryWarehouse
     from sources.cloud_run_iam import CloudRunIamPolicies
+    from sources.gcp_audit import GcpAuditLog
     from sources.gcp_push import GcpPushChain
+    from sources.gcp_scheduler import GcpSchedulerJobs
 
     timeout = config.monitor_timeout.total_seconds()
     return Canary(
@@ -71,6 +77,8 @@ def build_canary(settings: Settings, config: CanaryConfig, *, console: TextIO | 
                 timeout_seconds=timeout,
             ),
             push=GcpPushChain(run_endpoint=settings.run_endpoint, monitoring_endpoint=settings.monitoring_endpoint, timeout_seconds=timeout),
+            scheduler=GcpSchedulerJobs(endpoint=settings.scheduler_endpoint, timeout_seconds=timeout),
+            audit=GcpAuditLog(project=settings.gcp_project, endpoint=settings.logging_endpoint, timeout_seconds=timeout),
         ),
         store=FirestoreStateStore(project=settings.gcp_project, config=config.firestore, environment=config.environment),
         backend="gcp",

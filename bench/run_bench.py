@@ -95,7 +95,7 @@ def bench_concurrency(latency: float, repeat: int) -> dict[str, float]:
         timed_runs(canary, now, 1)  # warm: sqlglot transpile cache, DuckDB
         canary.sources = Sources(
             warehouse=SlowWarehouse(canary.sources.warehouse, latency), iam=SlowIam(canary.sources.iam, latency),
-            push=canary.sources.push,
+            push=canary.sources.push, scheduler=canary.sources.scheduler, audit=canary.sources.audit,
         )
         runs, reports = timed_runs(canary, now, repeat)
     ratios = [run / (max(m.duration_ms for m in report.monitors) / 1000) for run, report in zip(runs, reports)]

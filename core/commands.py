@@ -17,3 +17,8 @@ def shell_command(*words: str, **flags: str | None) -> str:
     if first_dash is None:
         return " ".join(quoted + options)
     return " ".join(quoted[:first_dash] + options + ["--"] + quoted[first_dash:])
+
+
+def run_job_command(job: str, *, project: str, location: str) -> str:
+    """The command that runs a Cloud Scheduler job now (https://cloud.google.com/sdk/gcloud/reference/scheduler/jobs/run)."""
+    return shell_command("gcloud", "scheduler", "jobs", "run", job, location=location, project=project)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from core.environment import PRODUCTION, SEPARATOR, environment_problem
 from core.model import Severity
@@ -175,6 +175,33 @@ class FirestoreConfig(StrictModel):
     """One document per Slack click handled (its id is the click's key): a click delivered twice acts once."""
 
 
+SCHEDULER_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
+"""A Cloud Scheduler JOB_ID "can contain only letters ([A-Za-z]), numbers ([0-9]), hyphens (-), or
+underscores (_). The maximum length is 500 characters"
+(https://cloud.google.com/scheduler/docs/reference/rest/v1/projects.locations.jobs#Job)."""
+_RUNS_A_JOB = re.compile(r"\bscheduler\s+jobs\s+run\b")
+
+
+def scheduler_job_id(value: str | None) -> str | None:
+    """A job id as Cloud Scheduler allows it (not a full resource name), or a ValueError saying why not."""
+    if value is not None and not SCHEDULER_JOB_ID.match(value):
+        raise ValueError(
+            f"{value[:80]!r} is not a Cloud Scheduler job id (letters, digits, '-' and '_' only, at most 500; "
+            "the id, not projects/.../jobs/ID)"
+        )
+    return value
+
+
+def not_a_job_command(value: str | None, *, key: str) -> str | None:
+    """A hand-written command may not run a scheduler job: such a fix is built from `key`, so it can be confirmed."""
+    if value is not None and _RUNS_A_JOB.search(value):
+        raise ValueError(f"runs a Cloud Scheduler job: name the job in `{key}` instead (the fix command is built from it)")
+    return value
+
+
+SchedulerJobId = Annotated[str, AfterValidator(scheduler_job_id)]
+
+
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 
@@ -242,6 +269,20 @@ class Transition(StrictModel):
     """How long after the upstream phase completed the downstream phase may take to start."""
     next_step: str | None = None
     """What to run by hand to push the downstream phase (shown in the alert's fix)."""
+    backup_job: SchedulerJobId | None = None
+    """The Cloud Scheduler job (in [pipeline] project and region) that starts the downstream phase by hand:
+    the stall's fix runs it, and scheduler_jobs checks it exists, is enabled and succeeds."""
+
+    @field_validator("next_step")
+    @classmethod
+    def _next_step_runs_no_job(cls, value: str | None) -> str | None:
+        return not_a_job_command(value, key="backup_job")
+
+    @model_validator(mode="after")
+    def _one_fix(self) -> Transition:
+        if self.backup_job and self.next_step:
+            raise ValueError("give one of backup_job or next_step (the fix runs the backup job)")
+        return self
 
     @model_validator(mode="after")
     def _one_completeness_rule(self) -> Transition:
@@ -318,6 +359,9 @@ class Pipeline(StrictModel):
     predictions_phase: str
     """The phase that writes player_prop_predictions: a stall at or before it explains missing predictions."""
     transitions: list[Transition] = Field(min_length=1)
+    rerun_job: SchedulerJobId | None = None
+    """The Cloud Scheduler job (in `project` and `region`) that re-runs predictions: missing_predictions'
+    fix runs it, and scheduler_jobs checks it."""
 
     @model_validator(mode="after")
     def _names_exist(self) -> Pipeline:
@@ -407,6 +451,8 @@ TEST_ENDPOINT_SETTINGS = {
     "run_endpoint": "CANARY_RUN_ENDPOINT",
     "resource_manager_endpoint": "CANARY_RESOURCE_MANAGER_ENDPOINT",
     "monitoring_endpoint": "CANARY_MONITORING_ENDPOINT",
+    "scheduler_endpoint": "CANARY_SCHEDULER_ENDPOINT",
+    "logging_endpoint": "CANARY_LOGGING_ENDPOINT",
     "slack_base_url": "CANARY_SLACK_BASE_URL",
     "firestore_emulator_host": "FIRESTORE_EMULATOR_HOST",
     "pubsub_emulator_host": "PUBSUB_EMULATOR_HOST",
@@ -451,6 +497,10 @@ class Settings(BaseModel):
     resource_manager_endpoint: str | None = None
     monitoring_endpoint: str | None = None
     """host:port of a gRPC stand-in of Cloud Monitoring (google-cloud-monitoring has only gRPC transports)."""
+    scheduler_endpoint: str | None = None
+    """A REST stand-in of Cloud Scheduler (http://host:port)."""
+    logging_endpoint: str | None = None
+    """A REST stand-in of Cloud Logging's entries.list (http://host:port)."""
     slack_base_url: str | None = None
     firestore_emulator_host: str | None = Field(default=None, validation_alias="FIRESTORE_EMULATOR_HOST")
     """Read by the Firestore client library itself; named here so the gcp backend can refuse it."""
@@ -483,7 +533,7 @@ class Settings(BaseModel):
             raise ValueError(f"not a Google Cloud project id: {value[:64]!r}")
         return value
 
-    @field_validator("bigquery_endpoint", "run_endpoint", "slack_base_url")
+    @field_validator("bigquery_endpoint", "run_endpoint", "slack_base_url", "scheduler_endpoint", "logging_endpoint")
     @classmethod
     def _endpoint_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

@@ -6,6 +6,11 @@ no predictions. The canary should raise exactly those three alerts, and stay qui
 that fooled the old monitors: phase 3 running several times a day, a failed processor row that was
 retried, the removed phase2-to-phase3 orchestrator, and a postponed game.
 
+Two more things are wrong today, and the canary should say both: the backup job `same-day-phase3` (the
+seeds' 10:30 ET Cloud Scheduler job that masked the outage) was paused, and the Admin Activity audit log
+holds the Cloud Build redeploy (ReplaceService) that dropped the binding, so the IAM alert names when and
+by whom. Every other scheduler job ran on time and succeeded.
+
 Phase 2's raw tables (session 204) are loaded on time every day, so the freshness and volume checks
 the demo turns on (DEMO_MONITORS) see a healthy raw layer: the outage is downstream of it. The history
 has days without games (about one in eleven, as the league's calendar has) and, on request, opens with
@@ -14,6 +19,7 @@ an off-season stretch: on those days only the schedule is loaded, and nothing ow
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from dataclasses import dataclass, field
@@ -112,11 +118,20 @@ class DemoPipeline:
     services: dict[str, Any] = field(default_factory=dict)
     subscriptions: list[dict[str, Any]] = field(default_factory=list)
     push_metrics: dict[str, Any] = field(default_factory=lambda: {"timeSeries": []})
+    scheduler_jobs: list[dict[str, Any]] = field(default_factory=list)
+    """scheduler_jobs.json: `gcloud scheduler jobs list --format=json`."""
+    audit_log: list[dict[str, Any]] = field(default_factory=list)
+    """audit_log.json: `gcloud logging read --format=json` of the services' Admin Activity entries."""
+
+
+DEMO_LOOKS_AHEAD = timedelta(hours=2)
+"""The README's "two hours later" run (a critical notice's repeat): it must not be later than the real clock,
+which `run --now` refuses, so the demo's evening is at least this long ago."""
 
 
 def demo_now(real_now: datetime, zone: ZoneInfo) -> datetime:
-    """The latest 18:30 league-local at or before `real_now`: evening of a game day, predictions due."""
-    local = real_now.astimezone(zone)
+    """The latest 18:30 league-local at least DEMO_LOOKS_AHEAD before `real_now`: evening of a game day, predictions due."""
+    local = (real_now - DEMO_LOOKS_AHEAD).astimezone(zone)
     candidate = datetime.combine(local.date(), DEMO_LOCAL_TIME, tzinfo=zone)
     if candidate > local:
         candidate = datetime.combine(local.date() - timedelta(days=1), DEMO_LOCAL_TIME, tzinfo=zone)
@@ -209,7 +224,7 @@ def healthy_push_chain(project: str, region: str, services: list[str], push_acco
 
 def build_demo(
     *, now: datetime, zone: ZoneInfo, services: list[str], push_member: str, project: str, region: str,
-    history_days: int = 7, seed: int = 7, off_season_days: int = 0,
+    history_days: int = 7, seed: int = 7, off_season_days: int = 0, jobs: list[str] | None = None,
 ) -> DemoPipeline:
     """`history_days` healthy days (the first `off_season_days` of them without games, and one in NO_GAMES_EVERY
     without games), then today broken; an IAM policy for each of `services` (from [pipeline]), their push
@@ -236,7 +251,98 @@ def build_demo(
     push_account = push_member.split(":", 1)[-1]
     pipeline.services, pipeline.subscriptions = healthy_push_chain(project, region, services, push_account)
     pipeline.push_metrics = {"timeSeries": _push_metrics(pipeline, project, now, rng)}
+    pipeline.scheduler_jobs = scheduler_jobs(project, region, jobs or [], now=now, paused={PAUSED_JOB})
+    pipeline.audit_log = audit_log(project, region, services, now=now)
     return pipeline
+
+
+# --- Cloud Scheduler and the audit log --------------------------------------------------------------
+PAUSED_JOB = "same-day-phase3"
+"""The backup job a user paused: today's scheduler_jobs alert."""
+JOB_SCHEDULES = {
+    "same-day-phase3": ("30 10 * * *", "America/New_York"),           # seeds (session 204): 10:30 AM ET daily
+    "same-day-phase3-tomorrow": ("0 17 * * *", "America/New_York"),   # seeds (session 204): 5:00 PM ET daily
+    "same-day-phase4": ("0 11 * * *", "America/New_York"),            # assumed: the seeds give no time
+    "same-day-predictions": ("30 12 * * *", "America/New_York"),      # assumed: name and time
+    "pipeline-canary": ("*/30 * * * *", "Etc/UTC"),                   # deploy.sh's --schedule and --time-zone
+}
+EVERY_30_MIN = ("*/30 * * * *", "Etc/UTC")
+REDEPLOYER = f"{PROJECT_NUMBER}@cloudbuild.gserviceaccount.com"
+"""Cloud Build's auto-deploy (cloudbuild-functions.yaml), which redeployed without the binding (seeds, session 207)."""
+
+
+def _fire_times(schedule: str, zone: str, now: datetime) -> tuple[datetime, datetime]:
+    """(the last fire at or before `now`, the next one after it) of the two cron forms the demo uses:
+    "M H * * *" (daily) and "*/N * * * *" (every N minutes)."""
+    minute, hour = schedule.split()[:2]
+    if minute.startswith("*/"):
+        step = timedelta(minutes=int(minute[2:]))
+        last = datetime.fromtimestamp(now.timestamp() // step.total_seconds() * step.total_seconds(), timezone.utc)
+        return last, last + step
+    local = now.astimezone(ZoneInfo(zone))
+    today = datetime.combine(local.date(), time(int(hour), int(minute)), tzinfo=ZoneInfo(zone))
+    last = today if today <= local else datetime.combine(local.date() - timedelta(days=1), time(int(hour), int(minute)), tzinfo=ZoneInfo(zone))
+    following = datetime.combine(last.date() + timedelta(days=1), time(int(hour), int(minute)), tzinfo=ZoneInfo(zone))
+    return last.astimezone(timezone.utc), following.astimezone(timezone.utc)
+
+
+def scheduler_job(project: str, region: str, name: str, *, now: datetime | None, paused: bool = False) -> dict[str, Any]:
+    """A Cloud Scheduler v1 Job as REST JSON: last attempt at its last fire time, succeeded (`"status": {}`,
+    proto3 JSON's form of code 0), next fire time ahead; a paused one last ran two days ago. With no `now`,
+    a job without attempt times (state and status only: being late cannot be judged of it)."""
+    schedule, zone = JOB_SCHEDULES.get(name, EVERY_30_MIN)
+    job: dict[str, Any] = {
+        "name": f"projects/{project}/locations/{region}/jobs/{name}",
+        "schedule": schedule, "timeZone": zone, "state": "PAUSED" if paused else "ENABLED",
+        "status": {}, "attemptDeadline": "300s",
+    }
+    if now is None:
+        return job
+    last, following = _fire_times(schedule, zone, now)
+    job |= {"lastAttemptTime": _z(last - timedelta(days=2) if paused else last), "scheduleTime": _z(following)}
+    if paused:
+        job["userUpdateTime"] = _z(last - timedelta(days=1))
+    return job
+
+
+def scheduler_jobs(project: str, region: str, names: list[str], *, now: datetime | None, paused: frozenset[str] | set[str] = frozenset()) -> list[dict[str, Any]]:
+    return [scheduler_job(project, region, name, now=now, paused=name in paused) for name in names]
+
+
+def audit_entry(project: str, region: str, service: str, *, method: str, principal: str, at: datetime, v1: bool) -> dict[str, Any]:
+    """One Admin Activity LogEntry of Cloud Run (https://cloud.google.com/run/docs/audit-logging): the v1 API names
+    the service namespaces/PROJECT/services/NAME, the v2 API projects/PROJECT/locations/REGION/services/NAME."""
+    resource = f"namespaces/{project}/services/{service}" if v1 else f"projects/{project}/locations/{region}/services/{service}"
+    return {
+        "insertId": hashlib.sha1(f"{service} {method} {_z(at)}".encode()).hexdigest()[:16],
+        "logName": f"projects/{project}/logs/cloudaudit.googleapis.com%2Factivity",
+        "protoPayload": {
+            "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+            "authenticationInfo": {"principalEmail": principal},
+            "methodName": f"google.cloud.run.{'v1' if v1 else 'v2'}.Services.{method}",
+            "resourceName": resource, "serviceName": "run.googleapis.com",
+        },
+        "resource": {"type": "cloud_run_revision", "labels": {
+            "project_id": project, "location": region, "service_name": service, "revision_name": "", "configuration_name": "",
+        }},
+        "severity": "NOTICE", "timestamp": _z(at), "receiveTimestamp": _z(at + timedelta(seconds=1)),
+    }
+
+
+def audit_log(project: str, region: str, services: list[str], *, now: datetime) -> list[dict[str, Any]]:
+    """Newest first, as gcloud prints it: the redeploy of the broken service at 00:58 UTC (the first of the
+    seeds' redeploy times), after yesterday's pipeline ran; and an older, healthy binding change elsewhere."""
+    redeploy = datetime.combine(now.astimezone(timezone.utc).date(), time(0, 58), tzinfo=timezone.utc)
+    if redeploy > now:
+        redeploy -= timedelta(days=1)
+    entries = []
+    if BROKEN_SERVICE in services:
+        entries.append(audit_entry(project, region, BROKEN_SERVICE, method="ReplaceService", principal=REDEPLOYER, at=redeploy, v1=True))
+    others = [s for s in services if s != BROKEN_SERVICE]
+    if others:
+        entries.append(audit_entry(project, region, others[0], method="SetIamPolicy", principal="pipeline-owner@example.com",
+                                   at=redeploy - timedelta(days=3), v1=False))
+    return entries
 
 
 def _push_metrics(pipeline: DemoPipeline, project: str, now: datetime, rng: random.Random) -> list[dict[str, Any]]:
@@ -397,7 +503,8 @@ def write_demo(
     files = (
         ("iam_policies.json", pipeline.policies), ("project_iam_policy.json", pipeline.project_policy),
         ("services.json", pipeline.services), ("subscriptions.json", pipeline.subscriptions),
-        ("push_metrics.json", pipeline.push_metrics),
+        ("push_metrics.json", pipeline.push_metrics), ("scheduler_jobs.json", pipeline.scheduler_jobs),
+        ("audit_log.json", pipeline.audit_log),
     )
     for name in ("warehouse.duckdb", *(name for name, _ in files)):
         refuse_link(local_dir / name)  # before anything is written: a link would be written through

@@ -238,6 +238,7 @@ def cli_demo(
     *, build: Builder, settings: Settings, config: CanaryConfig, args: argparse.Namespace, stdout: TextIO, stderr: TextIO
 ) -> int:
     from demo.pipeline import build_demo, demo_now, write_demo  # the CLI's demo only: not on a function's cold start
+    from monitors.scheduler_jobs import watched_jobs
 
     if settings.backend != "local":
         raise BadInput("demo writes the local backend's files; unset CANARY_BACKEND or set it to local")
@@ -251,6 +252,7 @@ def cli_demo(
         now=now, zone=config.zone, services=config.pipeline.services,
         push_member=config.monitors["orchestrator_iam"].member, history_days=args.history_days,
         project=config.pipeline.project, region=config.pipeline.region, off_season_days=args.off_season_days,
+        jobs=[w.job for w in watched_jobs(config.monitors["scheduler_jobs"], config.pipeline)],
     )
     note = stderr if args.json else stdout
     announce_demo_removals(settings.local_dir, out=note)
@@ -367,6 +369,8 @@ def announce_demo_removals(local_dir: Path, *, out: TextIO) -> None:
         "services.json": "replaced by the demo's services",
         "subscriptions.json": "replaced by the demo's subscriptions",
         "push_metrics.json": "replaced by the demo's push metrics",
+        "scheduler_jobs.json": "replaced by the demo's Cloud Scheduler jobs",
+        "audit_log.json": "replaced by the demo's audit log",
     }
     present = [name for name in (*DEMO_REMOVES, *DEMO_REPLACES) if (local_dir / name).exists()]
     if present:

@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict
 from core.config import Pipeline
 from core.model import CheckResult
 from sources.iam import IamPolicies
+from sources.audit import AuditLog
 from sources.push import PushChain
+from sources.scheduler import SchedulerJobs
 from sources.warehouse import Row, Warehouse
 
 
@@ -45,6 +47,10 @@ class Sources:
     warehouse: Warehouse
     iam: IamPolicies
     push: PushChain
+    scheduler: SchedulerJobs | None = None
+    """Cloud Scheduler's jobs (scheduler_jobs; the jobs the fixes run). None: not wired (a test that needs none)."""
+    audit: AuditLog | None = None
+    """The services' Admin Activity audit log ("who changed it"). None: not wired; alerts say it could not be read."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ class MonitorSpec(Generic[ConfigT]):
     config_model: type[ConfigT]
     check: Callable[[ConfigT, Sources, CheckContext], CheckResult]
     reads: str
-    """The port it reads ('warehouse', 'iam' or 'push'): a failure of that source errors this monitor only."""
+    """The port it reads ('warehouse', 'iam', 'push' or 'scheduler'): a failure of that source errors this monitor only."""
     fetch: Callable[[ConfigT, Sources, FetchWindow], list[Row]] | None = None
     """One query for a whole window; every row carries its `game_date` (a replay slices rows by it)."""
     judge: Callable[[ConfigT, list[Row], CheckContext], CheckResult] | None = None

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.commands import shell_command
+from core.commands import run_job_command, shell_command
 from core.config import Pipeline
 from sources.iam import Policy
 
@@ -131,7 +131,10 @@ def restore_invoker_fix(pipeline: Pipeline, service: str, binding: str) -> str:
         f"kept for the subscription's message retention, 7 days by default; a retry comes at most every "
         f"{PUSH_MAX_BACKOFF_MINUTES} min), so {phases} should start by itself within minutes."
     ]
-    backups = list(dict.fromkeys(t.next_step for t in transitions if t.next_step))
+    backups = list(dict.fromkeys(
+        run_job_command(t.backup_job, project=pipeline.project, location=pipeline.region) if t.backup_job else t.next_step
+        for t in transitions if t.backup_job or t.next_step
+    ))
     if backups:
         steps.append(
             f"3) Only if {phases} has not started {BACKUP_AFTER_MINUTES} min after the binding is back, run the "

@@ -10,12 +10,13 @@ import shlex
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from core import monitor_names
-from core.config import Duration
+from core.config import Duration, Pipeline, not_a_job_command
 from core.model import CheckResult, Finding, Judged, Severity
 from monitors.base import CheckContext, FetchWindow, MonitorConfig, MonitorSpec, Sources
+from monitors.scheduler_jobs import confirm_jobs, with_job_fix
 from sources.tables import PREDICTIONS, SCHEDULE, prefixed_table
 from sources.warehouse import Row
 
@@ -60,7 +61,17 @@ class Config(MonitorConfig):
     """When no game has a known start time, predictions are due at this league-local time."""
     max_games_listed: int = Field(default=15, ge=1)
     rerun_command: str | None = None
-    """The command that re-runs predictions (the alert's fix); `{game_date}` becomes the quoted date."""
+    """The command that re-runs predictions (the alert's fix); `{game_date}` becomes the quoted date. A Cloud
+    Scheduler job is named in [pipeline] rerun_job instead (the fix is built from it and confirmed)."""
+
+    @field_validator("rerun_command")
+    @classmethod
+    def _runs_no_job(cls, value: str | None) -> str | None:
+        return not_a_job_command(value, key="[pipeline] rerun_job")
+
+    def check_against(self, pipeline: Pipeline) -> None:
+        if self.rerun_command and pipeline.rerun_job:
+            raise ValueError("rerun_command: [pipeline] rerun_job is set and the fix runs it; remove one of them")
 
     def rerun(self, game_date: date, *, dataset_prefix: str = "") -> str:
         """The fix: the configured re-run command, or a query that shows what is there (in the datasets read)."""
@@ -149,12 +160,17 @@ def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
     result = judge_games(config, game_date, rows, ctx.now, ctx.zone, dataset_prefix=ctx.dataset_prefix)
     # The phase that writes predictions: its alert links the logs of the service that starts it.
     phase = ctx.pipeline.predictions_phase
-    findings = [f.model_copy(update={"details": {**f.details, "phase": phase}}) for f in result.findings]
+    findings = [
+        with_job_fix(f.model_copy(update={"details": {**f.details, "phase": phase}}), ctx.pipeline.rerun_job, ctx.pipeline)
+        for f in result.findings
+    ]
     return result.model_copy(update={"findings": findings, "judged": Judged.game_dates([game_date])})
 
 
 def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
-    return judge(config, fetch(config, sources, window(config, ctx)), ctx)
+    result = judge(config, fetch(config, sources, window(config, ctx)), ctx)
+    # The re-run job is confirmed now (a replay cannot: Cloud Scheduler keeps no history).
+    return result.model_copy(update={"findings": confirm_jobs(result.findings, sources, ctx.pipeline)})
 
 
 SPEC = MonitorSpec(

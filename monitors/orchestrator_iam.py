@@ -18,6 +18,7 @@ from core import monitor_names
 from core.config import Pipeline
 from core.model import CheckResult, Finding, Judged, Severity, UnreadTarget
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources, check_services
+from monitors.changes import with_latest_change
 from monitors.invoker_access import (
     Grant, binding_command, effective_access, grants_to, hop_details, hop_note, public_grants, restore_invoker_fix,
     service_account_member,
@@ -159,6 +160,7 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
             continue
         findings += judge_policy(config, pipeline, service, policy, project_policy=project)
         judged.append(service)
+    findings = with_latest_change(findings, sources, ctx)  # who changed it: the service's audit log
     return CheckResult(findings=findings, judged=Judged(label="service", targets=judged, unread=unread))
 
 

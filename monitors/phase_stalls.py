@@ -19,6 +19,7 @@ from core.commands import shell_command
 from core.config import Duration, Pipeline, Transition
 from core.model import CheckResult, Finding, Judged, Severity
 from monitors.base import CheckContext, FetchWindow, MonitorConfig, MonitorSpec, Sources
+from monitors.scheduler_jobs import confirm_jobs, with_job_fix
 from sources.tables import PHASE_COMPLETIONS
 from sources.warehouse import Row
 
@@ -318,7 +319,7 @@ def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
                 project=pipeline.project,
             )
             if finding:
-                findings.append(finding)
+                findings.append(with_job_fix(finding, transition.backup_job, ctx.pipeline))
             incomplete = judge_incomplete(transition, game_date, upstream, ctx.now, ctx.zone, pipeline=pipeline)
             if incomplete:
                 findings.append(incomplete)
@@ -329,7 +330,9 @@ def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
 
 
 def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
-    return judge(config, fetch(config, sources, window(config, ctx)), ctx)
+    result = judge(config, fetch(config, sources, window(config, ctx)), ctx)
+    # A backup job the fix runs is confirmed now (a replay cannot: Cloud Scheduler keeps no history).
+    return result.model_copy(update={"findings": confirm_jobs(result.findings, sources, ctx.pipeline)})
 
 
 SPEC = MonitorSpec(

@@ -22,6 +22,7 @@ from core.commands import shell_command
 from core.config import Duration, Pipeline
 from core.model import CheckResult, Finding, Judged, Severity, UnreadTarget
 from monitors.base import CheckContext, MonitorConfig, MonitorSpec, Sources, check_services
+from monitors.changes import with_latest_change
 from monitors.invoker_access import (
     ALL_USERS, binding_command, effective_access, hop_details, hop_note, public_grants, restore_invoker_fix,
     service_account_email,
@@ -336,6 +337,7 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
         f for t in targets
         for f in judge_target(config, pipeline, t, subscriptions, project_policy=project_policy, counts=counts, ages=ages)
     ]
+    findings = with_latest_change(findings, sources, ctx)  # who changed it: the service's audit log
     return CheckResult(findings=findings, judged=Judged(
         label="service", targets=[t.name for t in targets], unread=unread,
         without_data=without_data(targets, subscriptions, counts=counts, ages=ages),

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from monitors import freshness, missing_predictions, orchestrator_iam, phase_stalls, push_delivery, volume
+from monitors import freshness, missing_predictions, orchestrator_iam, phase_stalls, push_delivery, scheduler_jobs, volume
 from core.config import ConfigError, Pipeline, describe_validation_error
 from monitors.base import MonitorConfig, MonitorSpec
 
@@ -14,6 +14,7 @@ MONITORS: dict[str, MonitorSpec[Any]] = {
     spec.name: spec
     for spec in (
         orchestrator_iam.SPEC, push_delivery.SPEC, phase_stalls.SPEC, missing_predictions.SPEC, freshness.SPEC, volume.SPEC,
+        scheduler_jobs.SPEC,
     )
 }
 

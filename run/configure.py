@@ -58,7 +58,13 @@ def apply_settings(config: CanaryConfig, settings: Settings) -> CanaryConfig:
     if settings.function and settings.function != config.links.canary_service:
         # This deployment's own function: its logs and retry URL (the file's canary_url names another one).
         links = config.links.model_copy(update={"canary_service": settings.function, "canary_url": None})
-        config = config.model_copy(update={"links": links})
+        update: dict[str, object] = {"links": links}
+        jobs = config.monitors.get("scheduler_jobs")
+        if getattr(jobs, "canary_job", None) == config.links.canary_service:
+            # deploy.sh names the canary's Scheduler job after its function (--job defaults to --function): the
+            # file's job is the file's deployment's, so another deployment watches its own.
+            update["monitors"] = {**config.monitors, "scheduler_jobs": jobs.model_copy(update={"canary_job": settings.function})}
+        config = config.model_copy(update=update)
     if settings.slack_channel:
         config = config.model_copy(update={"slack": config.slack.model_copy(update={"channel": settings.slack_channel})})
     if settings.dataset_prefix is not None:

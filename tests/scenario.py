@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from demo.pipeline import PHASE_PROCESSORS, healthy_push_chain, invoker_policy
-from tests.production import PIPELINE, PUSH_MEMBER, SERVICES
+from demo.pipeline import PHASE_PROCESSORS, healthy_push_chain, invoker_policy, scheduler_jobs
+from monitors.scheduler_jobs import watched_jobs
+from tests.production import CONFIG, PIPELINE, PUSH_MEMBER, SERVICES
 from sources.tables import PHASE_COMPLETIONS, PREDICTIONS, SCHEDULE, write_duckdb
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -48,6 +49,12 @@ class Scenario:
         PIPELINE.project, PIPELINE.region, list(SERVICES), PUSH_MEMBER.split(":", 1)[-1])[1])
     push_series: list[dict[str, Any]] = field(default_factory=list)
     """timeSeries of push_metrics.json (none: no traffic)."""
+    scheduler_jobs: list[dict[str, Any]] = field(default_factory=lambda: scheduler_jobs(
+        PIPELINE.project, PIPELINE.region, [w.job for w in watched_jobs(CONFIG.monitors["scheduler_jobs"], PIPELINE)], now=None))
+    """scheduler_jobs.json: every job canary.toml watches, enabled, its last attempt a success (no attempt
+    times: the scheduler cases set them)."""
+    audit_entries: list[dict[str, Any]] = field(default_factory=list)
+    """audit_log.json: Admin Activity entries (none: no change in the last 7 days)."""
 
     # --- phase_completions ---
     def completion(
@@ -125,6 +132,11 @@ class Scenario:
             **self.raw_rows,
         }
 
+    def write_scheduler_and_audit(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "scheduler_jobs.json").write_text(json.dumps(self.scheduler_jobs), encoding="utf-8")
+        (folder / "audit_log.json").write_text(json.dumps(self.audit_entries), encoding="utf-8")
+
     def write_local(self, local_dir: Path, *, dataset_prefix: str = "") -> Path:
         local_dir.mkdir(parents=True, exist_ok=True)
         write_duckdb(local_dir / "warehouse.duckdb", self.rows_by_table, dataset_prefix=dataset_prefix)
@@ -132,6 +144,7 @@ class Scenario:
         for name, data in (
             ("project_iam_policy.json", self.project_policy), ("services.json", self.services),
             ("subscriptions.json", self.subscriptions), ("push_metrics.json", {"timeSeries": self.push_series}),
+            ("scheduler_jobs.json", self.scheduler_jobs), ("audit_log.json", self.audit_entries),
         ):
             (local_dir / name).write_text(json.dumps(data), encoding="utf-8")
         return local_dir

@@ -15,6 +15,7 @@ from collections import Counter
 
 from demo.pipeline import push_subscription, service_json
 from monitors import missing_predictions, orchestrator_iam, phase_stalls, push_delivery
+from monitors.scheduler_jobs import with_job_fix
 from run.runner import unread_target_findings
 from core.model import Judged, UnreadTarget
 from tests.scenario import NEW_YORK
@@ -77,7 +78,7 @@ def stall_finding(game_date: date = TODAY, *, processor: str = "ml_feature_store
     ]
     finding = phase_stalls.judge_transition(transition, game_date, upstream, [], NOW, NEW_YORK)
     assert finding is not None
-    return finding
+    return with_job_fix(finding, transition.backup_job, PIPELINE)  # as phase_stalls.judge adds it
 
 
 def prediction_findings() -> dict[str, Finding]:
@@ -92,7 +93,10 @@ def prediction_findings() -> dict[str, Finding]:
     some = missing_predictions.judge_games(config, TODAY, partial, NOW, NEW_YORK).findings[0]
     # As missing_predictions.check adds it: the phase whose starting service's logs the alert links.
     phase = {"phase": PIPELINE.predictions_phase}
-    return {kind: f.model_copy(update={"details": {**f.details, **phase}}) for kind, f in (("none", none), ("partial", some))}
+    return {
+        kind: with_job_fix(f.model_copy(update={"details": {**f.details, **phase}}), PIPELINE.rerun_job, PIPELINE)
+        for kind, f in (("none", none), ("partial", some))
+    }
 
 
 def degraded() -> Finding:

@@ -192,7 +192,8 @@ def test_the_canary_account_gets_least_privilege_and_nothing_else(fresh):
     project_roles = sorted(flag(c, "role") or "" for c in result.find("gcloud", "projects", "add-iam-policy-binding"))
     assert project_roles == [
         "projects/nba-props-platform/roles/pipelineCanaryRunIamReader", "roles/bigquery.jobUser", "roles/browser",
-        "roles/datastore.user", "roles/monitoring.viewer", "roles/pubsub.viewer"]
+        "roles/cloudscheduler.viewer", "roles/datastore.user", "roles/logging.viewer", "roles/monitoring.viewer",
+        "roles/pubsub.viewer"]
     role = result.one("gcloud", "iam", "roles", "create")
     assert role[4] == "pipelineCanaryRunIamReader" and flag(role, "permissions") == "run.services.getIamPolicy,run.services.get"
     assert result.find("gcloud", "projects", "remove-iam-policy-binding") == []  # nothing broader was held

@@ -74,6 +74,24 @@ def test_check_config_accepts_the_production_file_and_runs_nothing(local_dir):
          "monitors.push_delivery.push_account: not a service account email"),
         ("[monitors.push_delivery]", "[monitors.push_delivery]\nservices = []",
          "monitors.push_delivery.services: empty, so nothing would be checked"),
+        # A job name Cloud Scheduler cannot have: its fix would never run, its checks never find it.
+        ('backup_job = "same-day-phase4"', 'backup_job = "same day phase4"',
+         "pipeline.transitions[phase_3_analytics->phase_4_precompute].backup_job: 'same day phase4' is not a Cloud Scheduler job id"),
+        ('rerun_job = "same-day-predictions"', 'rerun_job = "projects/nba-props-platform/locations/us-west2/jobs/x"',
+         "pipeline.rerun_job: 'projects/nba-props-platform/locations/us-west2/jobs/x' is not a Cloud Scheduler job id"),
+        ('jobs = ["same-day-phase3-tomorrow"]', 'jobs = ["same-day-phase3-tomorrow", "same_day.phase3"]',
+         "monitors.scheduler_jobs.jobs: jobs[1]: 'same_day.phase3' is not a Cloud Scheduler job id"),
+        ('canary_job = "pipeline-canary"', 'canary_job = "pipeline canary"',
+         "monitors.scheduler_jobs.canary_job: 'pipeline canary' is not a Cloud Scheduler job id"),
+        # A hand-written command that runs a job cannot be confirmed: the job is named, the command built.
+        ('backup_job = "same-day-phase4"', 'next_step = "gcloud scheduler jobs run same-day-phase4 --location=us-west2"',
+         "pipeline.transitions[phase_3_analytics->phase_4_precompute].next_step: runs a Cloud Scheduler job: name the job in `backup_job` instead"),
+        ('backup_job = "same-day-phase4"', 'backup_job = "same-day-phase4"\nnext_step = "echo start it"',
+         "pipeline.transitions[phase_3_analytics->phase_4_precompute]: give one of backup_job or next_step"),
+        ("[monitors.scheduler_jobs]", 'rerun_command = "gcloud scheduler jobs run other --location=us-west2"\n[monitors.scheduler_jobs]',
+         "monitors.missing_predictions.rerun_command: runs a Cloud Scheduler job: name the job in `[pipeline] rerun_job` instead"),
+        ("[monitors.scheduler_jobs]", 'rerun_command = "bq query x"\n[monitors.scheduler_jobs]',
+         "monitors.missing_predictions.rerun_command: [pipeline] rerun_job is set and the fix runs it"),
     ],
 )
 def test_check_config_refuses_a_file_that_would_check_the_wrong_thing(tmp_path, old, new, message):
@@ -88,7 +106,7 @@ def test_an_empty_list_is_allowed_when_its_monitor_is_disabled(tmp_path):
     text = production_toml('role = "roles/run.invoker"', "services = []\nenabled = false")
     result = run_cli("check-config", str(write_config(tmp_path, text)))
     assert result.code == 0, result.stderr
-    assert "monitors enabled: push_delivery, phase_stalls, missing_predictions" in result.stdout
+    assert "monitors enabled: push_delivery, phase_stalls, missing_predictions, scheduler_jobs" in result.stdout
     text = production_toml("[monitors.push_delivery]", "[monitors.push_delivery]\nservices = []\nenabled = false")
     result = run_cli("check-config", str(write_config(tmp_path, text)))
     assert result.code == 0, result.stderr
@@ -116,7 +134,7 @@ def test_every_finding_key_uses_only_its_monitors_declared_labels(local_dir):
 
     result = run_cli("demo", "--json")
     findings = result.report["findings"]
-    assert {f["monitor"] for f in findings} == {"orchestrator_iam", "push_delivery", "phase_stalls", "missing_predictions"}
+    assert {f["monitor"] for f in findings} == {"orchestrator_iam", "push_delivery", "phase_stalls", "missing_predictions", "scheduler_jobs"}
     for finding in findings:
         assert set(finding["key"]) <= MONITORS[finding["monitor"]].key_labels, finding["key"]
     degraded = degraded_finding(MonitorResult(name="phase_stalls", outcome=Outcome.ERROR, duration_ms=1, source="duckdb"))
@@ -127,7 +145,7 @@ def test_every_finding_key_uses_only_its_monitors_declared_labels(local_dir):
 @pytest.mark.parametrize(
     "matches, message",
     [
-        (["servce=phase4-to-phase5-orchestrator"], "unknown label 'servce' (known: check, game_date, monitor, phase, problem, processor, record, service, setting, severity, system_id"),
+        (["servce=phase4-to-phase5-orchestrator"], "unknown label 'servce' (known: check, game_date, job, monitor, phase, problem, processor, record, service, setting, severity, system_id"),
         (["monitor=phase_stalls,game_date=2026-11-21"], "one label per --match; repeat --match for more"),
         (["monitor=phase_stall"], "--match monitor=phase_stall: unknown monitor (known: orchestrator_iam"),
         (["severity=page"], "--match severity=page: unknown severity (known: critical, warning, info)"),
@@ -244,10 +262,12 @@ def test_the_readme_replays_no_fixed_date_and_its_replay_commands_work(local_dir
     out = subprocess.run(["bash", "-ec", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     summaries = [line for line in out.stdout.splitlines() if line.startswith("findings:")]
-    # The demo's six findings are one incident: two hours later its cause repeats once, naming the others
-    # (the demo's push metrics end at its own time: later, no traffic is seen, which is not health either).
-    assert summaries == ["findings: 6; notifications: 0 sent", "findings: 4; notifications: 1 sent",
-                         "findings: 6; notifications: 0 sent, 0 would be sent"]
+    # The demo's six findings of the binding are one incident: two hours later its cause repeats once, naming
+    # the others (the demo's push metrics end at its own time: later, no traffic is seen, which is not health
+    # either). The paused backup job repeats too, and the canary's own job is newly late (nothing ran the canary
+    # in those two hours): 3 sent. Back at the demo's time that job was not late: its resolution would be sent.
+    assert summaries == ["findings: 7; notifications: 0 sent", "findings: 6; notifications: 3 sent",
+                         "findings: 7; notifications: 0 sent, 1 would be sent"]
 
 
 # --- dry runs write nothing and show what they would send ---------------------------------------------

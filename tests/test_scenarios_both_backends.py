@@ -19,13 +19,15 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from demo.pipeline import PHASE_PROCESSORS, invoker_policy, push_series
+from demo.pipeline import PHASE_PROCESSORS, audit_entry, invoker_policy, push_series, scheduler_jobs
 from sources.push import OLDEST_UNACKED_AGE, PUSH_REQUESTS
 from tests.production import PIPELINE, PUSH_MEMBER
 from tests.scenario import Scenario, local, utc
 from tests.servers.bqemulator import BqEmulator, bqemulator  # noqa: F401  (session fixture)
 from tests.servers.fake_cloud_run import FakeCloudRun, fake_cloud_run  # noqa: F401  (fixture)
 from tests.servers.fake_slack import FakeSlack, fake_slack  # noqa: F401  (fixture)
+from tests.servers.fake_logging import FakeLogging, fake_logging  # noqa: F401  (fixture)
+from tests.servers.fake_scheduler import FakeScheduler, fake_scheduler  # noqa: F401  (fixture)
 from tests.servers.firestore_emulator import firestore_emulator, firestore_env  # noqa: F401  (fixtures)
 from tests.servers.fake_monitoring import FakeMonitoring, fake_monitoring, fake_monitoring_server  # noqa: F401  (fixtures)
 from tests.servers.pubsub_emulator import pubsub_emulator, pubsub_env  # noqa: F401  (fixtures)
@@ -77,6 +79,10 @@ def stall(transition: str, game_date: date = DAY) -> tuple[str, tuple[tuple[str,
     return key("phase_stalls", "critical", transition=transition, game_date=game_date.isoformat(), problem="stalled")
 
 
+def sched(job: str, problem: str, severity: str = "critical") -> tuple[str, tuple[tuple[str, str], ...], str]:
+    return key("scheduler_jobs", severity, job=job, problem=problem)
+
+
 def incomplete(phase: str, game_date: date = DAY) -> tuple[str, tuple[tuple[str, str], ...], str]:
     return key("phase_stalls", "critical", phase=phase, game_date=game_date.isoformat(), problem="incomplete")
 
@@ -107,7 +113,8 @@ MEMBER_POLICY = invoker_policy(PUSH_MEMBER)
 
 
 def _healthy() -> Case:
-    return Case(pipeline(), EVENING, set(), outcomes={"orchestrator_iam": "ok", "push_delivery": "ok", "phase_stalls": "ok", "missing_predictions": "ok"})
+    return Case(pipeline(), EVENING, set(), outcomes={"orchestrator_iam": "ok", "push_delivery": "ok", "phase_stalls": "ok",
+                                                      "missing_predictions": "ok", "scheduler_jobs": "ok"})
 
 
 # IAM rules
@@ -390,6 +397,13 @@ def _predictions_fallback_due() -> Case:
 def _demo_like_incident() -> Case:
     # The seeds' outage: invoker dropped, phase 5 never started, no predictions tonight.
     s = pipeline(through=P4, predictions=False).policy("phase4-to-phase5-orchestrator", invoker_policy())
+    # The redeploy that dropped the binding (v1 API: namespaces/P/services/S), and an older change elsewhere (v2 name).
+    s.audit_entries = [
+        audit_entry(PIPELINE.project, PIPELINE.region, "phase4-to-phase5-orchestrator", method="ReplaceService",
+                    principal="756957797294@cloudbuild.gserviceaccount.com", at=REDEPLOY, v1=True),
+        audit_entry(PIPELINE.project, PIPELINE.region, "phase3-to-phase4-orchestrator", method="SetIamPolicy",
+                    principal="pipeline-owner@example.com", at=REDEPLOY - timedelta(days=2), v1=False),
+    ]
     yesterday = DAY - timedelta(days=1)
     for phase, at in ((P2, "06:30"), (P3, "08:30"), (P4, "10:30"), (P5, "11:45"), (P6, "12:45")):
         s.phase_complete(yesterday, phase, local(yesterday, at))
@@ -408,6 +422,57 @@ def _demo_like_incident() -> Case:
          push("phase4-to-phase5-orchestrator", "push_account_cannot_invoke"),
          push("phase4-to-phase5-orchestrator", "pushes_failing"), push("phase4-to-phase5-orchestrator", "backlog", "warning")},
     )
+
+
+# scheduler_jobs rules: the jobs as Cloud Scheduler answers them at the case's moment
+WATCHED = [job["name"].rsplit("/", 1)[-1] for job in Scenario().scheduler_jobs]
+REDEPLOY = utc("2026-11-21T00:58")  # the seeds' first redeploy time, the evening before DAY in New York
+
+
+def jobs_at(now: datetime, *, paused: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    return scheduler_jobs(PIPELINE.project, PIPELINE.region, WATCHED, now=now, paused=paused)
+
+
+def _scheduler_jobs_on_time() -> Case:
+    s = pipeline()
+    s.scheduler_jobs = jobs_at(EVENING)
+    return Case(s, EVENING, set(), outcomes={"scheduler_jobs": "ok"})
+
+
+def _scheduler_backup_job_paused() -> Case:
+    # The seeds' backup of 3->4, paused by a user: the on-call's fix would not run.
+    s = pipeline()
+    s.scheduler_jobs = jobs_at(EVENING, paused=frozenset({"same-day-phase4"}))
+    return Case(s, EVENING, {sched("same-day-phase4", "paused")})
+
+
+def _scheduler_jobs_missing_failing_late() -> Case:
+    # The predictions job does not exist; the extra job's last attempt failed (warning); the canary's own job
+    # has not run for two hours (its next time passed with no attempt since).
+    s = pipeline()
+    jobs = [j for j in jobs_at(EVENING) if not j["name"].endswith("/same-day-predictions")]
+    for job in jobs:
+        if job["name"].endswith("/same-day-phase3-tomorrow"):
+            job["status"] = {"code": 13, "message": "HTTP 500 from the target"}
+        if job["name"].endswith("/pipeline-canary"):
+            job["scheduleTime"] = "2026-11-21T21:30:00Z"
+            job["lastAttemptTime"] = "2026-11-21T21:00:00Z"
+    s.scheduler_jobs = jobs
+    return Case(s, EVENING, {sched("same-day-predictions", "not_found"), sched("same-day-phase3-tomorrow", "failing", "warning"),
+                             sched("pipeline-canary", "late")})
+
+
+def _scheduler_other_job_states() -> Case:
+    # DISABLED (by the system) and UPDATE_FAILED are not ENABLED either: the job will not run.
+    s = pipeline()
+    jobs = jobs_at(EVENING)
+    for job in jobs:
+        if job["name"].endswith("/same-day-phase3"):
+            job["state"] = "DISABLED"
+        if job["name"].endswith("/same-day-phase3-tomorrow"):
+            job["state"] = "UPDATE_FAILED"
+    s.scheduler_jobs = jobs
+    return Case(s, EVENING, {sched("same-day-phase3", "paused"), sched("same-day-phase3-tomorrow", "paused", "warning")})
 
 
 CASES: dict[str, Callable[[], Case]] = {
@@ -444,6 +509,13 @@ def make_stack(
         firestore = request.getfixturevalue("firestore_env")  # FIRESTORE_EMULATOR_HOST set, database emptied
         pubsub = request.getfixturevalue("pubsub_env")  # PUBSUB_EMULATOR_HOST set, emulator emptied
         monitoring: FakeMonitoring = request.getfixturevalue("fake_monitoring")
+        scheduler: FakeScheduler = request.getfixturevalue("fake_scheduler")
+        logging: FakeLogging = request.getfixturevalue("fake_logging")
+
+        def load_push(scenario: Scenario) -> None:
+            load_push_chain(scenario, cloud_run=fake, monitoring=monitoring, pubsub=pubsub)
+            scheduler.set_jobs(scenario.scheduler_jobs)
+            logging.set_entries(scenario.audit_entries)
         stack = production_stack(
             tmp_path / "gcp",
             env={
@@ -456,11 +528,13 @@ def make_stack(
                 "FIRESTORE_EMULATOR_HOST": firestore.host,
                 "PUBSUB_EMULATOR_HOST": pubsub.host,
                 "CANARY_MONITORING_ENDPOINT": monitoring.host,
+                "CANARY_SCHEDULER_ENDPOINT": scheduler.endpoint,
+                "CANARY_LOGGING_ENDPOINT": logging.endpoint,
             },
             monkeypatch=request.getfixturevalue("monkeypatch"),
             load_warehouse=lambda project, scenario: emulator.load(project, scenario.rows_by_table),
             set_policies=fake.set_policies,
-            load_push=lambda scenario: load_push_chain(scenario, cloud_run=fake, monitoring=monitoring, pubsub=pubsub),
+            load_push=load_push,
             config=config,
         )
         assert {type(stack.canary.store).__name__, type(stack.canary.notifier).__name__} == {
@@ -506,7 +580,7 @@ def test_scenario(
 @pytest.mark.parametrize(
     "case_name",
     ["demo_like_incident", "iam_conditional", "predictions_partial", "downstream_only_failed", "late_evening_eastern",
-     "no_games", "second_hop_missing_invoker", "partial_phase3"],
+     "no_games", "scheduler_jobs_missing_failing_late", "scheduler_backup_job_paused", "second_hop_missing_invoker", "partial_phase3"],
 )
 def test_backends_agree(case_name: str, make_stack: Callable[..., Stack]) -> None:
     """Not only the same keys: the same evidence, since, fix, outcomes and notifications, field by field."""
@@ -551,7 +625,8 @@ def test_cloud_run_fake_faults_reach_the_real_client(
     push_source = "push_chain" if fault == "slow" and outcomes["push_delivery"][1] != "cloud_run" else "cloud_run"
     assert outcomes == {
         "orchestrator_iam": ("error", "cloud_run"), "push_delivery": ("error", push_source),
-        "phase_stalls": ("ok", None), "missing_predictions": ("ok", None)
+        "phase_stalls": ("ok", None), "missing_predictions": ("ok", None),
+        "scheduler_jobs": ("ok", None),  # reads Cloud Scheduler, not Cloud Run: its jobs are healthy
     }
     assert {m for m, _ in fake_cloud_run.requests} == {"GET"}  # what run_v2's REST getIamPolicy really sends
 
@@ -581,6 +656,61 @@ def test_a_malformed_heartbeat_url_on_the_gcp_backend_degrades_never_stops_the_r
     assert all(n.delivered for n in report.notifications) and len(report.notifications) == 3
     shown = json_.dumps(report.model_dump(mode="json")) + json_.dumps(record)
     assert uuid not in shown and "hc-ping.com" not in shown
+
+
+def test_the_binding_alert_says_who_changed_it_when_and_how(backend: str, make_stack: Callable[..., Stack]) -> None:
+    """The audit log's latest change of the service (the redeploy, matched by its v1 name) is in the alerts of
+    the binding and of the push account; the older change of another service is not."""
+    report = run_case(make_stack, backend, CASES["demo_like_incident"]())
+    told = {(f.monitor, f.key["problem"]): f.details for f in report.findings if "last_change" in f.details}
+    assert set(told) == {("orchestrator_iam", "missing_invoker"), ("push_delivery", "push_account_cannot_invoke")}
+    for details in told.values():
+        assert details["last_change"] == (
+            "ReplaceService (a redeploy) by 756957797294@cloudbuild.gserviceaccount.com at 2026-11-20 19:58 EST (00:58 UTC)"
+        )
+        link = details["last_change_entry"]
+        assert link.startswith("https://console.cloud.google.com/logs/query;query=insertId%3D%22")
+        assert link.endswith(";startTime=2026-11-21T00:57:00Z;endTime=2026-11-21T00:59:00Z?project=nba-props-platform")
+
+
+def test_an_unreadable_audit_log_never_blocks_the_alert(backend: str, make_stack: Callable[..., Stack], request: pytest.FixtureRequest) -> None:
+    stack = make_stack(backend)
+    stack.load(CASES["demo_like_incident"]().scenario)
+    if backend == "gcp":
+        request.getfixturevalue("fake_logging").fault = "forbidden"  # the canary lacks roles/logging.viewer
+    else:
+        (stack.workdir / "audit_log.json").unlink()
+    report = stack.run(EVENING)
+    [iam] = [f for f in report.findings if f.monitor == "orchestrator_iam"]
+    assert iam.key["problem"] == "missing_invoker" and iam.severity.value == "critical"
+    assert iam.details["last_change"].startswith("could not be read (")
+    assert ("403" if backend == "gcp" else "audit_log.json") in iam.details["last_change"]
+    assert {m.name: m.outcome.value for m in report.monitors}["orchestrator_iam"] == "firing"
+
+
+def test_a_fix_whose_job_is_missing_says_not_found(backend: str, make_stack: Callable[..., Stack]) -> None:
+    """The 4->5 stall and the missing predictions would run same-day-predictions: Cloud Scheduler has no such
+    job, so neither presents it as the fix; each lists the jobs and says the job was not found."""
+    s = pipeline(through=P4, predictions=False)
+    s.scheduler_jobs = [j for j in jobs_at(EVENING) if not j["name"].endswith("/same-day-predictions")]
+    report = run_case(make_stack, backend, Case(s, EVENING, set()))
+    fixes = {f.monitor: f.fix for f in report.findings if f.monitor in ("phase_stalls", "missing_predictions")}
+    assert set(fixes) == {"phase_stalls", "missing_predictions"}
+    for fix in fixes.values():
+        assert fix == (
+            "gcloud scheduler jobs list --location=us-west2 --project=nba-props-platform  "
+            "# job same-day-predictions: not found in nba-props-platform/us-west2, so it cannot be run"
+        )
+    assert sched("same-day-predictions", "not_found") in finding_keys(report)
+
+
+def test_a_fix_whose_job_exists_runs_it(backend: str, make_stack: Callable[..., Stack]) -> None:
+    report = run_case(make_stack, backend, Case(pipeline(through=P4, predictions=False), EVENING, set()))
+    fixes = {f.monitor: f.fix for f in report.findings if f.monitor in ("phase_stalls", "missing_predictions")}
+    assert fixes == dict.fromkeys(
+        ("phase_stalls", "missing_predictions"),
+        "gcloud scheduler jobs run same-day-predictions --location=us-west2 --project=nba-props-platform",
+    )
 
 
 def test_a_broken_second_hop_is_named_and_explains_the_stall(backend: str, make_stack: Callable[..., Stack]) -> None:

@@ -34,7 +34,9 @@ from alerts.sqlite_state import SqliteStateStore
 from alerts.state import StateStore
 from core.config import DEFAULT_CONFIG_PATH, CanaryConfig
 from run.configure import load_config
-from demo.pipeline import build_demo, demo_now, invoker_policy, write_demo
+from monitors.scheduler_jobs import watched_jobs
+from sources.scheduler_files import SchedulerJobsFile
+from demo.pipeline import scheduler_jobs, build_demo, demo_now, invoker_policy, write_demo
 from tests.production import SERVICES, PUSH_MEMBER
 from core.model import RunReport
 from run.steps import Canary, RunRequest, execute
@@ -77,6 +79,10 @@ def write_outage(local_dir: Path) -> None:
                           project=CONFIG.pipeline.project, region=CONFIG.pipeline.region)
     pipeline.policies = {name: invoker_policy() for name in SERVICES}
     pipeline.push_metrics = {"timeSeries": []}  # no push traffic: only the critical configuration findings
+    # Every watched Cloud Scheduler job present, enabled and its last attempt a success: the outage is the bindings
+    # only. Without attempt times (now=None) lateness is not judged: these runs span hours of a frozen file.
+    watched = [w.job for w in watched_jobs(CONFIG.monitors["scheduler_jobs"], CONFIG.pipeline)]
+    pipeline.scheduler_jobs = scheduler_jobs(CONFIG.pipeline.project, CONFIG.pipeline.region, watched, now=None)
     write_demo(pipeline, local_dir)
 
 
@@ -114,6 +120,7 @@ def canary_with(local_dir: Path, store: StateStore, notifier: Any = None) -> Can
             warehouse=DuckDbWarehouse(path=local_dir / "warehouse.duckdb"),
             iam=IamPolicyFile(path=local_dir / "iam_policies.json"),
             push=PushChainFiles(folder=local_dir),
+            scheduler=SchedulerJobsFile(folder=local_dir),
         ),
         store=store,
         notifier=notifier or LocalNotifier(path=local_dir / "notifications.jsonl", console=None),

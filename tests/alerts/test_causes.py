@@ -382,10 +382,12 @@ def test_the_demo_reports_caused_by_and_its_notifications_jsonl_shows_one_thread
     by_monitor = {f["monitor"]: f for f in result.report["findings"]}
     iam = by_monitor["orchestrator_iam"]["fingerprint"]
     assert by_monitor["orchestrator_iam"]["caused_by"] is None
-    # Everything else the broken binding explains: its push chain, the stall, the missing predictions.
-    assert {f["caused_by"] for f in result.report["findings"] if f["fingerprint"] != iam} == {iam}
+    # Everything else the broken binding explains: its push chain, the stall, the missing predictions. The
+    # paused backup job is an incident of its own.
+    assert by_monitor["scheduler_jobs"]["caused_by"] is None
+    assert {f["caused_by"] for f in result.report["findings"] if f["fingerprint"] != iam and f["monitor"] != "scheduler_jobs"} == {iam}
     lines = [json.loads(line) for line in (local_dir / "notifications.jsonl").read_text().splitlines()]
-    parent, *replies = lines
+    parent, *replies = [line for line in lines if line["monitor"] != "scheduler_jobs"]
     assert (parent["fingerprint"], parent["thread"], parent["caused_by"]) == (iam, None, None)
     assert sorted(r["monitor"] for r in replies) == ["missing_predictions", "phase_stalls"] + ["push_delivery"] * 3
     assert {r["caused_by"] for r in replies} == {iam}
@@ -394,8 +396,14 @@ def test_the_demo_reports_caused_by_and_its_notifications_jsonl_shows_one_thread
     later = (datetime.fromisoformat(result.report["now"].replace("Z", "+00:00")) + timedelta(hours=2)).isoformat()
     again = run_cli("run", "--json", "--now", later, "--date", result.report["today"])
     assert again.code == 0, again.stderr
-    assert [(n["fingerprint"], n["reason"]) for n in again.report["notifications"]] == [(iam, "repeat")]
-    repeat = json.loads((local_dir / "notifications.jsonl").read_text().splitlines()[-1])
+    # Two hours on, nothing ran the canary in between: its own job (every 30 minutes) is late; the paused job is
+    # still paused.
+    paused = by_monitor["scheduler_jobs"]["fingerprint"]
+    [late] = [f["fingerprint"] for f in again.report["findings"] if f["key"] == {"job": "pipeline-canary", "problem": "late"}]
+    assert sorted((n["fingerprint"], n["reason"]) for n in again.report["notifications"]) == sorted(
+        [(iam, "repeat"), (paused, "repeat"), (late, "first")])
+    [repeat] = [json.loads(line) for line in (local_dir / "notifications.jsonl").read_text().splitlines()[len(lines):]
+                if json.loads(line)["fingerprint"] == iam]
     assert repeat["thread"] == "0" and "phase_stalls" in repeat["text"] and "missing_predictions" in repeat["text"]
 
 

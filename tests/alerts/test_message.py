@@ -71,9 +71,11 @@ def test_missing_predictions_links_the_logs_of_the_service_that_starts_the_predi
 
 
 def test_the_4_to_5_stall_and_missing_predictions_fix_with_the_configured_commands() -> None:
-    assert stall_finding().fix == PIPELINE.transitions[2].next_step
+    # Built from backup_job / rerun_job (the seeds' job names; same-day-predictions is assumed).
+    assert stall_finding().fix == "gcloud scheduler jobs run same-day-predictions --location=us-west2 --project=nba-props-platform"
+    assert PIPELINE.transitions[2].backup_job == PIPELINE.rerun_job == "same-day-predictions"
     config = CONFIG.monitors["missing_predictions"]
-    assert all_findings()["missing_predictions-none"].fix == config.rerun_command
+    assert all_findings()["missing_predictions-none"].fix == stall_finding().fix
     templated = config.model_copy(update={"rerun_command": "run-predictions --date={game_date}"})
     assert templated.rerun(date(2026, 11, 21)) == "run-predictions --date=2026-11-21"
 
@@ -171,8 +173,15 @@ def test_the_demos_repeat_two_hours_later_is_broadcast_in_notifications_jsonl(lo
     assert run_cli("run", "--json", "--now", later).code == 0
     lines = [json.loads(line) for line in (local_dir / "notifications.jsonl").read_text().splitlines()]
     repeats = [line for line in lines if line["reason"] == "repeat"]
-    # One cause, one incident: the IAM alert's repeat names the stall and the missing predictions.
-    [repeat] = repeats
+    # One cause, one incident: the IAM alert's repeat names the stall and the missing predictions. The paused
+    # backup job is an incident of its own and repeats in its own thread. (The canary's own job is newly late:
+    # in the demo's world nothing ran the canary between the two runs, so that is true, and a first notice.)
+    assert sorted(line["monitor"] for line in repeats) == ["orchestrator_iam", "scheduler_jobs"]
+    [repeat] = [line for line in repeats if line["monitor"] == "orchestrator_iam"]
+    [paused] = [line for line in repeats if line["monitor"] == "scheduler_jobs"]
+    assert paused["where"] == {"job": "same-day-phase3", "problem": "paused"} and paused.get("broadcast") is True
+    assert paused["thread"] not in (None, repeat["thread"])
+    assert [line["where"] for line in lines[-3:] if line["reason"] == "first"] == [{"job": "pipeline-canary", "problem": "late"}]
     assert repeat["monitor"] == "orchestrator_iam" and repeat.get("broadcast") is True and repeat["thread"] is not None
     assert "phase_stalls" in repeat["text"] and "missing_predictions" in repeat["text"]
     assert all("broadcast" not in line for line in lines if line["reason"] == "first")

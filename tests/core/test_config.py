@@ -60,7 +60,7 @@ from run.configure import load_config, load_settings  # noqa: E402
      "dataset_prefix: expected letters, digits and underscores only", "^[A-Za-z0-9_]"),
     ("min_processors = 5              #", "max_dealy = \"1h\"\nmin_processors = 5  #",
      "pipeline.transitions[phase_2_raw->phase_3_analytics].max_dealy: unknown key (known: from, to, service, services, complete_by, "
-     "min_processors, required_processors, max_delay, next_step)", "transitions[0]"),
+     "min_processors, required_processors, max_delay, next_step, backup_job)", "transitions[0]"),
     ('role = "roles/run.invoker"', 'role = "roles/run.invoker"\nmembr = "x"',
      "monitors.orchestrator_iam.membr: unknown key (known: enabled, ", None),
 ])

@@ -221,9 +221,9 @@ def test_a_staging_runs_fix_and_links_name_the_prefixed_predictions_table(tmp_pa
     """Staging broken this time: its missing-predictions alert reads test_ tables, and says so."""
     folder = tmp_path / "staging"
     pipeline(DAY, through=P3, predictions=False).write_local(folder, dataset_prefix="test_")
-    toml = tmp_path / "canary.toml"  # without a rerun_command, the fix is the query of what is there
+    toml = tmp_path / "canary.toml"  # without a rerun job or command, the fix is the query of what is there
     text = DEFAULT_CONFIG_PATH.read_text()
-    toml.write_text(text.replace('\nrerun_command = "', '\n# rerun_command = "'))
+    toml.write_text(text.replace('\nrerun_command = "', '\n# rerun_command = "').replace('\nrerun_job = "', '\n# rerun_job = "'))
     staging = canary_for(folder, environment="staging", store="sqlite", config=toml)
     report = execute(staging, RunRequest(run_id="s", now=local(DAY, "17:00"), dry_run=True))
     [finding] = [f for f in report.findings if f.monitor == "missing_predictions"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 import duckdb
@@ -41,7 +42,8 @@ def test_demo_tells_one_story_the_lost_invoker_of_phase4_to_phase5(local_dir):
     assert result.code == 0, result.stderr
     report = result.report
     # Cause (the binding), its chain (the push account's access, the 403 pushes, the backlog) and its
-    # symptoms (the stall, no predictions): every finding points at phase4-to-phase5-orchestrator.
+    # symptoms (the stall, no predictions): every finding points at phase4-to-phase5-orchestrator. Beside it,
+    # the backup job same-day-phase3 is paused (scheduler_jobs).
     assert sorted((f["monitor"], f["key"]["problem"]) for f in report["findings"]) == [
         ("missing_predictions", "none"),
         ("orchestrator_iam", "missing_invoker"),
@@ -49,12 +51,26 @@ def test_demo_tells_one_story_the_lost_invoker_of_phase4_to_phase5(local_dir):
         ("push_delivery", "backlog"),
         ("push_delivery", "push_account_cannot_invoke"),
         ("push_delivery", "pushes_failing"),
+        ("scheduler_jobs", "paused"),
     ]
+    [paused] = [f for f in report["findings"] if f["monitor"] == "scheduler_jobs"]
+    assert paused["key"]["job"] == "same-day-phase3"
+    assert paused["fix"] == "gcloud scheduler jobs resume same-day-phase3 --location=us-west2 --project=nba-props-platform"
+    # The IAM alert names when and by whom the binding went: the redeploy in the audit log, in league time.
+    [iam] = [f for f in report["findings"] if f["monitor"] == "orchestrator_iam"]
+    redeploy = datetime.combine(date.fromisoformat(report["now"][:10]), time(0, 58), tzinfo=timezone.utc)
+    league = redeploy.astimezone(ZoneInfo("America/New_York"))
+    assert iam["details"]["last_change"] == (
+        "ReplaceService (a redeploy) by 756957797294@cloudbuild.gserviceaccount.com at "
+        f"{league:%Y-%m-%d %H:%M} {league.tzname()} (00:58 UTC)"
+    )
+    assert iam["details"]["last_change_entry"].startswith("https://console.cloud.google.com/logs/query;query=insertId%3D%22")
+    assert "last change: ReplaceService (a redeploy) by 756957797294@cloudbuild.gserviceaccount.com" in result.stderr
     assert {f["key"]["service"] for f in report["findings"] if "service" in f["key"]} == {"phase4-to-phase5-orchestrator"}
     failing = next(f for f in report["findings"] if f["key"]["problem"] == "pushes_failing")
     assert set(failing["details"]["pushes_by_class_and_code"]) == {"remote_server_4xx/403"}
-    assert notices(report) == [("first", True)] * 6
-    assert len(jsonl(local_dir)) == 6
+    assert notices(report) == [("first", True)] * 7
+    assert len(jsonl(local_dir)) == 7
     # The raw-table checks are on in the demo and judge a healthy raw layer: the outage is downstream of it.
     outcomes = {m["name"]: m["outcome"] for m in report["monitors"]}
     assert (outcomes["freshness"], outcomes["volume"]) == ("ok", "ok")
@@ -71,7 +87,9 @@ def test_json_prints_exactly_one_object_with_the_report_contract(local_dir):
     report = json.loads(result.stdout)
     assert set(report) >= {"run_id", "now", "today", "dry_run", "monitors", "findings", "notifications"}
     assert (report["now"], report["today"], report["dry_run"]) == ("2026-11-21T23:30:00Z", "2026-11-21", False)
-    assert [m["name"] for m in report["monitors"]] == ["orchestrator_iam", "push_delivery", "phase_stalls", "missing_predictions"]
+    assert [m["name"] for m in report["monitors"]] == [
+        "orchestrator_iam", "push_delivery", "phase_stalls", "missing_predictions", "scheduler_jobs",
+    ]
     for monitor in report["monitors"]:
         assert set(monitor) >= {"name", "outcome", "duration_ms", "error"}
     for finding in report["findings"]:
@@ -125,7 +143,7 @@ def test_a_failed_delivery_exits_1_and_the_next_run_sends_it(local_dir):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("run", "--monitors", "orchestrator_iam,nope"), "unknown monitor 'nope' (known: orchestrator_iam, push_delivery, phase_stalls, missing_predictions, freshness, volume)"),
+        (("run", "--monitors", "orchestrator_iam,nope"), "unknown monitor 'nope' (known: orchestrator_iam, push_delivery, phase_stalls, missing_predictions, freshness, volume, scheduler_jobs)"),
         (("run", "--now", "21/11/2026"), "--now: expected an ISO 8601 time with a UTC offset"),
         (("run", "--now", "2026-11-21T23:30"), "--now: give a UTC offset"),
         (("run", "--date", "tomorrow"), "--date: expected a league-local game date YYYY-MM-DD"),
@@ -193,7 +211,8 @@ def test_a_missing_table_errors_the_warehouse_monitors_only(local_dir):
     report = result.report
     outcomes = {m["name"]: (m["outcome"], m["source"]) for m in report["monitors"]}
     assert outcomes == {"orchestrator_iam": ("firing", None), "push_delivery": ("firing", None),
-                        "phase_stalls": ("error", "duckdb"), "missing_predictions": ("error", "duckdb")}
+                        "phase_stalls": ("error", "duckdb"), "missing_predictions": ("error", "duckdb"),
+                        "scheduler_jobs": ("ok", None)}
     assert "nba_orchestration.phase_completions" in next(m["error"] for m in report["monitors"] if m["name"] == "phase_stalls")
     degraded = sorted(f["key"]["monitor"] for f in report["findings"] if f["monitor"] == "canary")
     assert degraded == ["missing_predictions", "phase_stalls"]
@@ -206,7 +225,8 @@ def test_an_unreadable_iam_file_errors_only_the_monitors_that_read_it(local_dir)
     (local_dir / "iam_policies.json").write_text("{not json")
     report = run_cli("run", "--json", "--now", T0).report
     outcomes = {m["name"]: m["outcome"] for m in report["monitors"]}
-    assert outcomes == {"orchestrator_iam": "error", "push_delivery": "error", "phase_stalls": "firing", "missing_predictions": "no_data"}
+    assert outcomes == {"orchestrator_iam": "error", "push_delivery": "error", "phase_stalls": "firing", "missing_predictions": "no_data",
+                        "scheduler_jobs": "ok"}
     assert "is not valid JSON" in report["monitors"][0]["error"]
 
 

@@ -88,7 +88,7 @@ def test_a_scheduler_post_runs_every_monitor_delivers_and_logs_one_structured_li
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     report = response.get_json()
-    assert [m["name"] for m in report["monitors"]] == ["orchestrator_iam", "push_delivery", "phase_stalls", "missing_predictions"]
+    assert [m["name"] for m in report["monitors"]] == ["orchestrator_iam", "push_delivery", "phase_stalls", "missing_predictions", "scheduler_jobs"]
     assert problems(report) == [
         ("orchestrator_iam", "missing_invoker"), ("phase_stalls", "stalled"), ("push_delivery", "push_account_cannot_invoke"),
     ]
@@ -97,7 +97,8 @@ def test_a_scheduler_post_runs_every_monitor_delivers_and_logs_one_structured_li
     [line] = log_lines(capsys)
     assert line["severity"] == "INFO" and line["message"] == "pipeline-canary run completed"
     assert line["event"] == "canary_run" and line["run_id"] == report["run_id"]
-    assert line["outcomes"] == {"orchestrator_iam": "firing", "push_delivery": "firing", "phase_stalls": "firing", "missing_predictions": "no_data"}
+    assert line["outcomes"] == {"orchestrator_iam": "firing", "push_delivery": "firing", "phase_stalls": "firing", "missing_predictions": "no_data",
+                                "scheduler_jobs": "ok"}
     assert line["notifications_delivered"] == 3 and line["duration_ms"] > 0
     again = app.client.post("/", json={"now": T0})
     assert again.status_code == 200 and again.get_json()["notifications"] == []  # deduplicated
@@ -551,7 +552,7 @@ def test_a_real_functions_framework_server_answers_a_cloud_scheduler_post(local_
         assert response.getheader("Content-Type") == "application/json"
         report = json.loads(text)
         assert report["dry_run"] is False
-        assert [m["name"] for m in report["monitors"]] == ["orchestrator_iam", "push_delivery", "phase_stalls", "missing_predictions"]
+        assert [m["name"] for m in report["monitors"]] == ["orchestrator_iam", "push_delivery", "phase_stalls", "missing_predictions", "scheduler_jobs"]
         assert all(m["outcome"] != "error" for m in report["monitors"]), report["monitors"]
         assert ("orchestrator_iam", "missing_invoker") in problems(report)
         assert all(n["delivered"] for n in report["notifications"]) and report["notifications"]

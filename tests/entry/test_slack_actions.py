@@ -91,11 +91,27 @@ def test_a_signed_ack_click_acknowledges_the_cause_and_the_run_two_hours_later_s
     assert last["reason"] == "acted" and last["action"] == "ack" and last["by"] == f"slack:{USER}"
     assert last["text"].endswith("Acknowledged by slack:U0ALICE01 at " + last["text"].split(" at ", 1)[1])
     report = run_at(demo["now"] + timedelta(hours=2))
-    assert [n for n in report["notifications"] if n["delivered"]] == []
+    assert sent_about_the_chain(report, demo["cause"]) == []
     acknowledged = {f["fingerprint"]: f["acknowledged_by"] for f in report["findings"]}
     assert acknowledged[demo["cause"]] == f"slack:{USER}"
     # The cause covers its effects: every finding it explains is quiet too.
-    assert all(by == f"slack:{USER}" for fp, by in acknowledged.items() if fp != demo["cause"])
+    assert all(acknowledged[fp] == f"slack:{USER}" for fp in chain_of(report, demo["cause"]))
+
+
+def chain_of(report: dict[str, Any], cause: str) -> set[str]:
+    """The acknowledged cause and every firing finding it explains (two hours on the demo's push counts have
+    ended, so of its six findings four still fire: the binding, the push account, the stall, the predictions)."""
+    return {f["fingerprint"] for f in report["findings"] if cause in (f["fingerprint"], f["caused_by"])}
+
+
+def sent_about_the_chain(report: dict[str, Any], cause: str) -> list[dict[str, Any]]:
+    """What was delivered about the chain; the demo's other incidents (the paused backup job, the canary's own
+    job late two hours on: nothing runs it in the demo) are not acknowledged and may notify."""
+    chain = chain_of(report, cause)
+    assert cause in chain and len(chain) == 4
+    sent = [n for n in report["notifications"] if n["delivered"]]
+    assert {n["monitor"] for n in sent if n["fingerprint"] not in chain} <= {"scheduler_jobs"}
+    return [n for n in sent if n["fingerprint"] in chain]
 
 
 def test_without_the_ack_the_same_run_repeats_the_cause(demo: dict[str, Any]) -> None:
@@ -117,7 +133,7 @@ def test_the_cli_acknowledges_by_prefix_and_says_who_was_first(demo: dict[str, A
         "caused_by", "effects", "silenced_by", "acknowledged_by", "acknowledged_at", "ack_expires_at", "state",
     }
     report = run_at(demo["now"] + timedelta(hours=2))
-    assert [n for n in report["notifications"] if n["delivered"]] == []
+    assert sent_about_the_chain(report, demo["cause"]) == []
     ended = run_cli("unack", demo["cause"][:8], "--by", "ana")
     assert ended.code == 0 and "Acknowledgement ended by ana" in ended.stdout
     later = run_at(demo["now"] + timedelta(hours=2, minutes=30))

@@ -101,7 +101,7 @@ def test_replay_sends_exactly_what_the_scheduled_runs_would_have_sent_in_order(l
     assert ("2026-11-22T06:00", "resolved", "phase_stalls", "stalled", "2026-11-21") in said
     assert any(n["reason"] == "repeat" for n in notices)
     assert any(n["summary"].startswith("No longer checked:") for n in notices)  # D1's phase-6 stall leaves the window
-    assert [n["monitor"] for n in replay_report["not_replayed"]] == ["orchestrator_iam", "push_delivery"]
+    assert [n["monitor"] for n in replay_report["not_replayed"]] == ["orchestrator_iam", "push_delivery", "scheduler_jobs"]
     assert all(n["why"] for n in replay_report["not_replayed"])
 
 

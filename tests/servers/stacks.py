@@ -115,7 +115,9 @@ def gcp_stack(
     from monitors.base import Sources
     from sources.bigquery_warehouse import BigQueryWarehouse
     from sources.cloud_run_iam import CloudRunIamPolicies
+    from sources.audit_files import AuditLogFile
     from sources.gcp_push import GcpPushChain
+    from sources.scheduler_files import SchedulerJobsFile
 
     config = config or default_config()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -128,6 +130,8 @@ def gcp_stack(
             ),
             iam=CloudRunIamPolicies(endpoint=run_endpoint, resource_manager_endpoint=run_endpoint, timeout_seconds=timeout),
             push=GcpPushChain(run_endpoint=run_endpoint, monitoring_endpoint=monitoring_endpoint, timeout_seconds=timeout),
+            # Cloud Scheduler and the audit log from the scenario's files here (production_stack uses their stand-ins).
+            scheduler=SchedulerJobsFile(folder=workdir), audit=AuditLogFile(folder=workdir),
         ),
         store=SqliteStateStore(path=workdir / "state.sqlite3"),
         notifier=LocalNotifier(path=workdir / "notifications.jsonl", console=None),
@@ -151,6 +155,7 @@ def gcp_stack(
         load_warehouse(project, scenario)
         set_policies(scenario.policies)
         load_push(scenario)
+        scenario.write_scheduler_and_audit(workdir)
 
     return Stack(backend="gcp", workdir=workdir, config=config, canary=canary, load=load)
 
