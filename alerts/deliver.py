@@ -26,6 +26,7 @@ from core.config import AlertsConfig
 from core.model import AlertState, Decision, NotificationReport, Reason, Severity
 
 ANOTHER_RUN = "another run claimed it first"
+CAUSE_ELSEWHERE = "another run is sending its cause; that run posts it in the cause's thread (or the next run does)"
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,13 @@ class Presentation:
     links: LinkContext | None = None
     synthetic: bool = False
     """Every message marked [TEST] (the test alert: its resolved notice is built from a record that does not say so)."""
+    impacts: Mapping[str, str] = field(default_factory=dict)
+    """fingerprint -> its parent's first line (the impact and the time left, alerts/impact.py), for this run."""
 
     def message(self, decision: Decision, *, now: datetime) -> AlertMessage:
         message = annotate(build_message(decision, now=now, zone=self.zone, links=self.links), decision)
+        if decision.reason is not Reason.RESOLVED and decision.fingerprint in self.impacts:
+            message = replace(message, impact=self.impacts[decision.fingerprint])
         return replace(message, synthetic=True) if self.synthetic else message
 
 
@@ -106,6 +111,9 @@ def as_delivery_error(error: Exception) -> DeliveryError:
     return DeliveryError(f"notifier failed unexpectedly: {type(error).__name__}: {error}")
 
 
+_NOT_SKIPPED = NotificationReport(fingerprint="", reason=Reason.FIRST, delivered=False)
+
+
 @dataclass
 class _Delivery:
     """One deliver() call's collaborators and what it has learned so far."""
@@ -133,7 +141,9 @@ class _Delivery:
     def thread_of(self, decision: Decision) -> ThreadRef | None:
         """Where a notice goes: its incident's thread, its cause's thread, or None (a new parent)."""
         if decision.detached:
-            return None  # its cause resolved: it gets its own parent
+            # Its cause resolved: a parent of its own, or a reply to the new parent that explains it (opened in
+            # this run; if that one failed, its own parent: explaining never hides an alert).
+            return self.threads.get(decision.caused_by or "") if decision.in_cause_thread else None
         if decision.reason is Reason.FIRST and decision.in_cause_thread and decision.caused_by:
             if decision.caused_by in self.threads:
                 return self.threads[decision.caused_by]
@@ -153,6 +163,21 @@ class _Delivery:
             except StateError:
                 self.read_again[fingerprint] = None
         return self.read_again[fingerprint]
+
+    def left_to_the_cause_sender(self, item: DeliveryPlan) -> bool:
+        """An effect whose cause another run claimed in this round and has not yet recorded with a thread: left to
+        that run, which posts it in the thread it opens, so that overlapping runs thread as sequential runs do.
+        Not claimed here, so the other run (or the next, should that one die) sends it: delayed, never lost."""
+        decision = item.decision
+        cause = decision.caused_by
+        if cause is None or cause in self.threads or self.reports.get(cause, _NOT_SKIPPED).skipped != ANOTHER_RUN:
+            return False
+        if not decision.detached:
+            now = self.cause_now(cause)
+            if now is not None and now.firing and now.thread_ts and now.channel:
+                return False  # the other run has opened the cause's thread: reply there
+        self.report(decision, delivered=False, skipped=CAUSE_ELSEWHERE)
+        return True
 
     def claim(self, item: DeliveryPlan) -> DeliveryPlan | None:
         """The plan to send once claimed (a corrupt record's notice becomes a first), or None."""
@@ -199,7 +224,8 @@ class _Delivery:
 
     def record(self, item: DeliveryPlan, receipt: Receipt, *, thread: ThreadRef | None, group: list[str] | None = None) -> None:
         decision, message = item.decision, item.message
-        joined = decision.reason is Reason.FIRST and thread is not None  # a first notice that joined its cause's thread
+        # A first notice (or one leaving an ended cause's thread) that joined its cause's thread.
+        joined = (decision.reason is Reason.FIRST or decision.detached) and thread is not None
         state = decision.next_record(
             now=self.now,
             retention=self.alerts.resolved_retention,
@@ -273,15 +299,26 @@ class _Delivery:
                 continue  # a summary's thread with members still firing keeps its parent as it is
             thread = ThreadRef(channel=channel, ts=ts)
             members = next((i.decision.previous.group for i in items if i.decision.previous and i.decision.previous.group), [])
-            # The parent is the cause's message, not an effect's that lived in its thread.
-            owner = next((i for i in items if i.decision.previous and not i.decision.previous.caused_by), items[-1])
+            # The parent is the cause's message, not an effect's that lived in its thread (the cause may have
+            # resolved in an earlier run, its effects clearing within their grace).
+            owner = next((i for i in items if i.decision.previous and not i.decision.previous.caused_by), None)
             try:
                 if members and isinstance(self.notifier, GroupNotifier):
                     self.notifier.mark_group_resolved(self.whole_group(members, items), thread=thread)
                 else:
-                    self.notifier.mark_resolved(owner.message, thread=thread)
+                    self.notifier.mark_resolved(owner.message if owner else self.cause_resolved(items), thread=thread)
             except (DeliveryError, StateError):
                 pass  # the resolved replies are in the thread; the parent's edit is cosmetic
+
+    def cause_resolved(self, items: list[DeliveryPlan]) -> AlertMessage:
+        """The resolved message of the cause whose thread these effects' resolutions were posted in."""
+        cause = next((i.decision.previous.caused_by for i in items if i.decision.previous), None)
+        state = self.store.load(fingerprints=[cause]).get(cause) if cause else None
+        if state is None:
+            return items[-1].message
+        return self.presentation.message(
+            Decision(fingerprint=state.fingerprint, reason=Reason.RESOLVED, previous=state), now=state.resolved_at or self.now,
+        )
 
     def edit_parents(self, refresh: Sequence[DeliveryPlan]) -> None:
         """A cause's parent rewritten to list what it affects, once an effect joined its thread (cosmetic)."""
@@ -330,6 +367,7 @@ def deliver(
     causes_first = [item for item in plans if not item.decision.in_cause_thread]
     effects = [item for item in plans if item.decision.in_cause_thread]
     for wave in (causes_first, effects):
+        wave = [item for item in wave if not run.left_to_the_cause_sender(item)]
         for batch in batches(wave, channel_for=channel_for, thread_of=run.thread_of):
             taken = [plan_ for item in batch.plans if (plan_ := run.claim(item)) is not None]
             claimed = [item for item in taken if item.decision.fingerprint not in run.corrupt]

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Protocol
+from typing import Callable, Mapping, Protocol, Sequence
 
 from alerts.message import humanize, when
 from alerts.notifier import Receipt
 from alerts.render_text import Clean, SEVERITY_MARK, inert_text
-from core.model import AlertState, AlertStatus, Outcome, Severity
+from core.league_time import clock
+from core.model import AlertState, AlertStatus, Decision, Finding, Outcome, Reason, Severity
 
 DIGEST_MONITOR = "digest"
 """The name a digest's record is kept under (its fingerprint is this and the league date)."""
@@ -25,12 +26,85 @@ MAX_INCIDENTS_LISTED = 30
 
 
 @dataclass(frozen=True)
+class OpenEffect:
+    """An open incident explained by another open one: counted under it, not an entry of its own."""
+
+    monitor: str
+    summary: str
+    no_data_since: datetime | None = None
+
+
+@dataclass(frozen=True)
 class OpenIncident:
     severity: Severity
     monitor: str
     summary: str
+    """The incident's current summary (this run's finding's), or its last notice's when this run did not see it."""
     since: datetime
     thread_url: str | None = None
+    effects: tuple[OpenEffect, ...] = ()
+    no_data_since: datetime | None = None
+    """Open only because its check has had no data since then (its last sighting on record)."""
+
+
+def open_incidents(
+    firing: Mapping[str, AlertState],
+    *,
+    findings: Sequence[Finding] | None,
+    causes: Mapping[str, str],
+    decisions: Sequence[Decision] = (),
+    now: datetime,
+    thread_url_of: Callable[[AlertState], str | None] = lambda state: None,
+) -> list[OpenIncident]:
+    """The open incidents after this run's decisions, one entry per incident with its effects counted under it (pure).
+
+    `firing`: the records of open incidents (before this run's decisions in a dry run: `decisions` are applied
+    here; after them in a run that delivered: pass none). An incident seen in this run shows this run's summary;
+    one not seen, whose record is still open, is open only because its check had no data: "no data since"
+    (`findings` None: this run's findings are not known, nothing is said about data)."""
+    seen = {f.fingerprint: f for f in findings or ()}
+    known = findings is not None
+    records = {fp: s for fp, s in firing.items() if s.firing and s.monitor != DIGEST_MONITOR}
+    for decision in decisions:
+        if decision.reason is Reason.RESOLVED:
+            records.pop(decision.fingerprint, None)
+        elif decision.finding is not None and decision.fingerprint not in records:
+            records[decision.fingerprint] = AlertState.opened(decision.finding, now=now, channel=None, thread_ts=None)
+
+    def cause_of(fingerprint: str) -> str | None:
+        for cause in (causes.get(fingerprint), records[fingerprint].caused_by):
+            if cause is not None and cause in records and cause != fingerprint:
+                return cause
+        return None
+
+    def root(fingerprint: str) -> str:
+        visited = {fingerprint}
+        while (cause := cause_of(fingerprint)) is not None and cause not in visited:
+            visited.add(cause)
+            fingerprint = cause
+        return fingerprint
+
+    effects: dict[str, list[OpenEffect]] = {}
+    roots = []
+    for fingerprint, state in records.items():
+        finding = seen.get(fingerprint)
+        top = root(fingerprint)
+        if top != fingerprint:
+            effects.setdefault(top, []).append(OpenEffect(
+                monitor=state.monitor, summary=finding.summary if finding else state.summary,
+                no_data_since=state.last_seen if known and finding is None else None,
+            ))
+        else:
+            roots.append(state)
+    return [
+        OpenIncident(
+            severity=(seen[s.fingerprint].severity if s.fingerprint in seen else s.severity), monitor=s.monitor,
+            summary=seen[s.fingerprint].summary if s.fingerprint in seen else s.summary, since=s.first_seen,
+            thread_url=thread_url_of(s), effects=tuple(sorted(effects.get(s.fingerprint, []), key=lambda e: e.monitor)),
+            no_data_since=s.last_seen if known and s.fingerprint not in seen else None,
+        )
+        for s in sorted(roots, key=lambda s: (s.severity.rank, s.first_seen))
+    ]
 
 
 @dataclass(frozen=True)
@@ -93,10 +167,20 @@ class DigestNotifier(Protocol):
 
 
 def incident_line(incident: OpenIncident, zone: tzinfo, now: datetime) -> str:
-    return (
+    no_data = f"; no data since {clock(incident.no_data_since, zone)}" if incident.no_data_since else ""
+    line = (
         f"{SEVERITY_MARK[incident.severity.value]} {incident.monitor}: {incident.summary} "
-        f"(first notified {when(incident.since, zone)}, {humanize(now - incident.since)} ago)"
+        f"(first notified {when(incident.since, zone)}, {humanize(now - incident.since)} ago{no_data})"
     )
+    if incident.effects:
+        line += f"; {len(incident.effects)} effect(s) under it: " + "; ".join(effect_words(e, zone) for e in incident.effects)
+    return line
+
+
+def effect_words(effect: OpenEffect, zone: tzinfo) -> str:
+    """'phase_stalls: ...' or 'push_delivery: ... (no data since 17:30 EST)'."""
+    no_data = f" (no data since {clock(effect.no_data_since, zone)})" if effect.no_data_since else ""
+    return f"{effect.monitor}: {effect.summary}{no_data}"
 
 
 def slate_line(digest: Digest) -> str:

@@ -1,7 +1,7 @@
 """The production StateStore: one Firestore document per fingerprint; claims are compare-and-set.
 
 A document holds the notification record (status, severity, monitor, key, summary, first_seen,
-last_seen, last_notified, notify_count, channel, thread_ts, resolved_at, expire_at, version, group) and the
+last_seen, last_notified, notify_count, channel, thread_ts, resolved_at, expire_at, version, group, caused_by, since) and the
 claim of the run sending its next notice (claim_owner, claim_expires). A claim for a fingerprint that
 has no document yet creates a placeholder (version 0, a claim and no status); load() does not return
 placeholders, because nothing was sent for them yet.

@@ -9,7 +9,7 @@ from typing import Any
 from alerts.links import LinkContext, alert_links
 from alerts.decide import ESCALATED
 from core.league_time import league_time
-from core.model import Decision, Reason, Severity
+from core.model import AlertState, Decision, Reason, Severity
 
 # Labels shown as "where" in this order; other key labels follow.
 _WHERE_ORDER = ("service", "transition", "game_date", "system_id", "monitor")
@@ -45,6 +45,8 @@ class AlertMessage:
     """That cause as one line ("orchestrator_iam: ..."), shown as "caused by"."""
     affects: list[str] = field(default_factory=list)
     """The firing findings this one explains, one line each, shown as "also affected"."""
+    impact: str | None = None
+    """What the incident costs tonight and the time left (alerts/impact.py): a parent's first line."""
 
     @property
     def broadcast(self) -> bool:
@@ -100,6 +102,17 @@ def _readable(value: Any, zone: tzinfo = timezone.utc) -> str:
     return str(value)
 
 
+def lasted_words(previous: AlertState, *, now: datetime, zone: tzinfo = timezone.utc) -> str:
+    """How long a condition lasted, from when it began (its finding's `since`) and from its first notice."""
+    began = previous.began
+    if began < previous.first_seen:
+        return (
+            f"{humanize(now - began)} from when it began ({when(began, zone)}), "
+            f"{humanize(now - previous.first_seen)} from its first notice ({when(previous.first_seen, zone)})"
+        )
+    return f"{humanize(now - previous.first_seen)} from its first notice ({when(previous.first_seen, zone)})"
+
+
 def _unverified_check(decision: Decision) -> str:
     """What to look at by hand when an incident closes because nobody checks it any more."""
     previous = decision.previous
@@ -120,7 +133,7 @@ def build_message(
     previous = decision.previous
     if decision.reason is Reason.RESOLVED:
         assert previous is not None
-        lasted = humanize(now - previous.first_seen)
+        lasted = lasted_words(previous, now=now, zone=zone)
         found_links: list[tuple[str, str]] = []
         if decision.note:
             title = f"No longer checked: {previous.summary}"

@@ -24,7 +24,8 @@ from typing import AbstractSet, Callable, Mapping, Sequence
 from alerts.causes import causes_of, thread_by_cause
 from alerts.decide import Decisions, decide
 from alerts.deliver import DeliveryPlan, Presentation, claim_send_record, deliver, plan, send_without_state
-from alerts.digest import DIGEST_MONITOR, Digest, DigestNotifier, OpenIncident, digest_record, render_digest_text
+from alerts.digest import Digest, DigestNotifier, OpenIncident, Slate, digest_record, open_incidents, render_digest_text
+from alerts.impact import impact_line, reaches_predictions
 from alerts.links import thread_url
 from alerts.notifier import Notifier
 from alerts.render_text import render_text
@@ -96,6 +97,9 @@ class NoticeRun:
     """Only the records of these monitors take part (the test alert: its own incidents only)."""
     silences: bool = True
     """Whether the store's silences apply (the test alert proves delivery: no silence hides it)."""
+    slate: Callable[[], Slate | None] | None = None
+    """Tonight's slate, read once per run (the digest shares the read): called only when a parent's chain reaches
+    the predictions, for its first line (the impact and the time left); None or an unreadable slate: no such line."""
 
 
 @dataclass
@@ -140,23 +144,27 @@ def notify(
         run, findings=findings, previous=previous, silences=silences, judgement=judgement,
         acknowledgements=acknowledgements,
     )
-    # plan
-    plans = plan(decisions.notify, now=run.now, presentation=run.presentation)
-    refresh = plan(decisions.refresh, now=run.now, presentation=run.presentation)
+    # plan (tonight's slate read first when a parent's chain reaches the predictions)
+    presentation = with_impacts(run, [*decisions.notify, *decisions.refresh])
+    plans = plan(decisions.notify, now=run.now, presentation=presentation)
+    refresh = plan(decisions.refresh, now=run.now, presentation=presentation)
     # deliver
     if run.dry_run:
         reports = rendered(plans)
     else:
         reports = deliver(
             plans, store=run.store, notifier=run.notifier, owner=run.owner, now=run.now, alerts=run.alerts,
-            channel_for=run.channel_for, refresh=refresh, corrupt=corrupt, presentation=run.presentation,
+            channel_for=run.channel_for, refresh=refresh, corrupt=corrupt, presentation=presentation,
         )
     noticed = Noticed(
         findings=findings, plans=plans, notifications=[_described(r, p) for r, p in zip(reports, plans)],
         silenced=decisions.silenced, caused_by=causes, acknowledged=decisions.acknowledged,
     )
     if digest is not None:
-        noticed.digest, noticed.digest_text = post_digest(run, digest)
+        # A dry run's digest is the one this run would leave behind: its decisions applied to the open incidents.
+        noticed.digest, noticed.digest_text = post_digest(
+            run, digest, findings=findings, causes=causes, decisions=decisions.notify if run.dry_run else (),
+        )
     return noticed
 
 
@@ -190,10 +198,11 @@ def decide_all(
                 and any(e.holds(d.previous) for e in judgement.unread.get(d.previous.monitor, ())))
     ])
     causes = causes_of(run.pipeline, findings)
-    muted = {
-        f.fingerprint for f in findings
-        if f.fingerprint in decisions.silenced or silence_for(f, silences, now=now) is not None
-    }
+    muted = {}
+    for f in findings:
+        silence = silence_for(f, silences, now=now)
+        if f.fingerprint in decisions.silenced or silence is not None:
+            muted[f.fingerprint] = decisions.silenced.get(f.fingerprint) or silence.id  # type: ignore[union-attr]
     # An effect in its cause's thread is due again when its own interval has passed since the cause's last
     # notice (which named it).
     due_in_cause_thread = set()
@@ -205,8 +214,47 @@ def decide_all(
     threaded = thread_by_cause(
         decisions, previous=previous, findings=findings, causes=causes, muted=muted,
         due_in_cause_thread=due_in_cause_thread,
+        grace_over=grace_over(previous=previous, findings=findings, decisions=decisions, alerts=run.alerts, now=now),
     )
     return threaded, causes
+
+
+def with_impacts(run: NoticeRun, decisions: Sequence[Decision]) -> Presentation:
+    """The run's presentation with each parent's impact line, when its chain reaches tonight's predictions."""
+    tonight = run.now.astimezone(run.presentation.zone).date()
+    reaching = [d for d in decisions if reaches_predictions(run.pipeline, d, tonight)]
+    slate = run.slate() if reaching and run.slate is not None else None
+    if slate is None:
+        return run.presentation
+    impacts = {
+        d.fingerprint: line for d in reaching
+        if (line := impact_line(d, slate=slate, now=run.now, zone=run.presentation.zone, tonight=tonight)) is not None
+    }
+    return replace(run.presentation, impacts=impacts)
+
+
+def grace_over(
+    *, previous: Mapping[str, AlertState], findings: Sequence[Finding], decisions: Decisions, alerts: AlertsConfig,
+    now: datetime,
+) -> set[str]:
+    """The effects still firing in the thread of a cause that has ended whose grace has passed (pure).
+
+    The grace runs from the moment the cause resolved (now, when it resolves in this run) for the effect's own
+    repeat interval (or `alerts.effect_grace`): within it the effect stays in the cause's thread, where it
+    resolves if it clears; after it, it gets a parent of its own. A cause whose record is gone: no grace."""
+    resolving = {d.fingerprint for d in decisions.notify if d.reason is Reason.RESOLVED}
+    over = set()
+    for finding in findings:
+        state = previous.get(finding.fingerprint)
+        if state is None or not state.firing or not state.caused_by:
+            continue
+        cause = previous.get(state.caused_by)
+        if cause is not None and cause.firing and cause.fingerprint not in resolving:
+            continue  # the cause is open: no grace to run
+        ended = now if cause is not None and cause.fingerprint in resolving else (cause.resolved_at if cause else None)
+        if ended is None or now >= ended + alerts.grace_for(finding.severity):
+            over.add(finding.fingerprint)
+    return over
 
 
 def blind(run: NoticeRun, *, findings: list[Finding], error: str) -> Noticed:
@@ -226,8 +274,14 @@ def blind(run: NoticeRun, *, findings: list[Finding], error: str) -> Noticed:
     )
 
 
-def post_digest(run: NoticeRun, job: DigestJob) -> tuple[NotificationReport | None, str | None]:
-    """Today's digest when not yet posted: (its report, its text), or (None, None) when posted earlier."""
+def post_digest(
+    run: NoticeRun, job: DigestJob, *, findings: Sequence[Finding] | None = None, causes: Mapping[str, str] | None = None,
+    decisions: Sequence[Decision] = (),
+) -> tuple[NotificationReport | None, str | None]:
+    """Today's digest when not yet posted: (its report, its text), or (None, None) when posted earlier.
+
+    `findings`/`causes`: this run's (current summaries, effects counted under their cause, "no data since" for
+    an incident this run did not see); `decisions`: applied first (a dry run's, which recorded nothing)."""
 
     def report(**fields: object) -> NotificationReport:
         return NotificationReport(fingerprint=job.fingerprint, reason=Reason.DIGEST, **fields)  # type: ignore[arg-type]
@@ -238,14 +292,10 @@ def post_digest(run: NoticeRun, job: DigestJob) -> tuple[NotificationReport | No
         firing = run.store.load_firing()
     except StateError as error:
         return report(delivered=False, error=f"state store: {error}"), None
-    incidents = [
-        OpenIncident(
-            severity=s.severity, monitor=s.monitor, summary=s.summary, since=s.first_seen,
-            thread_url=thread_url(job.links, s.channel, s.thread_ts),
-        )
-        for s in sorted(firing.values(), key=lambda s: (s.severity.rank, s.first_seen))
-        if s.monitor != DIGEST_MONITOR
-    ]
+    incidents = open_incidents(
+        firing, findings=findings, causes=causes or {}, decisions=decisions, now=run.now,
+        thread_url_of=lambda s: thread_url(job.links, s.channel, s.thread_ts),
+    )
     digest = job.compose(incidents)
     text = render_digest_text(digest)
     if run.dry_run:

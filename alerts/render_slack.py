@@ -161,7 +161,8 @@ def _title(message: AlertMessage) -> str:
     else:
         emoji = _SEVERITY_EMOJI[message.severity.value]
     test = "[TEST] " if message.synthetic else ""
-    return f"{emoji} {test}{reason_mark(message)} {SEVERITY_MARK[message.severity.value]} {message.monitor}"
+    impact = f"{message.impact} ({message.monitor})" if message.impact else message.monitor
+    return f"{emoji} {test}{reason_mark(message)} {SEVERITY_MARK[message.severity.value]} {impact}"
 
 
 def link(url: str, label: str) -> str:

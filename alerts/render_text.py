@@ -74,7 +74,8 @@ def reason_mark(message: AlertMessage) -> str:
 
 def headline(message: AlertMessage, clean: Clean = inert_text) -> str:
     test = "[TEST] " if message.synthetic else ""
-    return f"{test}{reason_mark(message)} {SEVERITY_MARK[message.severity.value]} {clean(message.monitor)}: {clean(message.title)}"
+    impact = f"{clean(message.impact)}: " if message.impact else ""
+    return f"{test}{reason_mark(message)} {SEVERITY_MARK[message.severity.value]} {impact}{clean(message.monitor)}: {clean(message.title)}"
 
 
 def render_text(message: AlertMessage, clean: Clean = inert_text) -> str:

@@ -108,3 +108,19 @@ def silence_for(finding: Finding, silences: Sequence[Silence], *, now: datetime)
 def open_incidents_matched(silence: Silence, firing: Sequence[AlertState], *, now: datetime) -> list[AlertState]:
     """The open incidents this silence mutes right now (their next repeat is not sent)."""
     return [s for s in firing if silence.matches(monitor=s.monitor, key=s.key, severity=s.severity, now=now)]
+
+
+def effects_muted(matched: Sequence[AlertState], firing: Sequence[AlertState]) -> list[AlertState]:
+    """The open incidents living in the threads of `matched` (their effects, at any depth): a silenced cause
+    mutes their repeats too (alerts/causes.py)."""
+    causes = {s.fingerprint for s in matched}
+    found: list[AlertState] = []
+    grew = True
+    while grew:
+        grew = False
+        for state in firing:
+            if state.caused_by in causes and state.fingerprint not in causes:
+                causes.add(state.fingerprint)
+                found.append(state)
+                grew = True
+    return found

@@ -110,4 +110,11 @@ def records_for_decide(store: StateStore, *, fingerprints: Iterable[str]) -> Rec
     """What decide() compares a run's findings with: every firing incident, and these fingerprints' records."""
     firing, loaded = store.load_firing(), store.load(fingerprints=fingerprints)
     corrupt = {**getattr(firing, "corrupt", {}), **getattr(loaded, "corrupt", {})}
-    return Records({**firing, **loaded}, corrupt=corrupt)
+    records = {**firing, **loaded}
+    # The causes whose threads firing effects live in, resolved or not: an effect's grace runs from its cause's end.
+    causes = {s.caused_by for s in records.values() if s.firing and s.caused_by and s.caused_by not in records}
+    if causes:
+        found = store.load(fingerprints=sorted(causes))
+        corrupt |= getattr(found, "corrupt", {})
+        records |= found
+    return Records(records, corrupt=corrupt)

@@ -80,6 +80,12 @@ class AlertsConfig(StrictModel):
     """How long a resolved incident's record is kept (Firestore TTL on expire_at)."""
     claim_lease: Duration = timedelta(minutes=5)
     """A claim older than this belongs to a sender that died; another run may take it over."""
+    effect_grace: Duration | None = None
+    """How long an effect still firing stays in its resolved cause's thread (to clear there by itself) before it
+    gets a parent of its own, from the moment the cause resolved; not set: the effect's own repeat interval."""
+
+    def grace_for(self, severity: Severity) -> timedelta:
+        return self.effect_grace if self.effect_grace is not None else self.repeat_after.for_severity(severity)
 
     @field_validator("claim_lease")
     @classmethod

@@ -14,3 +14,9 @@ def league_time(moment: datetime, zone: tzinfo = timezone.utc, *, weekday: bool 
     if local.utcoffset() == timedelta(0) and local.tzname() in ("UTC", None):
         return f"{utc:{day}} UTC"
     return f"{local:{day}} {local.tzname()} ({utc:%H:%M} UTC)"
+
+
+def clock(moment: datetime, zone: tzinfo = timezone.utc) -> str:
+    """'17:30 EST': the league's wall clock only (for "no data since HH:MM" in a line that already has a day)."""
+    local = moment.astimezone(zone)
+    return f"{local:%H:%M} {local.tzname() or 'UTC'}"

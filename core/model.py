@@ -189,6 +189,13 @@ class AlertState(BaseModel):
     """The fingerprints listed in the summary message that is this incident's thread (empty: its own thread)."""
     caused_by: str | None = None
     """The cause whose thread this incident lives in (an explained finding posted as a reply there), or None."""
+    since: datetime | None = None
+    """When the condition began, as its finding said (the first failed push, the stall's deadline); None: not said."""
+
+    @property
+    def began(self) -> datetime:
+        """When the condition began: its finding's `since`, else its first notice."""
+        return min(self.since, self.first_seen) if self.since is not None else self.first_seen
 
     @property
     def resolves_with(self) -> str:
@@ -208,13 +215,14 @@ class AlertState(BaseModel):
             fingerprint=finding.fingerprint, monitor=finding.monitor, key=finding.key, severity=finding.severity,
             summary=finding.summary, status=AlertStatus.FIRING, first_seen=now, last_seen=now, last_notified=now,
             notify_count=1, channel=channel, thread_ts=thread_ts, version=version, group=group or [], caused_by=caused_by,
+            since=finding.since,
         )
 
     def repeated(self, finding: Finding, *, now: datetime) -> AlertState:
         """The record after a repeat notice."""
         return self.model_copy(update={
             "severity": finding.severity, "summary": finding.summary, "last_seen": now, "last_notified": now,
-            "notify_count": self.notify_count + 1,
+            "notify_count": self.notify_count + 1, "since": self.since or finding.since,
         })
 
     def resolved(self, *, now: datetime, retention: timedelta) -> AlertState:
@@ -268,6 +276,9 @@ class Decision(BaseModel):
     """Post this first notice as a reply in the cause's thread, when the cause has one."""
     affects: list[Finding] = Field(default_factory=list)
     """The firing findings this one explains: its parent and repeats name them ("also affected")."""
+    affects_without_data: list[AlertState] = Field(default_factory=list)
+    """The open incidents in its thread that this run had no data for (not seen, not resolved): named too, with
+    "no data since"."""
     detached: bool = False
     """A repeat that leaves its resolved cause's thread: it gets its own new parent."""
 
@@ -287,7 +298,7 @@ class Decision(BaseModel):
         if self.reason is Reason.REPEAT and previous is not None:
             repeated = previous.repeated(self.finding, now=now)
             if self.detached:
-                return repeated.model_copy(update={"channel": channel, "thread_ts": thread_ts, "caused_by": None, "group": []})
+                return repeated.model_copy(update={"channel": channel, "thread_ts": thread_ts, "caused_by": caused_by, "group": []})
             return repeated
         return AlertState.opened(
             self.finding, now=now, channel=channel, thread_ts=thread_ts,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence, TextIO
 
 from alerts.render_text import inert_text, json_line
-from alerts.silences import new_silence, open_incidents_matched, parse_matchers
+from alerts.silences import effects_muted, new_silence, open_incidents_matched, parse_matchers
 from alerts.state import StateError, StateStore
 from core.config import CanaryConfig, ConfigError, Settings, parse_duration
 from core.inputs import parse_game_date as parse_date, parse_instant
@@ -417,15 +417,19 @@ def cli_silence(
         file=stdout,
     )
     try:
-        matched = open_incidents_matched(silence, list(store.load_firing().values()), now=now)
+        firing = list(store.load_firing().values())
+        matched = open_incidents_matched(silence, firing, now=now)
+        effects = effects_muted(matched, firing)
     except StateError as error:
         print(f"(cannot list the open incidents it mutes: {inert_text(error)})", file=stdout)
         return EXIT_OK
     if matched:
-        print(f"it mutes {len(matched)} open incident(s) now:", file=stdout)
-        for state in matched:
+        also = f", and the repeats of {len(effects)} effect(s) in their threads" if effects else ""
+        print(f"it mutes {len(matched)} open incident(s) now{also}:", file=stdout)
+        listing = [(state, "") for state in matched] + [(state, "effect, in its cause's thread: ") for state in effects]
+        for state, mark in listing:
             where = ", ".join(f"{inert_text(k)}={inert_text(v)}" for k, v in sorted(state.key.items()))
-            print(f"  {state.severity.value} {inert_text(state.monitor)} {where}: {inert_text(state.summary)}",
+            print(f"  {mark}{state.severity.value} {inert_text(state.monitor)} {where}: {inert_text(state.summary)}",
                   file=stdout)
     else:
         print("it matches no open incident now (it will mute new ones that match)", file=stdout)

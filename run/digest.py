@@ -67,6 +67,36 @@ def read_slate(warehouse: Warehouse, config: CanaryConfig, league_date: date, no
     return Slate(games=len(rows), first_start=starts[0] if starts else None, predictions_due=due)
 
 
+class TonightsSlate:
+    """Tonight's slate, read at most once per run: the digest and the alerts' first lines (alerts/impact.py) share it."""
+
+    def __init__(self, *, warehouse: Warehouse, config: CanaryConfig, today: date, now: datetime) -> None:
+        self._read = lambda: read_slate(warehouse, config, today, now)
+        self._done = False
+        self._slate: Slate | None = None
+        self._error: Exception | None = None
+
+    def read(self) -> Slate:
+        """The slate, or the read's error raised again (never a second query)."""
+        if not self._done:
+            self._done = True
+            try:
+                self._slate = self._read()
+            except (SourceError, KeyError, TypeError) as error:
+                self._error = error
+        if self._error is not None:
+            raise self._error
+        assert self._slate is not None
+        return self._slate
+
+    def get(self) -> Slate | None:
+        """The slate, or None when it cannot be read (an alert's first line then says nothing of it)."""
+        try:
+            return self.read()
+        except (SourceError, KeyError, TypeError):
+            return None
+
+
 def phase_completions(pipeline: Pipeline, runs: dict[str, list[ProcessorRun]]) -> list[tuple[str, datetime | None]]:
     """When each phase completed: by its outgoing transition's rule, or (the last phase) its first success."""
     rules = {t.from_phase: t for t in pipeline.transitions}
@@ -92,13 +122,15 @@ def read_latency(warehouse: Warehouse, pipeline: Pipeline, game_date: date, now:
 
 def gather(
     *, config: CanaryConfig, warehouse: Warehouse, incidents: list[OpenIncident], results: list[MonitorResult],
-    now: datetime, today: date,
+    now: datetime, today: date, tonight: TonightsSlate | None = None,
 ) -> Digest:
-    """What the digest says; a source that cannot be read is named in it, never an aborted digest."""
+    """What the digest says; a source that cannot be read is named in it, never an aborted digest.
+    `tonight`: the run's one read of the slate (read here if not given)."""
     problems: list[str] = []
     slate = latency = None
+    tonight = tonight or TonightsSlate(warehouse=warehouse, config=config, today=today, now=now)
     try:
-        slate = read_slate(warehouse, config, today, now)
+        slate = tonight.read()
     except (SourceError, KeyError, TypeError) as error:
         problems.append(f"tonight's slate ({SCHEDULE}): {error}")
     try:
@@ -114,7 +146,7 @@ def gather(
 
 def digest_job(
     *, config: CanaryConfig, warehouse: Warehouse, results: list[MonitorResult], now: datetime, today: date,
-    full_run: bool,
+    full_run: bool, tonight: TonightsSlate | None = None,
 ) -> DigestJob | None:
     """Today's digest for the notice pipeline to post (claim -> send -> record), when it is due."""
     if not is_due(config, now=now, full_run=full_run):
@@ -123,6 +155,7 @@ def digest_job(
         fingerprint=digest_fingerprint(today), links=config.links,
         compose=lambda incidents: gather(
             config=config, warehouse=warehouse, incidents=incidents, results=results, now=now, today=today,
+            tonight=tonight,
         ),
     )
 

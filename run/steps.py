@@ -11,7 +11,7 @@ report    the RunReport the caller gets back
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import Callable
 
@@ -25,7 +25,7 @@ from core.model import CANARY_MONITOR, Finding, FindingReport, MonitorResult, Ou
 from core.secrets import scrub
 from monitors.base import CheckContext, Sources
 from monitors.registry import MONITORS, known_names
-from run.digest import digest_job
+from run.digest import TonightsSlate, digest_job
 from run.runner import (
     CANARY_KEY_LABELS, SETTINGS_CHECK, check_degraded_finding, degraded_finding, retry_command, run_monitors,
     setting_finding, store_check_command, unread_target_findings,
@@ -196,13 +196,15 @@ def report(request: RunRequest, collected: Collected, noticed: Noticed) -> RunRe
 def execute(canary: Canary, request: RunRequest) -> RunReport:
     collected = collect(canary, request)
     now, today = collected.context.now, collected.context.today
+    # Read at most once, by the digest and by the first line of a parent whose chain reaches the predictions.
+    tonight = TonightsSlate(warehouse=canary.sources.warehouse, config=canary.config, today=today, now=now)
     digest = digest_job(
         config=canary.config, warehouse=canary.sources.warehouse, results=collected.results, now=now, today=today,
         # Only a full run (every enabled monitor, today) speaks for every monitor.
-        full_run=request.monitors is None and request.game_date is None,
+        full_run=request.monitors is None and request.game_date is None, tonight=tonight,
     )
     noticed = notify(
-        notice_run(canary, request, now=now), findings=collected.findings,
+        replace(notice_run(canary, request, now=now), slate=tonight.get), findings=collected.findings,
         # The settings are judged on every run: a setting fixed since resolves its "canary degraded".
         # The alert state was read: a corrupt record deleted or replaced since resolves its "canary degraded".
         judgement=Judgement.of(collected.results, also={SETTINGS_CHECK, ALERT_STATE}),

@@ -658,6 +658,74 @@ def test_a_malformed_heartbeat_url_on_the_gcp_backend_degrades_never_stops_the_r
     assert uuid not in shown and "hc-ping.com" not in shown
 
 
+def _fixed_at(fixed: datetime, *, phase5: datetime | None) -> Scenario:
+    """The demo's outage with the binding restored at `fixed`: 403s before it, acknowledged pushes after it (the
+    backlog drains); phase 5 and tonight's predictions follow at `phase5` (None: not yet)."""
+    s = pipeline(through=P4 if phase5 is None else P6, predictions=phase5 is not None)
+    yesterday = DAY - timedelta(days=1)
+    for phase, at in ((P2, "06:30"), (P3, "08:30"), (P4, "10:30"), (P5, "11:45"), (P6, "12:45")):
+        s.phase_complete(yesterday, phase, local(yesterday, at))
+    sid = next(x for x in s.subscriptions if "phase4-to-phase5" in x["pushConfig"]["pushEndpoint"])["name"].rsplit("/", 1)[-1]
+    phase4_done = local(DAY, "10:30")
+    before = [at for at in (EVENING + timedelta(minutes=m) for m in range(-27, 300, 3)) if at < fixed]
+    after = [at for at in (EVENING + timedelta(minutes=m) for m in range(-27, 300, 3)) if at >= fixed]
+    s.push_series += [
+        push_series(PIPELINE.project, sid, PUSH_REQUESTS, [(at, 2) for at in before], response_class="remote_server_4xx", response_code="403"),
+        push_series(PIPELINE.project, sid, PUSH_REQUESTS, [(at, 2) for at in after], response_class="ack", response_code="200"),
+        push_series(PIPELINE.project, sid, OLDEST_UNACKED_AGE,
+                    [(at, int((at - phase4_done).total_seconds())) for at in before] + [(at, 30) for at in after]),
+    ]
+    return s
+
+
+def _channel_parents(stack: Stack, request: pytest.FixtureRequest) -> list[str]:
+    """The titles of the channel-level messages posted so far (Slack's parents, or notifications.jsonl's)."""
+    if stack.backend == "gcp":
+        return [m.text for m in request.getfixturevalue("fake_slack").parents()]
+    import json as json_
+
+    lines = [json_.loads(line) for line in stack.notifications_file.read_text(encoding="utf-8").splitlines()]
+    return [line["title"] for line in lines if line["thread"] is None and line["reason"] != "digest"]
+
+
+@pytest.mark.parametrize("clears_in_grace", [True, False], ids=["effects-clear-in-grace", "effects-outlast-grace"])
+def test_the_fix_moment_never_posts_two_parents_for_one_chain(
+    backend: str, clears_in_grace: bool, make_stack: Callable[..., Stack], request: pytest.FixtureRequest
+) -> None:
+    """Issue 19 item 4: the binding restored, the stall and the missing predictions still fire for a while."""
+    stack = make_stack(backend)
+    stack.load(CASES["demo_like_incident"]().scenario)
+    first = stack.run(EVENING)
+    assert len(_channel_parents(stack, request)) == 1  # one cause, one thread
+    fixed = EVENING + timedelta(minutes=1)
+    stack.load(_fixed_at(fixed, phase5=None))
+    fix_moment = stack.run(EVENING + timedelta(minutes=35))
+    assert {f.monitor for f in fix_moment.findings} == {"phase_stalls", "missing_predictions"}
+    assert {n.monitor for n in fix_moment.notifications} == {"orchestrator_iam", "push_delivery"}
+    assert {n.reason.value for n in fix_moment.notifications} == {"resolved"}
+    assert len(_channel_parents(stack, request)) == 1  # the effects stay in the resolved cause's thread
+    if clears_in_grace:
+        stack.load(_fixed_at(fixed, phase5=EVENING + timedelta(minutes=50)))
+        cleared = stack.run(EVENING + timedelta(hours=1, minutes=5))
+        assert sorted((n.monitor, n.reason.value) for n in cleared.notifications) == [
+            ("missing_predictions", "resolved"), ("phase_stalls", "resolved")]
+        assert len(_channel_parents(stack, request)) == 1  # resolved where they lived
+    else:
+        assert stack.run(EVENING + timedelta(hours=2)).notifications == []  # within the grace (2 h from the fix)
+        late = stack.run(EVENING + timedelta(hours=2, minutes=35))
+        assert sorted((n.monitor, n.reason.value) for n in late.notifications) == [
+            ("missing_predictions", "repeat"), ("phase_stalls", "repeat")]
+        parents = _channel_parents(stack, request)
+        assert len(parents) == 2 and "phase_5_predictions has not started" in parents[-1], parents
+        # One new incident: the stall is its parent, the missing predictions reply in its thread.
+        by_monitor = {n.monitor: n.fingerprint for n in late.notifications}
+        records = stack.canary.store.load(fingerprints=list(by_monitor.values()))
+        stall_record, predictions_record = records[by_monitor["phase_stalls"]], records[by_monitor["missing_predictions"]]
+        assert stall_record.caused_by is None
+        assert (predictions_record.caused_by, predictions_record.thread_ts) == (stall_record.fingerprint, stall_record.thread_ts)
+    assert first.notifications and all(n.delivered for n in first.notifications)
+
+
 def test_the_binding_alert_says_who_changed_it_when_and_how(backend: str, make_stack: Callable[..., Stack]) -> None:
     """The audit log's latest change of the service (the redeploy, matched by its v1 name) is in the alerts of
     the binding and of the push account; the older change of another service is not."""

@@ -105,6 +105,38 @@ def test_a_push_problem_explains_the_stall_and_an_iam_problem_explains_the_push_
     assert causes_of(PIPELINE, [STALL, push, IAM]) == {STALL.fingerprint: IAM.fingerprint, push.fingerprint: IAM.fingerprint}
 
 
+S45, S34 = "phase4-to-phase5-orchestrator", "phase3-to-phase4-orchestrator"
+
+
+@pytest.mark.parametrize(
+    ("cause", "effect", "expected"),
+    [
+        ((S45, "push_account_cannot_invoke"), (S45, "pushes_failing"), True),
+        ((S45, "push_account_cannot_invoke"), (S45, "backlog"), True),
+        ((S45, "pushes_failing"), (S45, "backlog"), True),
+        ((S45, "pushes_failing"), (S45, "push_account_cannot_invoke"), False),
+        ((S45, "backlog"), (S45, "pushes_failing"), False),
+        ((S34, "push_account_cannot_invoke"), (S45, "pushes_failing"), False),
+        ((S45, "unauthenticated_push"), (S45, "pushes_failing"), False),
+    ],
+)
+def test_a_push_account_that_cannot_invoke_explains_its_services_failing_pushes_and_backlog(
+    cause: tuple[str, str], effect: tuple[str, str], expected: bool
+) -> None:
+    """Issue 20 item 3: the subscription's account may not be orchestrator_iam's member (orchestrator_iam silent)."""
+    assert explains(PIPELINE, finding("push_delivery", service=cause[0], problem=cause[1]),
+                    finding("push_delivery", service=effect[0], problem=effect[1])) is expected
+
+
+def test_one_broken_subscription_account_is_one_thread_when_orchestrator_iam_is_silent() -> None:
+    account, failing, backlog = (finding("push_delivery", service=S45, problem=p) for p in
+                                 ("push_account_cannot_invoke", "pushes_failing", "backlog"))
+    roots = causes_of(PIPELINE, [backlog, STALL, failing, PREDICTIONS, account])
+    assert roots == {f.fingerprint: account.fingerprint for f in (backlog, failing, STALL, PREDICTIONS)}
+    # With the binding's own finding firing too, that one is the root of all.
+    assert set(causes_of(PIPELINE, [backlog, failing, account, IAM]).values()) == {IAM.fingerprint}
+
+
 def test_a_stall_explains_missing_predictions_of_its_date_when_its_downstream_phase_is_at_or_before_predictions() -> None:
     labels = [t.label for t in PIPELINE.transitions]  # 2->3, 3->4, 4->5, 5->6
     explaining = [label for label in labels if explains(PIPELINE, stall(label), PREDICTIONS)]
@@ -255,33 +287,53 @@ def test_an_effect_new_in_a_later_run_joins_the_thread_and_the_parent_is_edited_
     assert len(edit.message.affects) == 1 and "phase_stalls" in edit.message.affects[0]
 
 
-def test_the_cause_resolving_first_gives_the_still_firing_effect_its_own_parent(canary: Canary) -> None:
+def test_effects_that_clear_within_the_grace_resolve_in_the_resolved_cause_thread(canary: Canary) -> None:
     canary.run(DEMO, at=NOW)
     parent = canary.notifier.parent_of(IAM.fingerprint)
     mark = len(canary.notifier.posts)
-    # The binding is restored; the stall and the missing predictions are still there 30 min later.
+    # The binding is restored; the stall and the missing predictions still fire, about to clear by themselves.
     sent = canary.run([STALL, PREDICTIONS], at=NOW + timedelta(minutes=30))
-    assert reasons(sent) == {IAM.fingerprint: Reason.RESOLVED, STALL.fingerprint: Reason.REPEAT, PREDICTIONS.fingerprint: Reason.REPEAT}
-    posts = canary.notifier.since(mark)
-    resolved = next(p for p in posts if p.message.fingerprint == IAM.fingerprint and p.kind == "post")
-    assert resolved.thread == parent.ts
-    # The stall now explains the missing predictions, but both move out of the resolved thread.
-    new_parents = [p for p in posts if p.kind == "post" and p.thread is None]
-    assert sorted(p.message.fingerprint for p in new_parents) == sorted([STALL.fingerprint, PREDICTIONS.fingerprint])
-    # The cause's resolution comes first in the thread it leaves, then the new parents.
-    assert [p.message.fingerprint for p in posts if p.kind == "post"][0] == IAM.fingerprint
-    for post in new_parents:
-        assert post.message.why_now.startswith('its cause resolved and it did not: "orchestrator_iam: ')
-        stored = canary.record(STALL if post.message.fingerprint == STALL.fingerprint else PREDICTIONS)
-        assert (stored.thread_ts, stored.caused_by, stored.firing) == (post.ts, None, True)
-    # The cause's parent is shown resolved: nothing firing lives in its thread any more.
-    [edit] = [p for p in posts if p.kind == "resolved-parent"]
-    assert (edit.thread, edit.message.fingerprint) == (parent.ts, IAM.fingerprint)
-    # Later the effects resolve where they now live.
+    assert reasons(sent) == {IAM.fingerprint: Reason.RESOLVED}
+    [resolved] = canary.notifier.since(mark)  # no parent shown resolved: its thread still has firing effects
+    assert (resolved.kind, resolved.thread) == ("post", parent.ts)
+    assert canary.run([STALL, PREDICTIONS], at=NOW + timedelta(hours=1)) == []  # still within the grace
     mark = len(canary.notifier.posts)
-    canary.run([], at=NOW + timedelta(hours=1))
-    stall_parent = next(p for p in new_parents if p.message.fingerprint == STALL.fingerprint)
-    assert any(p.message.fingerprint == STALL.fingerprint and p.thread == stall_parent.ts for p in canary.notifier.since(mark))
+    sent = canary.run([], at=NOW + timedelta(hours=1, minutes=30))
+    assert reasons(sent) == {STALL.fingerprint: Reason.RESOLVED, PREDICTIONS.fingerprint: Reason.RESOLVED}
+    posts = canary.notifier.since(mark)
+    assert all(p.thread == parent.ts for p in posts)
+    assert not [p for p in canary.notifier.posts if p.kind == "post" and p.thread is None and p is not parent]
+    [edit] = [p for p in posts if p.kind == "resolved-parent"]
+    assert edit.message.fingerprint == IAM.fingerprint  # the parent shows the cause resolved, not an effect
+
+
+def test_effects_still_firing_after_the_grace_become_one_new_incident_led_by_the_most_upstream(canary: Canary) -> None:
+    canary.run(DEMO, at=NOW)
+    parent = canary.notifier.parent_of(IAM.fingerprint)
+    canary.run([STALL, PREDICTIONS], at=NOW + timedelta(minutes=30))  # the cause resolves; the grace runs to +2h30
+    assert canary.run([STALL, PREDICTIONS], at=NOW + timedelta(hours=2)) == []
+    mark = len(canary.notifier.posts)
+    sent = canary.run([STALL, PREDICTIONS], at=NOW + timedelta(hours=2, minutes=30))
+    assert reasons(sent) == {STALL.fingerprint: Reason.REPEAT, PREDICTIONS.fingerprint: Reason.REPEAT}
+    posts = [p for p in canary.notifier.since(mark) if p.kind == "post"]
+    [new_parent] = [p for p in posts if p.thread is None]
+    assert new_parent.message.fingerprint == STALL.fingerprint  # the most upstream is the parent
+    [reply] = [p for p in posts if p.thread is not None]
+    assert (reply.message.fingerprint, reply.thread) == (PREDICTIONS.fingerprint, new_parent.ts)
+    assert reply.message.cause.startswith("phase_stalls: ")
+    assert new_parent.message.why_now.startswith('its cause resolved and it did not: "orchestrator_iam: ')
+    assert "missing_predictions" in new_parent.message.affects[0]
+    # "check first" names what is left to check, never the resolved orchestrator_iam alert as a step.
+    check = dict(new_parent.message.facts)["check first"]
+    assert check.startswith("its logs (linked below)") and "has resolved" in check
+    assert (canary.record(STALL).thread_ts, canary.record(STALL).caused_by) == (new_parent.ts, None)
+    assert (canary.record(PREDICTIONS).thread_ts, canary.record(PREDICTIONS).caused_by) == (new_parent.ts, STALL.fingerprint)
+    assert parent.ts not in {p.thread for p in posts}
+    # The new incident lives on as one: its repeat names the predictions, then both resolve in its thread.
+    assert reasons(canary.run([STALL, PREDICTIONS], at=NOW + timedelta(hours=4, minutes=30))) == {STALL.fingerprint: Reason.REPEAT}
+    mark = len(canary.notifier.posts)
+    canary.run([], at=NOW + timedelta(hours=5))
+    assert {p.thread for p in canary.notifier.since(mark)} == {new_parent.ts}
 
 
 def test_the_effect_resolving_first_is_a_reply_in_the_cause_thread_which_stays_open(canary: Canary) -> None:
@@ -324,23 +376,27 @@ def test_a_silenced_cause_does_not_silence_its_effects(canary: Canary) -> None:
     assert all(p.thread is None for p in canary.notifier.posts)  # no thread to join: their own parents
 
 
-def test_a_cause_silenced_after_its_thread_opened_lets_its_effects_repeat_on_their_own(canary: Canary) -> None:
+def test_a_cause_silenced_after_its_thread_opened_mutes_its_effects_repeats_too(canary: Canary) -> None:
+    """Issue 20 item 3: silencing a cause left its effects repeating, with no word."""
     canary.run(DEMO, at=NOW)
-    parent = canary.notifier.parent_of(IAM.fingerprint)
     canary.silence(IAM, at=NOW + timedelta(minutes=30))
-    canary.silence(PREDICTIONS, at=NOW + timedelta(minutes=30))  # and the effect's own silence still mutes it
-    mark = len(canary.notifier.posts)
-    sent = canary.run(DEMO, at=NOW + timedelta(hours=2))
-    assert reasons(sent) == {STALL.fingerprint: Reason.REPEAT}
-    [reply] = canary.notifier.since(mark)
-    assert (reply.thread, reply.message.fingerprint) == (parent.ts, STALL.fingerprint)
+    assert canary.run(DEMO, at=NOW + timedelta(hours=2)) == []
+    previous = records_for_decide(canary.store, fingerprints=[f.fingerprint for f in DEMO])
+    run = NoticeRun(store=canary.store, notifier=canary.notifier, owner="r", now=NOW + timedelta(hours=2), alerts=ALERTS,
+                    pipeline=PIPELINE, channel_for=SLACK.channel_for)
+    decided, _ = decide_all(run, findings=DEMO, previous=previous, silences=canary.silences,
+                            judgement=Judgement(succeeded=frozenset(EVERY_MONITOR)))
+    assert decided.silenced == {f.fingerprint: "s1" for f in DEMO}  # the run report says which silence muted each
 
 
 def test_a_silenced_effect_stays_silent_when_its_cause_resolves(canary: Canary) -> None:
     canary.run(DEMO, at=NOW)
     canary.silence(STALL, at=NOW)
     sent = canary.run([STALL, PREDICTIONS], at=NOW + timedelta(minutes=30))
-    assert reasons(sent) == {IAM.fingerprint: Reason.RESOLVED, PREDICTIONS.fingerprint: Reason.REPEAT}
+    assert reasons(sent) == {IAM.fingerprint: Reason.RESOLVED}  # the effects' grace runs
+    sent = canary.run([STALL, PREDICTIONS], at=NOW + timedelta(hours=2, minutes=30))
+    assert reasons(sent) == {PREDICTIONS.fingerprint: Reason.REPEAT}
+    assert canary.notifier.posts[-1].thread is None  # its own parent: the stall that explains it is silenced
 
 
 def test_an_effect_of_an_errored_cause_monitor_stays_in_the_thread_and_repeats_there_on_its_own(canary: Canary) -> None:
@@ -443,3 +499,16 @@ def test_the_demo_thread_matches_its_golden_file(tmp_path: Path) -> None:
     ]
     assert [t["reply_in"] for t in thread] == [None, "parent", "parent", "parent"]
     check_golden("demo-thread", {"posts": thread})
+
+
+def test_a_cause_repeat_names_an_effect_its_check_had_no_data_for(canary: Canary) -> None:
+    """Issue 19 item 6: an effect kept open only because its check has no data dropped out of the repeat with no word."""
+    canary.run(DEMO, at=NOW)
+    mark = len(canary.notifier.posts)
+    without_predictions = EVERY_MONITOR - {"missing_predictions"}  # it could not judge: the incident stays open
+    sent = canary.run([IAM, STALL], at=NOW + timedelta(hours=2), succeeded=without_predictions)
+    assert reasons(sent) == {IAM.fingerprint: Reason.REPEAT}
+    [repeat] = canary.notifier.since(mark)
+    stall_line, predictions_line = repeat.message.affects
+    assert "phase_stalls" in stall_line and "no data" not in stall_line
+    assert "missing_predictions" in predictions_line and predictions_line.endswith(f"(no data since {NOW:%H:%M} UTC)")

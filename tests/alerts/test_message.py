@@ -187,3 +187,53 @@ def test_the_demos_repeat_two_hours_later_is_broadcast_in_notifications_jsonl(lo
     assert all("broadcast" not in line for line in lines if line["reason"] == "first")
     first_sent = re.compile(r"first sent \w{3} \d{4}-\d\d-\d\d 18:30 E[SD]T \(\d\d:30 UTC\)")
     assert all(first_sent.search(line["text"]) for line in repeats), "the league's 18:30 with UTC beside it"
+
+
+@pytest.mark.parametrize(
+    ("since", "first_seen", "now", "expected"),
+    [
+        # The pushes failed from 08:30; the first notice went out at 18:00; fixed at 18:30.
+        ("2026-11-21T13:30", "2026-11-21T23:00", "2026-11-21T23:30",
+         "it lasted 10 h from when it began (Sat 2026-11-21 08:30 EST (13:30 UTC)), "
+         "30 min from its first notice (Sat 2026-11-21 18:00 EST (23:00 UTC))"),
+        # No `since` on record (an older record): from the first notice only.
+        (None, "2026-11-21T23:00", "2026-11-21T23:30", "it lasted 30 min from its first notice (Sat 2026-11-21 18:00 EST (23:00 UTC))"),
+        # A `since` after the first notice (a later record's) never makes it shorter than the notices.
+        ("2026-11-21T23:10", "2026-11-21T23:00", "2026-11-21T23:30", "it lasted 30 min from its first notice"),
+    ],
+)
+def test_a_resolution_says_how_long_from_when_it_began_and_from_its_first_notice(
+    since: str | None, first_seen: str, now: str, expected: str
+) -> None:
+    """Issue 19 item 5: the pushes failed for ten hours, the notice said "it lasted 30 min"."""
+    from zoneinfo import ZoneInfo
+
+    from alerts.message import build_message
+    from core.model import AlertState, Decision, Severity
+    from tests.scenario import utc
+
+    state = AlertState(
+        fingerprint="f1", monitor="push_delivery", key={"service": "s", "problem": "pushes_failing"}, severity=Severity.CRITICAL,
+        summary="s: pushes fail", first_seen=utc(first_seen), last_seen=utc(first_seen), last_notified=utc(first_seen),
+        since=utc(since) if since else None,
+    )
+    built = build_message(Decision(fingerprint="f1", reason=Reason.RESOLVED, previous=state), now=utc(now),
+                          zone=ZoneInfo("America/New_York"))
+    assert expected in built.why_now
+
+
+def test_the_record_keeps_when_the_condition_began_across_repeats(tmp_path: Path) -> None:
+    from core.model import AlertState, Decision
+
+    finding = stall_finding()
+    assert finding.since is not None
+    opened = Decision(fingerprint=finding.fingerprint, reason=Reason.FIRST, finding=finding).next_record(
+        now=NOW, retention=timedelta(days=1), channel="C", thread_ts="1.0")
+    later = finding.model_copy(update={"since": finding.since + timedelta(hours=1)})
+    repeated = opened.repeated(later, now=NOW + timedelta(hours=2))
+    assert opened.since == repeated.since == finding.since
+    store = SqliteStateStore(path=tmp_path / "s.sqlite3")
+    assert store.claim(fingerprint=finding.fingerprint, expected_version=0, owner="o", now=NOW, lease=timedelta(minutes=5))
+    store.record(state=opened, owner="o")
+    assert store.load(fingerprints=[finding.fingerprint])[finding.fingerprint].since == finding.since
+    assert isinstance(opened, AlertState)

@@ -103,10 +103,10 @@ def test_an_incident_is_one_thread_repeat_and_resolved_reply_and_the_parent_is_e
     repeat, resolved = fake.replies(parent.ts)
     assert [r.method for r in fake.requests] == ["chat.postMessage"] * 3 + ["chat.update"]
     assert "still firing after 2 h" in repeat.text
-    assert resolved.text.startswith("RESOLVED [CRITICAL] phase_stalls") and "it lasted 3 h 10 min" in resolved.text
+    assert resolved.text.startswith("RESOLVED [CRITICAL] phase_stalls") and "3 h 10 min from its first notice" in resolved.text and "it lasted " in resolved.text
     update = fake.calls("chat.update")[0].body
     assert (update["channel"], update["ts"]) == ("C0ALERTS", parent.ts)
-    assert parent.edits == 1 and "it lasted 3 h 10 min" in parent.text
+    assert parent.edits == 1 and "3 h 10 min from its first notice" in parent.text
     assert pipeline.store.load(fingerprints=[finding.fingerprint])[finding.fingerprint].status == "resolved"
 
 

@@ -74,7 +74,8 @@ def test_demo_tells_one_story_the_lost_invoker_of_phase4_to_phase5(local_dir):
     # The raw-table checks are on in the demo and judge a healthy raw layer: the outage is downstream of it.
     outcomes = {m["name"]: m["outcome"] for m in report["monitors"]}
     assert (outcomes["freshness"], outcomes["volume"]) == ("ok", "ok")
-    assert "FIRING [CRITICAL] orchestrator_iam" in result.stderr  # printed readably, on stderr under --json
+    # Printed readably, on stderr under --json; the parent opens with what tonight loses and the time left.
+    assert "FIRING [CRITICAL] no predictions for tonight's 5 games; first tip-off 19:00 EST, in 30 min: orchestrator_iam" in result.stderr
     again = run_cli("run", "--json", "--now", report["now"])
     assert again.code == 0 and again.report["notifications"] == []
 
@@ -319,3 +320,14 @@ def test_a_silence_that_cannot_be_stored_says_so_in_one_line(local_dir):
     result = run_cli("silence", "--match", "service=phase3-to-phase4-orchestrator", "--for", "1h", "--reason", "r")
     assert result.code == 1
     assert result.stderr.startswith("error: alert state: sqlite: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_silencing_a_cause_says_which_open_incidents_it_mutes_effects_included(local_dir):
+    """Issue 20 item 3: a silenced cause mutes its effects' repeats too, and the command says so."""
+    broken_iam().write_local(local_dir)
+    first = run_cli("run", "--json", "--now", datetime.now(timezone.utc).isoformat()).report
+    assert sorted(f["monitor"] for f in first["findings"]) == ["orchestrator_iam", "push_delivery"]
+    created = run_cli("silence", "--match", "monitor=orchestrator_iam", "--for", "1d", "--reason", "redeploying")
+    assert created.code == 0, created.stderr
+    assert "it mutes 1 open incident(s) now, and the repeats of 1 effect(s) in their threads:" in created.stdout
+    assert "  effect, in its cause's thread: critical push_delivery " in created.stdout

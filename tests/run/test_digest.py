@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import pytest
 
-from alerts.digest import Digest, Latency, MonitorOutcome, OpenIncident, Slate, render_digest_text
+from alerts.digest import OpenEffect, Digest, Latency, MonitorOutcome, OpenIncident, Slate, render_digest_text
 from alerts.render_digest import render_digest_slack
 from alerts.firestore_state import FirestoreStateStore
 from alerts.notifier import DeliveryError, Receipt
@@ -91,12 +91,28 @@ def test_the_digest_lists_open_incidents_and_is_not_all_clear(local_dir: Path, d
     report = run(local_dir, scenario, MORNING)
     assert [n["delivered"] for n in digests(report)] == [True]
     [line] = [e for e in jsonl(local_dir) if e["reason"] == "digest"]
-    # The binding's loss, and its push account (the subscription's) that now cannot invoke either.
-    assert line["all_clear"] is False and line["open"] == 2
-    assert "Daily digest for Sat 2026-11-21: 2 open incident(s)" in line["text"]
+    # The binding's loss, and its push account (the subscription's) that now cannot invoke either: one incident,
+    # its effect counted under it.
+    assert line["all_clear"] is False and line["open"] == 1
+    assert "Daily digest for Sat 2026-11-21: 1 open incident(s)" in line["text"]
     assert "open: [CRITICAL] orchestrator_iam: phase4-to-phase5-orchestrator" in line["text"]
-    assert "open: [CRITICAL] push_delivery: phase4-to-phase5-orchestrator" in line["text"]
+    assert "1 effect(s) under it: push_delivery: phase4-to-phase5-orchestrator" in line["text"]
+    assert "open: [CRITICAL] push_delivery" not in line["text"]
     assert "all clear" not in line["text"]
+
+
+def test_a_dry_run_digest_is_the_one_this_run_leaves_behind(local_dir: Path, digest_on: None) -> None:
+    """Issue 19 item 6: a dry run's digest said "all clear" beside this run's CRITICAL notices."""
+    scenario = healthy_yesterday_and_tonight().policy("phase4-to-phase5-orchestrator", {"bindings": []})
+    report = run(local_dir, scenario, MORNING, "--dry-run")
+    assert {n["reason"] for n in report["notifications"] if n["reason"] != "digest"} == {"first"}
+    assert "all clear" not in report["digest"] and "1 open incident(s)" in report["digest"]
+    assert "1 effect(s) under it: push_delivery" in report["digest"]
+    assert jsonl(local_dir) == []
+    # The real run then posts the same open incidents.
+    real = run(local_dir, scenario, MORNING)
+    [line] = [e for e in jsonl(local_dir) if e["reason"] == "digest"]
+    assert line["open"] == 1 and real["digest"].splitlines()[1] == report["digest"].splitlines()[1]
 
 
 def test_no_digest_before_its_time_nor_on_an_operators_run(local_dir: Path, digest_on: None) -> None:
@@ -150,7 +166,11 @@ def sample_digest(*, open_incidents: bool) -> Digest:
     now = datetime(2026, 11, 21, 14, 30, tzinfo=timezone.utc)
     incidents = [
         OpenIncident(Severity.CRITICAL, "orchestrator_iam", "phase4-to-phase5-orchestrator: <!channel> cannot invoke it",
-                     now - timedelta(hours=15), "https://slack.com/archives/C0ALERTS/p1700000000000200"),
+                     now - timedelta(hours=15), "https://slack.com/archives/C0ALERTS/p1700000000000200",
+                     effects=(OpenEffect("phase_stalls", "phase_5_predictions has not started for 2026-11-21: 240 min after "
+                                         "phase_4_precompute completed"),
+                              OpenEffect("push_delivery", "phase4-to-phase5-orchestrator: 40 of 40 pushes failed",
+                                         no_data_since=now - timedelta(hours=2)))),
         OpenIncident(Severity.WARNING, "missing_predictions", "1 of 9 games on 2026-11-20 have no predictions", now - timedelta(hours=20)),
     ] if open_incidents else []
     start = datetime(2026, 11, 22, 0, 0, tzinfo=timezone.utc)
