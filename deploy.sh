@@ -91,7 +91,7 @@ PROJECT_ROLES=(
   roles/pubsub.viewer    # push_delivery: list the project's subscriptions (pubsub.subscriptions.list)
   roles/monitoring.viewer # push_delivery: push_request_count and oldest_unacked_message_age (monitoring.timeSeries.list)
   roles/browser          # the project's IAM policy, for project-level invoker grants (resourcemanager.projects.getIamPolicy)
-  roles/datastore.user   # the alert records and silences in Firestore (see README: Security, roles)
+  roles/datastore.user   # the alert records and silences in Firestore (see docs/deploy.md: Roles)
   # scheduler_jobs and the fixes' jobs: cloudscheduler.jobs.get/list (the viewer role: it cannot run, pause or edit a job)
   roles/cloudscheduler.viewer
   # "who changed it": entries.list of the services' Admin Activity audit logs. roles/logging.viewer reads every
@@ -572,7 +572,7 @@ policy = {
     "documentation": {
         "mimeType": "text/markdown",
         "content": f"{name.split(':')[0]} logged no completed run (`jsonPayload.event=\"canary_run\"`) for "
-        f"{int(seconds) // 60} minutes: the watcher is not watching. See README.md, Operations: "
+        f"{int(seconds) // 60} minutes: the watcher is not watching. See docs/runbook.md: "
         "'The canary itself is silent'.",
     },
     "combiner": "OR",

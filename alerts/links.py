@@ -1,7 +1,7 @@
 """The links every alert carries, built from configuration (pure: the key, the time range and the config).
 
 Cloud Run service console, its logs in Cloud Logging (filter and time range in the URL), the BigQuery
-table the monitor read, and the alert's runbook entry in the README.
+table the monitor read, and the alert's runbook entry in docs/runbook.md.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ def bigquery_url(ctx: LinkContext, table: str) -> str:
 
 
 def runbook_url(ctx: LinkContext, monitor: str, problem: str | None) -> str:
-    """The README's runbook entry: anchor `runbook-<monitor>-<problem>` (or `runbook-<monitor>`)."""
-    anchor = f"runbook-{monitor}-{problem}" if problem else f"runbook-{monitor}"
+    """The runbook's entry (docs/runbook.md): its heading `<monitor>: <problem>` (or `<monitor>`), whose anchor
+    GitHub renders as `<monitor>-<problem>`."""
+    anchor = f"{monitor}-{problem}" if problem else monitor
     return f"{ctx.links.runbook}#{anchor}"
 
 

@@ -134,8 +134,8 @@ class LinksConfig(StrictModel):
     """Where an alert's links point: the Google Cloud console, the runbook, Slack threads, the canary itself."""
 
     console: str = "https://console.cloud.google.com"
-    runbook: str = "https://github.com/nba-props-platform/pipeline-canary/blob/main/README.md"
-    """The README with the runbook; each alert links `<runbook>#runbook-<monitor>-<problem>`."""
+    runbook: str = "https://github.com/nba-props-platform/pipeline-canary/blob/main/docs/runbook.md"
+    """The runbook (docs/runbook.md) as published; each alert links `<runbook>#<monitor>-<problem>`."""
     slack_archive: str = "https://slack.com/archives"
     """Thread links are `<slack_archive>/<channel id>/p<ts without the dot>`."""
     logs_before: Duration = timedelta(hours=1)
@@ -371,6 +371,34 @@ class Transition(StrictModel):
         return f"{self.from_phase}->{self.to_phase}"
 
 
+def phase_name_problems(phases: list[str], predictions_phase: str | None, transitions: list[tuple[Any, Any]]) -> list[str]:
+    """Every name of [pipeline] that its `phases` do not have, each with its key (all at once: a fix per
+    attempt is an operator's afternoon). A None name is missing, which the model reports itself."""
+    known = ", ".join(phases)
+    problems: list[str] = []
+    if len(set(phases)) != len(phases):
+        problems.append(f"phases: a phase is listed twice ({known})")
+    if predictions_phase is not None and predictions_phase not in phases:
+        problems.append(f"predictions_phase: unknown phase {predictions_phase!r} (known: {known})")
+    seen: set[str] = set()
+    for index, (from_phase, to_phase) in enumerate(transitions):
+        # A transition by its from->to, as every other message names it; by index only when a side is missing.
+        named = isinstance(from_phase, str) and isinstance(to_phase, str)
+        where = f"transitions[{from_phase}->{to_phase}]" if named else f"transitions[{index}]"
+        unknown = [(side, phase) for side, phase in (("from", from_phase), ("to", to_phase))
+                   if phase is not None and phase not in phases]
+        problems += [f"{where}.{side}: unknown phase {phase!r} (known: {known})" for side, phase in unknown]
+        if unknown or not named:
+            continue
+        label = f"{from_phase}->{to_phase}"
+        if phases.index(from_phase) >= phases.index(to_phase):
+            problems.append(f"{where}: runs against the order of phases ({known})")
+        if label in seen:
+            problems.append(f"{where}: listed twice")
+        seen.add(label)
+    return problems
+
+
 class Pipeline(StrictModel):
     """The pipeline's shape, stated once: its phases in order, the hand-offs between them, and the
     service that starts each downstream phase. Monitors and the dependency rules read it from here."""
@@ -387,21 +415,11 @@ class Pipeline(StrictModel):
 
     @model_validator(mode="after")
     def _names_exist(self) -> Pipeline:
-        known = ", ".join(self.phases)
-        if len(set(self.phases)) != len(self.phases):
-            raise ValueError(f"phases: a phase is listed twice ({known})")
-        if self.predictions_phase not in self.phases:
-            raise ValueError(f"predictions_phase: unknown phase {self.predictions_phase!r} (known: {known})")
-        seen: set[str] = set()
-        for index, transition in enumerate(self.transitions):
-            for side, phase in (("from", transition.from_phase), ("to", transition.to_phase)):
-                if phase not in self.phases:
-                    raise ValueError(f"transitions[{transition.label}].{side}: unknown phase {phase!r} (known: {known})")
-            if self.phases.index(transition.from_phase) >= self.phases.index(transition.to_phase):
-                raise ValueError(f"transitions[{transition.label}]: runs against the order of phases ({known})")
-            if transition.label in seen:
-                raise ValueError(f"transitions[{transition.label}]: listed twice")
-            seen.add(transition.label)
+        problems = phase_name_problems(
+            self.phases, self.predictions_phase, [(t.from_phase, t.to_phase) for t in self.transitions]
+        )
+        if problems:
+            raise ValueError("; pipeline.".join(problems))
         return self
 
     @property

@@ -14,6 +14,8 @@ CANARY_MONITOR = "canary"
 """The pseudo-monitor that owns "canary degraded" findings (a monitor that errored)."""
 ESCALATION_MONITOR = "escalation"
 """The pseudo-monitor of escalation records (alerts/escalate.py): one per incident, firing while its page is open."""
+CANARY_PROBLEMS = ("error", "invalid_setting", "corrupt_record")
+"""Every `problem` a "canary degraded" finding can carry; each has its runbook entry in docs/runbook.md."""
 
 
 class Severity(str, enum.Enum):

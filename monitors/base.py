@@ -109,6 +109,8 @@ class MonitorSpec(Generic[ConfigT]):
 
     key_labels: frozenset[str] = frozenset()
     """Every label its findings' keys can carry: what a silence may match on (tests hold checks to it)."""
+    problems: tuple[str, ...] = ()
+    """Every `problem` its findings can carry; each has its runbook entry in docs/runbook.md (tests hold both)."""
 
     @property
     def replayable(self) -> bool:

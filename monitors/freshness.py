@@ -236,5 +236,6 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
 
 SPEC = MonitorSpec(
     name=NAME, config_model=Config, check=check, reads="warehouse", key_labels=frozenset({"table", "problem"}),
+    problems=("stale",),
     fetch=fetch, judge=judge, window=window,
 )

@@ -176,4 +176,5 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
 SPEC = MonitorSpec(
     name=NAME, config_model=Config, check=check, reads="warehouse", fetch=fetch, judge=judge, window=window,
     key_labels=frozenset({"game_date", "system_id", "problem"}),
+    problems=("none", "partial"),
 )

@@ -184,4 +184,5 @@ SPEC = MonitorSpec(
     name=NAME, config_model=Config, check=check, reads="iam",
     no_history="reads live Cloud Run IAM policies (getIamPolicy); past policies are not kept, so there is no history to replay",
     key_labels=frozenset({"service", "problem"}),
+    problems=("missing_invoker", "conditional_invoker", "public_invoker", "not_found"),
 )

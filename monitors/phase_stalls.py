@@ -338,4 +338,5 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
 SPEC = MonitorSpec(
     name=NAME, config_model=Config, check=check, reads="warehouse", fetch=fetch, judge=judge, window=window,
     key_labels=frozenset({"transition", "phase", "processor", "game_date", "problem"}),
+    problems=("stalled", "incomplete", "failed"),
 )

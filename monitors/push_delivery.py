@@ -366,4 +366,5 @@ SPEC = MonitorSpec(
         "(kept for a limited time): a replay cannot see them as they were"
     ),
     key_labels=frozenset({"service", "problem"}),
+    problems=("no_subscription", "unauthenticated_push", "push_account_cannot_invoke", "pushes_failing", "backlog"),
 )

@@ -23,23 +23,28 @@ def known_names() -> str:
     return ", ".join(MONITORS)
 
 
-def validate_monitor_tables(tables: dict[str, Any], *, pipeline: Pipeline) -> dict[str, MonitorConfig]:
-    """Validate each [monitors.NAME] table with its monitor's Config, then against the pipeline's topology."""
-    unknown = sorted(set(tables) - set(MONITORS))
-    if unknown:
-        raise ConfigError(f"monitors.{unknown[0]}: unknown monitor (known: {known_names()})")
+def validate_monitor_tables(tables: dict[str, Any], *, pipeline: Pipeline | None) -> dict[str, MonitorConfig]:
+    """Validate each [monitors.NAME] table with its monitor's Config, then against the pipeline's topology
+    (skipped when the pipeline itself is invalid: `pipeline` None). Every problem is reported at once."""
+    problems = [f"monitors.{name}: unknown monitor (known: {known_names()})" for name in sorted(set(tables) - set(MONITORS))]
     configs: dict[str, MonitorConfig] = {}
     for name, spec in MONITORS.items():
         table = tables.get(name, {})
         if not isinstance(table, dict):
-            raise ConfigError(f"monitors.{name}: expected a table")
+            problems.append(f"monitors.{name}: expected a table")
+            continue
         try:
             configs[name] = spec.config_model.model_validate(table)
         except ValidationError as error:
-            raise ConfigError(describe_validation_error(
-                error, prefix=f"monitors.{name}", raw=table, model=spec.config_model)) from None
+            problems.append(describe_validation_error(
+                error, prefix=f"monitors.{name}", raw=table, model=spec.config_model))
+            continue
+        if pipeline is None:
+            continue
         try:
             configs[name].check_against(pipeline)
         except ValueError as error:
-            raise ConfigError(f"monitors.{name}.{error}") from None
+            problems.append(f"monitors.{name}.{error}")
+    if problems:
+        raise ConfigError("; ".join(problems))
     return configs

@@ -223,6 +223,7 @@ SPEC = MonitorSpec(
         "are not kept, so there is no history to replay"
     ),
     key_labels=frozenset({"job", "problem"}),
+    problems=("not_found", "paused", "failing", "late"),
 )
 
 

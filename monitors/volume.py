@@ -173,5 +173,6 @@ def check(config: Config, sources: Sources, ctx: CheckContext) -> CheckResult:
 
 SPEC = MonitorSpec(
     name=NAME, config_model=Config, check=check, reads="warehouse", key_labels=frozenset({"check", "game_date", "problem"}),
+    problems=("low_rows", "nulls"),
     fetch=fetch, judge=judge, window=window,
 )

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
-from core.config import CanaryConfig, ConfigError, Settings, SlackConfig, describe_settings_error, describe_validation_error
+from core.config import (
+    CanaryConfig, ConfigError, Pipeline, Settings, SlackConfig, describe_settings_error, describe_validation_error,
+    phase_name_problems,
+)
 from monitors.registry import validate_monitor_tables
 
 
@@ -81,18 +85,57 @@ def load_config(path: Path) -> CanaryConfig:
     except RecursionError:  # tomllib recurses once per nesting level: a few hundred [ or { exhaust the stack
         raise ConfigError(f"{path}: not valid TOML (arrays or tables nested too deeply)") from None
     try:
-        config = CanaryConfig.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(f"{path}: {describe_validation_error(error, raw=raw, model=CanaryConfig)}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: values nested too deeply to validate") from None
-    try:
-        monitors = validate_monitor_tables(config.monitors, pipeline=config.pipeline)
-    except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
+        config, monitors = _validate_all(raw, path=path)
     except RecursionError:
         raise ConfigError(f"{path}: values nested too deeply to validate") from None
     return config.model_copy(update={"monitors": monitors})
+
+
+def _validate_all(raw: dict[str, Any], *, path: Path) -> tuple[CanaryConfig, dict[str, Any]]:
+    # Every problem of the file at once (the top level, the pipeline, each monitor's table), not one per attempt.
+    problems: list[str] = []
+    config: CanaryConfig | None = None
+    try:
+        config = CanaryConfig.model_validate(raw)
+    except ValidationError as error:
+        problems.append(describe_validation_error(error, raw=raw, model=CanaryConfig))
+        problems += [f"pipeline.{p}" for p in _names_of_a_broken_pipeline(raw, error)]
+    tables = config.monitors if config is not None else raw.get("monitors", {})
+    monitors: dict[str, Any] = {}
+    if isinstance(tables, dict):
+        try:
+            monitors = validate_monitor_tables(tables, pipeline=config.pipeline if config is not None else _valid_pipeline(raw))
+        except ConfigError as error:
+            problems.append(str(error))
+    if problems or config is None:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+    return config, monitors
+
+
+def _names_of_a_broken_pipeline(raw: dict[str, Any], error: ValidationError) -> list[str]:
+    """When [pipeline] has field errors its name checks never ran: run them on what is there, so a missing
+    key and a mistyped phase come in one error. (When its fields parsed, the model ran them itself.)"""
+    pipeline = raw.get("pipeline")
+    if not isinstance(pipeline, dict) or not any(e["loc"][:1] == ("pipeline",) and len(e["loc"]) > 1 for e in error.errors()):
+        return []
+    phases = pipeline.get("phases")
+    if not isinstance(phases, list) or not all(isinstance(p, str) for p in phases):
+        return []
+    transitions = pipeline.get("transitions")
+    pairs = [
+        (t.get("from") if isinstance(t.get("from"), str) else None, t.get("to") if isinstance(t.get("to"), str) else None)
+        for t in (transitions if isinstance(transitions, list) else []) if isinstance(t, dict)
+    ]
+    predictions = pipeline.get("predictions_phase")
+    return phase_name_problems(phases, predictions if isinstance(predictions, str) else None, pairs)
+
+
+def _valid_pipeline(raw: dict[str, Any]) -> Pipeline | None:
+    """[pipeline] on its own when the rest of the file is broken, so monitor tables are still checked against it."""
+    try:
+        return Pipeline.model_validate(raw.get("pipeline"))
+    except ValidationError:
+        return None
 
 
 def load_all(settings: Settings | None = None) -> tuple[Settings, CanaryConfig]:

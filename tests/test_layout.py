@@ -11,6 +11,7 @@ PACKAGES = ("alerts", "core", "demo", "entry", "monitors", "run", "sources")
 CROSS_CUTTING = {
     "test_cold_start.py": "what importing main.py costs",
     "test_deploy.py": "deploy.sh",
+    "test_docs.py": "README.md and docs/: links between them, and every demo figure they quote",
     "test_fault_matrix.py": "each external source x each fault",
     "test_hostile_input.py": "hostile data and requests, end to end",
     "test_imports.py": "the import graph",

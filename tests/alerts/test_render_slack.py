@@ -204,7 +204,7 @@ def test_a_parent_carries_the_buttons_that_apply_each_valued_with_the_fingerprin
     for button in buttons:
         assert len(button["text"]["text"]) <= MAX_BUTTON_TEXT and len(button["action_id"]) <= MAX_ACTION_ID
         if button["action_id"] == "runbook":
-            assert button["url"].startswith("https://") and "#runbook-phase_stalls" in button["url"] and "value" not in button
+            assert button["url"].startswith("https://") and "docs/runbook.md#phase_stalls-stalled" in button["url"] and "value" not in button
         else:
             assert button["value"] == alert.fingerprint and button["text"]["text"] == ACTIONS[button["action_id"]]
     assert len(buttons) <= MAX_ACTIONS_ELEMENTS
