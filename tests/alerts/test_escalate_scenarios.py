@@ -87,7 +87,7 @@ def test_an_unacknowledged_critical_pages_once_across_ten_runs_and_resolves_ther
     assert event["payload"]["component"] in SERVICES and event["payload"]["group"] == "orchestrator_iam"
     # The runbook's link (a thread link only when the thread is in Slack: the file's offsets are none).
     assert [link["text"] for link in event["links"]] == ["Runbook"]
-    assert event["links"][0]["href"].startswith(CONFIG.links.runbook + "#runbook-orchestrator_iam-missing_invoker")
+    assert event["links"][0]["href"].startswith(CONFIG.links.runbook + "#orchestrator_iam-missing_invoker")
     # The mention went to each incident's thread (the local file: a line with reason "escalation").
     shown = [e for e in posted(local_dir) if e["reason"] == "escalation"]
     assert sorted(e["fingerprint"] for e in shown) == sorted(paging)
