@@ -20,6 +20,7 @@ from alerts.render_text import inert_text, json_line
 from alerts.silences import effects_muted, new_silence, open_incidents_matched, parse_matchers
 from alerts.state import StateError, StateStore, incidents_only
 from core.config import CanaryConfig, ConfigError, Settings, parse_duration
+from core.environment import scoped_file
 from core.inputs import parse_game_date as parse_date, parse_instant
 from core.local_files import LinkedFile
 from core.model import RunReport, Severity
@@ -271,8 +272,8 @@ def cli_demo(
         jobs=[w.job for w in watched_jobs(config.monitors["scheduler_jobs"], config.pipeline)],
     )
     note = stderr if args.json else stdout
-    announce_demo_removals(settings.local_dir, out=note)
-    for stale in DEMO_REMOVES:
+    announce_demo_removals(settings.local_dir, environment=config.environment, out=note)
+    for stale in demo_removes(config.environment):
         (settings.local_dir / stale).unlink(missing_ok=True)
     try:
         write_demo(pipeline, settings.local_dir, dataset_prefix=config.dataset_prefix, progress=demo_progress(out=note))
@@ -374,7 +375,13 @@ DEMO_REPLACES = (
 PROGRESS_EVERY_ROWS = 10_000
 
 
-def announce_demo_removals(local_dir: Path, *, out: TextIO) -> None:
+def demo_removes(environment: str) -> dict[str, str]:
+    """The demo's own environment's state files (file name -> what it is named in DEMO_REMOVES): another
+    environment's records in the same folder are not the demo's to delete."""
+    return {scoped_file(name, environment=environment): name for name in DEMO_REMOVES}
+
+
+def announce_demo_removals(local_dir: Path, *, environment: str, out: TextIO) -> None:
     """Say what the demo is about to delete or overwrite, before it does."""
     what = {
         "state.sqlite3": "alert records and silences",
@@ -388,9 +395,10 @@ def announce_demo_removals(local_dir: Path, *, out: TextIO) -> None:
         "scheduler_jobs.json": "replaced by the demo's Cloud Scheduler jobs",
         "audit_log.json": "replaced by the demo's audit log",
     }
-    present = [name for name in (*DEMO_REMOVES, *DEMO_REPLACES) if (local_dir / name).exists()]
+    named = {**demo_removes(environment), **{name: name for name in DEMO_REPLACES}}
+    present = [name for name in named if (local_dir / name).exists()]
     if present:
-        listed = "; ".join(f"{name} ({what[name]})" for name in present)
+        listed = "; ".join(f"{name} ({what[named[name]]})" for name in present)
         print(f"demo: removing the previous local run in {local_dir}/: {listed}", file=out, flush=True)
 
 

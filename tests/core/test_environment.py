@@ -231,3 +231,19 @@ def test_a_staging_runs_fix_and_links_name_the_prefixed_predictions_table(tmp_pa
     texts = "\n".join(n.text or "" for n in report.notifications)
     assert "BigQuery: test_nba_predictions.player_prop_predictions" in texts
     assert "BigQuery: nba_predictions." not in texts
+
+
+def test_a_staging_demo_leaves_productions_records_in_the_same_folder(local_dir: Path, monkeypatch) -> None:
+    """The demo deletes its own environment's state files only: production's stay, byte for byte."""
+    from tests.conftest import run_cli
+
+    assert run_cli("demo", "--no-run").code == 0 and run_cli("run").code == 0  # production's records and notices
+    production = {name: (local_dir / name).read_bytes() for name in ("state.sqlite3", "notifications.jsonl")}
+    monkeypatch.setenv("CANARY_ENVIRONMENT", "staging")
+    staged = run_cli("demo")
+    assert staged.code == 0, staged.stderr
+    assert {name: (local_dir / name).read_bytes() for name in production} == production
+    assert (local_dir / "state__staging.sqlite3").exists() and (local_dir / "notifications__staging.jsonl").exists()
+    again = run_cli("demo", "--no-run")
+    assert "state__staging.sqlite3 (alert records and silences)" in again.stdout
+    assert not any(f"{sep}state.sqlite3 (" in again.stdout for sep in (": ", "; "))  # production's is not named
