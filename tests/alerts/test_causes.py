@@ -500,7 +500,8 @@ def test_over_slack_the_demo_is_one_parent_two_replies_then_one_repeat_and_a_new
 
 
 def test_the_demo_thread_matches_its_golden_file(tmp_path: Path) -> None:
-    """The demo's incident as Slack shows it: the parent, the two replies, and the repeat two hours later."""
+    """A demo-like incident as Slack shows it (the seeds' outage on phase4-to-phase5-orchestrator, from synthetic findings:
+    the demo itself now breaks the second hop of 3->4 first): the parent, the two replies, and the repeat two hours later."""
     canary = Canary(store=SqliteStateStore(path=tmp_path / "state.sqlite3"))
     canary.run(DEMO, at=NOW)
     canary.run(DEMO, at=NOW + timedelta(hours=2))
