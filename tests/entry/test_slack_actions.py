@@ -471,3 +471,26 @@ def test_a_click_the_store_failed_is_retried_and_acts_once(
     # The key is taken only by the delivery that finished: the replay after it is "already handled".
     taken = hashlib.sha256(f"1764979300.000100|{USER}|{button}|{fingerprint}".encode()).hexdigest()[:40]
     assert canary.store.action_taken(taken, now=now)
+
+
+def test_the_commands_a_summary_prints_for_the_members_without_buttons_run_as_printed(demo: dict[str, Any], local_dir: Path) -> None:
+    """The demo's cause as a member past a summary's buttons: its `main.py silence` and `main.py ack` lines, run
+    as printed (the words after `python main.py`), make the same records as the buttons."""
+    import shlex
+
+    from alerts.acted import incident_matchers, parent_message
+    from alerts.render_slack import ack_command, silence_command
+    from alerts.sqlite_state import SqliteStateStore
+
+    store = SqliteStateStore(path=local_dir / "state.sqlite3")
+    state = store.load(fingerprints=[demo["cause"]])[demo["cause"]]
+    member = parent_message(state, zone=datetime.now().astimezone().tzinfo, links=None)
+    for command in (silence_command(member, "2h"), ack_command(member.fingerprint)):
+        words = shlex.split(command)
+        assert words[:2] == ["python", "main.py"]
+        result = run_cli(*words[2:])
+        assert result.code == 0, result.stderr
+    [made] = silences(local_dir)
+    assert made["matchers"] == incident_matchers(state)
+    [ack] = acks(local_dir)
+    assert ack["fingerprint"] == demo["cause"] and ack["ended_at"] is None
