@@ -448,14 +448,14 @@ def silence_command(message: AlertMessage, duration: str) -> str:
     words = [*CLI, "silence"]
     for name, value in matchers:
         words += ["--match", shlex.quote(f"{name}={value}")]
-    reason = f"silenced for {duration} from a summary's commands"
+    reason = f"silenced for {duration} from the summary in Slack"
     return " ".join([*words, "--for", shlex.quote(duration), "--reason", shlex.quote(reason)])
 
 
 def _commands(message: AlertMessage) -> str:
     """The commands in a code block: only a backtick could close it (escaped as _code_section does)."""
-    text = "\n".join([ack_command(message.fingerprint), silence_command(message, "2h")])
-    return CODE_FENCE + escape(visible_controls(text)).replace("`", "\u02cb") + CODE_FENCE
+    commands = [ack_command(message.fingerprint), silence_command(message, "2h")]
+    return CODE_FENCE + "\n".join(escape(visible_controls(c)).replace("`", "\u02cb") for c in commands) + CODE_FENCE
 
 
 def _member_text(message: AlertMessage, controls: Controls | None) -> str:

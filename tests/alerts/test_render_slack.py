@@ -297,3 +297,26 @@ def test_a_summary_parent_of_any_size_stays_within_slacks_limits_and_says_how_to
     left = count - len(buttoned) - len(listed)
     if left:
         assert f"…and {left} more not listed here: `python main.py incidents`" in said
+
+
+def test_docs_slack_md_quotes_a_summarys_note_and_commands_as_the_renderer_prints_them() -> None:
+    """docs/slack.md "On a summary" quotes a summary of 40 stalls: its note and one member's commands, as Slack
+    shows them (mrkdwn italics and code fences off, entities as their characters)."""
+    import html
+
+    from alerts.render_slack import Controls, render_group_parent
+
+    days = [date(2026, 10, d) for d in range(1, 32)] + [date(2026, 11, d) for d in range(1, 10)]
+    members = tuple(message(stall_finding(day), Reason.FIRST) for day in days)
+    payload = render_group_parent(AlertGroup(reason=Reason.FIRST, members=members, limit=5),
+                                  controls={m.fingerprint: Controls() for m in members}).to_dict()
+    shown = set()
+    for text in texts(payload)[1:]:
+        for line in html.unescape(text).replace("```", "\n").splitlines():
+            shown.add(line.strip().strip("_"))
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "slack.md").read_text(encoding="utf-8")
+    section = doc.split("### On a summary", 1)[1].split("\n## ", 1)[0]
+    quoted = [line for block in re.findall(r"```\n(.*?)\n```", section, re.S) for line in block.splitlines()]
+    assert len(quoted) == 4
+    for line in quoted:
+        assert line in shown, f"docs/slack.md quotes a line the renderer does not print: {line!r}"
