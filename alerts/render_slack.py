@@ -405,10 +405,11 @@ def render_group(group: AlertGroup, *, parent_edit: bool = False) -> SlackMessag
     return SlackMessage(text=_fallback(render_group_text(group, clean=inert)), blocks=blocks)
 
 
-def render_group_parts(group: AlertGroup) -> list[SlackMessage]:
+def render_group_parts(group: AlertGroup, *, members: Sequence[AlertMessage] | None = None, before: int = 0) -> list[SlackMessage]:
     """A summary split into as many messages as Slack's limits need (50 blocks, ~12,000 characters of block
-    text): every alert is listed in one of them, worst first; parts after the first say which part they are."""
-    members = group.ordered
+    text): every alert is listed in one of them, worst first; parts after the first say which part they are.
+    `members`/`before`: only these, in parts that follow `before` parts already sent (a summary with buttons)."""
+    members = group.ordered if members is None else list(members)
     sections = _pack_sections([member_line(m, inert) for m in members])
     head, tail = _group_frame(group, parent_edit=False, part=" (part 9 of 9)")
     frame = sum(len(b.to_dict().get("text", {}).get("text", "")) for b in head) + sum(
@@ -427,7 +428,8 @@ def render_group_parts(group: AlertGroup) -> list[SlackMessage]:
     offset = 0
     for index, texts in enumerate(parts):
         count = sum(text.count("\n") + 1 for text in texts)
-        label = f" (part {index + 1} of {len(parts)})" if len(parts) > 1 else ""
+        total = len(parts) + before
+        label = f" (part {index + 1 + before} of {total})" if total > 1 else ""
         head, tail = _group_frame(group, parent_edit=False, part=label)
         blocks = head + [DividerBlock()] + [_section(text) for text in texts] + tail
         fallback = render_group_text(group, members[offset : offset + count], clean=inert) + label
@@ -483,7 +485,13 @@ def render_group_parent(group: AlertGroup, *, controls: Mapping[str, Controls]) 
     """A summary that is its incidents' parent, with each open incident's buttons (`controls`: fingerprint ->
     its standing; a member without one has resolved and shows none). Worst first, as many members with buttons
     as Slack's limits allow (MAX_BLOCKS, BLOCKS_TEXT_BUDGET); the others are listed with the exact commands
-    that acknowledge or silence each, and what still does not fit is counted with the command that lists them."""
+    that acknowledge or silence each, and what still does not fit is counted (render_group_parent_parts lists
+    it in the thread)."""
+    return render_group_parent_parts(group, controls=controls)[0]
+
+
+def render_group_parent_parts(group: AlertGroup, *, controls: Mapping[str, Controls]) -> list[SlackMessage]:
+    """render_group_parent, then the members it could only count, listed in further parts (its thread's replies)."""
     head, tail = _group_frame(group, parent_edit=False)
     members = group.ordered
     reserved = len(head) + 1 + len(tail) + 2  # the divider; the note on the others and their commands
@@ -526,7 +534,14 @@ def render_group_parent(group: AlertGroup, *, controls: Mapping[str, Controls]) 
             "alert state._"
         )
         if left:
-            note += f"\n_…and {left} more not listed here: `python main.py incidents` lists them with their fingerprints._"
+            note += (
+                f"\n_…and {left} more, listed in the next messages of this thread; `python main.py incidents` lists "
+                "them with their fingerprints._"
+            )
         body = shown + [_context(note)] + [_section(t) for t in texts if t]
+        unlisted = rest[listed:]
+    else:
+        unlisted = []
     blocks = head + [DividerBlock()] + body + tail
-    return SlackMessage(text=_fallback(render_group_text(group, clean=inert)), blocks=blocks)
+    parent = SlackMessage(text=_fallback(render_group_text(group, clean=inert)), blocks=blocks)
+    return [parent, *(render_group_parts(group, members=unlisted, before=1) if unlisted else [])]

@@ -33,7 +33,7 @@ from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
 from alerts.render_slack import (
     Controls, SlackMessage, for_environment_slack, render_alert, render_note, render_note_subject, render_group,
-    render_group_parent, render_group_parts, render_parent, render_resolved_parent, who,
+    render_group_parent_parts, render_group_parts, render_parent, render_resolved_parent, who,
 )
 from core.environment import PRODUCTION
 from core.model import Reason, Severity
@@ -206,9 +206,9 @@ class SlackNotifier:
         of new incidents that is their parent carries each one's buttons instead (as many as fit; the others
         with their commands)."""
         if thread is None and group.reason is Reason.FIRST and not group.synthetic:
-            controls = {m.fingerprint: Controls() for m in group.members}
-            return self._post(render_group_parent(group, controls=controls), severity=group.severity, thread=None)
-        parts = render_group_parts(group)
+            parts = render_group_parent_parts(group, controls={m.fingerprint: Controls() for m in group.members})
+        else:
+            parts = render_group_parts(group)
         receipt = self._post(parts[0], severity=group.severity, thread=thread, broadcast=group.broadcast)
         channel = receipt.channel or (thread.channel if thread else self.channel_for(group.severity))
         rest_thread = thread or (ThreadRef(channel=channel, ts=receipt.ts) if receipt.ts else None)

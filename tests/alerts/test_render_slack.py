@@ -270,7 +270,7 @@ def test_a_summary_parent_with_buttons_matches_its_golden_file() -> None:
 
 @pytest.mark.parametrize("count", [6, 24, 40, 600])
 def test_a_summary_parent_of_any_size_stays_within_slacks_limits_and_says_how_to_act_on_the_rest(count: int) -> None:
-    from alerts.render_slack import MAX_BLOCKS_TEXT, Controls, render_group_parent
+    from alerts.render_slack import MAX_BLOCKS_TEXT, Controls, render_group_parent, render_group_parent_parts
     from tests.servers.fake_slack import refusal
 
     members = tuple(
@@ -295,8 +295,15 @@ def test_a_summary_parent_of_any_size_stays_within_slacks_limits_and_says_how_to
         assert said.count(f"python main.py ack {fp}") == 1
     assert said.count("python main.py silence --match monitor=phase_stalls") == len(listed)
     left = count - len(buttoned) - len(listed)
+    parts = render_group_parent_parts(group, controls={m.fingerprint: Controls() for m in members})
+    assert json.dumps(parts[0].to_dict()) == json.dumps(payload)
+    later = "\n".join(t for part in parts[1:] for t in texts(part.to_dict())[1:])
     if left:
-        assert f"…and {left} more not listed here: `python main.py incidents`" in said
+        assert f"…and {left} more, listed in the next messages of this thread; `python main.py incidents`" in said
+    # Every alert is in one of the messages: with its buttons, with its commands, or in a later part.
+    assert sum(later.count(f"stall {i:04d} ") for i in range(count)) == left
+    for part in parts[1:]:
+        assert refusal(part.text, part.to_dict()["blocks"]) is None
 
 
 def test_docs_slack_md_quotes_a_summarys_note_and_commands_as_the_renderer_prints_them() -> None:
