@@ -410,6 +410,24 @@ def test_a_click_on_a_summary_members_button_re_renders_the_whole_summary_with_e
     assert silenced in replies[1] and "Silenced by <@U0ALICE01>" in replies[1]
 
 
+def test_a_staging_click_edits_its_parent_as_staging_sent_it(
+    app: Any, fake_slack: FakeSlack, firestore_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slack_actions function builds its own Slack client: it must tag its edits with its environment too, or
+    a staging parent loses its [staging] mark on the first click and reads as production's."""
+    monkeypatch.setenv("CANARY_ENVIRONMENT", "staging")
+    monkeypatch.setenv("CANARY_SLACK_CHANNEL", "#canary-tests")
+    canary = gcp_canary(monkeypatch, firestore_env, fake_slack)
+    [finding] = seven_stalls()[:1]
+    deliver_new(canary, [finding], at=datetime.now().astimezone() - timedelta(minutes=20))
+    [parent] = fake_slack.parents()
+    assert parent.text.startswith("[staging] ")
+    assert click(app(), action_id="ack", value=finding.fingerprint, action_ts="1764979200.000300").status_code == 200
+    [update] = fake_slack.calls("chat.update")
+    assert update.body["ts"] == parent.ts
+    assert update.body["text"].startswith("[staging] ") and update.body["blocks"][0]["text"]["text"].startswith("[staging] ")
+
+
 STORES = {"local": SqliteStateStore, "gcp": FirestoreStateStore}
 FAULTS = [
     # (button, the store method that fails, which of its calls in the click): before the act, during it, after it.
