@@ -1,15 +1,25 @@
 """A generated demo pipeline: realistic healthy days, then a today that the seeds' incident broke.
 
-The story the demo tells: a redeploy dropped roles/run.invoker from phase4-to-phase5-orchestrator
-(the seeds' outage), so today phase 5 never started after phase 4 completed, and tonight's games have
-no predictions. The canary should raise exactly those three alerts, and stay quiet about the traps
-that fooled the old monitors: phase 3 running several times a day, a failed processor row that was
-retried, the removed phase2-to-phase3 orchestrator, and a postponed game.
+The story the demo tells: last night's Cloud Build redeploy (the seeds' outage, 00:58 UTC) dropped
+roles/run.invoker from two services of the push chain: phase4-to-phase5-orchestrator, and the second hop
+of 3->4, nba-phase4-precompute-processors (phase3-to-phase4-orchestrator publishes to nba-phase4-trigger,
+whose push subscription starts it). So today phase 3 completed, its orchestrator published, and
+nba-phase4-trigger's pushes are rejected with 403: phase 4 never started, and tonight's games have no
+predictions. The backup job that masked such outages (`same-day-phase4`, 11:00 ET assumed) could not mask
+this one: it calls the same service and its attempt failed with PERMISSION_DENIED (code 7). The phase-5
+orchestrator's binding is gone too: nothing reached it today (phase 4 never completed), but it would
+stop phase 5 next. The Admin Activity audit log holds both redeploys (ReplaceService), so each IAM alert
+names when and by whom. The canary should raise those alerts (the second hop's explains the phase 4
+stall and the missing predictions), and stay quiet about the traps that fooled the old monitors: phase 3
+running several times a day, a failed processor row that was retried, the removed phase2-to-phase3
+orchestrator, and a postponed game.
 
-Two more things are wrong today, and the canary should say both: the backup job `same-day-phase3` (the
-seeds' 10:30 ET Cloud Scheduler job that masked the outage) was paused, and the Admin Activity audit log
-holds the Cloud Build redeploy (ReplaceService) that dropped the binding, so the IAM alert names when and
-by whom. Every other scheduler job ran on time and succeeded.
+Two more things are wrong, and the canary should say both: the backup job `same-day-phase3` (the seeds'
+10:30 ET Cloud Scheduler job) was paused; and yesterday's phase 3 is partial (the seeds' write-ups show
+days with 3 of 5 phase-3 processors): PlayerGameSummaryProcessor and TeamDefenseGameSummaryProcessor never
+succeeded for it. Its orchestrator started phase 4 anyway (session 207: `_triggered=True` at 3/5), so
+yesterday's predictions went out, and nothing is visible until phase 3's complete_by (36h: noon today),
+when the canary says it is incomplete. Every other scheduler job ran on time and succeeded.
 
 Phase 2's raw tables (session 204) are loaded on time every day, so the freshness and volume checks
 the demo turns on (DEMO_MONITORS) see a healthy raw layer: the outage is downstream of it. The history
@@ -64,6 +74,12 @@ PHASE_START_LOCAL = {
 SYSTEMS = ("catboost_v9", "ensemble_v1")
 BROKEN_SERVICE = "phase4-to-phase5-orchestrator"
 """The service whose invoker binding today's redeploy dropped (the seeds' outage)."""
+SECOND_HOP = "nba-phase4-precompute-processors"
+"""The second hop of 3->4 (nba-phase4-trigger pushes to it), whose binding the same redeploy dropped."""
+BROKEN_SERVICES = (BROKEN_SERVICE, SECOND_HOP)
+PARTIAL_PHASE = "phase_3_analytics"
+PARTIAL_MISSING = ("PlayerGameSummaryProcessor", "TeamDefenseGameSummaryProcessor")
+"""The processors that never succeeded for yesterday's game date: its phase 3 is partial (3 of 5)."""
 DEMO_LOCAL_TIME = time(18, 30)
 NO_GAMES_EVERY = 11
 """A history day `back` days before today has no games when back % NO_GAMES_EVERY == NO_GAMES_AT (today always has)."""
@@ -227,8 +243,9 @@ def build_demo(
     history_days: int = 7, seed: int = 7, off_season_days: int = 0, jobs: list[str] | None = None,
 ) -> DemoPipeline:
     """`history_days` healthy days (the first `off_season_days` of them without games, and one in NO_GAMES_EVERY
-    without games), then today broken; an IAM policy for each of `services` (from [pipeline]), their push
-    subscriptions, and the last half hour of push metrics (pushes to the broken service fail with 403)."""
+    without games), then today broken (and yesterday's phase 3 partial); an IAM policy for each of `services`
+    (from [pipeline]), their push subscriptions, and the last half hour of push metrics (pushes to a broken
+    service with a message waiting fail with 403)."""
     if not 0 <= off_season_days <= history_days:
         raise ValueError(f"off_season_days: give 0 to history_days ({history_days}), got {off_season_days}")
     rng = random.Random(seed)
@@ -239,10 +256,11 @@ def build_demo(
             continue  # no games: the off-season, or a day off in the season
         _game_day(pipeline, today - timedelta(days=back), zone, rng, broken=False)
     _game_day(pipeline, today, zone, rng, broken=True)
+    _partial_phase(pipeline, today - timedelta(days=1))
     for back in range(history_days, -1, -1):
         _schedule_load(pipeline, today - timedelta(days=back), zone)
     pipeline.policies = {
-        name: invoker_policy() if name == BROKEN_SERVICE else invoker_policy(push_member) for name in services
+        name: invoker_policy() if name in BROKEN_SERVICES else invoker_policy(push_member) for name in services
     }
     pipeline.project_policy = {"version": 1, "etag": "BwYdemoproj=", "bindings": [
         {"role": "roles/owner", "members": ["user:pipeline-owner@example.com"]},
@@ -251,7 +269,7 @@ def build_demo(
     push_account = push_member.split(":", 1)[-1]
     pipeline.services, pipeline.subscriptions = healthy_push_chain(project, region, services, push_account)
     pipeline.push_metrics = {"timeSeries": _push_metrics(pipeline, project, now, rng)}
-    pipeline.scheduler_jobs = scheduler_jobs(project, region, jobs or [], now=now, paused={PAUSED_JOB})
+    pipeline.scheduler_jobs = scheduler_jobs(project, region, jobs or [], now=now, paused={PAUSED_JOB}, denied={DENIED_JOB})
     pipeline.audit_log = audit_log(project, region, services, now=now)
     return pipeline
 
@@ -259,6 +277,10 @@ def build_demo(
 # --- Cloud Scheduler and the audit log --------------------------------------------------------------
 PAUSED_JOB = "same-day-phase3"
 """The backup job a user paused: today's scheduler_jobs alert."""
+DENIED_JOB = "same-day-phase4"
+"""The backup job that starts phase 4: today's attempt calls the second hop, whose binding is gone, and is
+refused. Cloud Scheduler records a target's 403 as status code 7 (PERMISSION_DENIED), with no message."""
+PERMISSION_DENIED = 7
 JOB_SCHEDULES = {
     "same-day-phase3": ("30 10 * * *", "America/New_York"),           # seeds (session 204): 10:30 AM ET daily
     "same-day-phase3-tomorrow": ("0 17 * * *", "America/New_York"),   # seeds (session 204): 5:00 PM ET daily
@@ -286,15 +308,18 @@ def _fire_times(schedule: str, zone: str, now: datetime) -> tuple[datetime, date
     return last.astimezone(timezone.utc), following.astimezone(timezone.utc)
 
 
-def scheduler_job(project: str, region: str, name: str, *, now: datetime | None, paused: bool = False) -> dict[str, Any]:
+def scheduler_job(
+    project: str, region: str, name: str, *, now: datetime | None, paused: bool = False, denied: bool = False,
+) -> dict[str, Any]:
     """A Cloud Scheduler v1 Job as REST JSON: last attempt at its last fire time, succeeded (`"status": {}`,
-    proto3 JSON's form of code 0), next fire time ahead; a paused one last ran two days ago. With no `now`,
-    a job without attempt times (state and status only: being late cannot be judged of it)."""
+    proto3 JSON's form of code 0), next fire time ahead; a paused one last ran two days ago; a `denied` one's
+    last attempt was refused by its target (code 7, PERMISSION_DENIED). With no `now`, a job without attempt
+    times (state and status only: being late cannot be judged of it)."""
     schedule, zone = JOB_SCHEDULES.get(name, EVERY_30_MIN)
     job: dict[str, Any] = {
         "name": f"projects/{project}/locations/{region}/jobs/{name}",
         "schedule": schedule, "timeZone": zone, "state": "PAUSED" if paused else "ENABLED",
-        "status": {}, "attemptDeadline": "300s",
+        "status": {"code": PERMISSION_DENIED} if denied else {}, "attemptDeadline": "300s",
     }
     if now is None:
         return job
@@ -305,8 +330,11 @@ def scheduler_job(project: str, region: str, name: str, *, now: datetime | None,
     return job
 
 
-def scheduler_jobs(project: str, region: str, names: list[str], *, now: datetime | None, paused: frozenset[str] | set[str] = frozenset()) -> list[dict[str, Any]]:
-    return [scheduler_job(project, region, name, now=now, paused=name in paused) for name in names]
+def scheduler_jobs(
+    project: str, region: str, names: list[str], *, now: datetime | None, paused: frozenset[str] | set[str] = frozenset(),
+    denied: frozenset[str] | set[str] = frozenset(),
+) -> list[dict[str, Any]]:
+    return [scheduler_job(project, region, name, now=now, paused=name in paused, denied=name in denied) for name in names]
 
 
 def audit_entry(project: str, region: str, service: str, *, method: str, principal: str, at: datetime, v1: bool) -> dict[str, Any]:
@@ -330,36 +358,59 @@ def audit_entry(project: str, region: str, service: str, *, method: str, princip
 
 
 def audit_log(project: str, region: str, services: list[str], *, now: datetime) -> list[dict[str, Any]]:
-    """Newest first, as gcloud prints it: the redeploy of the broken service at 00:58 UTC (the first of the
-    seeds' redeploy times), after yesterday's pipeline ran; and an older, healthy binding change elsewhere."""
+    """Newest first, as gcloud prints it: the redeploys of the broken services by one Cloud Build run from 00:58
+    UTC (the first of the seeds' redeploy times), after yesterday's pipeline ran; and an older, healthy binding
+    change elsewhere."""
     redeploy = datetime.combine(now.astimezone(timezone.utc).date(), time(0, 58), tzinfo=timezone.utc)
     if redeploy > now:
         redeploy -= timedelta(days=1)
     entries = []
-    if BROKEN_SERVICE in services:
-        entries.append(audit_entry(project, region, BROKEN_SERVICE, method="ReplaceService", principal=REDEPLOYER, at=redeploy, v1=True))
-    others = [s for s in services if s != BROKEN_SERVICE]
+    for offset, service in enumerate(s for s in BROKEN_SERVICES if s in services):
+        entries.insert(0, audit_entry(project, region, service, method="ReplaceService", principal=REDEPLOYER,
+                                      at=redeploy + timedelta(minutes=3 * offset), v1=True))
+    others = [s for s in services if s not in BROKEN_SERVICES]
     if others:
         entries.append(audit_entry(project, region, others[0], method="SetIamPolicy", principal="pipeline-owner@example.com",
                                    at=redeploy - timedelta(days=3), v1=False))
     return entries
 
 
+PUSH_RETRY_EVERY = timedelta(minutes=10)
+"""Pub/Sub's retry backoff is at most 600 s (maximumBackoff's default and limit): a message refused for hours is
+retried about every 10 minutes (https://cloud.google.com/pubsub/docs/subscription-retry-policy)."""
+WAITING_FOR = {SECOND_HOP: "phase_3_analytics"}
+"""A broken service -> the phase whose completion today published the message it cannot take: phase 3's
+orchestrator published to nba-phase4-trigger. Phase 4 never completed, so nothing was sent to phase 5's."""
+
+
+def _completed_today(pipeline: DemoPipeline, phase: str) -> datetime:
+    """When `phase` completed today: the latest of its processors' first successes (re-runs come later)."""
+    firsts: dict[str, datetime] = {}
+    for row in pipeline.rows[PHASE_COMPLETIONS]:
+        if row["game_date"] == pipeline.today and row["phase"] == phase and row["status"] == "success":
+            firsts[row["processor_name"]] = min(row["completed_at"], firsts.get(row["processor_name"], row["completed_at"]))
+    return max(firsts.values())
+
+
 def _push_metrics(pipeline: DemoPipeline, project: str, now: datetime, rng: random.Random) -> list[dict[str, Any]]:
-    """Per-minute push counts of the last 30 minutes: acks, except 403s to the broken service (retried with
-    backoff since phase 4 completed), whose oldest unacked message is as old as that completion."""
+    """Per-minute push counts of the last 30 minutes: acks to healthy services; a broken service with a message
+    waiting gets that message's retries, every 10 min, refused with 403 (its oldest unacked message is as old
+    as the completion that published it); a broken service with nothing to deliver gets no push at all."""
     series = []
     minutes = [now - timedelta(minutes=m) for m in range(0, 30, 3)]
     for subscription in pipeline.subscriptions:
         sid = subscription["name"].rsplit("/", 1)[-1]
-        broken = BROKEN_SERVICE in subscription["pushConfig"]["pushEndpoint"]
-        if broken:
-            series.append(push_series(project, sid, PUSH_REQUESTS, [(at, rng.randint(1, 3)) for at in minutes],
+        endpoint = subscription["pushConfig"]["pushEndpoint"]
+        broken = next((s for s in BROKEN_SERVICES if f"https://{s}-" in endpoint), None)
+        if broken in WAITING_FOR:
+            retries = [now - PUSH_RETRY_EVERY * n - timedelta(minutes=2) for n in range(3)]
+            series.append(push_series(project, sid, PUSH_REQUESTS, [(at, 1) for at in retries],
                                       response_class="remote_server_4xx", response_code="403"))
-            phase4_done = max(r["completed_at"] for r in pipeline.rows[PHASE_COMPLETIONS]
-                              if r["game_date"] == pipeline.today and r["phase"] == "phase_4_precompute")
-            age = int((now - phase4_done).total_seconds())
+            published = _completed_today(pipeline, WAITING_FOR[broken])
+            age = int((now - published).total_seconds())
             series.append(push_series(project, sid, OLDEST_UNACKED_AGE, [(at, age - int((now - at).total_seconds())) for at in minutes]))
+        elif broken:
+            series.append(push_series(project, sid, OLDEST_UNACKED_AGE, [(at, 0) for at in minutes]))
         else:
             series.append(push_series(project, sid, PUSH_REQUESTS, [(minutes[0], rng.randint(1, 2))],
                                       response_class="ack", response_code="success"))
@@ -379,14 +430,22 @@ def _game_day(pipeline: DemoPipeline, day: date, zone: ZoneInfo, rng: random.Ran
             {"game_id": game_id, "game_date": day, "game_start_utc": start, "game_status": status}
         )
     phases = list(PHASE_PROCESSORS)
-    # On the broken day, phase 5 never starts: its orchestrator cannot be invoked.
-    ran = phases[: phases.index("phase_5_predictions")] if broken else phases
+    # On the broken day, phase 4 never starts: nba-phase4-trigger cannot push to its service (the second hop).
+    ran = phases[: phases.index("phase_4_precompute")] if broken else phases
     for phase in ran:
         _phase_rows(pipeline, phase, day, zone, rng)
     if not broken:
         _predictions(pipeline, day, games, zone, rng)
     playing = [g for g, row in zip(games, pipeline.rows[SCHEDULE][-len(games):]) if row["game_status"] != "postponed"]
     _raw_rows(pipeline, day, playing, zone, rng)
+
+
+def _partial_phase(pipeline: DemoPipeline, day: date) -> None:
+    """`day`'s phase 3 without PARTIAL_MISSING: no success of theirs was ever written (a day off: nothing to drop)."""
+    pipeline.rows[PHASE_COMPLETIONS][:] = [
+        r for r in pipeline.rows[PHASE_COMPLETIONS]
+        if not (r["game_date"] == day and r["phase"] == PARTIAL_PHASE and r["processor_name"] in PARTIAL_MISSING)
+    ]
 
 
 def _raw_rows(pipeline: DemoPipeline, day: date, games: list[str], zone: ZoneInfo, rng: random.Random) -> None:

@@ -175,7 +175,7 @@ def test_a_silence_says_where_it_went_and_which_open_incidents_it_mutes(local_di
                       "--reason", "iam fix under way")
     assert created.code == 0, created.stderr
     assert f"created in sqlite {local_dir / 'state.sqlite3'}" in created.stdout
-    assert "it mutes 1 open incident(s) now:" in created.stdout
+    assert "it mutes 2 open incident(s) now:" in created.stdout  # the 3->4 stall and yesterday's partial phase 3
     assert "critical phase_stalls game_date=" in created.stdout and "orchestrator_iam" not in created.stdout
     nothing = run_cli("silence", "--match", "severity=info", "--for", "1h", "--reason", "r")
     assert "it matches no open incident now" in nothing.stdout
@@ -262,12 +262,13 @@ def test_the_readme_replays_no_fixed_date_and_its_replay_commands_work(local_dir
     out = subprocess.run(["bash", "-ec", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     summaries = [line for line in out.stdout.splitlines() if line.startswith("findings:")]
-    # The demo's six findings of the binding are one incident: two hours later its cause repeats once, naming
-    # the others (the demo's push metrics end at its own time: later, no traffic is seen, which is not health
-    # either). The paused backup job repeats too, and the canary's own job is newly late (nothing ran the canary
-    # in those two hours): 3 sent. Back at the demo's time that job was not late: its resolution would be sent.
-    assert summaries == ["findings: 7; notifications: 0 sent", "findings: 6; notifications: 3 sent",
-                         "findings: 7; notifications: 0 sent, 1 would be sent"]
+    # The demo's ten findings are five incidents (the second hop's binding with its four effects, the phase-5
+    # orchestrator's with one, the paused and the refused backup jobs, yesterday's partial phase 3): two hours later
+    # each repeats once, a cause naming its effects (the demo's push metrics end at its own time: later, no traffic
+    # is seen, so the hop's backlog is no longer judged), and the canary's own job is newly late (nothing ran the
+    # canary in those two hours): 6 sent. Back at the demo's time that job was not late: its resolution would be sent.
+    assert summaries == ["findings: 10; notifications: 0 sent", "findings: 10; notifications: 6 sent",
+                         "findings: 10; notifications: 0 sent, 1 would be sent"]
 
 
 # --- dry runs write nothing and show what they would send ---------------------------------------------

@@ -69,10 +69,12 @@ def no_grouping(config: CanaryConfig) -> CanaryConfig:
 
 
 CONFIG = no_grouping(load_config(DEFAULT_CONFIG_PATH))
-OUTAGE_FINDINGS = 2 * len(SERVICES) + 2
-"""One missing_invoker and one push_account_cannot_invoke per service, the 4->5 stall and the missing predictions."""
-OUTAGE_EFFECTS = len(SERVICES) + 2
-"""Explained by a missing_invoker: each service's push_account_cannot_invoke, the stall and the missing predictions."""
+OUTAGE_FINDINGS = 2 * len(SERVICES) + 3
+"""One missing_invoker and one push_account_cannot_invoke per service, the 3->4 stall (the demo's phase 4 never
+starts), the missing predictions and yesterday's incomplete phase 3 (the demo's partial day)."""
+OUTAGE_EFFECTS = len(SERVICES) + 3
+"""Explained by a missing_invoker: each service's push_account_cannot_invoke, the stall, the missing predictions, and
+the incomplete phase 3 (its service, nba-phase3-analytics-processors, lost its binding too)."""
 
 
 def write_outage(local_dir: Path) -> None:

@@ -436,32 +436,44 @@ def test_the_demo_reports_caused_by_and_its_notifications_jsonl_shows_one_thread
 
     result = run_cli("demo", "--json")
     assert result.code == 0, result.stderr
-    by_monitor = {f["monitor"]: f for f in result.report["findings"]}
-    iam = by_monitor["orchestrator_iam"]["fingerprint"]
-    assert by_monitor["orchestrator_iam"]["caused_by"] is None
-    # Everything else the broken binding explains: its push chain, the stall, the missing predictions. The
-    # paused backup job is an incident of its own.
-    assert by_monitor["scheduler_jobs"]["caused_by"] is None
-    assert {f["caused_by"] for f in result.report["findings"] if f["fingerprint"] != iam and f["monitor"] != "scheduler_jobs"} == {iam}
+    findings = result.report["findings"]
+    iam_of = {f["key"]["service"]: f["fingerprint"] for f in findings if f["monitor"] == "orchestrator_iam"}
+    hop, orchestrator = iam_of["nba-phase4-precompute-processors"], iam_of["phase4-to-phase5-orchestrator"]
+    # The second hop's binding explains its push chain, the 3->4 stall and the missing predictions; the phase-5
+    # orchestrator's binding explains its push account's finding. The backup jobs (paused, refused) and yesterday's
+    # partial phase 3 are incidents of their own.
+    roots = {f["fingerprint"] for f in findings if f["caused_by"] is None}
+    assert {(f["monitor"], f["key"]["problem"]) for f in findings if f["fingerprint"] in roots} == {
+        ("orchestrator_iam", "missing_invoker"), ("scheduler_jobs", "paused"), ("scheduler_jobs", "failing"),
+        ("phase_stalls", "incomplete")}
+    assert len(roots) == 5
+    assert sorted((f["monitor"], f["key"]["problem"]) for f in findings if f["caused_by"] == hop) == [
+        ("missing_predictions", "none"), ("phase_stalls", "stalled"), ("push_delivery", "backlog"),
+        ("push_delivery", "push_account_cannot_invoke")]
+    assert [(f["monitor"], f["key"]["problem"]) for f in findings if f["caused_by"] == orchestrator] == [
+        ("push_delivery", "push_account_cannot_invoke")]
     lines = [json.loads(line) for line in (local_dir / "notifications.jsonl").read_text().splitlines()]
-    parent, *replies = [line for line in lines if line["monitor"] != "scheduler_jobs"]
-    assert (parent["fingerprint"], parent["thread"], parent["caused_by"]) == (iam, None, None)
-    assert sorted(r["monitor"] for r in replies) == ["missing_predictions", "phase_stalls"] + ["push_delivery"] * 3
-    assert {r["caused_by"] for r in replies} == {iam}
-    assert {r["thread"] for r in replies} == {"0"}  # the parent's line (its byte offset stands in for Slack's ts)
+    [parent] = [line for line in lines if line["fingerprint"] == hop]
+    assert (parent["thread"], parent["caused_by"]) == (None, None)
+    replies = [line for line in lines if line["caused_by"] == hop]
+    assert sorted(r["monitor"] for r in replies) == ["missing_predictions", "phase_stalls", "push_delivery", "push_delivery"]
+    offsets, offset = {}, 0
+    for raw in (local_dir / "notifications.jsonl").read_bytes().splitlines(keepends=True):
+        offsets[json.loads(raw)["fingerprint"]] = str(offset)
+        offset += len(raw)
+    assert {r["thread"] for r in replies} == {offsets[hop]}  # the parent's line (its byte offset stands in for Slack's ts)
 
     later = (datetime.fromisoformat(result.report["now"].replace("Z", "+00:00")) + timedelta(hours=2)).isoformat()
     again = run_cli("run", "--json", "--now", later, "--date", result.report["today"])
     assert again.code == 0, again.stderr
-    # Two hours on, nothing ran the canary in between: its own job (every 30 minutes) is late; the paused job is
-    # still paused.
-    paused = by_monitor["scheduler_jobs"]["fingerprint"]
+    # Two hours on, nothing ran the canary in between: its own job (every 30 minutes) is late; every critical
+    # incident repeats once (an effect through its cause's repeat, never on its own).
     [late] = [f["fingerprint"] for f in again.report["findings"] if f["key"] == {"job": "pipeline-canary", "problem": "late"}]
     assert sorted((n["fingerprint"], n["reason"]) for n in again.report["notifications"]) == sorted(
-        [(iam, "repeat"), (paused, "repeat"), (late, "first")])
+        [(root, "repeat") for root in roots] + [(late, "first")])
     [repeat] = [json.loads(line) for line in (local_dir / "notifications.jsonl").read_text().splitlines()[len(lines):]
-                if json.loads(line)["fingerprint"] == iam]
-    assert repeat["thread"] == "0" and "phase_stalls" in repeat["text"] and "missing_predictions" in repeat["text"]
+                if json.loads(line)["fingerprint"] == hop]
+    assert repeat["thread"] == offsets[hop] and "phase_stalls" in repeat["text"] and "missing_predictions" in repeat["text"]
 
 
 def test_over_slack_the_demo_is_one_parent_two_replies_then_one_repeat_and_a_new_effect_edits_the_parent(fake_slack: FakeSlack, tmp_path: Path) -> None:
@@ -489,7 +501,8 @@ def test_over_slack_the_demo_is_one_parent_two_replies_then_one_repeat_and_a_new
 
 
 def test_the_demo_thread_matches_its_golden_file(tmp_path: Path) -> None:
-    """The demo's incident as Slack shows it: the parent, the two replies, and the repeat two hours later."""
+    """A demo-like incident as Slack shows it (the seeds' outage on phase4-to-phase5-orchestrator, from synthetic findings:
+    the demo itself now breaks the second hop of 3->4 first): the parent, the two replies, and the repeat two hours later."""
     canary = Canary(store=SqliteStateStore(path=tmp_path / "state.sqlite3"))
     canary.run(DEMO, at=NOW)
     canary.run(DEMO, at=NOW + timedelta(hours=2))

@@ -82,11 +82,17 @@ def test_the_demo_parent_opens_with_the_impact_and_the_slate_is_read_once(
     monkeypatch.setattr(digest_module, "read_slate", lambda *a, **k: reads.append(1) or real(*a, **k))
     assert run_cli("demo").code == 0
     entries = [json.loads(line) for line in (local_dir / "notifications.jsonl").read_text(encoding="utf-8").splitlines()]
-    # The demo's other incident (a paused backup job) is its own parent; the broken binding's chain reaches tonight.
-    [parent] = [e for e in entries if e.get("thread") is None and e["reason"] == "first" and e.get("monitor") == "orchestrator_iam"]
-    headline = parent["text"].splitlines()[0]
+    # Two broken bindings, two parents: the second hop's chain stops tonight's predictions (its stall and the missing
+    # predictions are in its thread); the phase-5 orchestrator's puts them at risk (nothing reached it yet). The
+    # demo's other incidents (backup jobs, yesterday's partial phase 3) say nothing of tonight.
+    parents = {e["where"]["service"]: e for e in entries
+               if e.get("thread") is None and e["reason"] == "first" and e.get("monitor") == "orchestrator_iam"}
+    headline = parents["nba-phase4-precompute-processors"]["text"].splitlines()[0]
     assert headline.startswith("FIRING [CRITICAL] no predictions for tonight's ")
     assert "; first tip-off 19:00 EST, in 30 min: orchestrator_iam: " in headline
+    assert parents["phase4-to-phase5-orchestrator"]["text"].startswith("FIRING [CRITICAL] predictions for tonight's ")
+    assert all("tip-off" not in e["text"].splitlines()[0] for e in entries
+               if e.get("thread") is None and e.get("monitor") in ("scheduler_jobs", "phase_stalls"))
     assert all("tip-off" not in e["text"].splitlines()[0] for e in entries if e.get("thread") is not None)
     assert [e["reason"] for e in entries if e["reason"] == "digest"] == (["digest"] if digest else [])
     assert len(reads) == 1

@@ -179,15 +179,17 @@ def test_the_demos_repeat_two_hours_later_is_broadcast_in_notifications_jsonl(lo
     assert run_cli("run", "--json", "--now", later).code == 0
     lines = [json.loads(line) for line in (local_dir / "notifications.jsonl").read_text().splitlines()]
     repeats = [line for line in lines if line["reason"] == "repeat"]
-    # One cause, one incident: the IAM alert's repeat names the stall and the missing predictions. The paused
-    # backup job is an incident of its own and repeats in its own thread. (The canary's own job is newly late:
-    # in the demo's world nothing ran the canary between the two runs, so that is true, and a first notice.)
-    assert sorted(line["monitor"] for line in repeats) == ["orchestrator_iam", "scheduler_jobs"]
-    [repeat] = [line for line in repeats if line["monitor"] == "orchestrator_iam"]
-    [paused] = [line for line in repeats if line["monitor"] == "scheduler_jobs"]
-    assert paused["where"] == {"job": "same-day-phase3", "problem": "paused"} and paused.get("broadcast") is True
+    # One cause, one incident: the second hop's IAM alert repeats naming the stall and the missing predictions. The
+    # demo's other critical incidents (the phase-5 orchestrator's binding, the paused and the refused backup jobs,
+    # yesterday's partial phase 3) repeat each in its own thread. (The canary's own job is newly late: in the demo's
+    # world nothing ran the canary between the two runs, so that is true, and a first notice.)
+    assert sorted(line["monitor"] for line in repeats) == ["orchestrator_iam"] * 2 + ["phase_stalls"] + ["scheduler_jobs"] * 2
+    [repeat] = [line for line in repeats if line["where"] == {"service": "nba-phase4-precompute-processors", "problem": "missing_invoker"}]
+    [paused] = [line for line in repeats if line["where"] == {"job": "same-day-phase3", "problem": "paused"}]
+    assert paused.get("broadcast") is True
     assert paused["thread"] not in (None, repeat["thread"])
-    assert [line["where"] for line in lines[-3:] if line["reason"] == "first"] == [{"job": "pipeline-canary", "problem": "late"}]
+    assert len({line["thread"] for line in repeats}) == len(repeats)
+    assert [line["where"] for line in lines[-len(repeats) - 1:] if line["reason"] == "first"] == [{"job": "pipeline-canary", "problem": "late"}]
     assert repeat["monitor"] == "orchestrator_iam" and repeat.get("broadcast") is True and repeat["thread"] is not None
     assert "phase_stalls" in repeat["text"] and "missing_predictions" in repeat["text"]
     assert all("broadcast" not in line for line in lines if line["reason"] == "first")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 from pathlib import Path
 
@@ -37,45 +37,67 @@ def jsonl(local_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_demo_tells_one_story_the_lost_invoker_of_phase4_to_phase5(local_dir):
+def test_demo_tells_one_story_the_redeploy_that_dropped_two_bindings(local_dir):
     result = run_cli("demo", "--json")
     assert result.code == 0, result.stderr
     report = result.report
-    # Cause (the binding), its chain (the push account's access, the 403 pushes, the backlog) and its
-    # symptoms (the stall, no predictions): every finding points at phase4-to-phase5-orchestrator. Beside it,
-    # the backup job same-day-phase3 is paused (scheduler_jobs).
-    assert sorted((f["monitor"], f["key"]["problem"]) for f in report["findings"]) == [
-        ("missing_predictions", "none"),
-        ("orchestrator_iam", "missing_invoker"),
-        ("phase_stalls", "stalled"),
-        ("push_delivery", "backlog"),
-        ("push_delivery", "push_account_cannot_invoke"),
-        ("push_delivery", "pushes_failing"),
-        ("scheduler_jobs", "paused"),
+    # The redeploy dropped the invoker binding of the second hop of 3->4 (nba-phase4-precompute-processors) and of
+    # phase4-to-phase5-orchestrator. The hop's chain (its push account's access, the backlog of nba-phase4-trigger's
+    # message) and its symptoms (phase 4 never started, no predictions) are one incident; the phase-5 orchestrator's
+    # binding and push account are another (nothing reached it yet). Beside them: the backup job same-day-phase3 is
+    # paused, same-day-phase4's attempt was refused (it calls the broken hop), and yesterday's phase 3 is partial.
+    assert sorted((f["monitor"], f["key"].get("service") or f["key"].get("job") or f["key"].get("transition")
+                   or f["key"].get("phase"), f["key"]["problem"]) for f in report["findings"]) == [
+        ("missing_predictions", None, "none"),
+        ("orchestrator_iam", "nba-phase4-precompute-processors", "missing_invoker"),
+        ("orchestrator_iam", "phase4-to-phase5-orchestrator", "missing_invoker"),
+        ("phase_stalls", "phase_3_analytics", "incomplete"),
+        ("phase_stalls", "phase_3_analytics->phase_4_precompute", "stalled"),
+        ("push_delivery", "nba-phase4-precompute-processors", "backlog"),
+        ("push_delivery", "nba-phase4-precompute-processors", "push_account_cannot_invoke"),
+        ("push_delivery", "phase4-to-phase5-orchestrator", "push_account_cannot_invoke"),
+        ("scheduler_jobs", "same-day-phase3", "paused"),
+        ("scheduler_jobs", "same-day-phase4", "failing"),
     ]
-    [paused] = [f for f in report["findings"] if f["monitor"] == "scheduler_jobs"]
-    assert paused["key"]["job"] == "same-day-phase3"
+    by_key = {(f["key"].get("service") or f["key"].get("job") or f["key"].get("phase") or f["key"].get("transition"),
+               f["key"]["problem"]): f for f in report["findings"]}
+    paused = by_key[("same-day-phase3", "paused")]
     assert paused["fix"] == "gcloud scheduler jobs resume same-day-phase3 --location=us-west2 --project=nba-props-platform"
-    # The IAM alert names when and by whom the binding went: the redeploy in the audit log, in league time.
-    [iam] = [f for f in report["findings"] if f["monitor"] == "orchestrator_iam"]
-    redeploy = datetime.combine(date.fromisoformat(report["now"][:10]), time(0, 58), tzinfo=timezone.utc)
-    league = redeploy.astimezone(ZoneInfo("America/New_York"))
-    assert iam["details"]["last_change"] == (
-        "ReplaceService (a redeploy) by 756957797294@cloudbuild.gserviceaccount.com at "
-        f"{league:%Y-%m-%d %H:%M} {league.tzname()} (00:58 UTC)"
-    )
-    assert iam["details"]["last_change_entry"].startswith("https://console.cloud.google.com/logs/query;query=insertId%3D%22")
+    assert by_key[("same-day-phase4", "failing")]["details"]["status_code"] == 7  # PERMISSION_DENIED
+    # The IAM alerts name when and by whom each binding went: the redeploys in the audit log, in league time.
+    zone = ZoneInfo("America/New_York")
+    for service, minute in (("phase4-to-phase5-orchestrator", 58), ("nba-phase4-precompute-processors", 61)):
+        redeploy = datetime.combine(date.fromisoformat(report["now"][:10]), time(0), tzinfo=timezone.utc) + timedelta(minutes=minute)
+        league = redeploy.astimezone(zone)
+        assert by_key[(service, "missing_invoker")]["details"]["last_change"] == (
+            "ReplaceService (a redeploy) by 756957797294@cloudbuild.gserviceaccount.com at "
+            f"{league:%Y-%m-%d %H:%M} {league.tzname()} ({redeploy:%H:%M} UTC)"
+        )
+        assert by_key[(service, "missing_invoker")]["details"]["last_change_entry"].startswith(
+            "https://console.cloud.google.com/logs/query;query=insertId%3D%22")
     assert "last change: ReplaceService (a redeploy) by 756957797294@cloudbuild.gserviceaccount.com" in result.stderr
-    assert {f["key"]["service"] for f in report["findings"] if "service" in f["key"]} == {"phase4-to-phase5-orchestrator"}
-    failing = next(f for f in report["findings"] if f["key"]["problem"] == "pushes_failing")
-    assert set(failing["details"]["pushes_by_class_and_code"]) == {"remote_server_4xx/403"}
-    assert notices(report) == [("first", True)] * 7
-    assert len(jsonl(local_dir)) == 7
+    # The second hop is named, and explains the stall of its transition and the missing predictions.
+    hop = by_key[("nba-phase4-precompute-processors", "missing_invoker")]
+    assert (hop["details"]["transition"], hop["details"]["hop"]) == ("phase_3_analytics->phase_4_precompute", 2)
+    assert hop["summary"].endswith("(second hop of phase_3_analytics->phase_4_precompute: nba-phase4-trigger -> "
+                                   "nba-phase4-precompute-processors)")
+    explained = {f["key"]["problem"] for f in report["findings"] if f.get("caused_by") == hop["fingerprint"]}
+    assert explained == {"push_account_cannot_invoke", "backlog", "stalled", "none"}
+    # The partial phase names what succeeded; it was judged at noon today, 36 h after its game date began.
+    partial = by_key[("phase_3_analytics", "incomplete")]
+    assert partial["details"]["processors_succeeded"] == [
+        "TeamOffenseGameSummaryProcessor", "UpcomingPlayerGameContextProcessor", "UpcomingTeamGameContextProcessor"]
+    assert partial["key"]["game_date"] == (date.fromisoformat(report["today"]) - timedelta(days=1)).isoformat()
+    assert notices(report) == [("first", True)] * 10
+    assert len(jsonl(local_dir)) == 10
     # The raw-table checks are on in the demo and judge a healthy raw layer: the outage is downstream of it.
     outcomes = {m["name"]: m["outcome"] for m in report["monitors"]}
     assert (outcomes["freshness"], outcomes["volume"]) == ("ok", "ok")
-    # Printed readably, on stderr under --json; the parent opens with what tonight loses and the time left.
-    assert "FIRING [CRITICAL] no predictions for tonight's 5 games; first tip-off 19:00 EST, in 30 min: orchestrator_iam" in result.stderr
+    # Printed readably, on stderr under --json; the hop's parent opens with what tonight loses and the time left.
+    assert ("FIRING [CRITICAL] no predictions for tonight's 5 games; first tip-off 19:00 EST, in 30 min: orchestrator_iam: "
+            "nba-phase4-precompute-processors") in result.stderr
+    assert ("FIRING [CRITICAL] predictions for tonight's 5 games at risk; first tip-off 19:00 EST, in 30 min: orchestrator_iam: "
+            "phase4-to-phase5-orchestrator") in result.stderr
     again = run_cli("run", "--json", "--now", report["now"])
     assert again.code == 0 and again.report["notifications"] == []
 

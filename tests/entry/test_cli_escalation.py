@@ -32,10 +32,12 @@ def test_replay_prints_how_many_pages_the_configured_policy_would_have_cost(loca
     first, last = (today - timedelta(days=2)).isoformat(), today.isoformat()
     text = run_cli("replay", "--from", first, "--to", last, "--config", str(config))
     assert text.code == 0, text.stderr
-    assert "PagerDuty pages under [escalation], nobody acknowledging: 1" in text.stdout
+    # The broken day's two critical incidents of their own page: the 3->4 stall (the missing predictions it explains
+    # never page) and yesterday's incomplete phase 3, each 30 minutes after its first notice.
+    assert "PagerDuty pages under [escalation], nobody acknowledging: 2" in text.stdout
     assert "phase_stalls" in text.stdout.split("PagerDuty pages under [escalation]")[1].split("totals:")[0]
     report = json.loads(run_cli("replay", "--from", first, "--to", last, "--config", str(config), "--json").stdout)
-    assert report["pages"] == 1 and [p["monitor"] for p in report["paged"]] == ["phase_stalls"]
+    assert report["pages"] == 2 and [p["monitor"] for p in report["paged"]] == ["phase_stalls", "phase_stalls"]
     plain = run_cli("replay", "--from", first, "--to", last)
     assert plain.code == 0 and "PagerDuty pages" not in plain.stdout  # no [escalation]: nothing about pages
 

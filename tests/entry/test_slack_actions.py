@@ -24,12 +24,14 @@ USER = "U0ALICE01"
 
 @pytest.fixture
 def demo(local_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """The demo's broken evening, run once: its cause (the missing invoker) and when it ran."""
+    """The demo's broken evening, run once: its cause (the second hop's missing invoker, which explains the stall and
+    the missing predictions) and when it ran."""
     monkeypatch.setenv("CANARY_SLACK_SIGNING_SECRET", SIGNING_SECRET)
     result = run_cli("demo", "--history-days", "0", "--json")
     assert result.code == 0, result.stderr
     report = result.report
-    cause = next(f for f in report["findings"] if f["monitor"] == "orchestrator_iam")
+    cause = next(f for f in report["findings"]
+                 if f["key"] == {"service": "nba-phase4-precompute-processors", "problem": "missing_invoker"})
     return {"now": datetime.fromisoformat(report["now"]), "cause": cause["fingerprint"], "report": report}
 
 
@@ -101,17 +103,20 @@ def test_a_signed_ack_click_acknowledges_the_cause_and_the_run_two_hours_later_s
 
 def chain_of(report: dict[str, Any], cause: str) -> set[str]:
     """The acknowledged cause and every firing finding it explains (two hours on the demo's push counts have
-    ended, so of its six findings four still fire: the binding, the push account, the stall, the predictions)."""
+    ended, so of its five findings four still fire: the binding, the push account, the stall, the predictions)."""
     return {f["fingerprint"] for f in report["findings"] if cause in (f["fingerprint"], f["caused_by"])}
 
 
 def sent_about_the_chain(report: dict[str, Any], cause: str) -> list[dict[str, Any]]:
-    """What was delivered about the chain; the demo's other incidents (the paused backup job, the canary's own
-    job late two hours on: nothing runs it in the demo) are not acknowledged and may notify."""
+    """What was delivered about the chain; the demo's other incidents (the phase-5 orchestrator's binding, the paused
+    and the refused backup jobs, the canary's own job late two hours on: nothing runs it in the demo) are not
+    acknowledged and may notify."""
     chain = chain_of(report, cause)
     assert cause in chain and len(chain) == 4
     sent = [n for n in report["notifications"] if n["delivered"]]
-    assert {n["monitor"] for n in sent if n["fingerprint"] not in chain} <= {"scheduler_jobs"}
+    others = {f["fingerprint"] for f in report["findings"]
+              if f["monitor"] == "scheduler_jobs" or f["key"].get("service") == "phase4-to-phase5-orchestrator"}
+    assert {n["fingerprint"] for n in sent if n["fingerprint"] not in chain} <= others
     return [n for n in sent if n["fingerprint"] in chain]
 
 

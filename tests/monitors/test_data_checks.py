@@ -435,9 +435,10 @@ def test_the_demo_staged_under_a_prefix_tells_the_same_story(local_dir: Path, mo
     result = run_cli("demo", "--json")
     assert result.code == 0, result.stderr
     assert sorted((f["monitor"], f["key"]["problem"]) for f in result.report["findings"]) == [
-        ("missing_predictions", "none"), ("orchestrator_iam", "missing_invoker"), ("phase_stalls", "stalled"),
-        ("push_delivery", "backlog"), ("push_delivery", "push_account_cannot_invoke"), ("push_delivery", "pushes_failing"),
-        ("scheduler_jobs", "paused")]
+        ("missing_predictions", "none"), ("orchestrator_iam", "missing_invoker"), ("orchestrator_iam", "missing_invoker"),
+        ("phase_stalls", "incomplete"), ("phase_stalls", "stalled"), ("push_delivery", "backlog"),
+        ("push_delivery", "push_account_cannot_invoke"), ("push_delivery", "push_account_cannot_invoke"),
+        ("scheduler_jobs", "failing"), ("scheduler_jobs", "paused")]
     assert {m["name"]: m["outcome"] for m in result.report["monitors"]}["freshness"] == "ok"
     with duckdb.connect(str(local_dir / "warehouse.duckdb"), read_only=True) as db:
         schemas = {r[0] for r in db.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}

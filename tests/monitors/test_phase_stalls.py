@@ -145,10 +145,14 @@ def demo_replay(tmp_path: Path, *, history_days: int, change: Any = None) -> lis
 
 
 def test_partial_phases_are_quiet_on_the_demos_healthy_days_and_fire_on_an_injected_one(tmp_path: Path) -> None:
-    # The demo's season: phase 3 runs several times a day and one processor fails then succeeds 10 min later.
-    assert demo_replay(tmp_path / "healthy", history_days=6) == [
-        ("2026-11-21", "stalled", "phase_4_precompute->phase_5_predictions", "11-21 09:30"),  # the broken day only
+    # The demo's season: phase 3 runs several times a day and one processor fails then succeeds 10 min later. Its
+    # own partial day (the day before the broken one: 3 of 5 processors, none failed) is judged at noon of the broken
+    # day, its complete_by, and not before: the day itself is quiet.
+    demo_own = [
+        ("2026-11-20", "incomplete", P3, "11-21 12:30"),  # noon of the next day, at the next tick
+        ("2026-11-21", "stalled", "phase_3_analytics->phase_4_precompute", "11-21 08:30"),  # the broken day
     ]
+    assert demo_replay(tmp_path / "healthy", history_days=6) == demo_own
 
     def partial_phase_3(demo: Any) -> None:
         """Three days back: two of phase 3's morning-after processors never succeed, one of them failed."""
@@ -165,5 +169,5 @@ def test_partial_phases_are_quiet_on_the_demos_healthy_days_and_fire_on_an_injec
     assert injected == [
         ("2026-11-18", "failed", "PlayerGameSummaryProcessor", "11-19 07:30"),  # 06:10 + 1 h, at the next tick
         ("2026-11-18", "incomplete", P3, "11-19 12:30"),  # noon of the next day, at the next tick
-        ("2026-11-21", "stalled", "phase_4_precompute->phase_5_predictions", "11-21 09:30"),
+        *demo_own,
     ]

@@ -205,10 +205,14 @@ def test_a_replay_of_the_demo_history_shows_only_the_broken_day(tmp_path: Path) 
     sources = Sources(warehouse=DuckDbWarehouse(path=tmp_path / "warehouse.duckdb"), iam=IamPolicyFile(path=tmp_path / "x.json"),
                       push=PushChainFiles(folder=tmp_path))
     report = replay(config, sources, ReplayRequest(first=demo.today - timedelta(days=60), last=demo.today, every=timedelta(minutes=30)))
+    # The broken day: phase 4 never started (the 3->4 stall), no predictions, and at noon the day before's phase 3
+    # is judged incomplete (the demo's partial day: 3 of 5 processors). Nothing on the 60 days before it.
     assert {(i.monitor, i.key["game_date"], i.key["problem"], i.resolved_at) for i in report.incidents} == {
         ("phase_stalls", "2026-11-21", "stalled", None),
         ("missing_predictions", "2026-11-21", "none", None),
+        ("phase_stalls", "2026-11-20", "incomplete", None),
     }
+    assert {n.at.astimezone(config.zone).date() for n in report.notices} == {demo.today}
 
 
 @pytest.mark.servers

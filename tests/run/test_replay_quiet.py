@@ -77,10 +77,15 @@ def test_every_healthy_day_is_quiet_and_the_broken_day_gives_exactly_its_inciden
     for label, days in (("with games", season.with_games), ("without games", season.without_games),
                         ("off-season", season.off_season)):
         assert days and all(per_day[d] == 0 for d in days), label
+    # The broken day's incidents: phase 4 never started, no predictions, and (from noon, its complete_by) yesterday's
+    # partial phase 3. Yesterday itself is quiet: a partial phase says nothing before its complete_by.
+    yesterday = today - timedelta(days=1)
     assert {(i.monitor, i.key.get("game_date"), i.key.get("problem"), i.resolved_at) for i in report.incidents} == {
         ("phase_stalls", today.isoformat(), "stalled", None),
         ("missing_predictions", today.isoformat(), "none", None),
+        ("phase_stalls", yesterday.isoformat(), "incomplete", None),
     }
+    assert per_day[yesterday] == 0
     assert per_day[today] == len(report.notices) > 0
     assert report.days_with_games == len(season.with_games) + 1  # and the broken day
 
@@ -118,9 +123,12 @@ def test_replay_counts_the_pages_a_policy_would_cost_and_the_healthy_season_cost
     report = season.replay(config)
     today = season.pipeline.today
     assert all(page.at.astimezone(config.zone).date() == today for page in report.paged)  # healthy days: no page
-    # The broken day: the stall pages once, 30 minutes after its first notice; the missing predictions it
-    # explains never page.
-    (stall,) = [i for i in report.incidents if i.monitor == "phase_stalls"]
-    assert report.pages == 1 and [(p.fingerprint, p.at) for p in report.paged] == [(stall.fingerprint, stall.opened_at + timedelta(minutes=30))]
+    # The broken day: the stall and yesterday's incomplete phase 3 page once each, 30 minutes after their first
+    # notice; the missing predictions the stall explains never page.
+    stall, partial = sorted((i for i in report.incidents if i.monitor == "phase_stalls"), key=lambda i: i.opened_at)
+    assert (stall.key["problem"], partial.key["problem"]) == ("stalled", "incomplete")
+    assert report.pages == 2 and [(p.fingerprint, p.at) for p in report.paged] == [
+        (stall.fingerprint, stall.opened_at + timedelta(minutes=30)), (partial.fingerprint, partial.opened_at + timedelta(minutes=30))]
     later = season.replay(config.model_copy(update={"escalation": EscalationConfig(after="6h")}))
-    assert [p.at for p in later.paged] == [stall.opened_at + timedelta(hours=6)]  # the policy sets when, not whether
+    # the policy sets when, not whether
+    assert [p.at for p in later.paged] == [stall.opened_at + timedelta(hours=6), partial.opened_at + timedelta(hours=6)]
