@@ -9,7 +9,7 @@ and judging whether one is in force are here."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from core.config import ConfigError, parse_duration
 from core.model import AlertState, Acknowledgement, Severity
@@ -81,7 +81,3 @@ def acks_in_force(
     """The acknowledgements that hold for the open incidents, by fingerprint."""
     return {fp: ack for fp, ack in acks.items() if fp in firing and holds(ack, state=firing[fp], now=now)}
 
-
-def covered(fingerprints: Iterable[str], *, causes: Mapping[str, str], acknowledged: Mapping[str, str]) -> dict[str, str]:
-    """Effects whose cause is acknowledged, with who acknowledged the cause: acknowledging a cause covers its effects."""
-    return {fp: acknowledged[causes[fp]] for fp in fingerprints if causes.get(fp) in acknowledged}
