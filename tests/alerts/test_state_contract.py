@@ -374,6 +374,11 @@ def test_an_unreachable_store_is_a_state_error_not_a_traceback(backend: Backend)
 
 def race(backend: Backend, fingerprint: str, *, version: int) -> list[object]:
     """CONTENDERS runs, each with its own store (its own client or connection), claim at the same moment."""
+    return at_once(backend, lambda index, store: claim(store, fingerprint, version=version, owner=f"run-{index}"))
+
+
+def at_once(backend: Backend, act: Callable[[int, StateStore], object]) -> list[object]:
+    """CONTENDERS runs, each with its own store, do `act(index, store)` at the same moment: what each returned or raised."""
     stores = [backend.new_store() for _ in range(CONTENDERS)]
     start = threading.Barrier(CONTENDERS)
     results: list[object] = [None] * CONTENDERS
@@ -381,7 +386,7 @@ def race(backend: Backend, fingerprint: str, *, version: int) -> list[object]:
     def contend(index: int) -> None:
         start.wait()
         try:
-            results[index] = claim(stores[index], fingerprint, version=version, owner=f"run-{index}")
+            results[index] = act(index, stores[index])
         except Exception as error:  # recorded, so the assertion shows it
             results[index] = error
 
@@ -600,30 +605,17 @@ def test_marks_racing_a_repeat_never_lose_the_repeat_nor_leave_a_stale_mark(back
     """A run recording a repeat (it saw the finding) beside runs that read the same record and found no data."""
     notify(backend.new_store(), alert("contended-mark"))
     later = NOW + timedelta(hours=2)
-    results: list[Any] = [None] * CONTENDERS
-    barrier = threading.Barrier(CONTENDERS)
 
-    def contend(index: int) -> None:
-        store = backend.new_store()
-        barrier.wait()
-        try:
-            if index == 0:
-                won = claim(store, "contended-mark", version=1, owner="run-repeat", now=later)
-                record = alert("contended-mark", notify_count=2, last_notified=later, last_seen=later)
-                store.record(state=record, owner="run-repeat")
-                results[index] = won
-            else:
-                results[index] = store.mark_no_data(fingerprint="contended-mark", expected_version=1, since=later)
-        except Exception as error:  # recorded, so the assertion shows it
-            results[index] = error
+    def act(index: int, store: StateStore) -> object:
+        if index == 0:
+            won = claim(store, "contended-mark", version=1, owner="run-repeat", now=later)
+            store.record(state=alert("contended-mark", notify_count=2, last_notified=later, last_seen=later), owner="run-repeat")
+            return won
+        return store.mark_no_data(fingerprint="contended-mark", expected_version=1, since=later)
 
-    threads = [threading.Thread(target=contend, args=(i,)) for i in range(CONTENDERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = at_once(backend, act)
     assert results[0] is True  # the repeat's claim is never spoiled by a mark
     assert all(isinstance(r, bool) for r in results[1:]), results
-    assert sum(results[1:]) <= 1  # at most one mark was written (the others found it already so, or lost to the repeat)
+    assert sum(r is True for r in results[1:]) <= 1  # at most one mark was written (the others found it already so, or lost to the repeat)
     final = backend.new_store().load(fingerprints=["contended-mark"])["contended-mark"]
     assert (final.version, final.notify_count, final.no_data_since) == (2, 2, None)
