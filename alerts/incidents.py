@@ -120,8 +120,8 @@ def incidents_text(incidents: Sequence[Incident], *, zone: tzinfo, clean: Callab
             f"{indent}    since {when(item.since, zone)}; {item.notices} notice(s), last {when(item.last_notified_at, zone)}"
         )
         if item.no_data_since:
-            lines.append(f"{indent}    no data since {when(item.no_data_since, zone)}: its monitor had no data for it or "
-                         "could not judge it (neither seen nor seen healthy)")
+            lines.append(f"{indent}    no data since {when(item.no_data_since, zone)}: its monitor had no data for it "
+                         "or could not judge it")
         if item.caused_by:
             lines.append(f"{indent}    caused by {item.caused_by}")
         if item.effects:
