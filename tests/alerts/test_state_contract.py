@@ -435,7 +435,7 @@ def test_firestore_keeps_one_readable_document_per_fingerprint(firestore_env: Fi
     assert set(document) == {
         "status", "severity", "monitor", "key", "summary", "first_seen", "last_seen", "last_notified", "notify_count",
         "channel", "thread_ts", "resolved_at", "expire_at", "version", "claim_owner", "claim_expires", "group", "caused_by", "since",
-        "own_parent_at",
+        "own_parent_at", "no_data_since",
     }
     assert (document["status"], document["severity"], document["version"]) == ("resolved", "critical", 1)
     assert document["key"] == {"service": "svc-fp", "problem": "missing_invoker"}
