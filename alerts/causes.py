@@ -22,6 +22,7 @@ the decide stage (alerts/pipeline.py) and passed in.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import AbstractSet, Mapping, Sequence
 
 from alerts.decide import Decisions
@@ -246,8 +247,9 @@ def thread_by_cause(
     return Decisions(notify=notify, silenced=silenced, refresh=refresh, acknowledged=acknowledged, no_data=decisions.no_data)
 
 
-def annotate(message: AlertMessage, decision: Decision) -> AlertMessage:
-    """The message with what explains it and what it explains (pure)."""
+def annotate(message: AlertMessage, decision: Decision, *, now: datetime) -> AlertMessage:
+    """The message with what explains it and what it explains (pure); `now`: the run's, the "no data since" of an
+    effect this run is the first to find without data (the moment its record is marked)."""
     if decision.reason is Reason.RESOLVED:
         return message
     cause_line = None
@@ -276,7 +278,8 @@ def annotate(message: AlertMessage, decision: Decision) -> AlertMessage:
         caused_by=decision.caused_by,
         cause=cause_line if decision.caused_by else None,
         affects=[member_line_of(f) for f in decision.affects] + [
-            f"{member_line_of(s)} (no data since {clock(s.last_seen, message.zone)})" for s in decision.affects_without_data
+            f"{member_line_of(s)} (no data since {clock(s.no_data_since or now, message.zone)})"
+            for s in decision.affects_without_data
         ],
     )
 
