@@ -2,7 +2,8 @@
 
 An acknowledgement is in force while its incident is open (the same record: same first_seen), its
 severity has not risen above the acknowledged one, it has not expired and nobody ended it. The
-resolution is always sent; acknowledging a cause covers the effects in its thread (alerts/causes.py).
+resolution is always sent; acknowledging a cause covers the effects it explains (alerts/decide.py), except a
+rise in an effect's own severity, which is sent in the thread the effect lives in.
 The Acknowledgement record is in core.model; making one, finding an incident by a fingerprint prefix,
 and judging whether one is in force are here."""
 
