@@ -151,7 +151,7 @@ def actions_instance() -> Any:
 
                 canary.notifier = SlackNotifier(
                     token=settings.slack_bot_token, base_url=settings.slack_base_url, channel_for=config.slack.channel_for,
-                    max_retries=0, timeout_seconds=ACTIONS_SLACK_TIMEOUT_SECONDS,
+                    max_retries=0, timeout_seconds=ACTIONS_SLACK_TIMEOUT_SECONDS, environment=config.environment,
                 )
             _actions = ActionsInstance(settings=settings, config=config, canary=canary)
         return _actions

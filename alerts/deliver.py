@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
+from alerts.acted import ParentView, parent_view
 from alerts.causes import annotate
 from alerts.group import AlertGroup
 from alerts.links import LinkContext
@@ -65,9 +66,10 @@ class GroupNotifier(Protocol):
 
 @runtime_checkable
 class ParentEditor(Protocol):
-    """A Notifier that can rewrite an incident's parent in place (Slack's chat.update)."""
+    """A Notifier that can rewrite an open parent in place (Slack's chat.update): one incident or a summary,
+    each open incident with its current standing (alerts/acted.py parent_view)."""
 
-    def edit_parent(self, message: AlertMessage, *, thread: ThreadRef) -> None: ...
+    def edit_parent(self, parent: ParentView) -> None: ...
 
 
 @dataclass
@@ -293,10 +295,12 @@ class _Delivery:
             firing = self.store.load_firing()
         except StateError:
             return
-        busy = {(s.channel, s.thread_ts) for s in firing.values()}
+        busy = {(s.channel, s.thread_ts): s for s in firing.values()}
         for (channel, ts), items in self.resolved.items():
             if (channel, ts) in busy:
-                continue  # a summary's thread with members still firing keeps its parent as it is
+                # A summary's thread with members still firing: its parent lists them, the resolved without buttons.
+                self.edit_open_parent(busy[(channel, ts)], message=None, only_groups=True)
+                continue
             thread = ThreadRef(channel=channel, ts=ts)
             members = next((i.decision.previous.group for i in items if i.decision.previous and i.decision.previous.group), [])
             # The parent is the cause's message, not an effect's that lived in its thread (the cause may have
@@ -322,17 +326,27 @@ class _Delivery:
 
     def edit_parents(self, refresh: Sequence[DeliveryPlan]) -> None:
         """A cause's parent rewritten to list what it affects, once an effect joined its thread (cosmetic)."""
-        if not isinstance(self.notifier, ParentEditor):
-            return
         for item in refresh:
             state = item.decision.previous
             if item.decision.fingerprint not in self.joined or state is None or not state.channel or not state.thread_ts:
                 continue
-            thread = ThreadRef(channel=state.channel, ts=state.thread_ts)
-            try:
-                self.notifier.edit_parent(item.message, thread=thread)
-            except Exception:  # noqa: BLE001 - the replies are in the thread; the parent's edit is cosmetic
-                pass
+            self.edit_open_parent(state, message=item.message)
+
+    def edit_open_parent(self, state: AlertState, *, message: AlertMessage | None, only_groups: bool = False) -> None:
+        """Re-render the parent `state`'s thread hangs from with every open incident's current standing, read from
+        the store now (an acknowledged incident keeps its Unacknowledge button and its line); a summary stays a
+        summary. Cosmetic: any failure passes (the replies are in the thread)."""
+        if not isinstance(self.notifier, ParentEditor) or (only_groups and not state.group):
+            return
+        try:
+            parent = parent_view(
+                self.store, state=state, now=self.now, zone=self.presentation.zone, links=self.presentation.links,
+                message=None if state.group else message, group_after=self.alerts.group_after,
+            )
+            if parent is not None:
+                self.notifier.edit_parent(parent)
+        except Exception:  # noqa: BLE001 - the parent's edit is cosmetic
+            pass
 
     def whole_group(self, members: list[str], resolved_now: list[DeliveryPlan]) -> AlertGroup:
         """Every incident the summary listed, also those that resolved in earlier runs."""

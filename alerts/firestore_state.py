@@ -401,3 +401,13 @@ class FirestoreStateStore:
             except api_errors.Conflict:
                 return False
             return True
+
+    def action_taken(self, key: str, *, now: datetime) -> bool:
+        ref = self._db().collection(self.slack_actions_collection).document(key)
+        with self._errors("read the Slack action", self._where(self.slack_actions_collection, key)):
+            snapshot = ref.get(**self._call_options())
+        if not snapshot.exists:
+            return False
+        expire_at = (snapshot.to_dict() or {}).get("expire_at")
+        # A TTL policy deletes expired documents within a day or so, not at once: an expired key counts as gone.
+        return not isinstance(expire_at, datetime) or expire_at >= now

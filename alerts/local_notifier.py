@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from alerts.acted import Acted, Standing
+from alerts.acted import NOT_ACTED_ON, Acted, ParentView
 from alerts.digest import Digest, render_digest_text
 from alerts.escalate import EscalationNotice
 from alerts.group import AlertGroup, group_title, render_group_text
@@ -103,15 +103,19 @@ class LocalNotifier:
     def mark_group_resolved(self, group: AlertGroup, *, thread: ThreadRef) -> None:
         return None
 
-    def edit_parent(self, message: AlertMessage, *, thread: ThreadRef) -> None:
+    def edit_parent(self, parent: ParentView) -> None:
         return None  # a file line is not edited; the effect's reply line says what it joined
 
-    def announce(self, message: AlertMessage, acted: Acted, *, standing: Standing, thread: ThreadRef) -> None:
-        """Someone acted on the incident: one line with "reason": "acted", in the incident's thread."""
-        line = acted.line(inert_text(acted.by), message.zone)
+    def announce(self, parent: ParentView, acted: Acted | None, *, about: AlertMessage) -> None:
+        """Someone acted on the incident: one line with "reason": "acted", in the incident's thread (a file
+        line is not edited, so a click that changed nothing writes nothing)."""
+        if acted is None:
+            return
+        standing = parent.standings.get(about.fingerprint, NOT_ACTED_ON)
+        line = acted.line(inert_text(acted.by), about.zone)
         entry = {
-            "fingerprint": message.fingerprint, "reason": "acted", "action": acted.kind, "by": acted.by,
+            "fingerprint": about.fingerprint, "reason": "acted", "action": acted.kind, "by": acted.by,
             "until": acted.until.isoformat() if acted.until else None,
             "acknowledged": standing.acknowledged, "silenced": standing.silenced,
         }
-        self._append(entry, text=f"[{message.monitor} {message.fingerprint}] {line}", thread=thread)
+        self._append(entry, text=f"[{about.monitor} {about.fingerprint}] {line}", thread=parent.thread)

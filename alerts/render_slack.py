@@ -7,14 +7,16 @@ Everything that came from the warehouse or an API is escaped for mrkdwn, so a pr
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Sequence
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
 from slack_sdk.models.blocks import (
     ActionsBlock, Block, ButtonElement, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, PlainTextObject,
     SectionBlock,
 )
 
+from alerts.acted import ParentView, Standing
 from alerts.group import AlertGroup, group_headline, group_why_now, member_line, render_group_text
 from alerts.message import AlertMessage, when
 from alerts.render_text import SEVERITY_MARK, environment_tag, headline, reason_mark, render_text, visible_controls
@@ -51,6 +53,14 @@ MAX_BUTTON_URL = 3000
 """Characters of a link button's url."""
 MAX_ACTIONS_ELEMENTS = 25
 """Elements in one actions block."""
+MAX_BLOCK_ID = 255
+"""Characters of a block_id; it "should be unique for each message and each iteration of a message. If a message
+is updated, use a new block_id" (https://docs.slack.dev/reference/block-kit/blocks/actions-block)."""
+BLOCKS_PER_BUTTONED_MEMBER = 2
+"""A summary's member with buttons: its section and its actions block (action_ids are unique per block, so
+each member's block can carry the same ack/silence ids, valued with its own fingerprint)."""
+CLI = ("python", "main.py")
+"""How an alert names this canary's command line (as its other fixes do): run where main.py reaches the alert state."""
 
 ACTIONS = {
     "ack": "Acknowledge", "unack": "Unacknowledge", "silence_2h": "Silence 2 h", "silence_8h": "Silence 8 h",
@@ -200,10 +210,23 @@ def for_environment_slack(rendered: SlackMessage, environment: str) -> SlackMess
 
 @dataclass(frozen=True)
 class Controls:
-    """The buttons on an incident's parent: which of them depends on what was done to it."""
+    """The buttons on an incident's parent: which of them depends on what was done to it; `lines` say who has
+    it ('Acknowledged by <@U> at ...', 'Silenced by <@U> until ...'), mrkdwn made inert by their maker."""
 
     acknowledged: bool = False
     silenced: bool = False
+    lines: tuple[str, ...] = field(default_factory=tuple)
+
+
+def controls_of(standing: Standing, zone: Any) -> Controls:
+    """What a parent shows of an incident's standing (alerts/acted.py): the one conversion every parent edit uses."""
+    return Controls(acknowledged=standing.acknowledged, silenced=standing.silenced, lines=tuple(standing.lines(who, zone)))
+
+
+def actions_block_id(fingerprint: str, controls: Controls) -> str:
+    """One per incident and per state of its buttons, so an edited message never reuses a block_id for other buttons."""
+    state = ("a" if controls.acknowledged else "-") + ("s" if controls.silenced else "-")
+    return f"{ACTIONS_BLOCK_ID}:{fingerprint}:{state}"[:MAX_BLOCK_ID]
 
 
 def action_buttons(message: AlertMessage, controls: Controls) -> ActionsBlock:
@@ -220,7 +243,7 @@ def action_buttons(message: AlertMessage, controls: Controls) -> ActionsBlock:
     runbook = next((url for label, url in message.links if label == "Runbook"), None)
     if runbook is not None and len(runbook) <= MAX_BUTTON_URL:
         elements.append(ButtonElement(text=PlainTextObject(text="Runbook"), action_id=RUNBOOK_ACTION, url=runbook))
-    return ActionsBlock(block_id=ACTIONS_BLOCK_ID, elements=elements[:MAX_ACTIONS_ELEMENTS])
+    return ActionsBlock(block_id=actions_block_id(message.fingerprint, controls), elements=elements[:MAX_ACTIONS_ELEMENTS])
 
 
 def who(by: str) -> str:
@@ -229,6 +252,11 @@ def who(by: str) -> str:
     if by.startswith("slack:") and SLACK_USER_ID.match(member):
         return f"<@{member}>"
     return inert(by)
+
+
+def render_note_subject(message: AlertMessage) -> str:
+    """Which incident a reply in a shared thread (a summary's, a cause's) is about: monitor, title, fingerprint."""
+    return clip(f"*{inert(message.monitor)}*: {inert(message.title)} (`{inert(message.fingerprint)}`)", MAX_SECTION_TEXT // 2)
 
 
 def render_note(line: str) -> SlackMessage:
@@ -266,25 +294,44 @@ def render_alert(message: AlertMessage, *, controls: Controls | None = None) -> 
         blocks.append(links)
     blocks.append(_context(f"*Why now:* {inert(message.why_now)}"))
     if controls is not None and not message.synthetic:
+        if controls.lines:
+            blocks.append(_context("\n".join(controls.lines)))
         blocks.append(action_buttons(message, controls))
     blocks.append(_footer(message))
     return SlackMessage(text=_fallback(render_text(message, inert)), blocks=blocks)
 
 
-def render_acted_parent(message: AlertMessage, *, line: str, controls: Controls) -> SlackMessage:
-    """An incident's parent after someone acted on it (chat.update): what is open, who has it, the buttons.
-
-    `line` is mrkdwn already made inert (alerts/acted.py with `who`)."""
+def render_brief_parent(message: AlertMessage, *, controls: Controls, note: str | None = None) -> SlackMessage:
+    """An incident's parent rebuilt from its record (a click has no finding at hand): what is open, since when,
+    who has it, and the buttons that apply. `note` (mrkdwn made inert by its maker): what was just ended."""
+    lines = [*controls.lines, *([note] if note else [])]
     blocks: list[Block] = [
         _header(_title(message)),
         _section(f"*{inert(message.title)}*\n*Where:* {_where_line(message)}"),
-        _context(clip(line, MAX_SECTION_TEXT)),
-        action_buttons(message, controls),
-        _footer(message),
     ]
     if message.since:
-        blocks.insert(2, _context(f"*Since* {when(message.since, message.zone)}"))
-    return SlackMessage(text=_fallback(headline(message, inert) + f" ({line})"), blocks=blocks)
+        blocks.append(_context(f"*Since* {when(message.since, message.zone)}"))
+    if lines:
+        blocks.append(_context(clip("\n".join(lines), MAX_SECTION_TEXT)))
+    blocks += [action_buttons(message, controls), _footer(message)]
+    said = f" ({'; '.join(lines)})" if lines else ""
+    return SlackMessage(text=_fallback(headline(message, inert) + said), blocks=blocks)
+
+
+def render_parent(parent: ParentView, *, note: str | None = None) -> SlackMessage:
+    """Every edit of a parent that is still open: one incident or a summary, each open incident with its current
+    standing (who has it, the buttons that apply) as the stored acknowledgements and silences say."""
+    if parent.group is not None:
+        zone = parent.group.members[0].zone
+        controls = {fp: controls_of(standing, zone) for fp, standing in parent.standings.items()}
+        return render_group_parent(parent.group, controls=controls)
+    message = parent.message
+    assert message is not None
+    standing = parent.standings.get(message.fingerprint)
+    controls = controls_of(standing, message.zone) if standing is not None else Controls()
+    if parent.brief:
+        return render_brief_parent(message, controls=controls, note=note)
+    return render_alert(message, controls=controls)
 
 
 def render_resolved_parent(message: AlertMessage) -> SlackMessage:
@@ -358,10 +405,11 @@ def render_group(group: AlertGroup, *, parent_edit: bool = False) -> SlackMessag
     return SlackMessage(text=_fallback(render_group_text(group, clean=inert)), blocks=blocks)
 
 
-def render_group_parts(group: AlertGroup) -> list[SlackMessage]:
+def render_group_parts(group: AlertGroup, *, members: Sequence[AlertMessage] | None = None, before: int = 0) -> list[SlackMessage]:
     """A summary split into as many messages as Slack's limits need (50 blocks, ~12,000 characters of block
-    text): every alert is listed in one of them, worst first; parts after the first say which part they are."""
-    members = group.ordered
+    text): every alert is listed in one of them, worst first; parts after the first say which part they are.
+    `members`/`before`: only these, in parts that follow `before` parts already sent (a summary with buttons)."""
+    members = group.ordered if members is None else list(members)
     sections = _pack_sections([member_line(m, inert) for m in members])
     head, tail = _group_frame(group, parent_edit=False, part=" (part 9 of 9)")
     frame = sum(len(b.to_dict().get("text", {}).get("text", "")) for b in head) + sum(
@@ -380,10 +428,120 @@ def render_group_parts(group: AlertGroup) -> list[SlackMessage]:
     offset = 0
     for index, texts in enumerate(parts):
         count = sum(text.count("\n") + 1 for text in texts)
-        label = f" (part {index + 1} of {len(parts)})" if len(parts) > 1 else ""
+        total = len(parts) + before
+        label = f" (part {index + 1 + before} of {total})" if total > 1 else ""
         head, tail = _group_frame(group, parent_edit=False, part=label)
         blocks = head + [DividerBlock()] + [_section(text) for text in texts] + tail
         fallback = render_group_text(group, members[offset : offset + count], clean=inert) + label
         rendered.append(SlackMessage(text=_fallback(fallback), blocks=blocks))
         offset += count
     return rendered
+
+
+def ack_command(fingerprint: str) -> str:
+    """`main.py ack` for one incident, runnable as printed."""
+    return " ".join([*CLI, "ack", shlex.quote(fingerprint)])
+
+
+def silence_command(message: AlertMessage, duration: str) -> str:
+    """`main.py silence` of exactly this incident (its monitor and every label of its key: the record the
+    Silence buttons make), runnable as printed."""
+    matchers = [("monitor", message.monitor), *message.where]
+    words = [*CLI, "silence"]
+    for name, value in matchers:
+        words += ["--match", shlex.quote(f"{name}={value}")]
+    reason = f"silenced for {duration} from the summary in Slack"
+    return " ".join([*words, "--for", shlex.quote(duration), "--reason", shlex.quote(reason)])
+
+
+def _commands(message: AlertMessage) -> str:
+    """The commands in a code block: only a backtick could close it (escaped as _code_section does)."""
+    commands = [ack_command(message.fingerprint), silence_command(message, "2h")]
+    return CODE_FENCE + "\n".join(escape(visible_controls(c)).replace("`", "\u02cb") for c in commands) + CODE_FENCE
+
+
+def _member_text(message: AlertMessage, controls: Controls | None) -> str:
+    line = clip(member_line(message, inert).replace("\n", " "), MAX_SECTION_TEXT // 3)
+    text = f"{line}\nfingerprint `{inert(message.fingerprint)}`"
+    if controls is None:
+        return text + " · resolved"
+    return "\n".join([text, *controls.lines])
+
+
+def _text_of(blocks: Sequence[Block]) -> int:
+    """Characters of text in `blocks`, counted as Slack's msg_blocks_too_long counts them (every text string)."""
+    def count(node: Any) -> int:
+        if isinstance(node, dict):
+            own = len(node["text"]) if isinstance(node.get("text"), str) else 0
+            return own + sum(count(v) for v in node.values())
+        if isinstance(node, list):
+            return sum(count(v) for v in node)
+        return 0
+
+    return count([b.to_dict() for b in blocks])
+
+
+def render_group_parent(group: AlertGroup, *, controls: Mapping[str, Controls]) -> SlackMessage:
+    """A summary that is its incidents' parent, with each open incident's buttons (`controls`: fingerprint ->
+    its standing; a member without one has resolved and shows none). Worst first, as many members with buttons
+    as Slack's limits allow (MAX_BLOCKS, BLOCKS_TEXT_BUDGET); the others are listed with the exact commands
+    that acknowledge or silence each, and what still does not fit is counted (render_group_parent_parts lists
+    it in the thread)."""
+    return render_group_parent_parts(group, controls=controls)[0]
+
+
+def render_group_parent_parts(group: AlertGroup, *, controls: Mapping[str, Controls]) -> list[SlackMessage]:
+    """render_group_parent, then the members it could only count, listed in further parts (its thread's replies)."""
+    head, tail = _group_frame(group, parent_edit=False)
+    members = group.ordered
+    reserved = len(head) + 1 + len(tail) + 2  # the divider; the note on the others and their commands
+    used_blocks, used_text = reserved, _text_of(head + tail) + 400
+    shown: list[Block] = []
+    count = 0
+    for member in members:
+        own = controls.get(member.fingerprint)
+        blocks: list[Block] = [_section(_member_text(member, own))]
+        if own is not None and not member.synthetic:
+            blocks.append(action_buttons(member, own))
+        cost = _text_of(blocks)
+        if used_blocks + len(blocks) > MAX_BLOCKS or used_text + cost > BLOCKS_TEXT_BUDGET:
+            break
+        shown += blocks
+        used_blocks += len(blocks)
+        used_text += cost
+        count += 1
+    rest = members[count:]
+    body = shown
+    if rest:
+        listed, texts = 0, [""]
+        room = BLOCKS_TEXT_BUDGET - used_text
+        for member in rest:
+            entry = f"• {clip(member_line(member, inert).replace(chr(10), ' '), 400)}\n{_commands(member)}"
+            if len(entry) + 1 > room or len(entry) > MAX_SECTION_TEXT - 100:
+                break
+            if texts[-1] and len(texts[-1]) + 1 + len(entry) > MAX_SECTION_TEXT - 100:
+                if used_blocks + 1 > MAX_BLOCKS:
+                    break
+                texts.append("")
+                used_blocks += 1
+            texts[-1] = f"{texts[-1]}\n{entry}" if texts[-1] else entry
+            room -= len(entry) + 1
+            listed += 1
+        left = len(rest) - listed
+        note = (
+            f"_Buttons for the first {count} of {len(members)} alerts (a Slack message holds {MAX_BLOCKS} blocks); "
+            f"act on the other {len(rest)} with the commands below each, where `python main.py` reaches this canary's "
+            "alert state._"
+        )
+        if left:
+            note += (
+                f"\n_…and {left} more, listed in the next messages of this thread; `python main.py incidents` lists "
+                "them with their fingerprints._"
+            )
+        body = shown + [_context(note)] + [_section(t) for t in texts if t]
+        unlisted = rest[listed:]
+    else:
+        unlisted = []
+    blocks = head + [DividerBlock()] + body + tail
+    parent = SlackMessage(text=_fallback(render_group_text(group, clean=inert)), blocks=blocks)
+    return [parent, *(render_group_parts(group, members=unlisted, before=1) if unlisted else [])]

@@ -24,7 +24,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from alerts.acted import Acted, Standing
+from alerts.acted import Acted, ParentView
 from alerts.digest import Digest
 from alerts.escalate import Action, EscalationNotice
 from alerts.render_digest import render_digest_slack
@@ -32,11 +32,11 @@ from alerts.group import AlertGroup
 from alerts.message import AlertMessage
 from alerts.notifier import DeliveryError, Receipt, ThreadRef
 from alerts.render_slack import (
-    Controls, SlackMessage, for_environment_slack, render_acted_parent, render_alert, render_note, render_group,
-    render_group_parts, render_resolved_parent, who,
+    Controls, SlackMessage, for_environment_slack, render_alert, render_note, render_note_subject, render_group,
+    render_group_parent_parts, render_group_parts, render_parent, render_resolved_parent, who,
 )
 from core.environment import PRODUCTION
-from core.model import Severity
+from core.model import Reason, Severity
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -182,24 +182,33 @@ class SlackNotifier:
         """Edit the incident's parent to show it resolved and how long it lasted."""
         self._update(render_resolved_parent(message), thread=thread)
 
-    def edit_parent(self, message: AlertMessage, *, thread: ThreadRef) -> None:
-        """Rewrite an incident's parent (chat.update), e.g. to list the findings it explains."""
-        self._update(render_alert(message, controls=Controls()), thread=thread)
+    def edit_parent(self, parent: ParentView) -> None:
+        """Rewrite a parent that is still open (chat.update), e.g. to list the findings it explains: one
+        incident or a summary, each with its current standing (alerts/render_slack.py render_parent)."""
+        self._update(render_parent(parent), thread=parent.thread)
 
-    def announce(self, message: AlertMessage, acted: Acted, *, standing: Standing, thread: ThreadRef) -> None:
-        """Someone acted on the incident: its parent says who and offers the buttons that now apply
-        (chat.update), and a reply in its thread says what was done."""
-        line = acted.line(who(acted.by), message.zone)
-        controls = Controls(acknowledged=standing.acknowledged, silenced=standing.silenced)
-        self._update(render_acted_parent(message, line=line, controls=controls), thread=thread)
-        self._post(render_note(line), severity=message.severity, thread=thread)
+    def announce(self, parent: ParentView, acted: Acted | None, *, about: AlertMessage) -> None:
+        """Someone acted on the incident `about`: its parent is re-rendered with every incident's current standing
+        (chat.update), and a reply in its thread says what was done (none when nothing changed)."""
+        line = acted.line(who(acted.by), about.zone) if acted is not None else None
+        ended = line if acted is not None and acted.kind in ("unack", "unsilence") else None
+        self._update(render_parent(parent, note=ended), thread=parent.thread)
+        if line is not None:
+            if parent.group is not None or (parent.message is not None and parent.message.fingerprint != about.fingerprint):
+                line = f"{render_note_subject(about)}: {line}"
+            self._post(render_note(line), severity=about.severity, thread=parent.thread)
 
     # --- grouping (alerts.deliver uses these when present) ---
 
     def send_group(self, group: AlertGroup, *, thread: ThreadRef | None) -> Receipt:
         """Post one summary of many notices (a reply in `thread` when given), split into several messages
-        when one would pass Slack's limits: the first is the receipt, the rest follow in its thread."""
-        parts = render_group_parts(group)
+        when one would pass Slack's limits: the first is the receipt, the rest follow in its thread. A summary
+        of new incidents that is their parent carries each one's buttons instead (as many as fit; the others
+        with their commands)."""
+        if thread is None and group.reason is Reason.FIRST and not group.synthetic:
+            parts = render_group_parent_parts(group, controls={m.fingerprint: Controls() for m in group.members})
+        else:
+            parts = render_group_parts(group)
         receipt = self._post(parts[0], severity=group.severity, thread=thread, broadcast=group.broadcast)
         channel = receipt.channel or (thread.channel if thread else self.channel_for(group.severity))
         rest_thread = thread or (ThreadRef(channel=channel, ts=receipt.ts) if receipt.ts else None)

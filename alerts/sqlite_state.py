@@ -312,3 +312,10 @@ class SqliteStateStore:
                 (key, now.isoformat(), expire_at.isoformat()),
             ).rowcount
             return taken == 1
+
+    def action_taken(self, key: str, *, now: datetime) -> bool:
+        if self._absent():
+            return False
+        with self._connect(write=False) as db:
+            row = db.execute("SELECT expire_at FROM slack_actions WHERE key = ?", (key,)).fetchone()
+        return row is not None and datetime.fromisoformat(row[0]) >= now

@@ -112,6 +112,10 @@ class StateStore(Protocol):
         """Take `key` (one Slack click) once: True for the first caller, False when it was taken before."""
         ...
 
+    def action_taken(self, key: str, *, now: datetime) -> bool:
+        """Whether `key` (one Slack click) was taken and has not expired: that click has already acted."""
+        ...
+
 
 def records_for_decide(store: StateStore, *, fingerprints: Iterable[str]) -> Records:
     """What decide() compares a run's findings with: every firing incident, and these fingerprints' records."""

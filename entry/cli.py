@@ -598,8 +598,8 @@ def cli_incident_command(
         return EXIT_OK
     print(f"{state.fingerprint} ({state.monitor}: {state.summary}): {outcome.acted.line(outcome.acted.by, config.zone)}",
           file=stdout)
-    failed = acting.announce(canary.notifier, store, state=state, acted=outcome.acted, zone=config.zone,
-                             links=presentation(config).links)
+    failed = acting.announce(canary.notifier, store, state=state, acted=outcome.acted, now=now, zone=config.zone,
+                             links=presentation(config).links, group_after=config.alerts.group_after)
     if failed:
         print(f"(recorded in {store.location}; not shown on the incident's message: {failed})", file=stdout)
     return EXIT_OK

@@ -214,33 +214,42 @@ def _handle(
     state = store.load(fingerprints=[action.value]).get(action.value)
     if state is None or not state.firing:
         raise Refused(404, "no open incident has this fingerprint (it resolved, or it is not this canary's)")
-    # One click, one act: Slack may deliver the same request again (a retry after a slow answer); its
-    # action_ts, user and action name it, and the store takes that key once (a create precondition).
-    key = hashlib.sha256(f"{action.action_ts}|{user}|{action.action_id}|{action.value}".encode()).hexdigest()[:40]
-    if not store.record_action(key, now=now, expire_at=now + ACTION_KEY_RETENTION):
+    # One click, one act: Slack may deliver the same request again; its action_ts, user and action name it.
+    # The key is taken only once the click has acted and been shown: a store failure on the way (a 503) leaves
+    # it untaken, so the retry acts, and each act is idempotent for its click (an acknowledgement is a
+    # compare-and-set, a silence's id is made from the key), so a retry after a partial failure acts once.
+    key = click_key(action_ts=action.action_ts, user=user, action_id=action.action_id, fingerprint=action.value)
+    if store.action_taken(key, now=now):
         return {"handled": False, "user": user, "action": action.action_id, "fingerprint": state.fingerprint,
                 "why": "this click was already handled"}
-    outcome = _act(action.action_id, store=store, state=state, by=f"slack:{user}", now=now, zone=config.zone)
+    outcome = _act(action.action_id, store=store, state=state, by=f"slack:{user}", now=now, zone=config.zone, click=key)
     record: dict[str, Any] = {"handled": True, "user": user, "action": action.action_id, "fingerprint": state.fingerprint,
                               "changed": outcome.acted is not None}
     if outcome.acted is None:
         _ephemeral(payload, built, post, outcome.said)
-        return record
+    # The parent is shown as it stands now, also when nothing changed (it may show stale buttons).
     failed = acting.announce(
-        built.canary.notifier, store, state=state, acted=outcome.acted, zone=config.zone, links=presentation(config).links,
+        built.canary.notifier, store, state=state, acted=outcome.acted, now=now, zone=config.zone,
+        links=presentation(config).links, group_after=config.alerts.group_after,
     )
     if failed:
         record["announce_error"] = failed
+    store.record_action(key, now=now, expire_at=now + ACTION_KEY_RETENTION)
     return record
 
 
-def _act(action_id: str, *, store: Any, state: Any, by: str, now: dt.datetime, zone: Any) -> acting.Outcome:
+def click_key(*, action_ts: str, user: str, action_id: str, fingerprint: str) -> str:
+    """The idempotency key of one click: the same for every delivery of it, different for another click."""
+    return hashlib.sha256(f"{action_ts}|{user}|{action_id}|{fingerprint}".encode()).hexdigest()[:40]
+
+
+def _act(action_id: str, *, store: Any, state: Any, by: str, now: dt.datetime, zone: Any, click: str) -> acting.Outcome:
     if action_id == "ack":
         return acting.acknowledge(store, state=state, by=by, now=now, duration=None, zone=zone)
     if action_id == "unack":
         return acting.unacknowledge(store, state=state, by=by, now=now)
     if action_id in SILENCE_BUTTONS:
-        return acting.silence(store, state=state, by=by, now=now, duration=SILENCE_BUTTONS[action_id])
+        return acting.silence(store, state=state, by=by, now=now, duration=SILENCE_BUTTONS[action_id], click=click)
     return acting.unsilence(store, state=state, by=by, now=now)
 
 

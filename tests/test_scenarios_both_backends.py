@@ -616,9 +616,12 @@ def test_cloud_run_fake_faults_reach_the_real_client(
     fault: str, make_stack: Callable[..., Stack], fake_cloud_run: FakeCloudRun  # noqa: F811
 ) -> None:
     """The fake's own faults, read by google-cloud-run's REST transport: the monitors reading Cloud Run error, naming it."""
-    stack = make_stack("gcp", default_config(monitor_timeout=1))
+    # Only "slow" needs the timeout to cut in; the others keep room for the other monitors' reads on a loaded
+    # machine (a 1 s bound once timed out phase_stalls' emulator query under a load average of 9).
+    timeout = 3 if fault == "slow" else 30
+    stack = make_stack("gcp", default_config(monitor_timeout=timeout))
     stack.load(pipeline())
-    fake_cloud_run.fault, fake_cloud_run.slow_seconds = fault, 3
+    fake_cloud_run.fault, fake_cloud_run.slow_seconds = fault, 2 * timeout if fault == "slow" else 3
     report = stack.run(EVENING)
     outcomes = {m.name: (m.outcome.value, m.source) for m in report.monitors}
     # A monitor cut off by its timeout is named by its port's source: push_delivery's reads several APIs.

@@ -199,8 +199,9 @@ class Recorder:
     def mark_resolved(self, message: AlertMessage, *, thread: ThreadRef) -> None:
         self.posts.append(Post("resolved-parent", message, thread.ts, thread.ts))
 
-    def edit_parent(self, message: AlertMessage, *, thread: ThreadRef) -> None:
-        self.posts.append(Post("edit", message, thread.ts, thread.ts))
+    def edit_parent(self, parent: Any) -> None:
+        assert parent.message is not None, "a single incident's parent"
+        self.posts.append(Post("edit", parent.message, parent.thread.ts, parent.thread.ts))
 
     def since(self, mark: int) -> list[Post]:
         return self.posts[mark:]

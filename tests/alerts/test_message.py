@@ -13,7 +13,9 @@ import pytest
 
 from alerts.group import AlertGroup
 from alerts.links import thread_url
-from alerts.render_slack import MAX_BLOCKS, render_alert, render_group, render_group_parts, render_resolved_parent
+from alerts.render_slack import (
+    MAX_BLOCKS, Controls, render_alert, render_group, render_group_parent_parts, render_group_parts, render_resolved_parent,
+)
 from alerts.render_text import render_text
 from alerts.sqlite_state import SqliteStateStore
 from core.model import MonitorResult, Outcome, Reason
@@ -144,7 +146,10 @@ def test_200_grouped_alerts_go_through_the_fake_slack_in_several_messages_listin
     group = AlertGroup(reason=Reason.FIRST, members=members, limit=5)
     one = render_group(group).to_dict()
     assert refusal(one["text"], one["blocks"]) is None  # the single message would only fit by leaving alerts out
-    parts = render_group_parts(group)
+    assert len(render_group_parts(group)) > 1
+    # The summary is its incidents' parent: as many as fit carry buttons, the next ones their commands, and
+    # the rest follow in its thread (alerts/render_slack.py render_group_parent_parts).
+    parts = render_group_parent_parts(group, controls={m.fingerprint: Controls() for m in members})
     assert len(parts) > 1
     receipt = notifier_for(fake_slack).send_group(group, thread=None)
     posted = fake_slack.posted()
@@ -157,6 +162,7 @@ def test_200_grouped_alerts_go_through_the_fake_slack_in_several_messages_listin
         total = sum(len(b.get("text", {}).get("text", "")) for b in m.blocks if isinstance(b.get("text"), dict))
         assert len(m.blocks) <= MAX_BLOCKS and total <= MAX_BLOCKS_TEXT
     assert posted[1].blocks[0]["text"]["text"].endswith(f"(part 2 of {len(parts)})")
+    assert len([b for b in posted[0].blocks if b["type"] == "actions"]) == 22
 
 
 def test_a_thread_link_is_built_only_for_a_slack_thread() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import date
+from datetime import date, timedelta
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from alerts.render_slack import (
 )
 from alerts.render_text import render_text
 from core.model import Reason
-from tests.slack_cases import all_findings, hostile_finding, message, stall_finding
+from tests.slack_cases import NOW, all_findings, hostile_finding, message, stall_finding
 
 GOLDEN = Path(__file__).parent / "golden"
 FINDINGS = all_findings()
@@ -224,3 +224,106 @@ def test_who_acted_is_a_mention_only_for_a_slack_member_id() -> None:
     assert who("slack:U0ALICE01") == "<@U0ALICE01>"
     assert who("slack:<!channel>") == "slack:&lt;!channel&gt;"
     assert who("<!here> ana") == "&lt;!here&gt; ana"
+
+
+# --- a summary that is its incidents' parent carries each one's buttons (issue 22 gap c) ---------------
+
+
+def _summary_members() -> list[Any]:
+    members = [message(stall_finding(date(2026, 11, day)), Reason.FIRST) for day in range(10, 22)]
+    members.append(message(FINDINGS["orchestrator_iam-missing_invoker"], Reason.FIRST))
+    members.append(message(FINDINGS["missing_predictions-partial"], Reason.FIRST))
+    return members
+
+
+def test_a_summary_parent_with_buttons_matches_its_golden_file() -> None:
+    """Every member with its own buttons valued with its fingerprint; one acknowledged, one silenced (their lines
+    and Unacknowledge / Unsilence), one resolved since (no buttons)."""
+    from alerts.acted import Standing
+    from alerts.render_slack import Controls, controls_of, render_group_parent
+    from core.model import Acknowledgement, Silence, Severity
+
+    members = _summary_members()
+    acked, silenced, resolved = members[12], members[0], members[5]
+    ack = Acknowledgement(fingerprint=acked.fingerprint, by="slack:U0ALICE01", at=NOW, incident_since=NOW, severity=Severity.CRITICAL)
+    mute = Silence(id="s1", matchers={"monitor": silenced.monitor}, author="slack:U0BOB0001", reason="from Slack",
+                   created_at=NOW, expires_at=NOW + timedelta(hours=2))
+    controls = {m.fingerprint: Controls() for m in members if m is not resolved}
+    controls[acked.fingerprint] = controls_of(Standing(acknowledged=True, silenced=False, ack=ack), acked.zone)
+    controls[silenced.fingerprint] = controls_of(Standing(acknowledged=False, silenced=True, silence=mute), silenced.zone)
+    payload = render_group_parent(AlertGroup(reason=Reason.FIRST, members=tuple(members), limit=5), controls=controls).to_dict()
+    check_golden("group-first-buttons", payload)
+    shown = {}
+    for block in payload["blocks"]:
+        if block["type"] == "actions":
+            values = {e["value"] for e in block["elements"] if "value" in e}
+            assert len(values) == 1 and len(block["block_id"]) <= 255
+            shown[values.pop()] = [e["action_id"] for e in block["elements"]]
+    assert set(shown) == {m.fingerprint for m in members} - {resolved.fingerprint}
+    assert shown[acked.fingerprint][0] == "unack" and shown[silenced.fingerprint][1] == "unsilence"
+    assert len({b["block_id"] for b in payload["blocks"] if "block_id" in b}) == len(shown)  # unique in the message
+    said = json.dumps(payload, ensure_ascii=False)
+    assert "Acknowledged by <@U0ALICE01> at Sat 2026-11-21 18:30 EST (23:30 UTC), until it resolves" in said
+    assert "Silenced by <@U0BOB0001> until Sat 2026-11-21 20:30 EST (01:30 UTC)" in said
+    assert f"fingerprint `{resolved.fingerprint}` · resolved" in said
+
+
+@pytest.mark.parametrize("count", [6, 24, 40, 600])
+def test_a_summary_parent_of_any_size_stays_within_slacks_limits_and_says_how_to_act_on_the_rest(count: int) -> None:
+    from alerts.render_slack import MAX_BLOCKS_TEXT, Controls, render_group_parent, render_group_parent_parts
+    from tests.servers.fake_slack import refusal
+
+    members = tuple(
+        message(stall_finding(date(2026, 11, 21)).model_copy(update={"summary": f"stall {i:04d} " + "p" * 150,
+                                                                      "key": {**stall_finding().key, "n": str(i)}}), Reason.FIRST)
+        for i in range(count)
+    )
+    group = AlertGroup(reason=Reason.FIRST, members=members, limit=5)
+    payload = render_group_parent(group, controls={m.fingerprint: Controls() for m in members}).to_dict()
+    assert refusal(payload["text"], payload["blocks"]) is None  # what the fake Slack (and so Slack) accepts
+    assert len(payload["blocks"]) <= MAX_BLOCKS and sum(len(t) for t in texts(payload)[1:]) <= MAX_BLOCKS_TEXT
+    buttoned = [b for b in payload["blocks"] if b["type"] == "actions"]
+    said = "\n".join(texts(payload)[1:])
+    if count <= 6:
+        assert len(buttoned) == count and "Buttons for the first" not in said
+        return
+    assert 0 < len(buttoned) < count
+    assert f"Buttons for the first {len(buttoned)} of {count} alerts" in said
+    listed = [fp for fp in (m.fingerprint for m in members) if f"python main.py ack {fp}" in said]
+    assert len(listed) + len(buttoned) <= count and listed
+    for fp in listed:  # each listed one has its silence command too, naming exactly its labels
+        assert said.count(f"python main.py ack {fp}") == 1
+    assert said.count("python main.py silence --match monitor=phase_stalls") == len(listed)
+    left = count - len(buttoned) - len(listed)
+    parts = render_group_parent_parts(group, controls={m.fingerprint: Controls() for m in members})
+    assert json.dumps(parts[0].to_dict()) == json.dumps(payload)
+    later = "\n".join(t for part in parts[1:] for t in texts(part.to_dict())[1:])
+    if left:
+        assert f"…and {left} more, listed in the next messages of this thread; `python main.py incidents`" in said
+    # Every alert is in one of the messages: with its buttons, with its commands, or in a later part.
+    assert sum(later.count(f"stall {i:04d} ") for i in range(count)) == left
+    for part in parts[1:]:
+        assert refusal(part.text, part.to_dict()["blocks"]) is None
+
+
+def test_docs_slack_md_quotes_a_summarys_note_and_commands_as_the_renderer_prints_them() -> None:
+    """docs/slack.md "On a summary" quotes a summary of 40 stalls: its note and one member's commands, as Slack
+    shows them (mrkdwn italics and code fences off, entities as their characters)."""
+    import html
+
+    from alerts.render_slack import Controls, render_group_parent
+
+    days = [date(2026, 10, d) for d in range(1, 32)] + [date(2026, 11, d) for d in range(1, 10)]
+    members = tuple(message(stall_finding(day), Reason.FIRST) for day in days)
+    payload = render_group_parent(AlertGroup(reason=Reason.FIRST, members=members, limit=5),
+                                  controls={m.fingerprint: Controls() for m in members}).to_dict()
+    shown = set()
+    for text in texts(payload)[1:]:
+        for line in html.unescape(text).replace("```", "\n").splitlines():
+            shown.add(line.strip().strip("_"))
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "slack.md").read_text(encoding="utf-8")
+    section = doc.split("### On a summary", 1)[1].split("\n## ", 1)[0]
+    quoted = [line for block in re.findall(r"```\n(.*?)\n```", section, re.S) for line in block.splitlines()]
+    assert len(quoted) == 4
+    for line in quoted:
+        assert line in shown, f"docs/slack.md quotes a line the renderer does not print: {line!r}"

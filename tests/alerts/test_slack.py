@@ -257,28 +257,32 @@ def test_a_group_lives_in_its_summary_thread_until_every_member_resolved(pipelin
     [repeat] = pipeline.fake.replies(summary.ts)[7:]
     assert repeat.text.startswith("STILL FIRING [CRITICAL] 7 alerts still firing")
 
-    pipeline.run(findings[3:], at=NOW + timedelta(hours=3))  # 3 resolve: 3 replies, parent untouched
+    pipeline.run(findings[3:], at=NOW + timedelta(hours=3))  # 3 resolve: 3 replies; the summary keeps 4 members' buttons
     resolved = pipeline.fake.replies(summary.ts)[8:]
     assert [m.text.split(" ", 1)[0] for m in resolved] == ["RESOLVED"] * 3
-    assert pipeline.fake.calls("chat.update") == []
+    [regroup] = pipeline.fake.calls("chat.update")
+    assert regroup.body["ts"] == summary.ts and regroup.body["text"].startswith("FIRING [CRITICAL] 7 alerts newly firing")
+    buttoned = {b["elements"][0]["value"] for b in regroup.body["blocks"] if b["type"] == "actions"}
+    assert buttoned == {f.fingerprint for f in findings[3:]}  # the resolved three have none left to press
 
     pipeline.run([], at=NOW + timedelta(hours=4))  # the other 4 resolve: 4 replies, then the parent edit
     assert len(pipeline.fake.replies(summary.ts)) == 7 + 1 + 3 + 4
-    [update] = pipeline.fake.calls("chat.update")
+    update = pipeline.fake.calls("chat.update")[-1]
     # The edit lists the whole group, also the three that resolved an hour earlier.
     assert update.body["ts"] == summary.ts and update.body["text"].startswith("RESOLVED [CRITICAL] 7 alerts resolved")
     assert len(pipeline.fake.parents()) == 1
-    assert len(pipeline.fake.requests) == requests + 1 + 3 + 4 + 1
+    assert len(pipeline.fake.requests) == requests + 1 + 3 + 1 + 4 + 1
 
 
 def test_a_group_whose_last_member_resolves_alone_still_edits_the_summary_as_the_whole_group(pipeline: Pipeline) -> None:
     findings = stalls(range(10, 17))
     pipeline.run(findings, at=NOW)
     [summary] = pipeline.fake.parents()
-    pipeline.run(findings[:1], at=NOW + timedelta(minutes=30))  # six resolve, one still firing
-    assert pipeline.fake.calls("chat.update") == []
+    pipeline.run(findings[:1], at=NOW + timedelta(minutes=30))  # six resolve, one still firing: its buttons stay
+    [regroup] = pipeline.fake.calls("chat.update")
+    assert [b["elements"][0]["value"] for b in regroup.body["blocks"] if b["type"] == "actions"] == [findings[0].fingerprint]
     pipeline.run([], at=NOW + timedelta(hours=1))  # the last one resolves alone
-    [update] = pipeline.fake.calls("chat.update")
+    update = pipeline.fake.calls("chat.update")[-1]
     assert update.body["ts"] == summary.ts and update.body["text"].startswith("RESOLVED [CRITICAL] 7 alerts resolved")
 
 

@@ -3,6 +3,7 @@ own app (`create_app(target="slack_actions")`), on the local backend (the demo's
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import sys
@@ -320,3 +321,195 @@ def test_get_incidents_lists_the_open_incidents_grouped_by_cause(demo: dict[str,
     assert all(i["caused_by"] == demo["cause"] for i in following)
     assert {i["fingerprint"] for i in listed} == {f["fingerprint"] for f in demo["report"]["findings"]}
     assert client.post("/incidents").status_code == 405
+
+
+# --- a summary's buttons (issue 22 gap c) and a store failing mid-click (gap e) -----------------------
+
+from alerts.firestore_state import FirestoreStateStore  # noqa: E402
+from alerts.sqlite_state import SqliteStateStore  # noqa: E402
+from alerts.state import StateError  # noqa: E402
+from tests.servers.fake_slack import TOKEN  # noqa: E402
+from tests.servers.firestore_emulator import firestore_emulator, firestore_env  # noqa: E402,F401  (fixtures)
+
+
+def gcp_canary(monkeypatch: pytest.MonkeyPatch, emulator: Any, fake: FakeSlack) -> Any:
+    """The gcp backend's store and notifier as main.py builds them: Firestore on its emulator, the fake Slack."""
+    import main
+
+    for name, value in {
+        "CANARY_BACKEND": "gcp", "CANARY_ALLOW_TEST_ENDPOINTS": "1", "CANARY_GCP_PROJECT": emulator.project,
+        "FIRESTORE_EMULATOR_HOST": emulator.host, "CANARY_SLACK_BASE_URL": fake.base_url, "CANARY_SLACK_BOT_TOKEN": TOKEN,
+        "CANARY_SLACK_SIGNING_SECRET": SIGNING_SECRET,
+    }.items():
+        monkeypatch.setenv(name, value)
+    from run.configure import load_all
+
+    settings, config = load_all()
+    canary = main.build_canary(settings, config, console=None)
+    assert type(canary.store).__name__ == "FirestoreStateStore" and type(canary.notifier).__name__ == "SlackNotifier"
+    return canary
+
+
+def deliver_new(canary: Any, findings: list[Any], *, at: datetime) -> None:
+    """One run's delivery of these findings as new incidents (decide -> plan -> deliver), as main.py's run does."""
+    from alerts.decide import decide
+    from alerts.deliver import deliver, plan
+    from alerts.state import records_for_decide
+    from run.steps import presentation
+
+    config = canary.config
+    previous = records_for_decide(canary.store, fingerprints=[f.fingerprint for f in findings])
+    decisions = decide(previous=previous, findings=findings, succeeded={f.monitor for f in findings},
+                       repeat_after=config.alerts.repeat_after, now=at)
+    reports = deliver(plan(decisions.notify, now=at, presentation=presentation(config)), store=canary.store,
+                      notifier=canary.notifier, owner="run-1", now=at, alerts=config.alerts, channel_for=config.slack.channel_for)
+    assert all(r.delivered for r in reports), reports
+
+
+def seven_stalls() -> list[Any]:
+    from tests.alerts.test_causes import stall
+
+    return [stall("phase_2_raw->phase_3_analytics", datetime(2026, 11, day).date()) for day in range(10, 17)]
+
+
+def member_buttons(blocks: list[dict[str, Any]]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for block in blocks:
+        for element in block.get("elements", []) if block["type"] == "actions" else []:
+            if "value" in element:
+                found.setdefault(element["value"], []).append(element["action_id"])
+    return found
+
+
+def test_a_click_on_a_summary_members_button_re_renders_the_whole_summary_with_each_ones_standing(
+    app: Any, fake_slack: FakeSlack, firestore_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary = gcp_canary(monkeypatch, firestore_env, fake_slack)
+    findings = seven_stalls()  # more than group_after (5): one summary, their parent
+    deliver_new(canary, findings, at=datetime.now().astimezone() - timedelta(minutes=20))
+    [summary] = fake_slack.parents()
+    before = member_buttons(summary.blocks)
+    assert set(before) == {f.fingerprint for f in findings}
+    assert all(ids == ["ack", "silence_2h", "silence_8h"] for ids in before.values())
+    acked, silenced = findings[2].fingerprint, findings[5].fingerprint
+
+    assert click(app(), action_id="ack", value=acked, action_ts="1764979200.000100").status_code == 200
+    assert click(app(), action_id="silence_8h", value=silenced, action_ts="1764979200.000200").status_code == 200
+    first, second = fake_slack.calls("chat.update")
+    assert first.body["ts"] == second.body["ts"] == summary.ts
+    for update in (first, second):  # each is the whole summary, never one incident's message
+        assert update.body["text"].startswith("FIRING [CRITICAL] 7 alerts newly firing")
+        assert set(member_buttons(update.body["blocks"])) == {f.fingerprint for f in findings}
+    after = member_buttons(second.body["blocks"])
+    assert after[acked] == ["unack", "silence_2h", "silence_8h"]  # the first click's state, read from the store
+    assert after[silenced] == ["ack", "unsilence"]
+    assert all(ids == ["ack", "silence_2h", "silence_8h"] for fp, ids in after.items() if fp not in (acked, silenced))
+    said = json.dumps(second.body["blocks"])
+    assert said.count("Acknowledged by <@U0ALICE01>") == 1 and said.count("Silenced by <@U0ALICE01> until") == 1
+    replies = [m.text for m in fake_slack.replies(summary.ts)][-2:]  # after the seven detail replies
+    assert acked in replies[0] and "Acknowledged by <@U0ALICE01>" in replies[0]
+    assert silenced in replies[1] and "Silenced by <@U0ALICE01>" in replies[1]
+
+
+def test_a_staging_click_edits_its_parent_as_staging_sent_it(
+    app: Any, fake_slack: FakeSlack, firestore_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slack_actions function builds its own Slack client: it must tag its edits with its environment too, or
+    a staging parent loses its [staging] mark on the first click and reads as production's."""
+    monkeypatch.setenv("CANARY_ENVIRONMENT", "staging")
+    monkeypatch.setenv("CANARY_SLACK_CHANNEL", "#canary-tests")
+    canary = gcp_canary(monkeypatch, firestore_env, fake_slack)
+    [finding] = seven_stalls()[:1]
+    deliver_new(canary, [finding], at=datetime.now().astimezone() - timedelta(minutes=20))
+    [parent] = fake_slack.parents()
+    assert parent.text.startswith("[staging] ")
+    assert click(app(), action_id="ack", value=finding.fingerprint, action_ts="1764979200.000300").status_code == 200
+    [update] = fake_slack.calls("chat.update")
+    assert update.body["ts"] == parent.ts
+    assert update.body["text"].startswith("[staging] ") and update.body["blocks"][0]["text"]["text"].startswith("[staging] ")
+
+
+STORES = {"local": SqliteStateStore, "gcp": FirestoreStateStore}
+FAULTS = [
+    # (button, the store method that fails, which of its calls in the click): before the act, during it, after it.
+    ("ack", "acknowledge", 1),
+    ("ack", "record_action", 1),
+    ("silence_2h", "add_silence", 1),
+    ("silence_2h", "silences", 2),  # the parent's standing is read after the silence was written
+]
+
+
+@pytest.mark.parametrize("backend", ["local", "gcp"])
+@pytest.mark.parametrize("button, method, nth", FAULTS)
+def test_a_click_the_store_failed_is_retried_and_acts_once(
+    backend: str, button: str, method: str, nth: int, app: Any, local_dir: Path, fake_slack: FakeSlack,
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+) -> None:
+    if backend == "local":
+        monkeypatch.setenv("CANARY_SLACK_SIGNING_SECRET", SIGNING_SECRET)
+        assert run_cli("demo", "--history-days", "0", "--json").code == 0
+        from run.configure import load_all
+        import main
+
+        settings, config = load_all()
+        canary = main.build_canary(settings, config, console=None)
+        fingerprint = next(s.fingerprint for s in canary.store.load_firing().values() if s.monitor == "orchestrator_iam")
+    else:
+        canary = gcp_canary(monkeypatch, request.getfixturevalue("firestore_env"), fake_slack)
+        from tests.alerts.test_causes import IAM
+
+        deliver_new(canary, [IAM], at=datetime.now().astimezone() - timedelta(minutes=20))
+        fingerprint = IAM.fingerprint
+    # The fault, at the store boundary: the store's own method raises StateError (as it does for any failure
+    # of SQLite or Firestore) on its nth call, then works again.
+    store_class, calls = STORES[backend], []
+    original = getattr(store_class, method)
+
+    def failing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(method)
+        if len(calls) == nth:
+            raise StateError(f"injected: cannot {method}")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(store_class, method, failing)
+    body, headers = signed_click(action_id=button, value=fingerprint, timestamp=int(time.time()), action_ts="1764979300.000100")
+    client = app()
+    failed = client.post("/", data=body, headers=headers)
+    assert failed.status_code == 503, failed.get_data(as_text=True)
+    retried = client.post("/", data=body, headers=headers)  # Slack's delivery of the same click again
+    assert retried.status_code == 200, retried.get_data(as_text=True)
+    replayed = client.post("/", data=body, headers=headers)
+    assert replayed.status_code == 200
+    now = datetime.now().astimezone()
+    if button == "ack":
+        ack = canary.store.acknowledgements(fingerprints=[fingerprint])[fingerprint]
+        assert ack.by == f"slack:{USER}" and ack.ended_at is None
+    else:
+        made = [s for s in canary.store.silences(now=now) if s.author == f"slack:{USER}"]
+        assert len(made) == 1  # acted once: one silence, not one per delivery
+    # The key is taken only by the delivery that finished: the replay after it is "already handled".
+    taken = hashlib.sha256(f"1764979300.000100|{USER}|{button}|{fingerprint}".encode()).hexdigest()[:40]
+    assert canary.store.action_taken(taken, now=now)
+
+
+def test_the_commands_a_summary_prints_for_the_members_without_buttons_run_as_printed(demo: dict[str, Any], local_dir: Path) -> None:
+    """The demo's cause as a member past a summary's buttons: its `main.py silence` and `main.py ack` lines, run
+    as printed (the words after `python main.py`), make the same records as the buttons."""
+    import shlex
+
+    from alerts.acted import incident_matchers, parent_message
+    from alerts.render_slack import ack_command, silence_command
+    from alerts.sqlite_state import SqliteStateStore
+
+    store = SqliteStateStore(path=local_dir / "state.sqlite3")
+    state = store.load(fingerprints=[demo["cause"]])[demo["cause"]]
+    member = parent_message(state, zone=datetime.now().astimezone().tzinfo, links=None)
+    for command in (silence_command(member, "2h"), ack_command(member.fingerprint)):
+        words = shlex.split(command)
+        assert words[:2] == ["python", "main.py"]
+        result = run_cli(*words[2:])
+        assert result.code == 0, result.stderr
+    [made] = silences(local_dir)
+    assert made["matchers"] == incident_matchers(state)
+    [ack] = acks(local_dir)
+    assert ack["fingerprint"] == demo["cause"] and ack["ended_at"] is None
