@@ -2,14 +2,15 @@
 
 An acknowledgement is in force while its incident is open (the same record: same first_seen), its
 severity has not risen above the acknowledged one, it has not expired and nobody ended it. The
-resolution is always sent; acknowledging a cause covers the effects in its thread (alerts/causes.py).
+resolution is always sent; acknowledging a cause covers the effects it explains (alerts/decide.py), except a
+rise in an effect's own severity, which is sent in the thread the effect lives in.
 The Acknowledgement record is in core.model; making one, finding an incident by a fingerprint prefix,
 and judging whether one is in force are here."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from core.config import ConfigError, parse_duration
 from core.model import AlertState, Acknowledgement, Severity
@@ -81,7 +82,3 @@ def acks_in_force(
     """The acknowledgements that hold for the open incidents, by fingerprint."""
     return {fp: ack for fp, ack in acks.items() if fp in firing and holds(ack, state=firing[fp], now=now)}
 
-
-def covered(fingerprints: Iterable[str], *, causes: Mapping[str, str], acknowledged: Mapping[str, str]) -> dict[str, str]:
-    """Effects whose cause is acknowledged, with who acknowledged the cause: acknowledging a cause covers its effects."""
-    return {fp: acknowledged[causes[fp]] for fp in fingerprints if causes.get(fp) in acknowledged}

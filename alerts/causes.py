@@ -11,7 +11,8 @@ missing predictions it explains, so one broken binding is one incident with one 
 
 `thread_by_cause` then turns decide()'s answer into threads: an explained first notice joins its
 cause's thread; while the cause fires the effect does not repeat on its own: the cause's repeat names
-it, and a silenced cause mutes its effects' repeats too. When the cause ends and the effect still fires,
+it, and a silenced cause mutes its effects' repeats too (a rise in the severity of an effect whose cause is
+acknowledged is a reply of its own in that thread: the acknowledgement stops the cause's repeats). When the cause ends and the effect still fires,
 it stays in the cause's thread for a grace, then gets a new parent saying so (several together: one new
 incident). An effect's first notice follows the effect's silences, never the cause's.
 It decides threading only: which findings are silenced and which effects are due again are judged in
@@ -21,9 +22,9 @@ the decide stage (alerts/pipeline.py) and passed in.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import AbstractSet, Mapping, Sequence
 
-from alerts.acks import covered
 from alerts.decide import Decisions
 from alerts.group import member_line
 from alerts.message import AlertMessage, where_of
@@ -133,11 +134,9 @@ def thread_by_cause(
     """
     firing = {f.fingerprint: f for f in findings}
     muted = muted or {}
-    # Acknowledging a cause covers its effects: they repeat neither on their own nor through the cause.
-    acknowledged = {**decisions.acknowledged, **covered(firing, causes=causes, acknowledged=decisions.acknowledged)}
-    for fingerprint, state in previous.items():
-        if fingerprint in firing and state.firing and state.caused_by in decisions.acknowledged:
-            acknowledged.setdefault(fingerprint, decisions.acknowledged[state.caused_by])
+    # Acknowledging a cause covers its effects (decide() says which): they repeat neither on their own nor through
+    # the cause; a rise in an effect's own severity is still sent (`covered_by`), as a reply where it lives.
+    acknowledged = decisions.acknowledged
     resolving = {d.fingerprint for d in decisions.notify if d.reason is Reason.RESOLVED}
 
     def cause_open(fingerprint: str) -> bool:
@@ -184,6 +183,8 @@ def thread_by_cause(
                 if grace_over is not None and fingerprint not in grace_over:
                     continue  # within its grace: it stays quiet in the ended cause's thread
                 update |= {"detached": True, "cause": previous.get(lives_in)}
+            elif lives_in in firing and lives_in not in muted and decision.covered_by is not None:
+                update |= {"cause": previous.get(lives_in)}  # its rise, a reply in the acknowledged cause's thread
             elif lives_in in firing and lives_in not in muted:
                 if fingerprint in due_in_cause_thread and lives_in not in acknowledged:
                     named_by.add(lives_in)
@@ -243,11 +244,12 @@ def thread_by_cause(
     ]
     # The cause's resolution is read before the new parents of what it leaves behind.
     notify = [d for d in notify if not d.detached] + [d for d in notify if d.detached]
-    return Decisions(notify=notify, silenced=silenced, refresh=refresh, acknowledged=acknowledged)
+    return Decisions(notify=notify, silenced=silenced, refresh=refresh, acknowledged=acknowledged, no_data=decisions.no_data)
 
 
-def annotate(message: AlertMessage, decision: Decision) -> AlertMessage:
-    """The message with what explains it and what it explains (pure)."""
+def annotate(message: AlertMessage, decision: Decision, *, now: datetime) -> AlertMessage:
+    """The message with what explains it and what it explains (pure); `now`: the run's, the "no data since" of an
+    effect this run is the first to find without data (the moment its record is marked)."""
     if decision.reason is Reason.RESOLVED:
         return message
     cause_line = None
@@ -276,7 +278,8 @@ def annotate(message: AlertMessage, decision: Decision) -> AlertMessage:
         caused_by=decision.caused_by,
         cause=cause_line if decision.caused_by else None,
         affects=[member_line_of(f) for f in decision.affects] + [
-            f"{member_line_of(s)} (no data since {clock(s.last_seen, message.zone)})" for s in decision.affects_without_data
+            f"{member_line_of(s)} (no data since {clock(s.no_data_since or now, message.zone)})"
+            for s in decision.affects_without_data
         ],
     )
 

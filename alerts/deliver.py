@@ -43,7 +43,7 @@ class Presentation:
     """fingerprint -> its parent's first line (the impact and the time left, alerts/impact.py), for this run."""
 
     def message(self, decision: Decision, *, now: datetime) -> AlertMessage:
-        message = annotate(build_message(decision, now=now, zone=self.zone, links=self.links), decision)
+        message = annotate(build_message(decision, now=now, zone=self.zone, links=self.links), decision, now=now)
         if decision.reason is not Reason.RESOLVED and decision.fingerprint in self.impacts:
             message = replace(message, impact=self.impacts[decision.fingerprint])
         return replace(message, synthetic=True) if self.synthetic else message

@@ -47,7 +47,8 @@ class OpenIncident:
     escalated_to: str | None = None
     effects: tuple[OpenEffect, ...] = ()
     no_data_since: datetime | None = None
-    """Open only because its check has had no data since then (its last sighting on record)."""
+    """Open only because its check has had no data since then: its record's `no_data_since` (the first run that
+    kept it open for lack of data; this run, when it is the first)."""
 
 
 def open_incidents(
@@ -98,7 +99,7 @@ def open_incidents(
         if top != fingerprint:
             effects.setdefault(top, []).append(OpenEffect(
                 monitor=state.monitor, summary=finding.summary if finding else state.summary,
-                no_data_since=state.last_seen if known and finding is None else None,
+                no_data_since=(state.no_data_since or now) if known and finding is None else None,
             ))
         else:
             roots.append(state)
@@ -107,7 +108,7 @@ def open_incidents(
             severity=(seen[s.fingerprint].severity if s.fingerprint in seen else s.severity), monitor=s.monitor,
             summary=seen[s.fingerprint].summary if s.fingerprint in seen else s.summary, since=s.first_seen,
             thread_url=thread_url_of(s), effects=tuple(sorted(effects.get(s.fingerprint, []), key=lambda e: e.monitor)),
-            no_data_since=s.last_seen if known and s.fingerprint not in seen else None,
+            no_data_since=(s.no_data_since or now) if known and s.fingerprint not in seen else None,
             escalated_at=escalated[s.fingerprint].first_seen if s.fingerprint in escalated else None,
             escalated_to=(escalated[s.fingerprint].key.get("to") or "nobody (no routing key, no mention)")
             if s.fingerprint in escalated else None,

@@ -1,8 +1,8 @@
 """The production StateStore: one Firestore document per fingerprint; claims are compare-and-set.
 
 A document holds the notification record (status, severity, monitor, key, summary, first_seen,
-last_seen, last_notified, notify_count, channel, thread_ts, resolved_at, expire_at, version, group, caused_by, since) and the
-claim of the run sending its next notice (claim_owner, claim_expires). A claim for a fingerprint that
+last_seen, last_notified, notify_count, channel, thread_ts, resolved_at, expire_at, version, group, caused_by, since,
+no_data_since) and the claim of the run sending its next notice (claim_owner, claim_expires). A claim for a fingerprint that
 has no document yet creates a placeholder (version 0, a claim and no status); load() does not return
 placeholders, because nothing was sent for them yet.
 
@@ -275,6 +275,16 @@ class FirestoreStateStore:
             return None, document
 
         self._compare_and_set(state.fingerprint, "record", write)
+
+    def mark_no_data(self, *, fingerprint: str, expected_version: int, since: datetime | None) -> bool:
+        def mark(snapshot: DocumentSnapshot) -> tuple[bool, dict[str, Any] | None]:
+            state = self._record_of(snapshot) if snapshot.exists else None
+            if state is None or not state.firing or state.version != expected_version or state.no_data_since == since:
+                return False, None  # gone, resolved, notified again since this run read it, or already so
+            # Only this field, under the update_time precondition: the version (what claims compare) stays.
+            return True, {"no_data_since": since}
+
+        return self._compare_and_set(fingerprint, "mark no data on", mark)
 
     def release(self, *, fingerprint: str, owner: str) -> None:
         def give_back(snapshot: DocumentSnapshot) -> tuple[None, dict[str, Any] | None]:

@@ -41,8 +41,10 @@ class Incident(BaseModel):
     """When it escalated (alerts/escalate.py: the mention, the PagerDuty trigger), and to whom."""
     escalated_to: list[str] = []
     state: Literal["firing", "no_data"] = "firing"
-    """`no_data` when a run found it open only for lack of data; the records alone cannot tell, so a listing
-    from the records says `firing` (see `no_data` in open_incidents)."""
+    """`no_data` when the latest runs kept it open only for lack of data (its record's `no_data_since`): its monitor had
+    no data for it or could not judge it; `firing` while runs see it."""
+    no_data_since: datetime | None = None
+    """Since when (the first run that had no data for it)."""
 
 
 def open_incidents(
@@ -51,7 +53,6 @@ def open_incidents(
     acknowledgements: Mapping[str, Acknowledgement],
     silences: Sequence[Silence],
     now: datetime,
-    no_data: frozenset[str] = frozenset(),
 ) -> list[Incident]:
     """Every open incident, causes first (worst, oldest first), each followed by its effects."""
     escalated = {s.key.get("incident"): s for s in firing.values() if s.monitor == ESCALATION_MONITOR and s.firing}
@@ -82,7 +83,7 @@ def open_incidents(
             escalated_at=escalated[state.fingerprint].first_seen if state.fingerprint in escalated else None,
             escalated_to=[t for t in escalated[state.fingerprint].key.get("to", "").split(",") if t]
             if state.fingerprint in escalated else [],
-            state="no_data" if state.fingerprint in no_data else "firing",
+            state="no_data" if state.no_data_since is not None else "firing", no_data_since=state.no_data_since,
         )
 
     causes = sorted((s for s in open_.values() if s.caused_by not in open_), key=_order)
@@ -118,6 +119,9 @@ def incidents_text(incidents: Sequence[Incident], *, zone: tzinfo, clean: Callab
         lines.append(
             f"{indent}    since {when(item.since, zone)}; {item.notices} notice(s), last {when(item.last_notified_at, zone)}"
         )
+        if item.no_data_since:
+            lines.append(f"{indent}    no data since {when(item.no_data_since, zone)}: its monitor had no data for it "
+                         "or could not judge it")
         if item.caused_by:
             lines.append(f"{indent}    caused by {item.caused_by}")
         if item.effects:

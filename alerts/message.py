@@ -166,6 +166,10 @@ def build_message(
             f"escalated from {previous.severity.value} to {finding.severity.value} "
             f"(notice {previous.notify_count + 1}; first sent {when(previous.first_seen, zone)})"
         )
+        if decision.covered_by is not None:
+            why_now += (
+                f"; its cause is acknowledged by {decision.covered_by}, which holds back repeats, not a rise in severity"
+            )
     elif decision.reason is Reason.REPEAT and previous is not None:
         why_now = (
             f"still firing after {humanize(now - previous.first_seen)} "

@@ -55,6 +55,8 @@ class Judgement:
     succeeded: frozenset[str]
     coverage: Mapping[str, Judged] = field(default_factory=dict)
     unread: Mapping[str, Sequence[CheckError]] = field(default_factory=dict)
+    errored: frozenset[str] = frozenset()
+    """The monitors that ran and could not judge (ERROR): what they own stays open for lack of data."""
 
     @classmethod
     def of(cls, results: Sequence[MonitorResult], *, also: AbstractSet[str] = frozenset()) -> Judgement:
@@ -64,6 +66,7 @@ class Judgement:
             succeeded=frozenset(r.name for r in clean) | frozenset(also),
             coverage={r.name: r.judged for r in clean if r.judged is not None},
             unread={r.name: r.check_errors for r in results if r.check_errors},
+            errored=frozenset(r.name for r in results if r.outcome is Outcome.ERROR),
         )
 
 
@@ -169,6 +172,7 @@ def notify(
             plans, store=run.store, notifier=run.notifier, owner=run.owner, now=run.now, alerts=run.alerts,
             channel_for=run.channel_for, refresh=refresh, corrupt=corrupt, presentation=presentation,
         )
+        mark_no_data(run, marks=decisions.no_data, previous=previous, recorded={r.fingerprint for r in reports if r.delivered})
     # Every firing finding a silence covers, whether or not a notice was due (the gate counts only the others).
     silenced = {f.fingerprint: s.id for f in findings if (s := silence_for(f, silences, now=run.now)) is not None}
     noticed = Noticed(
@@ -183,6 +187,22 @@ def notify(
             run, digest, findings=findings, causes=causes, decisions=decisions.notify if run.dry_run else (),
         )
     return noticed
+
+
+def mark_no_data(
+    run: NoticeRun, *, marks: Mapping[str, datetime | None], previous: Mapping[str, AlertState], recorded: AbstractSet[str],
+) -> None:
+    """Write decide()'s no-data marks (only the changes) on the records as this run read them: a record whose notice
+    this run recorded already says it (a repeat clears the mark). A failed write is left to the next run, which
+    decides the mark again from the record."""
+    for fingerprint, since in sorted(marks.items()):
+        state = previous.get(fingerprint)
+        if state is None or fingerprint in recorded:
+            continue
+        try:
+            run.store.mark_no_data(fingerprint=fingerprint, expected_version=state.version, since=since)
+        except StateError:
+            continue
 
 
 def escalate(run: NoticeRun, *, findings: Sequence[Finding], causes: Mapping[str, str]) -> list[NotificationReport]:
@@ -247,6 +267,7 @@ def decide_all(
 ) -> tuple[Decisions, dict[str, str]]:
     """The pure decision of one run: what is due, threaded by cause, and each explained finding's cause."""
     now, repeat_after = run.now, run.alerts.repeat_after
+    causes = causes_of(run.pipeline, findings)
     decisions = decide(
         previous=previous,
         findings=findings,
@@ -258,14 +279,11 @@ def decide_all(
         # An operator's check of one date must not close what the scheduled runs are watching.
         retire_uncovered=run.scheduled,
         acknowledgements=acknowledgements,
+        causes=causes,
+        errored=judgement.errored,
+        # A check its monitor could not read neither fires nor resolves its alerts.
+        unread=judgement.unread,
     )
-    # A check its monitor could not read neither fires nor resolves its alerts.
-    decisions = replace(decisions, notify=[
-        d for d in decisions.notify
-        if not (d.reason is Reason.RESOLVED and d.previous is not None
-                and any(e.holds(d.previous) for e in judgement.unread.get(d.previous.monitor, ())))
-    ])
-    causes = causes_of(run.pipeline, findings)
     muted = {}
     for f in findings:
         silence = silence_for(f, silences, now=now)

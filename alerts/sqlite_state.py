@@ -200,6 +200,21 @@ class SqliteStateStore:
                 (state.fingerprint, state.status.value, stored, version, owner, owner),
             )
 
+    def mark_no_data(self, *, fingerprint: str, expected_version: int, since: datetime | None) -> bool:
+        with self._connect(write=True) as db:
+            row = db.execute(
+                "SELECT record, version FROM alerts WHERE fingerprint = ? AND status = ?",
+                (fingerprint, AlertStatus.FIRING.value),
+            ).fetchone()
+            if row is None or row[1] != expected_version or row[0] is None:
+                return False  # resolved, replaced or notified again since this run read it
+            state = self._parse(AlertState, "alerts", fingerprint, row[0])
+            if state.no_data_since == since:
+                return False
+            marked = state.model_copy(update={"no_data_since": since}).model_dump_json()
+            db.execute("UPDATE alerts SET record = ? WHERE fingerprint = ?", (marked, fingerprint))
+            return True
+
     def release(self, *, fingerprint: str, owner: str) -> None:
         with self._connect(write=True) as db:
             db.execute(

@@ -71,6 +71,13 @@ class StateStore(Protocol):
         """Give a claim back after a failed delivery, so the next run sends it again."""
         ...
 
+    def mark_no_data(self, *, fingerprint: str, expected_version: int, since: datetime | None) -> bool:
+        """Set an open incident's `no_data_since` (None: clear it) without a notice, compare-and-set like a claim:
+        written only while the record is the one this run read (same version, still firing). The version is
+        not raised, so no run's claim is spoiled; a notice recorded since wins (the next run marks it again
+        if it must). False when nothing was written."""
+        ...
+
     def add_silence(self, silence: Silence) -> None: ...
 
     def silences(self, *, now: datetime, include_expired: bool = False) -> list[Silence]: ...

@@ -198,6 +198,9 @@ class AlertState(BaseModel):
     notice): an escalation counts from here."""
     since: datetime | None = None
     """When the condition began, as its finding said (the first failed push, the stall's deadline); None: not said."""
+    no_data_since: datetime | None = None
+    """When a run first kept this open incident open only for lack of data (its monitor had no data for it, or could
+    not judge it); None while runs see it (a later sighting clears it). Written without a notice (`mark_no_data`)."""
 
     @property
     def began(self) -> datetime:
@@ -229,14 +232,14 @@ class AlertState(BaseModel):
         """The record after a repeat notice."""
         return self.model_copy(update={
             "severity": finding.severity, "summary": finding.summary, "last_seen": now, "last_notified": now,
-            "notify_count": self.notify_count + 1, "since": self.since or finding.since,
+            "notify_count": self.notify_count + 1, "since": self.since or finding.since, "no_data_since": None,
         })
 
     def resolved(self, *, now: datetime, retention: timedelta) -> AlertState:
         """The record after the resolved notice; it expires `retention` later."""
         return self.model_copy(update={
             "status": AlertStatus.RESOLVED, "resolved_at": now, "last_notified": now,
-            "notify_count": self.notify_count + 1, "expire_at": now + retention,
+            "notify_count": self.notify_count + 1, "expire_at": now + retention, "no_data_since": None,
         })
 
 
@@ -288,6 +291,8 @@ class Decision(BaseModel):
     "no data since"."""
     detached: bool = False
     """A repeat that leaves its resolved cause's thread: it gets its own new parent."""
+    covered_by: str | None = None
+    """Who acknowledged its cause, for an escalation sent although that acknowledgement covers its repeats."""
 
     def next_record(
         self, *, now: datetime, retention: timedelta, channel: str | None, thread_ts: str | None,

@@ -202,6 +202,13 @@ class ReplayStore:
     def release(self, *, fingerprint: str, owner: str) -> None:
         return None
 
+    def mark_no_data(self, *, fingerprint: str, expected_version: int, since: datetime | None) -> bool:
+        current = self.records.get(fingerprint)
+        if current is None or not current.firing or current.version != expected_version or current.no_data_since == since:
+            return False
+        self.records[fingerprint] = current.model_copy(update={"no_data_since": since})
+        return True
+
     def silences(self, *, now: datetime, include_expired: bool = False) -> list[Silence]:
         return []
 

@@ -171,7 +171,8 @@ def test_fault(source: str, fault: str, rig: tuple[Stack, dict[str, FaultProxy]]
     # 2. the fault
     proxies[source].set_fault(fault)
     started = time.perf_counter()
-    during = stack.run(EVENING + timedelta(hours=2, minutes=5))
+    faulted_at = EVENING + timedelta(hours=2, minutes=5)
+    during = stack.run(faulted_at)
     seconds = time.perf_counter() - started
     if fault != "refused":  # a refused connection never reaches the proxy's handler
         assert proxies[source].faulted > 0, "the fault was never hit: the source is not behind the proxy"
@@ -201,11 +202,13 @@ def test_fault(source: str, fault: str, rig: tuple[Stack, dict[str, FaultProxy]]
     else:
         assert sent(during) == notified_during, during.notifications
         assert not during.delivery_failed
-    # No state lost or corrupted: the records of what was not (re)sent are exactly as before.
+    # No state lost or corrupted: the records of what was not (re)sent are exactly as before, but for the mark of
+    # what the errored monitors own: open only for lack of data since this run (issue 22).
     after_fault = records(stack, list(by_monitor))
     unsent = {fp for fp in by_monitor if (fp, "repeat") not in sent(during)}
     for fp in unsent:
-        assert after_fault[fp] == before[fp], fp
+        mark = faulted_at if by_monitor[fp] in errored else None
+        assert after_fault[fp] == before[fp].model_copy(update={"no_data_since": mark}), fp
 
     # 3. the fault clears: what was due is sent now, the degraded alert resolves
     proxies[source].clear()
@@ -219,6 +222,7 @@ def test_fault(source: str, fault: str, rig: tuple[Stack, dict[str, FaultProxy]]
     final = records(stack, list(by_monitor))
     repeated = {fp for fp, reason in sent(during) | sent(cleared) if reason == "repeat"}
     assert all(final[fp].status == "firing" and final[fp].version == (2 if fp in repeated else 1) for fp in by_monitor), final
+    assert all(final[fp].no_data_since is None for fp in by_monitor), final  # seen again: the marks are cleared
     assert all(fp in repeated or final[fp].caused_by for fp in by_monitor)  # only an effect is named instead
 
     cell = f"ok {seconds:.1f}s"

@@ -394,7 +394,7 @@ def _predictions_fallback_due() -> Case:
     return Case(s, local(DAY, "13:05"), {preds("none")})
 
 
-def _demo_like_incident() -> Case:
+def _demo_like_incident(*, pushes_for: timedelta = timedelta(hours=3)) -> Case:
     # The seeds' outage: invoker dropped, phase 5 never started, no predictions tonight.
     s = pipeline(through=P4, predictions=False).policy("phase4-to-phase5-orchestrator", invoker_policy())
     # The redeploy that dropped the binding (v1 API: namespaces/P/services/S), and an older change elsewhere (v2 name).
@@ -410,7 +410,7 @@ def _demo_like_incident() -> Case:
     # Its pushes rejected with 403 every few minutes since (and for the later runs of a test), the
     # oldest message unacked since phase 4 completed at 10:30.
     sid = next(x for x in s.subscriptions if "phase4-to-phase5" in x["pushConfig"]["pushEndpoint"])["name"].rsplit("/", 1)[-1]
-    minutes = [EVENING + timedelta(minutes=m) for m in range(-27, 180, 3)]
+    minutes = [EVENING + timedelta(minutes=m) for m in range(-27, int(pushes_for.total_seconds() // 60), 3)]
     phase4_done = local(DAY, "10:30")
     s.push_series += [
         push_series(PIPELINE.project, sid, PUSH_REQUESTS, [(at, 2) for at in minutes], response_class="remote_server_4xx", response_code="403"),
@@ -899,3 +899,53 @@ def test_a_click_racing_a_scheduled_run_on_firestore_loses_nothing(
     assert stack.canary.store.acknowledgements(fingerprints=[cause])[cause].by == "slack:U0ALICE01"  # nor the click's
     quiet = stack.run(case.now + timedelta(hours=4))
     assert [n for n in quiet.notifications if n.delivered] == []
+
+
+def test_an_incident_open_only_for_lack_of_data_is_listed_no_data_until_a_run_sees_it_again(
+    backend: str, make_stack: Callable[..., Stack]
+) -> None:
+    """Issue 22 item 1: `state` from the records. The push counts end three hours on: their incidents stay open
+    (no traffic is not health) and the records say so, written once; pushes seen again clear it."""
+    from alerts.incidents import open_incidents
+
+    stack = make_stack(backend)
+    stack.load(_demo_like_incident().scenario)
+    stack.run(EVENING)
+    store = stack.canary.store
+
+    def states() -> dict[str, tuple[str, datetime | None]]:
+        listed = open_incidents(store.load_firing(), acknowledgements={}, silences=[], now=EVENING + timedelta(hours=6))
+        return {f"{i.monitor}/{i.key['problem']}": (i.state, i.no_data_since) for i in listed}
+
+    assert {state for state, _ in states().values()} == {"firing"}
+    blind = EVENING + timedelta(hours=4)
+    report = stack.run(blind)
+    assert {(f.monitor, f.key["problem"]) for f in report.findings} >= {("orchestrator_iam", "missing_invoker")}
+    held = {"push_delivery/pushes_failing", "push_delivery/backlog"}
+    assert {name for name, (state, _) in states().items() if state == "no_data"} == held
+    assert all(states()[name] == ("no_data", blind) for name in held)
+    written = _update_times(stack, held)
+    stack.run(blind + timedelta(minutes=30))  # still no data: nothing to write
+    assert all(states()[name] == ("no_data", blind) for name in held)
+    assert _update_times(stack, held) == written
+    stack.load(_demo_like_incident(pushes_for=timedelta(hours=6)).scenario)  # the pushes (still failing) are seen again
+    stack.run(blind + timedelta(hours=1))
+    assert {state for state, _ in states().values()} == {"firing"}
+
+
+def _update_times(stack: Stack, names: set[str]) -> dict[str, Any]:
+    """Firestore's own update_time of each record (None on SQLite, which keeps none): a write changes it."""
+    if stack.backend != "gcp":
+        return {}
+    from google.cloud import firestore
+
+    store: Any = stack.canary.store
+    collection = firestore.Client(project=store.project).collection(store.alerts_collection)
+    found = {}
+    for snapshot in collection.stream():
+        data = snapshot.to_dict() or {}
+        name = f"{data.get('monitor')}/{(data.get('key') or {}).get('problem')}"
+        if name in names:
+            found[name] = snapshot.update_time
+    assert set(found) == names
+    return found

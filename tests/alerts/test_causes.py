@@ -525,4 +525,6 @@ def test_a_cause_repeat_names_an_effect_its_check_had_no_data_for(canary: Canary
     [repeat] = canary.notifier.since(mark)
     stall_line, predictions_line = repeat.message.affects
     assert "phase_stalls" in stall_line and "no data" not in stall_line
-    assert "missing_predictions" in predictions_line and predictions_line.endswith(f"(no data since {NOW:%H:%M} UTC)")
+    # No data since this run: the first to find it without data (its record's mark, once its monitor errored).
+    later = NOW + timedelta(hours=2)
+    assert "missing_predictions" in predictions_line and predictions_line.endswith(f"(no data since {later:%H:%M} UTC)")

@@ -8,7 +8,7 @@ import pytest
 
 from alerts.decide import decide
 from core.config import RepeatIntervals
-from core.model import AlertState, Decision, Finding, Judged, Reason, Severity, Silence, UnreadTarget
+from core.model import AlertState, CheckError, Decision, Finding, Judged, Reason, Severity, Silence, UnreadTarget
 from tests.scenario import utc
 
 NOW = utc("2026-11-21T23:30")
@@ -250,3 +250,123 @@ def test_decide_with_acknowledgements(case, previous, findings, acks, expected, 
     )
     assert {d.fingerprint: d.reason for d in decisions.notify} == expected
     assert decisions.acknowledged == acknowledged
+
+
+# --- an effect covered by its acknowledged cause: a rise in its own severity is still sent (issue 22) -----------
+
+CAUSE = finding(monitor="orchestrator_iam", service="s1", problem="missing_invoker")
+EFFECT_WARN = finding(monitor="push_delivery", severity=Severity.WARNING, service="s1", problem="backlog")
+EFFECT_CRIT = EFFECT_WARN.model_copy(update={"severity": Severity.CRITICAL})
+CAUSE_STATE = state(CAUSE)
+EFFECT_STATE = state(EFFECT_WARN).model_copy(update={"caused_by": CAUSE.fingerprint, "thread_ts": "1.0", "channel": "C1"})
+IN_ITS_THREAD = {EFFECT_STATE.fingerprint: EFFECT_STATE}
+OWN_THREAD = {EFFECT_STATE.fingerprint: EFFECT_STATE.model_copy(update={"caused_by": None})}
+OWN_THREAD_DUE = {fp: s.model_copy(update={"last_notified": NOW - timedelta(hours=12)}) for fp, s in OWN_THREAD.items()}
+EXPLAINED = {EFFECT_WARN.fingerprint: CAUSE.fingerprint}
+COVER_CASES = [
+    # (case, effect record, causes this run, findings, acks, expected {fp: (reason, note, covered_by)}, acknowledged)
+    ("a covered effect's rise in severity is sent, saying whose cover it passes", IN_ITS_THREAD, {}, [CAUSE, EFFECT_CRIT],
+     [ack(CAUSE_STATE)], {EFFECT_WARN.fingerprint: (Reason.REPEAT, "escalated", "ana")}, {CAUSE.fingerprint: "ana"}),
+    ("so is one the cause explains in this run (its own thread)", OWN_THREAD, EXPLAINED, [CAUSE, EFFECT_CRIT],
+     [ack(CAUSE_STATE)], {EFFECT_WARN.fingerprint: (Reason.REPEAT, "escalated", "ana")}, {CAUSE.fingerprint: "ana"}),
+    ("a covered effect at its severity stays quiet, covered", IN_ITS_THREAD, {}, [CAUSE, EFFECT_WARN],
+     [ack(CAUSE_STATE)], {}, {CAUSE.fingerprint: "ana", EFFECT_WARN.fingerprint: "ana"}),
+    ("a covered effect's due repeat is not sent", OWN_THREAD_DUE, EXPLAINED, [CAUSE, EFFECT_WARN],
+     [ack(CAUSE_STATE)], {}, {CAUSE.fingerprint: "ana", EFFECT_WARN.fingerprint: "ana"}),
+    ("without the cause's acknowledgement the rise is a plain escalation", IN_ITS_THREAD, {}, [CAUSE, EFFECT_CRIT],
+     [], {EFFECT_WARN.fingerprint: (Reason.REPEAT, "escalated", None)}, {}),
+    ("the effect's own acknowledgement ends with a rise too", IN_ITS_THREAD, {}, [CAUSE, EFFECT_CRIT],
+     [ack(EFFECT_STATE, by="ben")], {EFFECT_WARN.fingerprint: (Reason.REPEAT, "escalated", None)}, {}),
+    ("a cause not seen this run covers nothing", IN_ITS_THREAD, {}, [EFFECT_WARN],
+     [ack(CAUSE_STATE)], {}, {}),
+]
+
+
+@pytest.mark.parametrize("case, effect, causes, findings, acks, expected, acknowledged", COVER_CASES,
+                         ids=[c[0] for c in COVER_CASES])
+def test_an_acknowledged_cause_covers_its_effects_but_not_a_rise_in_their_severity(
+    case, effect, causes, findings, acks, expected, acknowledged
+):
+    previous = {CAUSE_STATE.fingerprint: CAUSE_STATE, **effect}
+    seen = CAUSE in findings  # else its monitor errored: the cause's record stays open, unseen
+    decisions = decide(
+        previous=previous, findings=findings, succeeded={"push_delivery"} | ({"orchestrator_iam"} if seen else set()),
+        repeat_after=REPEATS, now=NOW, acknowledgements={a.fingerprint: a for a in acks}, causes=causes,
+        errored=set() if seen else {"orchestrator_iam"},
+    )
+    assert {d.fingerprint: (d.reason, d.note, d.covered_by) for d in decisions.notify} == expected
+    assert decisions.acknowledged == acknowledged
+
+
+def test_the_rise_of_a_covered_effect_says_why_it_was_sent():
+    [decision] = decide(
+        previous={CAUSE_STATE.fingerprint: CAUSE_STATE, **IN_ITS_THREAD}, findings=[CAUSE, EFFECT_CRIT],
+        succeeded={"orchestrator_iam", "push_delivery"}, repeat_after=REPEATS, now=NOW,
+        acknowledgements={CAUSE.fingerprint: ack(CAUSE_STATE)},
+    ).notify
+    from alerts.message import build_message
+
+    message = build_message(decision, now=NOW)
+    assert message.why_now.startswith("escalated from warning to critical")
+    assert "its cause is acknowledged by ana" in message.why_now
+    record = decision.next_record(now=NOW, retention=timedelta(days=30), channel="C1", thread_ts="9.0")
+    # Recorded at its new severity, still in the cause's thread: the next run is quiet again under the cover.
+    assert (record.severity, record.thread_ts, record.caused_by) == (Severity.CRITICAL, "1.0", CAUSE.fingerprint)
+    again = decide(
+        previous={CAUSE_STATE.fingerprint: CAUSE_STATE, EFFECT_CRIT.fingerprint: record}, findings=[CAUSE, EFFECT_CRIT],
+        succeeded={"orchestrator_iam", "push_delivery"}, repeat_after=REPEATS, now=NOW + timedelta(minutes=30),
+        acknowledgements={CAUSE.fingerprint: ack(CAUSE_STATE)},
+    )
+    assert again.notify == [] and again.acknowledged == {CAUSE.fingerprint: "ana", EFFECT_CRIT.fingerprint: "ana"}
+
+
+# --- open only for lack of data: the record's no_data_since, written only on change (issue 22) -------------------
+
+PUSH_FAILING = finding(monitor="push_delivery", service="s1", problem="pushes_failing")
+NO_PUSHES = {"push_delivery": Judged(label="service", targets=["s1"], without_data=[{"service": "s1", "problem": "pushes_failing"}])}
+PUSHES_SEEN = {"push_delivery": Judged(label="service", targets=["s1"])}
+S1_UNREAD = {"push_delivery": Judged(label="service", targets=[], unread=[UnreadTarget(target="s1", source="iam", error="403")])}
+MARKED = state(PUSH_FAILING).model_copy(update={"no_data_since": NOW - timedelta(hours=1)})
+CHECK_UNREAD = {"push_delivery": [CheckError(target="t", error="gone", labels={"service": "s1"})]}
+NO_DATA_CASES = [
+    # (case, record, findings, succeeded, errored, coverage, unread, retire, expected no_data, expected reasons)
+    ("no data for it: marked from now", state(PUSH_FAILING), [], {"push_delivery"}, set(), NO_PUSHES, {}, True,
+     {PUSH_FAILING.fingerprint: NOW}, {}),
+    ("still no data: already marked, nothing to write", MARKED, [], {"push_delivery"}, set(), NO_PUSHES, {}, True, {}, {}),
+    ("seen again: the mark is cleared", MARKED, [PUSH_FAILING], {"push_delivery"}, set(), PUSHES_SEEN, {}, True,
+     {PUSH_FAILING.fingerprint: None}, {}),
+    ("seen and never marked: nothing to write", state(PUSH_FAILING), [PUSH_FAILING], {"push_delivery"}, set(), PUSHES_SEEN,
+     {}, True, {}, {}),
+    ("its monitor errored: marked", state(PUSH_FAILING), [], set(), {"push_delivery"}, {}, {}, True,
+     {PUSH_FAILING.fingerprint: NOW}, {}),
+    ("its target unread: marked", state(PUSH_FAILING), [], {"push_delivery"}, set(), S1_UNREAD, {}, True,
+     {PUSH_FAILING.fingerprint: NOW}, {}),
+    ("its check unread: marked, not resolved", state(PUSH_FAILING), [], {"push_delivery"}, set(), PUSHES_SEEN, CHECK_UNREAD,
+     True, {PUSH_FAILING.fingerprint: NOW}, {}),
+    ("its monitor not selected: nobody looked, no mark", state(PUSH_FAILING), [], {"orchestrator_iam"}, set(), {}, {}, True,
+     {}, {}),
+    ("an operator's run that did not look at its target: no mark", state(PUSH_FAILING), [], {"push_delivery"}, set(),
+     {"push_delivery": Judged(label="service", targets=["s2"])}, {}, False, {}, {}),
+    ("seen healthy: resolved, no mark", MARKED, [], {"push_delivery"}, set(), PUSHES_SEEN, {}, True, {},
+     {PUSH_FAILING.fingerprint: Reason.RESOLVED}),
+]
+
+
+@pytest.mark.parametrize("case, record, findings, succeeded, errored, coverage, unread, retire, expected, reasons",
+                         NO_DATA_CASES, ids=[c[0] for c in NO_DATA_CASES])
+def test_an_incident_kept_open_only_for_lack_of_data_is_marked_on_change(
+    case, record, findings, succeeded, errored, coverage, unread, retire, expected, reasons
+):
+    decisions = decide(
+        previous={record.fingerprint: record}, findings=findings, succeeded=succeeded, repeat_after=REPEATS, now=NOW,
+        coverage=coverage, errored=errored, unread=unread, retire_uncovered=retire,
+    )
+    assert decisions.no_data == expected
+    assert {d.fingerprint: d.reason for d in decisions.notify} == reasons
+
+
+def test_a_repeat_or_resolution_clears_the_mark_in_the_record_it_writes():
+    repeat = Decision(fingerprint=MARKED.fingerprint, reason=Reason.REPEAT, finding=PUSH_FAILING, previous=MARKED)
+    assert repeat.next_record(now=NOW, retention=timedelta(days=1), channel="C1", thread_ts="1.0").no_data_since is None
+    resolved = Decision(fingerprint=MARKED.fingerprint, reason=Reason.RESOLVED, previous=MARKED)
+    assert resolved.next_record(now=NOW, retention=timedelta(days=1), channel="C1", thread_ts="1.0").no_data_since is None

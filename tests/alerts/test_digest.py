@@ -85,11 +85,13 @@ def test_findings_not_known_says_nothing_about_data() -> None:
 
 
 def test_the_line_counts_effects_and_says_no_data_since_in_league_time() -> None:
+    """"No data since": the record's mark (the first run that kept it open for lack of data), or this run when it is
+    the first (its mark is written now), never the last notice."""
+    marked = record(IAM, last_seen_ago=4).model_copy(update={"no_data_since": NOW - timedelta(hours=2)})
     [incident] = open_incidents(
-        {s.fingerprint: s for s in (record(IAM, last_seen_ago=2), record(PUSH, caused_by=IAM, last_seen_ago=3))},
-        findings=[], causes={}, now=NOW,
+        {s.fingerprint: s for s in (marked, record(PUSH, caused_by=IAM, last_seen_ago=3))}, findings=[], causes={}, now=NOW,
     )
     line = incident_line(incident, NEW_YORK, NOW)
     assert "10 h ago; no data since 16:30 EST)" in line
-    assert line.endswith("; 1 effect(s) under it: push_delivery: push at first notice (no data since 15:30 EST)")
-    assert incident.effects == (OpenEffect("push_delivery", "push at first notice", NOW - timedelta(hours=3)),)
+    assert line.endswith("; 1 effect(s) under it: push_delivery: push at first notice (no data since 18:30 EST)")
+    assert incident.effects == (OpenEffect("push_delivery", "push at first notice", NOW),)

@@ -23,7 +23,7 @@ from alerts.firestore_state import FirestoreStateStore
 from alerts.sqlite_state import SqliteStateStore
 from alerts.state import StateError, StateStore
 from core.config import FirestoreConfig
-from core.model import Acknowledgement, AlertState, AlertStatus, Severity, Silence
+from core.model import Acknowledgement, AlertState, AlertStatus, Finding, Severity, Silence
 from tests.servers.firestore_emulator import FirestoreEmulator, firestore_emulator, firestore_env
 from tests.servers.processes import free_port
 
@@ -167,6 +167,7 @@ def test_a_record_round_trips_every_field(store: StateStore) -> None:
         severity=Severity.WARNING,
         key={"transition": "phase_4_precompute->phase_5_predictions", "game_date": "2026-11-21", "problem": "stalled"},
         caused_by="9baefdbd4caf83e4",
+        no_data_since=NOW - timedelta(minutes=30),
     )
 
     stored = notify(store, state)
@@ -373,6 +374,11 @@ def test_an_unreachable_store_is_a_state_error_not_a_traceback(backend: Backend)
 
 def race(backend: Backend, fingerprint: str, *, version: int) -> list[object]:
     """CONTENDERS runs, each with its own store (its own client or connection), claim at the same moment."""
+    return at_once(backend, lambda index, store: claim(store, fingerprint, version=version, owner=f"run-{index}"))
+
+
+def at_once(backend: Backend, act: Callable[[int, StateStore], object]) -> list[object]:
+    """CONTENDERS runs, each with its own store, do `act(index, store)` at the same moment: what each returned or raised."""
     stores = [backend.new_store() for _ in range(CONTENDERS)]
     start = threading.Barrier(CONTENDERS)
     results: list[object] = [None] * CONTENDERS
@@ -380,7 +386,7 @@ def race(backend: Backend, fingerprint: str, *, version: int) -> list[object]:
     def contend(index: int) -> None:
         start.wait()
         try:
-            results[index] = claim(stores[index], fingerprint, version=version, owner=f"run-{index}")
+            results[index] = act(index, stores[index])
         except Exception as error:  # recorded, so the assertion shows it
             results[index] = error
 
@@ -429,7 +435,7 @@ def test_firestore_keeps_one_readable_document_per_fingerprint(firestore_env: Fi
     assert set(document) == {
         "status", "severity", "monitor", "key", "summary", "first_seen", "last_seen", "last_notified", "notify_count",
         "channel", "thread_ts", "resolved_at", "expire_at", "version", "claim_owner", "claim_expires", "group", "caused_by", "since",
-        "own_parent_at",
+        "own_parent_at", "no_data_since",
     }
     assert (document["status"], document["severity"], document["version"]) == ("resolved", "critical", 1)
     assert document["key"] == {"service": "svc-fp", "problem": "missing_invoker"}
@@ -551,3 +557,65 @@ def test_many_deliveries_of_one_click_at_once_exactly_one_acts(backend: Backend)
     for thread in threads:
         thread.join()
     assert sorted(results) == [False] * (CONTENDERS - 1) + [True]
+
+
+# --- no_data_since: marked without a notice, compare-and-set, the version untouched (issue 22) -------------------
+
+
+def test_a_no_data_mark_is_written_on_the_record_read_and_leaves_its_version_and_claims_alone(store: StateStore) -> None:
+    stored = notify(store, alert("nodata"))
+    since = NOW + timedelta(hours=4)
+
+    assert store.mark_no_data(fingerprint="nodata", expected_version=1, since=since)
+
+    marked = store.load(fingerprints=["nodata"])["nodata"]
+    assert marked == stored.model_copy(update={"no_data_since": since})  # nothing else changed, the version neither
+    assert store.load_firing()["nodata"].no_data_since == since
+    assert not store.mark_no_data(fingerprint="nodata", expected_version=1, since=since)  # already so: no write
+    # A run that read version 1 before the mark still claims its notice: the mark spoils no claim.
+    assert claim(store, "nodata", version=1, owner="run-b")
+    seen_again = Finding(monitor="orchestrator_iam", severity=Severity.CRITICAL, key=marked.key, summary=marked.summary)
+    store.record(state=marked.repeated(seen_again, now=NOW + timedelta(hours=5)), owner="run-b")
+    repeated = store.load(fingerprints=["nodata"])["nodata"]
+    assert (repeated.version, repeated.no_data_since) == (2, None)  # a notice's record clears the mark
+
+
+def test_a_no_data_mark_loses_to_a_notice_recorded_since_and_never_touches_a_resolved_record(store: StateStore) -> None:
+    first = notify(store, alert("raced"))
+    notify(store, first.model_copy(update={"notify_count": 2}))  # another run's repeat: version 2
+
+    assert not store.mark_no_data(fingerprint="raced", expected_version=1, since=NOW)
+    assert store.load(fingerprints=["raced"])["raced"].no_data_since is None
+
+    notify(store, alert("closed", status="resolved", resolved_at=NOW))
+    assert not store.mark_no_data(fingerprint="closed", expected_version=1, since=NOW)
+    assert not store.mark_no_data(fingerprint="never-sent", expected_version=0, since=NOW)
+    assert store.load(fingerprints=["never-sent"]) == {}
+
+
+def test_a_no_data_mark_is_cleared_only_while_set(store: StateStore) -> None:
+    notify(store, alert("clear", no_data_since=NOW))
+
+    assert store.mark_no_data(fingerprint="clear", expected_version=1, since=None)
+    assert store.load(fingerprints=["clear"])["clear"].no_data_since is None
+    assert not store.mark_no_data(fingerprint="clear", expected_version=1, since=None)
+
+
+def test_marks_racing_a_repeat_never_lose_the_repeat_nor_leave_a_stale_mark(backend: Backend) -> None:
+    """A run recording a repeat (it saw the finding) beside runs that read the same record and found no data."""
+    notify(backend.new_store(), alert("contended-mark"))
+    later = NOW + timedelta(hours=2)
+
+    def act(index: int, store: StateStore) -> object:
+        if index == 0:
+            won = claim(store, "contended-mark", version=1, owner="run-repeat", now=later)
+            store.record(state=alert("contended-mark", notify_count=2, last_notified=later, last_seen=later), owner="run-repeat")
+            return won
+        return store.mark_no_data(fingerprint="contended-mark", expected_version=1, since=later)
+
+    results = at_once(backend, act)
+    assert results[0] is True  # the repeat's claim is never spoiled by a mark
+    assert all(isinstance(r, bool) for r in results[1:]), results
+    assert sum(r is True for r in results[1:]) <= 1  # at most one mark was written (the others found it already so, or lost to the repeat)
+    final = backend.new_store().load(fingerprints=["contended-mark"])["contended-mark"]
+    assert (final.version, final.notify_count, final.no_data_since) == (2, 2, None)

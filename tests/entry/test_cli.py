@@ -353,3 +353,56 @@ def test_silencing_a_cause_says_which_open_incidents_it_mutes_effects_included(l
     assert created.code == 0, created.stderr
     assert "it mutes 1 open incident(s) now, and the repeats of 1 effect(s) in their threads:" in created.stdout
     assert "  effect, in its cause's thread: critical push_delivery " in created.stdout
+
+
+# --- incidents: `state` no_data from the records (issue 22 item 1) --------------------------------------------
+
+
+def _states(listed: list[dict]) -> dict[tuple[str, str], tuple[str, str | None]]:
+    return {(i["monitor"], i["key"]["problem"]): (i["state"], i["no_data_since"]) for i in listed}
+
+
+def test_incidents_say_no_data_for_what_a_later_run_kept_open_only_for_lack_of_data(local_dir):
+    """The demo, then the runs an operator makes: two hours on (the push counts have ended), then with the IAM
+    policies unreadable (orchestrator_iam and push_delivery error), then with them back."""
+    from datetime import timedelta
+
+    from alerts.message import when
+
+    demo = run_cli("demo", "--history-days", "0", "--json")
+    assert demo.code == 0, demo.stderr
+    evening = datetime.fromisoformat(demo.report["now"])
+
+    def run_at(hours: float) -> str:
+        at = (evening + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert run_cli("run", "--now", at, "--json").code == 0
+        return at
+
+    def listed() -> dict[tuple[str, str], tuple[str, str | None]]:
+        return _states(json.loads(run_cli("incidents", "--json").stdout)["incidents"])
+
+    assert {state for state, _ in listed().values()} == {"firing"}
+    blind = run_at(2)
+    no_data = {key: since for key, (state, since) in listed().items() if state == "no_data"}
+    assert no_data == {("push_delivery", "pushes_failing"): blind, ("push_delivery", "backlog"): blind}
+    lines = run_cli("incidents").stdout.splitlines()
+    [head] = [n for n, line in enumerate(lines) if "problem=pushes_failing" in line]
+    assert lines[head].endswith("[no_data]")
+    shown = when(evening + timedelta(hours=2), ZoneInfo("America/New_York"))
+    assert lines[head + 3].strip() == f"no data since {shown}: its monitor had no data for it or could not judge it"
+
+    policies = local_dir / "iam_policies.json"
+    saved = policies.read_text()
+    policies.unlink()
+    unreadable = run_at(2.5)
+    states = listed()
+    assert states[("orchestrator_iam", "missing_invoker")] == ("no_data", unreadable)  # its monitor could not judge it
+    assert states[("push_delivery", "pushes_failing")] == ("no_data", blind)  # since the first run without data
+    assert states[("phase_stalls", "stalled")] == ("firing", None)
+
+    policies.write_text(saved)
+    run_at(3)
+    states = listed()
+    assert states[("orchestrator_iam", "missing_invoker")] == ("firing", None)  # seen again: cleared
+    assert states[("push_delivery", "push_account_cannot_invoke")] == ("firing", None)
+    assert states[("push_delivery", "pushes_failing")] == ("no_data", blind)

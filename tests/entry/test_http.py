@@ -579,3 +579,22 @@ def test_a_real_functions_framework_server_answers_a_cloud_scheduler_post(local_
     runs = [json.loads(line) for line in out.read_text().splitlines() if '"event":"canary_run"' in line]
     assert [r["run_id"] for r in runs] == [report["run_id"]]
     assert TOKEN not in logged and "fake-oidc-token" not in logged
+
+
+def test_get_incidents_says_no_data_from_the_records(make_app, local_dir):
+    """Issue 22 item 1 over HTTP: the demo, a run two hours on (its push counts have ended), then GET /incidents."""
+    from datetime import datetime, timedelta
+
+    from tests.conftest import run_cli
+
+    demo = run_cli("demo", "--history-days", "0", "--json")
+    assert demo.code == 0
+    later = (datetime.fromisoformat(demo.report["now"]) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert run_cli("run", "--now", later).code == 0
+    answer = make_app().client.get("/incidents")
+    assert answer.status_code == 200
+    listed = answer.get_json()["incidents"]
+    no_data = sorted(i["key"]["problem"] for i in listed if i["state"] == "no_data")
+    assert no_data == ["backlog", "pushes_failing"]
+    assert all(i["no_data_since"] == later for i in listed if i["state"] == "no_data")
+    assert all(i["no_data_since"] is None for i in listed if i["state"] == "firing")

@@ -138,6 +138,7 @@ def test_the_cli_acknowledges_by_prefix_and_says_who_was_first(demo: dict[str, A
         "fingerprint", "monitor", "key", "severity", "summary", "since", "first_notified_at", "last_notified_at", "notices",
         "caused_by", "effects", "silenced_by", "acknowledged_by", "acknowledged_at", "ack_expires_at", "state",
         "escalated_at", "escalated_to",  # issue 23: escalation state (None / [] when it did not escalate)
+        "no_data_since",  # issue 22: since when it has been open only for lack of data (None: firing)
     }
     report = run_at(demo["now"] + timedelta(hours=2))
     assert sent_about_the_chain(report, demo["cause"]) == []
