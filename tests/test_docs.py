@@ -90,6 +90,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[date, dict[str, s
     out["check-config-one-table"] = _run("check-config", "one.toml", env=env, cwd=folder)
     later = (datetime.fromisoformat(now) + timedelta(hours=2)).isoformat()
     out["run-later"] = _run("run", "--now", later, env=env, cwd=folder)
+    out["incidents-later"] = _run("incidents", env=env, cwd=folder)
     return today, {name: normalise(text, today) for name, text in out.items()}
 
 
