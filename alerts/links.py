@@ -71,14 +71,23 @@ def service_of(ctx: LinkContext, key: dict[str, str], details: dict[str, object]
     return None
 
 
+def services_of(ctx: LinkContext, key: dict[str, str], details: dict[str, object]) -> list[str]:
+    """Every service an alert links to: each hop of a transition's push path (details `services`), else the one."""
+    hops = details.get("services")
+    if isinstance(hops, list) and hops and all(isinstance(s, str) for s in hops):
+        return [str(s) for s in hops]
+    service = service_of(ctx, key, details)
+    return [service] if service else []
+
+
 def alert_links(
     ctx: LinkContext, *, monitor: str, key: dict[str, str], details: dict[str, object], start: datetime, end: datetime
 ) -> list[tuple[str, str]]:
     """(label, url) pairs, most useful first."""
     found: list[tuple[str, str]] = []
-    service = ctx.links.canary_service if monitor == CANARY_MONITOR else service_of(ctx, key, details)
+    services = [ctx.links.canary_service] if monitor == CANARY_MONITOR else services_of(ctx, key, details)
     window_start = start - ctx.links.logs_before
-    if service:
+    for service in filter(None, services):
         if monitor != CANARY_MONITOR:
             found.append((f"Cloud Run: {service}", cloud_run_url(ctx, service)))
         found.append((f"Logs: {service}", logs_url(ctx, service, start=window_start, end=end)))

@@ -72,7 +72,7 @@ def humanize(delta: timedelta) -> str:
 
 
 # Labels already said elsewhere in the message (its "where", or the project/region of every IAM alert).
-_NOT_FACTS = frozenset({"evidence", "synthetic", "project", "region", "service", "transition", "game_date", "system_id", "table", "phase"})
+_NOT_FACTS = frozenset({"evidence", "synthetic", "project", "region", "service", "transition", "game_date", "system_id", "table", "phase", "services"})
 
 
 def _facts(details: dict[str, Any], zone: tzinfo) -> list[tuple[str, str]]:

@@ -123,7 +123,7 @@ def judge_games(
         "active_predictions": total_predictions,
         "due_at": due.isoformat(),
         "minutes_past_due": round((now - due).total_seconds() / 60),
-        "check_first": "a phase_stalls alert for the transition into the predictions phase, then the prediction logs",
+        "check_first": "a phase_stalls alert (stalled or incomplete) of any phase before predictions, then the prediction logs",
         "table": PREDICTIONS,
     }
     if len(missing) == len(games):

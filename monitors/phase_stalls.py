@@ -148,6 +148,7 @@ def judge_transition(
         )
     elif hops:
         details["service"] = hops[0].service
+        details["services"] = [h.service for h in hops]  # links to every hop: the broken one may be any
         details["check_first"] = (
             f"orchestrator_iam and push_delivery alerts for each hop of its push path ({'; '.join(h.describe() for h in hops)}): "
             "a missing invoker binding on any hop drops its Pub/Sub pushes silently; then each hop's logs"
@@ -200,7 +201,7 @@ def _runs(rows: list[Row], now: datetime) -> dict[tuple[date, str], list[Process
 
 def judge_incomplete(
     transition: Transition, game_date: date, upstream: list[ProcessorRun], now: datetime, zone: tzinfo, *,
-    pipeline: Pipeline,
+    pipeline: Pipeline, downstream: list[ProcessorRun],
 ) -> Finding | None:
     """The upstream phase started for `game_date` but is not complete `complete_by` after its 00:00 league time."""
     if transition.complete_by is None or not upstream or completion_moment(transition, upstream) is not None:
@@ -224,9 +225,14 @@ def judge_incomplete(
     failed = sorted(r.processor for r in upstream if r.first_success_at is None)
     if failed:
         details["processors_only_failed"] = failed
+    # The orchestrator may start the next phase on fewer processors than the canary's rule (session 207: phase 4
+    # ran on 3 of 5): then the next phase ran on partial input rather than waiting, and the alert must say which.
+    ran = [r.first_success_at for r in downstream if r.first_success_at is not None]
+    after = (f"{transition.to_phase} ran for it anyway (first success {local_and_utc(min(ran), zone)}), on partial input"
+             if ran else f"{transition.to_phase} has not run for it")
     details["evidence"] = (
         f"{phase} started for {game_date} ({len(upstream)} processors ran) and {needed} succeeded by "
-        f"{local_and_utc(deadline, zone)}: {transition.to_phase} waits for it"
+        f"{local_and_utc(deadline, zone)}: {after}"
     )
     details["table"] = PHASE_COMPLETIONS
     starters = _services_starting(pipeline, phase)
@@ -320,7 +326,8 @@ def judge(config: Config, rows: list[Row], ctx: CheckContext) -> CheckResult:
             )
             if finding:
                 findings.append(with_job_fix(finding, transition.backup_job, ctx.pipeline))
-            incomplete = judge_incomplete(transition, game_date, upstream, ctx.now, ctx.zone, pipeline=pipeline)
+            incomplete = judge_incomplete(transition, game_date, upstream, ctx.now, ctx.zone, pipeline=pipeline,
+                                          downstream=runs.get((game_date, transition.to_phase), []))
             if incomplete:
                 findings.append(incomplete)
         for phase in [p for p in pipeline.phases if p in phases]:

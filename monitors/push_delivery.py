@@ -268,7 +268,10 @@ def judge_target(
                 "backlog", Severity.WARNING,
                 f"{service}: the oldest unacked message of {sid} is {age / 60:.0f} min old",
                 shell_command("gcloud", "pubsub", "subscriptions", "describe", sid, project=pipeline.project),
-                [sub], check_first="a pushes_failing alert for this service",
+                [sub], check_first=(
+                    "a pushes_failing or push_account_cannot_invoke alert for this service, or its orchestrator_iam "
+                    "missing_invoker: refused pushes are what stays unacked"
+                ),
                 oldest_unacked_message_age_s=age, max_backlog_age_s=config.max_backlog_age.total_seconds(),
             ))
     return findings

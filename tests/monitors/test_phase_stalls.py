@@ -53,6 +53,21 @@ def test_with_required_processors_the_incomplete_phase_names_those_that_have_not
     assert found.summary == f"{P3} is incomplete for {D}: 1 of the 2 required processors succeeded"
 
 
+def test_the_incomplete_phase_says_whether_the_next_phase_ran_on_partial_input_or_has_not_run() -> None:
+    """Session 207: the 3->4 orchestrator started phase 4 on 3 of 5 processors. Saying 'phase 4 waits for it'
+    then sends the on-call looking for a stall that is not there."""
+    s = Scenario()
+    s.completion(D, P3, "UpcomingPlayerGameContextProcessor", local(D, "10:30"))
+    s.completion(D, P3, "PlayerGameSummaryProcessor", local(NEXT, "06:10"))
+    [waiting] = judged(s, (NEXT, "12:01"), pipeline=required_pipeline()).findings
+    assert waiting.details["evidence"].endswith(": phase_4_precompute has not run for it")
+    s.completion(D, "phase_4_precompute", "PlayerDailyCacheProcessor", local(NEXT, "07:05"))
+    [ran] = judged(s, (NEXT, "12:01"), pipeline=required_pipeline()).findings
+    assert ran.details["evidence"].endswith(
+        ": phase_4_precompute ran for it anyway (first success 2026-11-21 07:05 EST (12:05 UTC)), on partial input")
+    assert ran.fingerprint == waiting.fingerprint  # the same incident, told more exactly
+
+
 def test_not_started_is_not_incomplete_and_unset_complete_by_is_not_judged() -> None:
     s = Scenario().completion(D, "phase_2_raw", "NbacScheduleProcessor", local(D, "06:00"))
     assert judged(s, (NEXT, "18:00")).findings == []  # phase 3 never started: a stall's business, not this
