@@ -140,7 +140,7 @@ def judge_job(
                         evidence=f"state={state}", **shown)]
     findings: list[Finding] = []
     status = job.get("status")
-    code = int((status or {}).get("code") or 0) if isinstance(status, dict) else 0
+    code = last_status_code(job)
     if code:
         last = _time(job.get("lastAttemptTime"))
         findings.append(finding(
@@ -161,6 +161,12 @@ def judge_job(
             evidence=f"scheduleTime {job.get('scheduleTime')} passed with no attempt since", **shown,
         ))
     return findings
+
+
+def last_status_code(job: Job) -> int:
+    """The google.rpc code of the job's last attempt: 0 when it succeeded (proto3 JSON omits a zero code)."""
+    status = job.get("status")
+    return int(status.get("code") or 0) if isinstance(status, dict) else 0
 
 
 def by_id(jobs: list[Job]) -> dict[str, Job]:
@@ -197,18 +203,32 @@ def confirm_jobs(findings: list[Finding], sources: Sources, pipeline: Pipeline) 
         return findings
     where = pipeline.region
     try:
-        present = set(by_id(sources.scheduler.list_jobs(project=pipeline.project, location=where)))
+        present = by_id(sources.scheduler.list_jobs(project=pipeline.project, location=where))
     except SourceError:
         return findings
     listing = shell_command("gcloud", "scheduler", "jobs", "list", location=where, project=pipeline.project)
-    return [
-        f.model_copy(update={
-            "fix": f"{listing}  # job {f.details['job']}: not found in {pipeline.project}/{where}, so it cannot be run",
-            "details": {**f.details, "job_found": False},
-        }) if f.details.get("job") and f.details["job"] not in present
-        else f
-        for f in findings
-    ]
+
+    def confirmed(finding: Finding) -> Finding:
+        job = str(finding.details.get("job") or "")
+        if not job:
+            return finding
+        if job not in present:
+            return finding.model_copy(update={
+                "fix": f"{listing}  # job {job}: not found in {pipeline.project}/{where}, so it cannot be run",
+                "details": {**finding.details, "job_found": False},
+            })
+        code = last_status_code(present[job])
+        if code and finding.fix:
+            # Running a job whose target refused its last attempt (the demo's same-day-phase4: code 7, the
+            # service's invoker binding is gone) fails the same way: the fix says so instead of promising a rerun.
+            return finding.model_copy(update={
+                "fix": f"{finding.fix}  # job {job}: its last attempt failed (code {code}): fix what refused it first "
+                       "(its scheduler_jobs alert), or this run fails the same way",
+                "details": {**finding.details, "job_last_status_code": code},
+            })
+        return finding
+
+    return [confirmed(f) for f in findings]
 
 
 def job_fix(job: str, pipeline: Pipeline) -> str:

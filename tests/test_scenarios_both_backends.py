@@ -784,6 +784,25 @@ def test_a_fix_whose_job_exists_runs_it(backend: str, make_stack: Callable[..., 
     )
 
 
+def test_a_fix_whose_job_failed_its_last_attempt_says_so(backend: str, make_stack: Callable[..., Stack]) -> None:
+    """A job whose target refused it (code 7) would fail again when run by hand: the fix still names it (it is the
+    way to start the phase once the cause is fixed) and says why running it now is not enough."""
+    s = pipeline(through=P4, predictions=False)
+    s.scheduler_jobs = [
+        {**j, "status": {"code": 7, "message": "PERMISSION_DENIED"}} if j["name"].endswith("/same-day-predictions") else j
+        for j in jobs_at(EVENING)
+    ]
+    report = run_case(make_stack, backend, Case(s, EVENING, set()))
+    fixes = {f.monitor: f.fix for f in report.findings if f.monitor in ("phase_stalls", "missing_predictions")}
+    assert fixes == dict.fromkeys(
+        ("phase_stalls", "missing_predictions"),
+        "gcloud scheduler jobs run same-day-predictions --location=us-west2 --project=nba-props-platform  "
+        "# job same-day-predictions: its last attempt failed (code 7): fix what refused it first (its scheduler_jobs "
+        "alert), or this run fails the same way",
+    )
+    assert sched("same-day-predictions", "failing") in finding_keys(report)
+
+
 def test_a_broken_second_hop_is_named_and_explains_the_stall(backend: str, make_stack: Callable[..., Stack]) -> None:
     """The alert names the hop; the stall of 3->4 is its effect (not the healthy orchestrator's)."""
     report = run_case(make_stack, backend, CASES["second_hop_missing_invoker"]())

@@ -358,8 +358,16 @@ def test_silencing_a_cause_says_which_open_incidents_it_mutes_effects_included(l
 # --- incidents: `state` no_data from the records (issue 22 item 1) --------------------------------------------
 
 
-def _states(listed: list[dict]) -> dict[tuple[str, str], tuple[str, str | None]]:
-    return {(i["monitor"], i["key"]["problem"]): (i["state"], i["no_data_since"]) for i in listed}
+HOP2 = "nba-phase4-precompute-processors"
+"""The demo's second hop, whose binding the redeploy dropped with phase4-to-phase5-orchestrator's."""
+
+
+def _states(listed: list[dict]) -> dict[tuple[str, str, str], tuple[str, str | None]]:
+    """(monitor, problem, what it is about) -> (state, no_data_since): the demo has two services of each problem."""
+    def about(key: dict[str, str]) -> str:
+        return key.get("service") or key.get("job") or key.get("transition") or key.get("phase") or ""
+
+    return {(i["monitor"], i["key"]["problem"], about(i["key"])): (i["state"], i["no_data_since"]) for i in listed}
 
 
 def test_incidents_say_no_data_for_what_a_later_run_kept_open_only_for_lack_of_data(local_dir):
@@ -378,15 +386,15 @@ def test_incidents_say_no_data_for_what_a_later_run_kept_open_only_for_lack_of_d
         assert run_cli("run", "--now", at, "--json").code == 0
         return at
 
-    def listed() -> dict[tuple[str, str], tuple[str, str | None]]:
+    def listed() -> dict[tuple[str, str, str], tuple[str, str | None]]:
         return _states(json.loads(run_cli("incidents", "--json").stdout)["incidents"])
 
     assert {state for state, _ in listed().values()} == {"firing"}
     blind = run_at(2)
     no_data = {key: since for key, (state, since) in listed().items() if state == "no_data"}
-    assert no_data == {("push_delivery", "pushes_failing"): blind, ("push_delivery", "backlog"): blind}
+    assert no_data == {("push_delivery", "backlog", HOP2): blind}  # the push metrics end; the IAM reads do not
     lines = run_cli("incidents").stdout.splitlines()
-    [head] = [n for n, line in enumerate(lines) if "problem=pushes_failing" in line]
+    [head] = [n for n, line in enumerate(lines) if "problem=backlog" in line]
     assert lines[head].endswith("[no_data]")
     shown = when(evening + timedelta(hours=2), ZoneInfo("America/New_York"))
     assert lines[head + 3].strip() == f"no data since {shown}: its monitor had no data for it or could not judge it"
@@ -396,13 +404,15 @@ def test_incidents_say_no_data_for_what_a_later_run_kept_open_only_for_lack_of_d
     policies.unlink()
     unreadable = run_at(2.5)
     states = listed()
-    assert states[("orchestrator_iam", "missing_invoker")] == ("no_data", unreadable)  # its monitor could not judge it
-    assert states[("push_delivery", "pushes_failing")] == ("no_data", blind)  # since the first run without data
-    assert states[("phase_stalls", "stalled")] == ("firing", None)
+    for service in (HOP2, "phase4-to-phase5-orchestrator"):  # its monitor could not judge it
+        assert states[("orchestrator_iam", "missing_invoker", service)] == ("no_data", unreadable)
+    assert states[("push_delivery", "backlog", HOP2)] == ("no_data", blind)  # since the first run without data
+    assert states[("phase_stalls", "stalled", "phase_3_analytics->phase_4_precompute")] == ("firing", None)
 
     policies.write_text(saved)
     run_at(3)
     states = listed()
-    assert states[("orchestrator_iam", "missing_invoker")] == ("firing", None)  # seen again: cleared
-    assert states[("push_delivery", "push_account_cannot_invoke")] == ("firing", None)
-    assert states[("push_delivery", "pushes_failing")] == ("no_data", blind)
+    for service in (HOP2, "phase4-to-phase5-orchestrator"):
+        assert states[("orchestrator_iam", "missing_invoker", service)] == ("firing", None)  # seen again: cleared
+        assert states[("push_delivery", "push_account_cannot_invoke", service)] == ("firing", None)
+    assert states[("push_delivery", "backlog", HOP2)] == ("no_data", blind)
