@@ -22,6 +22,7 @@ from alerts.group import AlertGroup
 from alerts.links import LinkContext
 from alerts.message import AlertMessage, build_message
 from alerts.notifier import DeliveryError, Notifier, Receipt, ThreadRef
+from alerts.render_slack import shown_of
 from alerts.state import CorruptRecord, StateError, StateStore
 from core.config import AlertsConfig
 from core.model import AlertState, Decision, NotificationReport, Reason, Severity
@@ -236,6 +237,9 @@ class _Delivery:
             group=group,
             caused_by=decision.caused_by if joined else None,
         )
+        if decision.reason is not Reason.RESOLVED:
+            # What this notice showed beyond the record (evidence, fix, links): a parent rebuilt from the record keeps it.
+            state = state.model_copy(update={"shown": shown_of(message)})
         if decision.reason is Reason.RESOLVED and thread is not None:
             self.resolved.setdefault((thread.channel, thread.ts), []).append(item)
         if joined and decision.caused_by:

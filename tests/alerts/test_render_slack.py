@@ -30,7 +30,7 @@ from alerts.render_slack import (
 )
 from alerts.render_text import render_text
 from core.model import Reason
-from tests.slack_cases import NOW, all_findings, hostile_finding, message, stall_finding
+from tests.slack_cases import FIRST_SEEN, NOW, all_findings, hostile_finding, message, stall_finding
 
 GOLDEN = Path(__file__).parent / "golden"
 FINDINGS = all_findings()
@@ -327,3 +327,93 @@ def test_docs_slack_md_quotes_a_summarys_note_and_commands_as_the_renderer_print
     assert len(quoted) == 4
     for line in quoted:
         assert line in shown, f"docs/slack.md quotes a line the renderer does not print: {line!r}"
+
+
+# --- an incident's parent rebuilt from its record after a click (issue 22: it keeps the evidence, fix and links) ---
+
+ACKED_AT = FIRST_SEEN + timedelta(minutes=4)
+
+
+def _first_notice_and_brief_parent(finding: Any, folder: Path, *, older_record: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The finding's first notice delivered by the notice pipeline (its record in SQLite; New York time, production
+    links), then, after an acknowledgement, its parent rebuilt from that record alone, as a click rebuilds it.
+    `older_record`: the record's `shown` taken out first, as a record written before it was kept reads."""
+    import sqlite3
+
+    from alerts import acted
+    from alerts.deliver import Presentation, deliver, plan
+    from alerts.render_slack import Controls, render_parent
+    from alerts.sqlite_state import SqliteStateStore
+    from core.model import Decision
+    from tests.alerts.test_causes import ALERTS, SLACK, Recorder
+    from tests.slack_cases import LINKS
+    from tests.scenario import NEW_YORK
+
+    store = SqliteStateStore(path=folder / "state.sqlite3")
+    notifier = Recorder()
+    first = plan([Decision(fingerprint=finding.fingerprint, reason=Reason.FIRST, finding=finding)], now=FIRST_SEEN,
+                 presentation=Presentation(zone=NEW_YORK, links=LINKS))
+    [report] = deliver(first, store=store, notifier=notifier, owner="run-1", now=FIRST_SEEN, alerts=ALERTS,
+                       channel_for=SLACK.channel_for)
+    assert report.delivered
+    if older_record:
+        with sqlite3.connect(store.path) as db:
+            record = json.loads(db.execute("SELECT record FROM alerts").fetchone()[0])
+            record.pop("shown", None)
+            db.execute("UPDATE alerts SET record = ?", (json.dumps(record),))
+    state = store.load(fingerprints=[finding.fingerprint])[finding.fingerprint]
+    assert acted.acknowledge(store, state=state, by="slack:U0ALICE01", now=ACKED_AT, duration=None, zone=NEW_YORK).acted
+    view = acted.parent_view(store, state=state, now=ACKED_AT, zone=NEW_YORK, links=LINKS)
+    assert view is not None and view.brief
+    return render_alert(first[0].message, controls=Controls()).to_dict(), render_parent(view).to_dict()
+
+
+def _kept_blocks(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The evidence, fix and links sections of a parent."""
+    heads = ("*Evidence*\n", "*Fix*\n", "*Links:* ")
+    return [b for b in payload["blocks"] if b["type"] == "section" and b["text"]["text"].startswith(heads)]
+
+
+def test_the_parent_rebuilt_after_an_ack_keeps_the_fix_and_matches_its_golden_file(tmp_path: Path) -> None:
+    _, payload = _first_notice_and_brief_parent(FINDINGS["orchestrator_iam-missing_invoker"], tmp_path)
+    check_golden("brief-parent-fix", payload)
+    said = json.dumps(payload, ensure_ascii=False)
+    assert "gcloud run services add-iam-policy-binding phase4-to-phase5-orchestrator --region=us-west2" in said
+    assert "Acknowledged by <@U0ALICE01> at Sat 2026-11-21 15:14 EST (20:14 UTC), until it resolves" in said
+    assert [e["action_id"] for e in payload["blocks"][-2]["elements"]] == ["unack", "silence_2h", "silence_8h", "runbook"]
+
+
+@pytest.mark.parametrize("kind", sorted(FINDINGS) + ["hostile"])
+def test_the_rebuilt_parent_shows_the_evidence_fix_and_links_exactly_as_the_first_notice_did(kind: str, tmp_path: Path) -> None:
+    """The same blocks, from the same helpers: the stored text is made inert as the fresh text was (a value that
+    tries to mention, link or close the code block stays data)."""
+    finding = hostile_finding() if kind == "hostile" else FINDINGS[kind]
+    first, brief = _first_notice_and_brief_parent(finding, tmp_path)
+    kept = _kept_blocks(first)
+    assert kept, "every kind shows a fix, evidence or links"
+    assert _kept_blocks(brief) == kept
+    for text in texts(brief):
+        assert "<!" not in text and "<@U123" not in text
+
+
+def test_a_fix_longer_than_a_section_is_stored_cut_and_still_renders_as_the_first_notice_did(tmp_path: Path) -> None:
+    finding = FINDINGS["phase_stalls-stalled"]
+    long = finding.model_copy(update={"fix": "gcloud scheduler jobs run same-day-phase4 " + "--flag=a&b " * 700,
+                                      "details": {**finding.details, "evidence": "<x> " * 2000}})
+    first, brief = _first_notice_and_brief_parent(long, tmp_path)
+    assert _kept_blocks(brief) == _kept_blocks(first)
+    assert any(TRUNCATED in b["text"]["text"] for b in _kept_blocks(brief))
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "state.sqlite3") as db:
+        record = json.loads(db.execute("SELECT record FROM alerts").fetchone()[0])
+    # Each text is kept only as far as its section can show it: a few KiB, however long the finding's text.
+    assert len(record["shown"]["fix"]) == len(record["shown"]["evidence"]) == MAX_SECTION_TEXT
+    assert len(json.dumps(record["shown"])) < 3 * MAX_SECTION_TEXT + 1_000
+
+
+def test_a_record_from_before_the_parent_was_kept_renders_the_brief_parent_as_before(tmp_path: Path) -> None:
+    """The golden file was written by the code before this change, from the same record: nothing changes for it."""
+    _, payload = _first_notice_and_brief_parent(FINDINGS["orchestrator_iam-missing_invoker"], tmp_path, older_record=True)
+    check_golden("brief-parent-older-record", payload)
+    assert _kept_blocks(payload) == []
