@@ -169,7 +169,7 @@ def standing(store: StateStore, *, state: AlertState, now: datetime) -> Standing
 
 def parent_message(state: AlertState, *, zone: tzinfo, links: LinkContext | None) -> AlertMessage:
     """An incident's parent as its record tells it (a click has no finding): what is open, since when, and what the
-    record kept of its latest notice (evidence, fix, links; none in a record from before they were kept)."""
+    record kept of its latest notice (evidence, details, fix, links; none in a record from before they were kept)."""
     shown = state.shown
     found = [(link.label, link.url) for link in shown.links] if shown is not None else []
     if links is not None and not any(label == RUNBOOK_LABEL for label, _ in found):
@@ -179,6 +179,7 @@ def parent_message(state: AlertState, *, zone: tzinfo, links: LinkContext | None
         monitor=state.monitor, title=state.summary, where=where_of(state.key), why_now="", since=state.first_seen,
         zone=zone, first_notified=state.first_seen, links=found,
         evidence=shown.evidence if shown is not None else None, fix=shown.fix if shown is not None else None,
+        facts=[(fact.name, fact.value) for fact in shown.facts] if shown is not None else [],
     )
 
 

@@ -179,12 +179,21 @@ class ShownLink(BaseModel):
     url: str
 
 
+class ShownFact(BaseModel):
+    """One detail line of a parent ("last change: ReplaceService by ..."): a map, as a link is."""
+
+    name: str
+    value: str
+
+
 class Shown(BaseModel):
     """What an incident's parent showed that the rest of its record does not hold, as its latest notice said it:
-    kept so that a parent rebuilt from the record alone (a click, `main.py ack`) still shows the evidence, the fix
-    and the links. Raw text as the finding said it (made inert where it is shown), cut to what Slack can show."""
+    kept so that a parent rebuilt from the record alone (a click, `main.py ack`) still shows the evidence, the
+    details, the fix and the links. Raw text as the finding said it (made inert where it is shown), cut to what
+    Slack can show."""
 
     evidence: str | None = None
+    facts: list[ShownFact] = Field(default_factory=list)
     fix: str | None = None
     links: list[ShownLink] = Field(default_factory=list)
 
@@ -220,7 +229,7 @@ class AlertState(BaseModel):
     """When a run first kept this open incident open only for lack of data (its monitor had no data for it, or could
     not judge it); None while runs see it (a later sighting clears it). Written without a notice (`mark_no_data`)."""
     shown: Shown | None = None
-    """What its parent showed beyond the rest of this record (evidence, fix, links), written with each notice; None
+    """What its parent showed beyond the rest of this record (evidence, details, fix, links), written with each notice; None
     in a record written before it was kept (or unreadable): its parent is then rebuilt without them."""
 
     @field_validator("shown", mode="wrap")

@@ -368,10 +368,13 @@ def _first_notice_and_brief_parent(finding: Any, folder: Path, *, older_record: 
     return render_alert(first[0].message, controls=Controls()).to_dict(), render_parent(view).to_dict()
 
 
+NOT_KEPT = ("*Caused by*\n", "*Also affected*\n", "*It may still be real*\n")
+"""A parent's sections about other incidents (what explains it, what it explains): the thread holds those."""
+
+
 def _kept_blocks(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """The evidence, fix and links sections of a parent."""
-    heads = ("*Evidence*\n", "*Fix*\n", "*Links:* ")
-    return [b for b in payload["blocks"] if b["type"] == "section" and b["text"]["text"].startswith(heads)]
+    """A parent's sections after its title: the evidence, the details, the fix and the links."""
+    return [b for b in payload["blocks"][2:] if b["type"] == "section" and not b["text"]["text"].startswith(NOT_KEPT)]
 
 
 def test_the_parent_rebuilt_after_an_ack_keeps_the_fix_and_matches_its_golden_file(tmp_path: Path) -> None:
@@ -398,18 +401,20 @@ def test_the_rebuilt_parent_shows_the_evidence_fix_and_links_exactly_as_the_firs
 
 def test_a_fix_longer_than_a_section_is_stored_cut_and_still_renders_as_the_first_notice_did(tmp_path: Path) -> None:
     finding = FINDINGS["phase_stalls-stalled"]
+    many = {f"detail_{n}": f"<value {n}> " * (n * 10) for n in range(1, 40)}
     long = finding.model_copy(update={"fix": "gcloud scheduler jobs run same-day-phase4 " + "--flag=a&b " * 700,
-                                      "details": {**finding.details, "evidence": "<x> " * 2000}})
+                                      "details": {**finding.details, **many, "evidence": "<x> " * 2000}})
     first, brief = _first_notice_and_brief_parent(long, tmp_path)
     assert _kept_blocks(brief) == _kept_blocks(first)
-    assert any(TRUNCATED in b["text"]["text"] for b in _kept_blocks(brief))
+    assert sum(TRUNCATED in b["text"]["text"] for b in _kept_blocks(brief)) == 3  # evidence, details, fix
     import sqlite3
 
     with sqlite3.connect(tmp_path / "state.sqlite3") as db:
         record = json.loads(db.execute("SELECT record FROM alerts").fetchone()[0])
     # Each text is kept only as far as its section can show it: a few KiB, however long the finding's text.
     assert len(record["shown"]["fix"]) == len(record["shown"]["evidence"]) == MAX_SECTION_TEXT
-    assert len(json.dumps(record["shown"])) < 3 * MAX_SECTION_TEXT + 1_000
+    assert len(record["shown"]["facts"]) < len(long.details)
+    assert len(json.dumps(record["shown"])) < 6 * MAX_SECTION_TEXT
 
 
 def test_a_record_from_before_the_parent_was_kept_renders_the_brief_parent_as_before(tmp_path: Path) -> None:
@@ -417,3 +422,34 @@ def test_a_record_from_before_the_parent_was_kept_renders_the_brief_parent_as_be
     _, payload = _first_notice_and_brief_parent(FINDINGS["orchestrator_iam-missing_invoker"], tmp_path, older_record=True)
     check_golden("brief-parent-older-record", payload)
     assert _kept_blocks(payload) == []
+
+
+def test_a_repeat_updates_what_the_record_keeps_so_the_rebuilt_parent_agrees_with_its_title(tmp_path: Path) -> None:
+    """The record's title is its latest notice's; so are the evidence and the details kept beside it."""
+    from alerts import acted
+    from alerts.deliver import Presentation, deliver, plan
+    from alerts.render_slack import render_parent
+    from alerts.sqlite_state import SqliteStateStore
+    from core.model import Decision
+    from tests.alerts.test_causes import ALERTS, SLACK, Recorder
+    from tests.scenario import NEW_YORK
+    from tests.slack_cases import LINKS
+
+    store, notifier = SqliteStateStore(path=tmp_path / "state.sqlite3"), Recorder()
+    finding = FINDINGS["missing_predictions-partial"]
+    worse = finding.model_copy(update={"summary": finding.summary + " (and one more game)",
+                                       "details": {**finding.details, "evidence": "40 active predictions, none for 2 games"}})
+    previous = None
+    for at, seen in ((FIRST_SEEN, finding), (FIRST_SEEN + timedelta(hours=3), worse)):
+        decision = Decision(fingerprint=seen.fingerprint, reason=Reason.REPEAT if previous else Reason.FIRST, finding=seen,
+                            previous=previous)
+        [report] = deliver(plan([decision], now=at, presentation=Presentation(zone=NEW_YORK, links=LINKS)), store=store,
+                           notifier=notifier, owner="run", now=at, alerts=ALERTS, channel_for=SLACK.channel_for)
+        assert report.delivered
+        previous = store.load(fingerprints=[seen.fingerprint])[seen.fingerprint]
+    assert previous is not None and previous.notify_count == 2
+    view = acted.parent_view(store, state=previous, now=FIRST_SEEN + timedelta(hours=3), zone=NEW_YORK, links=LINKS)
+    assert view is not None
+    said = json.dumps(render_parent(view).to_dict(), ensure_ascii=False)
+    assert "(and one more game)" in said and "*Evidence*\\n40 active predictions, none for 2 games" in said
+    assert finding.details["evidence"] not in said

@@ -646,6 +646,7 @@ def edit_record(backend: Backend, fingerprint: str, **fields: Any) -> None:
 REMOVED = object()
 SHOWN = {
     "evidence": "Pub/Sub pushes to this service are rejected at Cloud Run ingress, with no log line",
+    "facts": [{"name": "role", "value": "roles/run.invoker"}],
     "fix": "gcloud run services add-iam-policy-binding svc --region=us-west2 --member=serviceAccount:a@b --role=roles/run.invoker",
     "links": [{"label": "Cloud Run: svc", "url": "https://console.cloud.google.com/run/detail/us-west2/svc?project=p"},
               {"label": "Runbook", "url": "https://example.com/runbook.md#orchestrator_iam-missing_invoker"}],

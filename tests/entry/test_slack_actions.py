@@ -522,13 +522,19 @@ def test_the_commands_a_summary_prints_for_the_members_without_buttons_run_as_pr
 
 # --- the parent after a click keeps what the on-call needs: the fix, the evidence, the links (issue 22) ----------
 
-KEPT_HEADS = ("*Evidence*\n", "*Fix*\n", "*Links:* ")
+HEADS = {"Evidence": "*Evidence*\n", "Fix": "*Fix*\n", "Links": "*Links:* "}
 
 
 def kept_sections(blocks: list[dict[str, Any]]) -> dict[str, str]:
-    """A parent's evidence, fix and links sections, by their heading."""
-    return {b["text"]["text"].split("\n", 1)[0].split(":*", 1)[0].strip("*"): b["text"]["text"] for b in blocks
-            if b["type"] == "section" and b["text"]["text"].startswith(KEPT_HEADS)}
+    """A parent's sections after its title, by heading (Evidence, Fix, Links; Details: the finding's detail lines),
+    leaving out those about other incidents (Caused by, Also affected)."""
+    found = {}
+    for block in blocks[2:]:
+        text = block["text"]["text"] if block["type"] == "section" else ""
+        if not text or text.startswith(("*Caused by*", "*Also affected*")):
+            continue
+        found[next((name for name, head in HEADS.items() if text.startswith(head)), "Details")] = text
+    return found
 
 
 @pytest.mark.parametrize("by", ["click", "cli"])
@@ -543,7 +549,7 @@ def test_on_the_gcp_stack_the_parent_edited_after_an_ack_still_holds_the_first_n
     deliver_new(canary, [IAM], at=datetime.now().astimezone() - timedelta(minutes=20))
     [parent] = fake_slack.parents()
     first = kept_sections(parent.blocks)
-    assert set(first) == {"Evidence", "Fix", "Links"}
+    assert set(first) == {"Evidence", "Details", "Fix", "Links"}
     assert "gcloud run services add-iam-policy-binding phase4-to-phase5-orchestrator" in first["Fix"]
     if by == "click":
         assert click(app(), action_id="ack", value=IAM.fingerprint, action_ts="1764979200.000400").status_code == 200
@@ -576,7 +582,7 @@ def test_on_the_gcp_stack_a_record_written_before_the_parent_was_kept_still_rend
     )
     assert click(app(), action_id="ack", value=IAM.fingerprint, action_ts="1764979200.000500").status_code == 200
     [update] = fake_slack.calls("chat.update")
-    assert kept_sections(update.body["blocks"]) == {}
+    assert set(kept_sections(update.body["blocks"])) == set()
     said = json.dumps(update.body["blocks"])
     assert IAM.summary.split(":")[0] in said and f"Acknowledged by <@{USER}> at " in said
     assert [e["action_id"] for e in update.body["blocks"][-2]["elements"]] == ["unack", "silence_2h", "silence_8h", "runbook"]
@@ -612,4 +618,5 @@ def test_on_the_local_backend_the_parent_after_an_ack_holds_the_demo_causes_fix_
     assert kept["Fix"] == f"*Fix*\n```{printed['fix']}```"  # nothing in the demo's fix is escaped
     assert kept["Evidence"] == f"*Evidence*\n{printed['evidence']}"
     assert "Cloud Run: nba-phase4-precompute-processors" in kept["Links"] and "|Runbook>" in kept["Links"]
+    assert "*last change:* ReplaceService (a redeploy) by " in kept["Details"]  # who changed the binding, and when
     assert "Acknowledged by " in json.dumps(render_parent(view).to_dict()["blocks"])
