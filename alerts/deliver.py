@@ -238,7 +238,7 @@ class _Delivery:
             caused_by=decision.caused_by if joined else None,
         )
         if decision.reason is not Reason.RESOLVED:
-            # What this notice showed beyond the record (evidence, fix, links): a parent rebuilt from the record keeps it.
+            # What this notice showed beyond the record (evidence, details, fix, links), for a parent rebuilt from it.
             state = state.model_copy(update={"shown": shown_of(message)})
         if decision.reason is Reason.RESOLVED and thread is not None:
             self.resolved.setdefault((thread.channel, thread.ts), []).append(item)

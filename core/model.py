@@ -229,8 +229,8 @@ class AlertState(BaseModel):
     """When a run first kept this open incident open only for lack of data (its monitor had no data for it, or could
     not judge it); None while runs see it (a later sighting clears it). Written without a notice (`mark_no_data`)."""
     shown: Shown | None = None
-    """What its parent showed beyond the rest of this record (evidence, details, fix, links), written with each notice; None
-    in a record written before it was kept (or unreadable): its parent is then rebuilt without them."""
+    """What its parent showed beyond the rest of this record (evidence, details, fix, links), written with each
+    notice; None in a record written before it was kept (or unreadable): its parent is then rebuilt without them."""
 
     @field_validator("shown", mode="wrap")
     @classmethod
