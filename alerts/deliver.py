@@ -22,7 +22,6 @@ from alerts.group import AlertGroup
 from alerts.links import LinkContext
 from alerts.message import AlertMessage, build_message
 from alerts.notifier import DeliveryError, Notifier, Receipt, ThreadRef
-from alerts.render_slack import shown_of
 from alerts.state import CorruptRecord, StateError, StateStore
 from core.config import AlertsConfig
 from core.model import AlertState, Decision, NotificationReport, Reason, Severity
@@ -238,6 +237,9 @@ class _Delivery:
             caused_by=decision.caused_by if joined else None,
         )
         if decision.reason is not Reason.RESOLVED:
+            # Imported here: the renderer brings slack_sdk's block models, which a cold start must not load.
+            from alerts.render_slack import shown_of
+
             # What this notice showed beyond the record (evidence, details, fix, links), for a parent rebuilt from it.
             state = state.model_copy(update={"shown": shown_of(message)})
         if decision.reason is Reason.RESOLVED and thread is not None:
