@@ -14,7 +14,7 @@ from typing import Any, Callable, Literal, Mapping, Protocol, Sequence, runtime_
 
 from alerts.acks import holds, new_ack
 from alerts.group import AlertGroup
-from alerts.links import LinkContext, runbook_url
+from alerts.links import RUNBOOK_LABEL, LinkContext, runbook_url
 from alerts.message import AlertMessage, when, where_of
 from alerts.notifier import DeliveryError, ThreadRef
 from alerts.silences import new_silence
@@ -168,12 +168,18 @@ def standing(store: StateStore, *, state: AlertState, now: datetime) -> Standing
 
 
 def parent_message(state: AlertState, *, zone: tzinfo, links: LinkContext | None) -> AlertMessage:
-    """An incident's parent as its record tells it (a click has no finding): what is open, since when."""
+    """An incident's parent as its record tells it (a click has no finding): what is open, since when, and what the
+    record kept of its latest notice (evidence, details, fix, links; none in a record from before they were kept)."""
+    shown = state.shown
+    found = [(link.label, link.url) for link in shown.links] if shown is not None else []
+    if links is not None and not any(label == RUNBOOK_LABEL for label, _ in found):
+        found.append((RUNBOOK_LABEL, runbook_url(links, state.monitor, state.key.get("problem"))))
     return AlertMessage(
         fingerprint=state.fingerprint, reason=Reason.FIRST if state.firing else Reason.RESOLVED, severity=state.severity,
         monitor=state.monitor, title=state.summary, where=where_of(state.key), why_now="", since=state.first_seen,
-        zone=zone, first_notified=state.first_seen,
-        links=[("Runbook", runbook_url(links, state.monitor, state.key.get("problem")))] if links is not None else [],
+        zone=zone, first_notified=state.first_seen, links=found,
+        evidence=shown.evidence if shown is not None else None, fix=shown.fix if shown is not None else None,
+        facts=[(fact.name, fact.value) for fact in shown.facts] if shown is not None else [],
     )
 
 

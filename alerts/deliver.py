@@ -236,6 +236,12 @@ class _Delivery:
             group=group,
             caused_by=decision.caused_by if joined else None,
         )
+        if decision.reason is not Reason.RESOLVED:
+            # Imported here: the renderer brings slack_sdk's block models, which a cold start must not load.
+            from alerts.render_slack import shown_of
+
+            # What this notice showed beyond the record (evidence, details, fix, links), for a parent rebuilt from it.
+            state = state.model_copy(update={"shown": shown_of(message)})
         if decision.reason is Reason.RESOLVED and thread is not None:
             self.resolved.setdefault((thread.channel, thread.ts), []).append(item)
         if joined and decision.caused_by:

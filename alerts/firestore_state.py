@@ -2,9 +2,11 @@
 
 A document holds the notification record (status, severity, monitor, key, summary, first_seen,
 last_seen, last_notified, notify_count, channel, thread_ts, resolved_at, expire_at, version, group, caused_by, since,
-no_data_since) and the claim of the run sending its next notice (claim_owner, claim_expires). A claim for a fingerprint that
-has no document yet creates a placeholder (version 0, a claim and no status); load() does not return
-placeholders, because nothing was sent for them yet.
+no_data_since, and `shown`: a map of what its parent showed, evidence, fix, details and links as lists of maps,
+a few KiB of the 1 MiB a document may hold, https://cloud.google.com/firestore/quotas) and the claim of the run
+sending its next notice (claim_owner, claim_expires). A claim for a fingerprint that has no document yet
+creates a placeholder (version 0, a claim and no status); load() does not return placeholders, because
+nothing was sent for them yet.
 
 Every change is a compare-and-set on one document: read it, decide, and write with a precondition
 (create(): the document must not exist; update(): its update_time must be the one read). The loser of

@@ -15,6 +15,10 @@ from core.config import LinksConfig, Pipeline
 from core.model import CANARY_MONITOR
 
 
+RUNBOOK_LABEL = "Runbook"
+"""The label of an alert's runbook link: a parent shows it as its Runbook button (alerts/render_slack.py)."""
+
+
 @dataclass(frozen=True)
 class LinkContext:
     """What links are built from: the pipeline's project, region and services, and where things live."""
@@ -95,7 +99,7 @@ def alert_links(
     if isinstance(table, str) and table:
         table = f"{ctx.dataset_prefix}{table}"  # the monitors name tables unprefixed (sources/tables.py)
         found.append((f"BigQuery: {table}", bigquery_url(ctx, table)))
-    found.append(("Runbook", runbook_url(ctx, monitor, key.get("problem"))))
+    found.append((RUNBOOK_LABEL, runbook_url(ctx, monitor, key.get("problem"))))
     return found
 
 

@@ -18,10 +18,11 @@ from slack_sdk.models.blocks import (
 
 from alerts.acted import ParentView, Standing
 from alerts.group import AlertGroup, group_headline, group_why_now, member_line, render_group_text
+from alerts.links import RUNBOOK_LABEL
 from alerts.message import AlertMessage, when
 from alerts.render_text import SEVERITY_MARK, environment_tag, headline, reason_mark, render_text, visible_controls
 from core.config import SLACK_USER_ID
-from core.model import Reason
+from core.model import Reason, Shown, ShownFact, ShownLink
 
 MAX_BLOCKS = 50
 """Blocks in one message: "You can include up to 50 blocks in each message"
@@ -186,6 +187,50 @@ def _links(message: AlertMessage) -> SectionBlock | None:
     return _section("*Links:* " + " · ".join(link(url, label) for label, url in message.links))
 
 
+def _evidence(message: AlertMessage) -> SectionBlock | None:
+    return _section(f"*Evidence*\n{inert(message.evidence)}") if message.evidence else None
+
+
+def _fix(message: AlertMessage) -> SectionBlock | None:
+    return _code_section("Fix", message.fix) if message.fix else None
+
+
+def _facts(message: AlertMessage) -> SectionBlock | None:
+    if not message.facts:
+        return None
+    return _section("\n".join(f"*{inert(name)}:* {inert(value)}" for name, value in message.facts))
+
+
+def _fitting(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The pairs that start within one section's MAX_SECTION_TEXT characters, each cut to it: the section shows no
+    more (rendering only lengthens text: escapes, entities), so it reads the same from what is kept."""
+    kept: list[tuple[str, str]] = []
+    room = MAX_SECTION_TEXT
+    for first, second in pairs:
+        if room <= 0:
+            break
+        kept.append((first[:MAX_SECTION_TEXT], second[:MAX_SECTION_TEXT]))
+        room -= len(first) + len(second)
+    return kept
+
+
+def shown_of(message: AlertMessage) -> Shown | None:
+    """What a notice's parent shows that its record does not otherwise hold (evidence, details, fix, links), for the
+    record: a parent rebuilt from it (alerts/acted.py parent_message) renders them with the same helpers. Each text
+    is cut to MAX_SECTION_TEXT, past which its section is clipped anyway (so the parent reads the same), the details
+    and the links to those a section of MAX_SECTION_TEXT can show: a few KiB in a Firestore document or SQLite row."""
+    facts = [ShownFact(name=name, value=value) for name, value in _fitting(message.facts)]
+    links = [ShownLink(label=label, url=url) for label, url in _fitting(message.links)]
+    if not (message.evidence or facts or message.fix or links):
+        return None
+    return Shown(
+        evidence=message.evidence[:MAX_SECTION_TEXT] if message.evidence else None,
+        facts=facts,
+        fix=message.fix[:MAX_SECTION_TEXT] if message.fix else None,
+        links=links,
+    )
+
+
 def _footer(message: AlertMessage) -> ContextBlock:
     parts = [f"fingerprint `{inert(message.fingerprint)}`"]
     if message.first_notified and message.reason is not Reason.FIRST:
@@ -240,9 +285,9 @@ def action_buttons(message: AlertMessage, controls: Controls) -> ActionsBlock:
                       value=message.fingerprint[:MAX_BUTTON_VALUE], style="primary" if i == "ack" else None)
         for i in ids
     ]
-    runbook = next((url for label, url in message.links if label == "Runbook"), None)
+    runbook = next((url for label, url in message.links if label == RUNBOOK_LABEL), None)
     if runbook is not None and len(runbook) <= MAX_BUTTON_URL:
-        elements.append(ButtonElement(text=PlainTextObject(text="Runbook"), action_id=RUNBOOK_ACTION, url=runbook))
+        elements.append(ButtonElement(text=PlainTextObject(text=RUNBOOK_LABEL), action_id=RUNBOOK_ACTION, url=runbook))
     return ActionsBlock(block_id=actions_block_id(message.fingerprint, controls), elements=elements[:MAX_ACTIONS_ELEMENTS])
 
 
@@ -277,12 +322,7 @@ def render_alert(message: AlertMessage, *, controls: Controls | None = None) -> 
         _header(_title(message)),
         SectionBlock(text=MarkdownTextObject(text=clip(f"*{inert(message.title)}*\n*Where:* {_where_line(message)}", MAX_SECTION_TEXT), verbatim=True), fields=fields),
     ]
-    if message.evidence:
-        blocks.append(_section(f"*Evidence*\n{inert(message.evidence)}"))
-    if message.facts:
-        blocks.append(_section("\n".join(f"*{inert(name)}:* {inert(value)}" for name, value in message.facts)))
-    if message.fix:
-        blocks.append(_code_section("Fix", message.fix))
+    blocks += [b for b in (_evidence(message), _facts(message), _fix(message)) if b is not None]
     if message.cause:
         blocks.append(_section(f"*Caused by*\n{inert(message.cause)}"))
     if message.affects:
@@ -303,7 +343,8 @@ def render_alert(message: AlertMessage, *, controls: Controls | None = None) -> 
 
 def render_brief_parent(message: AlertMessage, *, controls: Controls, note: str | None = None) -> SlackMessage:
     """An incident's parent rebuilt from its record (a click has no finding at hand): what is open, since when,
-    who has it, and the buttons that apply. `note` (mrkdwn made inert by its maker): what was just ended."""
+    what its record kept of its latest notice (evidence, details, fix, links: absent in a record from before they
+    were kept), who has it, and the buttons that apply. `note` (mrkdwn made inert by its maker): what was just ended."""
     lines = [*controls.lines, *([note] if note else [])]
     blocks: list[Block] = [
         _header(_title(message)),
@@ -311,6 +352,11 @@ def render_brief_parent(message: AlertMessage, *, controls: Controls, note: str 
     ]
     if message.since:
         blocks.append(_context(f"*Since* {when(message.since, message.zone)}"))
+    blocks += [b for b in (_evidence(message), _facts(message), _fix(message)) if b is not None]
+    # The runbook alone is its button already; other links are listed as the first notice listed them.
+    links = _links(message) if any(label != RUNBOOK_LABEL for label, _ in message.links) else None
+    if links is not None:
+        blocks.append(links)
     if lines:
         blocks.append(_context(clip("\n".join(lines), MAX_SECTION_TEXT)))
     blocks += [action_buttons(message, controls), _footer(message)]

@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, field_validator, model_serializer
 
 from core.fingerprint import fingerprint_of
 
@@ -171,6 +171,33 @@ class MonitorResult(BaseModel):
     check_errors: list[CheckError] = Field(default_factory=list, exclude=True)
 
 
+class ShownLink(BaseModel):
+    """One link of a parent: a map, not a [label, url] pair, because a Firestore array cannot hold another array
+    (https://cloud.google.com/firestore/docs/concepts/data-types)."""
+
+    label: str
+    url: str
+
+
+class ShownFact(BaseModel):
+    """One detail line of a parent ("last change: ReplaceService by ..."): a map, as a link is."""
+
+    name: str
+    value: str
+
+
+class Shown(BaseModel):
+    """What an incident's parent showed that the rest of its record does not hold, as its latest notice said it:
+    kept so that a parent rebuilt from the record alone (a click, `main.py ack`) still shows the evidence, the
+    details, the fix and the links. Raw text as the finding said it (made inert where it is shown), cut to what
+    Slack can show."""
+
+    evidence: str | None = None
+    facts: list[ShownFact] = Field(default_factory=list)
+    fix: str | None = None
+    links: list[ShownLink] = Field(default_factory=list)
+
+
 class AlertState(BaseModel):
     """The notification record of one fingerprint: what was sent, never what is true."""
 
@@ -201,6 +228,18 @@ class AlertState(BaseModel):
     no_data_since: datetime | None = None
     """When a run first kept this open incident open only for lack of data (its monitor had no data for it, or could
     not judge it); None while runs see it (a later sighting clears it). Written without a notice (`mark_no_data`)."""
+    shown: Shown | None = None
+    """What its parent showed beyond the rest of this record (evidence, details, fix, links), written with each
+    notice; None in a record written before it was kept (or unreadable): its parent is then rebuilt without them."""
+
+    @field_validator("shown", mode="wrap")
+    @classmethod
+    def _shown_or_none(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Shown | None:
+        # Only shown, never compared: a malformed copy costs the rebuilt parent its details, not the record.
+        try:
+            return handler(value)
+        except ValidationError:
+            return None
 
     @property
     def began(self) -> datetime:

@@ -30,7 +30,7 @@ from alerts.render_slack import (
 )
 from alerts.render_text import render_text
 from core.model import Reason
-from tests.slack_cases import NOW, all_findings, hostile_finding, message, stall_finding
+from tests.slack_cases import FIRST_SEEN, NOW, all_findings, hostile_finding, message, stall_finding
 
 GOLDEN = Path(__file__).parent / "golden"
 FINDINGS = all_findings()
@@ -327,3 +327,129 @@ def test_docs_slack_md_quotes_a_summarys_note_and_commands_as_the_renderer_print
     assert len(quoted) == 4
     for line in quoted:
         assert line in shown, f"docs/slack.md quotes a line the renderer does not print: {line!r}"
+
+
+# --- an incident's parent rebuilt from its record after a click (issue 22: it keeps the evidence, fix and links) ---
+
+ACKED_AT = FIRST_SEEN + timedelta(minutes=4)
+
+
+def _first_notice_and_brief_parent(finding: Any, folder: Path, *, older_record: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The finding's first notice delivered by the notice pipeline (its record in SQLite; New York time, production
+    links), then, after an acknowledgement, its parent rebuilt from that record alone, as a click rebuilds it.
+    `older_record`: the record's `shown` taken out first, as a record written before it was kept reads."""
+    import sqlite3
+
+    from alerts import acted
+    from alerts.deliver import Presentation, deliver, plan
+    from alerts.render_slack import Controls, render_parent
+    from alerts.sqlite_state import SqliteStateStore
+    from core.model import Decision
+    from tests.alerts.test_causes import ALERTS, SLACK, Recorder
+    from tests.slack_cases import LINKS
+    from tests.scenario import NEW_YORK
+
+    store = SqliteStateStore(path=folder / "state.sqlite3")
+    notifier = Recorder()
+    first = plan([Decision(fingerprint=finding.fingerprint, reason=Reason.FIRST, finding=finding)], now=FIRST_SEEN,
+                 presentation=Presentation(zone=NEW_YORK, links=LINKS))
+    [report] = deliver(first, store=store, notifier=notifier, owner="run-1", now=FIRST_SEEN, alerts=ALERTS,
+                       channel_for=SLACK.channel_for)
+    assert report.delivered
+    if older_record:
+        with sqlite3.connect(store.path) as db:
+            record = json.loads(db.execute("SELECT record FROM alerts").fetchone()[0])
+            record.pop("shown", None)
+            db.execute("UPDATE alerts SET record = ?", (json.dumps(record),))
+    state = store.load(fingerprints=[finding.fingerprint])[finding.fingerprint]
+    assert acted.acknowledge(store, state=state, by="slack:U0ALICE01", now=ACKED_AT, duration=None, zone=NEW_YORK).acted
+    view = acted.parent_view(store, state=state, now=ACKED_AT, zone=NEW_YORK, links=LINKS)
+    assert view is not None and view.brief
+    return render_alert(first[0].message, controls=Controls()).to_dict(), render_parent(view).to_dict()
+
+
+NOT_KEPT = ("*Caused by*\n", "*Also affected*\n", "*It may still be real*\n")
+"""A parent's sections about other incidents (what explains it, what it explains): the thread holds those."""
+
+
+def _kept_blocks(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """A parent's sections after its title: the evidence, the details, the fix and the links."""
+    return [b for b in payload["blocks"][2:] if b["type"] == "section" and not b["text"]["text"].startswith(NOT_KEPT)]
+
+
+def test_the_parent_rebuilt_after_an_ack_keeps_the_fix_and_matches_its_golden_file(tmp_path: Path) -> None:
+    _, payload = _first_notice_and_brief_parent(FINDINGS["orchestrator_iam-missing_invoker"], tmp_path)
+    check_golden("brief-parent-fix", payload)
+    said = json.dumps(payload, ensure_ascii=False)
+    assert "gcloud run services add-iam-policy-binding phase4-to-phase5-orchestrator --region=us-west2" in said
+    assert "Acknowledged by <@U0ALICE01> at Sat 2026-11-21 15:14 EST (20:14 UTC), until it resolves" in said
+    assert [e["action_id"] for e in payload["blocks"][-2]["elements"]] == ["unack", "silence_2h", "silence_8h", "runbook"]
+
+
+@pytest.mark.parametrize("kind", sorted(FINDINGS) + ["hostile"])
+def test_the_rebuilt_parent_shows_the_evidence_fix_and_links_exactly_as_the_first_notice_did(kind: str, tmp_path: Path) -> None:
+    """The same blocks, from the same helpers: the stored text is made inert as the fresh text was (a value that
+    tries to mention, link or close the code block stays data)."""
+    finding = hostile_finding() if kind == "hostile" else FINDINGS[kind]
+    first, brief = _first_notice_and_brief_parent(finding, tmp_path)
+    kept = _kept_blocks(first)
+    assert kept, "every kind shows a fix, evidence or links"
+    assert _kept_blocks(brief) == kept
+    for text in texts(brief):
+        assert "<!" not in text and "<@U123" not in text
+
+
+def test_a_fix_longer_than_a_section_is_stored_cut_and_still_renders_as_the_first_notice_did(tmp_path: Path) -> None:
+    finding = FINDINGS["phase_stalls-stalled"]
+    many = {f"detail_{n}": f"<value {n}> " * (n * 10) for n in range(1, 40)}
+    long = finding.model_copy(update={"fix": "gcloud scheduler jobs run same-day-phase4 " + "--flag=a&b " * 700,
+                                      "details": {**finding.details, **many, "evidence": "<x> " * 2000}})
+    first, brief = _first_notice_and_brief_parent(long, tmp_path)
+    assert _kept_blocks(brief) == _kept_blocks(first)
+    assert sum(TRUNCATED in b["text"]["text"] for b in _kept_blocks(brief)) == 3  # evidence, details, fix
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "state.sqlite3") as db:
+        record = json.loads(db.execute("SELECT record FROM alerts").fetchone()[0])
+    # Each text is kept only as far as its section can show it: a few KiB, however long the finding's text.
+    assert len(record["shown"]["fix"]) == len(record["shown"]["evidence"]) == MAX_SECTION_TEXT
+    assert len(record["shown"]["facts"]) < len(long.details)
+    assert len(json.dumps(record["shown"])) < 6 * MAX_SECTION_TEXT
+
+
+def test_a_record_from_before_the_parent_was_kept_renders_the_brief_parent_as_before(tmp_path: Path) -> None:
+    """The golden file was written by the code before this change, from the same record: nothing changes for it."""
+    _, payload = _first_notice_and_brief_parent(FINDINGS["orchestrator_iam-missing_invoker"], tmp_path, older_record=True)
+    check_golden("brief-parent-older-record", payload)
+    assert _kept_blocks(payload) == []
+
+
+def test_a_repeat_updates_what_the_record_keeps_so_the_rebuilt_parent_agrees_with_its_title(tmp_path: Path) -> None:
+    """The record's title is its latest notice's; so are the evidence and the details kept beside it."""
+    from alerts import acted
+    from alerts.deliver import Presentation, deliver, plan
+    from alerts.render_slack import render_parent
+    from alerts.sqlite_state import SqliteStateStore
+    from core.model import Decision
+    from tests.alerts.test_causes import ALERTS, SLACK, Recorder
+    from tests.scenario import NEW_YORK
+    from tests.slack_cases import LINKS
+
+    store, notifier = SqliteStateStore(path=tmp_path / "state.sqlite3"), Recorder()
+    finding = FINDINGS["missing_predictions-partial"]
+    worse = finding.model_copy(update={"summary": finding.summary + " (and one more game)",
+                                       "details": {**finding.details, "evidence": "40 active predictions, none for 2 games"}})
+    previous = None
+    for at, seen in ((FIRST_SEEN, finding), (FIRST_SEEN + timedelta(hours=3), worse)):
+        decision = Decision(fingerprint=seen.fingerprint, reason=Reason.REPEAT if previous else Reason.FIRST, finding=seen,
+                            previous=previous)
+        [report] = deliver(plan([decision], now=at, presentation=Presentation(zone=NEW_YORK, links=LINKS)), store=store,
+                           notifier=notifier, owner="run", now=at, alerts=ALERTS, channel_for=SLACK.channel_for)
+        assert report.delivered
+        previous = store.load(fingerprints=[seen.fingerprint])[seen.fingerprint]
+    assert previous is not None and previous.notify_count == 2
+    view = acted.parent_view(store, state=previous, now=FIRST_SEEN + timedelta(hours=3), zone=NEW_YORK, links=LINKS)
+    assert view is not None
+    said = json.dumps(render_parent(view).to_dict(), ensure_ascii=False)
+    assert "(and one more game)" in said and "*Evidence*\\n40 active predictions, none for 2 games" in said
+    assert finding.details["evidence"] not in said

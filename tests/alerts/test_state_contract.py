@@ -9,6 +9,7 @@ a corrupt silence a StateError), never a crash.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import threading
@@ -435,7 +436,7 @@ def test_firestore_keeps_one_readable_document_per_fingerprint(firestore_env: Fi
     assert set(document) == {
         "status", "severity", "monitor", "key", "summary", "first_seen", "last_seen", "last_notified", "notify_count",
         "channel", "thread_ts", "resolved_at", "expire_at", "version", "claim_owner", "claim_expires", "group", "caused_by", "since",
-        "own_parent_at", "no_data_since",
+        "own_parent_at", "no_data_since", "shown",
     }
     assert (document["status"], document["severity"], document["version"]) == ("resolved", "critical", 1)
     assert document["key"] == {"service": "svc-fp", "problem": "missing_invoker"}
@@ -619,3 +620,53 @@ def test_marks_racing_a_repeat_never_lose_the_repeat_nor_leave_a_stale_mark(back
     assert sum(r is True for r in results[1:]) <= 1  # at most one mark was written (the others found it already so, or lost to the repeat)
     final = backend.new_store().load(fingerprints=["contended-mark"])["contended-mark"]
     assert (final.version, final.notify_count, final.no_data_since) == (2, 2, None)
+
+
+# --- what a parent showed, kept in its record (issue 22: a parent rebuilt after a click keeps the fix) -----
+
+
+def edit_record(backend: Backend, fingerprint: str, **fields: Any) -> None:
+    """Rewrite fields of a stored alert record as another version of the canary (or a hand) left them; a field
+    given as REMOVED is taken out, as in a record written before the field existed."""
+    if backend.name == "sqlite":
+        path = backend.new_store().path  # type: ignore[attr-defined]
+        with sqlite3.connect(path) as db:
+            record = json.loads(db.execute("SELECT record FROM alerts WHERE fingerprint = ?", (fingerprint,)).fetchone()[0])
+            for name, value in fields.items():
+                record.pop(name, None) if value is REMOVED else record.__setitem__(name, value)
+            db.execute("UPDATE alerts SET record = ? WHERE fingerprint = ?", (json.dumps(record), fingerprint))
+        return
+    from google.cloud import firestore
+
+    store = backend.new_store()
+    changes = {name: firestore.DELETE_FIELD if value is REMOVED else value for name, value in fields.items()}
+    firestore.Client(project=store.project).collection(store.alerts_collection).document(fingerprint).update(changes)  # type: ignore[attr-defined]
+
+
+REMOVED = object()
+SHOWN = {
+    "evidence": "Pub/Sub pushes to this service are rejected at Cloud Run ingress, with no log line",
+    "facts": [{"name": "role", "value": "roles/run.invoker"}],
+    "fix": "gcloud run services add-iam-policy-binding svc --region=us-west2 --member=serviceAccount:a@b --role=roles/run.invoker",
+    "links": [{"label": "Cloud Run: svc", "url": "https://console.cloud.google.com/run/detail/us-west2/svc?project=p"},
+              {"label": "Runbook", "url": "https://example.com/runbook.md#orchestrator_iam-missing_invoker"}],
+}
+
+
+def test_what_the_parent_showed_round_trips_and_an_older_or_malformed_copy_loads_without_it(
+    backend: Backend, store: StateStore
+) -> None:
+    """Links are maps, not [label, url] pairs: the Firestore emulator refuses a pair ("Cannot convert an array value
+    in an array value")."""
+    stored = notify(store, alert("kept", shown=SHOWN))
+    assert stored.shown is not None and stored.shown.model_dump() == SHOWN
+    assert store.load_firing()["kept"].shown == stored.shown
+
+    notify(store, alert("old", shown=SHOWN))
+    edit_record(backend, "old", shown=REMOVED)  # a record written before the field existed
+    notify(store, alert("odd", shown=SHOWN))
+    edit_record(backend, "odd", shown={"links": ["Runbook"], "fix": 7})
+    loaded = store.load(fingerprints=["old", "odd"])
+    assert loaded.corrupt == {}  # only shown, never compared: the record itself stays readable
+    assert loaded["old"].shown is None and loaded["odd"].shown is None
+    assert loaded["old"].summary == "old has no invoker" and loaded["odd"].version == 1

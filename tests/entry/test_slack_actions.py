@@ -518,3 +518,105 @@ def test_the_commands_a_summary_prints_for_the_members_without_buttons_run_as_pr
     assert made["matchers"] == incident_matchers(state)
     [ack] = acks(local_dir)
     assert ack["fingerprint"] == demo["cause"] and ack["ended_at"] is None
+
+
+# --- the parent after a click keeps what the on-call needs: the fix, the evidence, the links (issue 22) ----------
+
+HEADS = {"Evidence": "*Evidence*\n", "Fix": "*Fix*\n", "Links": "*Links:* "}
+
+
+def kept_sections(blocks: list[dict[str, Any]]) -> dict[str, str]:
+    """A parent's sections after its title, by heading (Evidence, Fix, Links; Details: the finding's detail lines),
+    leaving out those about other incidents (Caused by, Also affected)."""
+    found = {}
+    for block in blocks[2:]:
+        text = block["text"]["text"] if block["type"] == "section" else ""
+        if not text or text.startswith(("*Caused by*", "*Also affected*")):
+            continue
+        found[next((name for name, head in HEADS.items() if text.startswith(head)), "Details")] = text
+    return found
+
+
+@pytest.mark.parametrize("by", ["click", "cli"])
+def test_on_the_gcp_stack_the_parent_edited_after_an_ack_still_holds_the_first_notices_fix_evidence_and_links(
+    by: str, app: Any, fake_slack: FakeSlack, firestore_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Acknowledge button (signed, through functions-framework's app) or `main.py ack`: the chat.update of the
+    parent shows what the first notice showed, read back from the Firestore record, beside who has it."""
+    from tests.alerts.test_causes import IAM
+
+    canary = gcp_canary(monkeypatch, firestore_env, fake_slack)
+    deliver_new(canary, [IAM], at=datetime.now().astimezone() - timedelta(minutes=20))
+    [parent] = fake_slack.parents()
+    first = kept_sections(parent.blocks)
+    assert set(first) == {"Evidence", "Details", "Fix", "Links"}
+    assert "gcloud run services add-iam-policy-binding phase4-to-phase5-orchestrator" in first["Fix"]
+    if by == "click":
+        assert click(app(), action_id="ack", value=IAM.fingerprint, action_ts="1764979200.000400").status_code == 200
+        who = f"<@{USER}>"
+    else:
+        result = run_cli("ack", IAM.fingerprint[:8], "--by", "ana")
+        assert result.code == 0 and "not shown on the incident's message" not in result.stdout, result.stdout
+        who = "ana"
+    [update] = fake_slack.calls("chat.update")
+    assert update.body["ts"] == parent.ts
+    assert kept_sections(update.body["blocks"]) == first
+    said = json.dumps(update.body["blocks"])
+    assert f"Acknowledged by {who} at " in said and '"action_id": "unack"' in said
+
+
+def test_on_the_gcp_stack_a_record_written_before_the_parent_was_kept_still_renders_after_a_click(
+    app: Any, fake_slack: FakeSlack, firestore_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An incident notified by the previous version (its Firestore document has no `shown`): the click acts and the
+    parent is edited as before (title, where, who has it, the buttons), never a crash."""
+    from google.cloud import firestore
+
+    from tests.alerts.test_causes import IAM
+
+    canary = gcp_canary(monkeypatch, firestore_env, fake_slack)
+    deliver_new(canary, [IAM], at=datetime.now().astimezone() - timedelta(minutes=20))
+    store = canary.store
+    firestore.Client(project=firestore_env.project).collection(store.alerts_collection).document(IAM.fingerprint).update(
+        {"shown": firestore.DELETE_FIELD}
+    )
+    assert click(app(), action_id="ack", value=IAM.fingerprint, action_ts="1764979200.000500").status_code == 200
+    [update] = fake_slack.calls("chat.update")
+    assert set(kept_sections(update.body["blocks"])) == set()
+    said = json.dumps(update.body["blocks"])
+    assert IAM.summary.split(":")[0] in said and f"Acknowledged by <@{USER}> at " in said
+    assert [e["action_id"] for e in update.body["blocks"][-2]["elements"]] == ["unack", "silence_2h", "silence_8h", "runbook"]
+
+
+@pytest.mark.parametrize("by", ["click", "cli"])
+def test_on_the_local_backend_the_parent_after_an_ack_holds_the_demo_causes_fix_and_evidence(
+    by: str, demo: dict[str, Any], app: Any, local_dir: Path
+) -> None:
+    """The local backend edits no message (a file line is not edited; the ack is its own line): its SQLite record is
+    what a parent would be rebuilt from. After the click (or `main.py ack`), the parent the Slack notifier would send
+    with chat.update, rebuilt from that record, holds the fix and the evidence the demo's first notice printed."""
+    from alerts.acted import parent_view
+    from alerts.render_slack import render_parent
+    from alerts.sqlite_state import SqliteStateStore
+    from run.configure import load_all
+    from run.steps import presentation
+
+    notices = [json.loads(line) for line in (local_dir / "notifications.jsonl").read_text().splitlines()]
+    first = next(n for n in notices if n.get("fingerprint") == demo["cause"] and n["reason"] == "first")
+    printed = dict(line.strip().split(": ", 1) for line in first["text"].splitlines()[1:] if ": " in line)
+    assert printed["fix"].startswith("gcloud run services add-iam-policy-binding nba-phase4-precompute-processors")
+    if by == "click":
+        assert click(app(), action_id="ack", value=demo["cause"]).status_code == 200
+    else:
+        assert run_cli("ack", demo["cause"], "--by", "ana").code == 0
+    _, config = load_all()
+    store = SqliteStateStore(path=local_dir / "state.sqlite3")
+    state = store.load(fingerprints=[demo["cause"]])[demo["cause"]]
+    view = parent_view(store, state=state, now=datetime.now().astimezone(), zone=config.zone, links=presentation(config).links)
+    assert view is not None and view.brief
+    kept = kept_sections(render_parent(view).to_dict()["blocks"])
+    assert kept["Fix"] == f"*Fix*\n```{printed['fix']}```"  # nothing in the demo's fix is escaped
+    assert kept["Evidence"] == f"*Evidence*\n{printed['evidence']}"
+    assert "Cloud Run: nba-phase4-precompute-processors" in kept["Links"] and "|Runbook>" in kept["Links"]
+    assert "*last change:* ReplaceService (a redeploy) by " in kept["Details"]  # who changed the binding, and when
+    assert "Acknowledged by " in json.dumps(render_parent(view).to_dict()["blocks"])
