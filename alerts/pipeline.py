@@ -28,7 +28,7 @@ from alerts.deliver import DeliveryPlan, Presentation, claim_send_record, delive
 from alerts.digest import Digest, DigestNotifier, OpenIncident, Slate, digest_record, open_incidents, render_digest_text
 from alerts.escalate import Escalation, EscalationRun, Pager, deliver_escalations, escalation_fingerprint, escalations
 from alerts.impact import impact_line, reaches_predictions
-from alerts.links import runbook_url, thread_url
+from alerts.links import RUNBOOK_LABEL, runbook_url, thread_url
 from alerts.notifier import Notifier
 from alerts.render_text import render_text
 from alerts.silences import silence_for
@@ -240,7 +240,7 @@ def escalate(run: NoticeRun, *, findings: Sequence[Finding], causes: Mapping[str
             thread = thread_url(links.links, state.channel, state.thread_ts)
             if thread:
                 found.append(("Slack thread", thread))
-            found.append(("Runbook", runbook_url(links, state.monitor, state.key.get("problem"))))
+            found.append((RUNBOOK_LABEL, runbook_url(links, state.monitor, state.key.get("problem"))))
         return found
 
     return deliver_escalations(items, run=EscalationRun(
