@@ -146,6 +146,15 @@ class LinksConfig(StrictModel):
     """The canary's HTTPS URL for the retry command of "canary degraded"; default
     https://<region>-<project>.cloudfunctions.net/<canary_service>."""
 
+    @field_validator("console", "runbook", "slack_archive", "canary_url")
+    @classmethod
+    def _usable_url(cls, value: str | None) -> str | None:
+        # Every alert prints links built from these: a placeholder left in ("https://...") would print broken ones.
+        problem = url_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(f"{value!r} {problem}")
+        return value
+
     def canary_endpoint(self, pipeline: Pipeline) -> str:
         return self.canary_url or f"https://{pipeline.region}-{pipeline.project}.cloudfunctions.net/{self.canary_service}"
 

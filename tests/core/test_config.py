@@ -181,3 +181,20 @@ def test_settings_come_from_the_environment_and_arguments_win(monkeypatch) -> No
     assert (settings.backend, settings.gcp_project, settings.allow_test_endpoints, settings.firestore_emulator_host) == (
         "gcp", "other-project", True, "127.0.0.1:8080")
     assert Settings(backend="local").backend == "local"
+
+
+def test_a_placeholder_or_broken_link_base_is_a_configuration_error_listed_with_the_others(tmp_path):
+    """canary.toml ships `# canary_url = "https://..."`: uncommented as is, every retry command would print a URL
+    that goes nowhere. Every link base is checked, and every bad one listed at once."""
+    text = production_toml('# canary_url = "https://..."', 'canary_url = "https://..."').replace(
+        'slack_archive = "https://slack.com/archives"', 'slack_archive = "slack.com/archives"')
+    path = tmp_path / "canary.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert "links.canary_url: 'https://...' has a host that is not a host name or IP address" in message, message
+    assert "links.slack_archive: 'slack.com/archives' is not an http(s) URL" in message, message
+    good = tmp_path / "good.toml"
+    good.write_text(production_toml('# canary_url = "https://..."', 'canary_url = "https://pipeline-canary-abc-uw.a.run.app"'))
+    assert load_config(good).links.canary_url == "https://pipeline-canary-abc-uw.a.run.app"
